@@ -1,0 +1,30 @@
+# One-command set-up on a fresh machine (Python 3.11, pip, gcc).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export MUJOCO_GL ?= egl
+
+.PHONY: install demo test test-slow bench clean
+
+$(BIN)/dexego: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install -c constraints.txt "torch==2.13.0"
+	$(BIN)/pip install -c constraints.txt -e ".[dev]"
+	@! $(BIN)/pip show torchvision >/dev/null 2>&1 || (echo "torchvision must not be installed" && exit 1)
+	touch $(BIN)/dexego
+
+install: $(BIN)/dexego
+
+demo: install
+	$(BIN)/dexego demo --quick --out runs/demo
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-slow: install
+	$(BIN)/python -m pytest -q -m slow
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

@@ -1,0 +1,5 @@
+import sys
+
+from dexego.cli import main
+
+sys.exit(main())
