@@ -62,6 +62,13 @@ def _reconstructor(cls: type, base: type, state: Any) -> Any:
     return cls.__new__(cls)
 
 
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    # Python-2 pickles store raw array bytes as latin-1 text re-encoded through _codecs.encode.
+    if encoding.lower().replace("-", "") != "latin1":
+        raise pickle.UnpicklingError(f"refusing codec {encoding!r}")
+    return text.encode("latin1")
+
+
 def _numpy_helper(name: str) -> Any:
     from numpy._core import multiarray  # numpy >= 2 keeps the pickling helpers here
 
@@ -73,6 +80,7 @@ _SAFE_GLOBALS: dict[tuple[str, str], Any] = {
     ("numpy", "dtype"): lambda: np.dtype,
     ("copy_reg", "_reconstructor"): lambda: _reconstructor,
     ("copyreg", "_reconstructor"): lambda: _reconstructor,
+    ("_codecs", "encode"): lambda: _latin1_encode,
     ("__builtin__", "object"): lambda: object,
     ("builtins", "object"): lambda: object,
     **{
@@ -236,7 +244,7 @@ class MANOModel(torch.nn.Module):
 
     def pose_to_pca(self, pose: torch.Tensor) -> torch.Tensor:
         """Least-squares PCA coefficients of a (..., 45) finger pose (exact when num_pca = 45)."""
-        return torch.linalg.lstsq(self.components.T, (pose.to(self.components.dtype) - self.pose_mean).unsqueeze(-1)).solution[..., 0]
+        return (pose.to(self.components.dtype) - self.pose_mean) @ torch.linalg.pinv(self.components)
 
     def forward(
         self,
