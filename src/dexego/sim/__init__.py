@@ -1,0 +1,1 @@
+"""MuJoCo humanoid dexterous manipulation benchmark."""
