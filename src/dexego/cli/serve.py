@@ -1,11 +1,49 @@
-"""`dexego serve`: Serve a policy over the websocket protocol."""
+"""`dexego serve CHECKPOINT`: serve a trained policy over the openpi websocket protocol."""
 
 from __future__ import annotations
 
 import argparse
+import os
 
-from dexego.cli import add_group
+API_KEY_ENV = "DEXEGO_API_KEY"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    add_group(subparsers, "serve", "Serve a policy over the websocket protocol.")
+    parser = subparsers.add_parser(
+        "serve",
+        help="Serve a policy over the websocket protocol.",
+        description="Serve a trained policy (a checkpoint directory) over openpi's websocket + msgpack-numpy protocol. "
+        f"Loopback only unless --host says otherwise; the API key may also come from ${API_KEY_ENV}.",
+    )
+    parser.add_argument("checkpoint", help="checkpoint directory written by Policy.save")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, loopback only)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
+    parser.add_argument("--api-key", default=None, help="require 'Authorization: Api-Key KEY' from clients")
+    parser.add_argument("--max-message-mb", type=float, default=32.0, help="largest observation accepted (default: 32)")
+    parser.add_argument("--no-validate", action="store_true", help="pass observations to the policy unchecked")
+    parser.set_defaults(handler=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from dexego.serve import PolicyServer, ServerConfig, dexego_observation_spec, run_server
+    from dexego.serve.loading import load_policy, policy_info
+
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
+        max_message_bytes=int(args.max_message_mb * 2**20),
+    )
+    policy = load_policy(args.checkpoint)
+    info = policy_info(policy)
+    spec = None if args.no_validate else dexego_observation_spec(info.get("action_dim"), info.get("obs_frames"))
+    server = PolicyServer(policy, config, metadata=info, observation_spec=spec)
+
+    def ready(url: str) -> None:
+        auth = "API key required" if config.api_key else "no API key"
+        print(f"dexego serve: {info.get('policy', 'policy')} from {args.checkpoint} on {url} ({auth}); "
+              f"health check at {url.replace('ws://', 'http://')}/healthz; Ctrl-C to stop", flush=True)
+
+    run_server(server, on_ready=ready)
+    print(f"dexego serve: stopped after {server.requests_served} requests ({server.requests_rejected} rejected)")
+    return 0
