@@ -3,9 +3,117 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
 
 from dexego.cli import add_group
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    add_group(subparsers, "eval", "Evaluate policies: human motion prediction, benchmark tables, scaling fits, reports.")
+    group = add_group(subparsers, "eval", "Evaluate policies: human motion prediction, benchmark tables, scaling fits, reports.")
+
+    motion = group.add_parser("motion", help="Human hand motion prediction errors of a policy on a dataset.")
+    motion.add_argument("--policy", required=True, help="checkpoint directory, or 'hold' for the hold-current-pose baseline")
+    motion.add_argument("--data", required=True, help="dataset directory")
+    motion.add_argument("--out", help="write the metrics JSON here (default: print it)")
+    motion.add_argument("--space", default="ego48", help="action space of the policy's predictions (default ego48)")
+    motion.add_argument("--steps", type=int, nargs="+", default=[10, 20, 30], help="future steps reported on their own")
+    motion.add_argument("--max-samples", type=int, default=0, help="stop after this many samples (0 = all)")
+    motion.add_argument("--overlays", type=int, default=0, metavar="N", help="also save N overlay PNGs next to --out")
+    motion.set_defaults(handler=_motion)
+
+    table = group.add_parser("table", help="Combine `dexego sim eval` results into SR/PSR comparison tables.")
+    table.add_argument("results", nargs="+", help="results JSON files, one per policy")
+    table.add_argument("--out", help="output file: .md for Markdown, .html for a page (default: Markdown on stdout)")
+    table.set_defaults(handler=_table)
+
+    scaling = group.add_parser("scaling", help="Fit validation loss = a + b*log10(data amount) and plot it.")
+    scaling.add_argument("results", nargs="+", help="points files (JSON/CSV) or run directories with metrics.jsonl")
+    scaling.add_argument("--predict", type=float, nargs="*", default=[], help="data amounts to predict the loss at")
+    scaling.add_argument("--out", help="write the fit JSON here (default: print it)")
+    scaling.add_argument("--plot", help="save the plot as PNG here")
+    scaling.set_defaults(handler=_scaling)
+
+    report = group.add_parser("report", help="Self-contained HTML report of a training run or experiment directory.")
+    report.add_argument("run_dir", help="run or experiment directory")
+    report.add_argument("--out", help="output HTML (default RUN_DIR/report.html)")
+    report.add_argument("--title", default="", help="report title")
+    report.set_defaults(handler=_report)
+
+
+def _emit_json(data: dict, out: str | None) -> None:
+    from dexego.evaluate.html_page import write_text_atomic
+
+    text = json.dumps(data, indent=2) + "\n"
+    if out:
+        write_text_atomic(out, text)
+        print(f"wrote {out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+
+
+def _motion(args: argparse.Namespace) -> int:
+    from dexego.evaluate.dataset_motion import run_motion_eval
+    from dexego.evaluate.motion import motion_summary_line
+
+    result = run_motion_eval(
+        policy=args.policy,
+        data=args.data,
+        space=args.space,
+        steps=tuple(args.steps),
+        max_samples=args.max_samples,
+        overlays=args.overlays,
+        overlay_dir=Path(args.out).with_suffix("") if args.out else None,
+    )
+    print(motion_summary_line(result), file=sys.stderr)
+    _emit_json(result, args.out)
+    return 0
+
+
+def _table(args: argparse.Namespace) -> int:
+    from dexego.evaluate.html_page import page, write_text_atomic
+    from dexego.evaluate.results import load_results
+    from dexego.evaluate.tables import benchmark_tables, tables_to_markdown
+
+    tables = benchmark_tables([load_results(path) for path in args.results])
+    if args.out and Path(args.out).suffix.lower() in (".html", ".htm"):
+        write_text_atomic(args.out, page("Benchmark results", "\n".join(t.to_html() for t in tables)))
+    elif args.out:
+        write_text_atomic(args.out, tables_to_markdown(tables))
+    else:
+        sys.stdout.write(tables_to_markdown(tables))
+    if args.out:
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def _scaling(args: argparse.Namespace) -> int:
+    from dexego.errors import InputError
+    from dexego.evaluate.html_page import figure_png, write_bytes_atomic
+    from dexego.evaluate.scaling import fit_log_linear, load_points, plot_scaling, scaling_result
+
+    points = load_points(args.results)
+    unit = next((p.unit for p in points if p.unit), "")
+    try:
+        fit = fit_log_linear([p.amount for p in points], [p.loss for p in points], unit)
+    except ValueError as exc:
+        raise InputError(None, "points", str(exc)) from None
+    if any(x <= 0 for x in args.predict):
+        raise InputError(None, "--predict", "data amounts must be positive")
+    print(f"loss = {fit.intercept:.4f} {fit.slope:+.4f} * log10(amount)  (R^2 = {fit.r2:.4f}, {fit.count} points)", file=sys.stderr)
+    for amount in args.predict:
+        print(f"predicted loss at {amount:g} {unit}: {fit.predict(amount):.4f}", file=sys.stderr)
+    if args.plot:
+        write_bytes_atomic(args.plot, figure_png(plot_scaling(points, fit, args.predict)))
+        print(f"wrote {args.plot}", file=sys.stderr)
+    _emit_json(scaling_result(points, fit, args.predict), args.out)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from dexego.evaluate.report import ReportConfig, write_report
+
+    path = write_report(args.run_dir, args.out, ReportConfig(title=args.title))
+    print(f"wrote {path}", file=sys.stderr)
+    return 0

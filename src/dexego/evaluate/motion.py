@@ -234,3 +234,18 @@ class MotionMetrics:
 def steps_for_seconds(seconds: tuple[float, ...], fps: float, horizon: int) -> tuple[int, ...]:
     """Future steps (1-based) nearest to the given look-ahead times, clipped to the horizon."""
     return tuple(sorted({min(horizon, max(1, int(round(s * fps)))) for s in seconds if math.isfinite(s)}))
+
+
+def motion_summary_line(result: dict) -> str:
+    """One human-readable line of a :meth:`MotionMetrics.result`."""
+    overall = result["overall"]
+    parts = [f"{overall['samples']} samples, {overall['hand_steps']} hand-steps"]
+    for term, label, unit, digits in (
+        ("wrist_cm", "wrist", " cm", 2),
+        ("rotation_deg", "rotation", " deg", 1),
+        ("fingertip_cm", "fingertips", " cm", 2),
+        ("wrist_2d", "2D wrist", "", 3),
+    ):
+        value = overall[term]
+        parts.append(f"{label} {'n/a' if value is None else f'{value:.{digits}f}'}{unit if value is not None else ''}")
+    return ": ".join([parts[0], ", ".join(parts[1:])])
