@@ -11,6 +11,7 @@ for the answer to a later request.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ class PolicyClient:
         self.url = check_url(url)
         self.config = config
         self._ws: ClientConnection | None = None
+        self._stack: contextlib.ExitStack | None = None
         self._metadata: dict[str, Any] | None = None
         self._lock = threading.Lock()
         self.last_timing: dict[str, float] = {}
@@ -117,15 +119,16 @@ class PolicyClient:
         headers = {"Authorization": f"Api-Key {self.config.api_key}"} if self.config.api_key else None
         delay = self.config.retry_delay_s
         for attempt in range(self.config.retries + 1):
+            stack = contextlib.ExitStack()  # websockets >= 17 wants connect() entered as a context
             try:
-                ws = connect(
+                ws = stack.enter_context(connect(
                     self.url,
                     compression=None,
                     max_size=self.config.max_reply_bytes,
                     open_timeout=self.config.open_timeout_s,
                     additional_headers=headers,
                     proxy=None,  # never route robot traffic through an environment proxy
-                )
+                ))
             except InvalidStatus as exc:
                 status = exc.response.status_code
                 if status == 401:
@@ -143,22 +146,22 @@ class PolicyClient:
                     metadata = codec.unpackb(first) if isinstance(first, bytes) else {}
                     self._metadata = metadata if isinstance(metadata, dict) else {}
                 except (TimeoutError, ConnectionClosed, InputError) as exc:
-                    ws.close()
+                    stack.close()
                     if attempt == self.config.retries:
                         raise ServerUnavailable(f"{self.url}: no metadata from the server ({exc})") from None
                 else:
-                    self._ws = ws
+                    self._ws, self._stack = ws, stack
                     return
             time.sleep(delay)
             delay *= 2
 
     def _drop(self) -> None:
-        if self._ws is not None:
+        if self._stack is not None:
             try:
-                self._ws.close()
+                self._stack.close()
             except Exception:  # already broken: nothing to tidy
                 pass
-            self._ws = None
+        self._ws = self._stack = None
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,69 @@
+"""Small deterministic policies and server helpers for the serve tests (loopback only)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from dexego.serve import PolicyServer, ServerConfig, ServerThread, dexego_observation_spec
+
+HORIZON, DIM = 30, 48
+
+
+class EchoPolicy:
+    """Chunk = a known function of the observation, so every answer can be checked exactly."""
+
+    def __init__(self, delay_s: float = 0.0):
+        self.delay_s = delay_s
+        self.calls = 0
+        self._lock = threading.Lock()
+        self.concurrent = 0
+        self.max_concurrent = 0
+
+    def predict_action_chunk(self, observation: dict) -> np.ndarray:
+        with self._lock:
+            self.calls += 1
+            self.concurrent += 1
+            self.max_concurrent = max(self.max_concurrent, self.concurrent)
+        try:
+            if self.delay_s:
+                time.sleep(self.delay_s)
+            if observation.get("instruction") == "boom":
+                raise RuntimeError("the policy exploded on purpose")
+            return expected_chunk(observation)
+        finally:
+            with self._lock:
+                self.concurrent -= 1
+
+
+def expected_chunk(observation: dict) -> np.ndarray:
+    state = np.asarray(observation.get("state", np.zeros(DIM)), dtype=np.float64).reshape(-1)
+    image_term = float(np.asarray(observation["images"], dtype=np.float64).mean()) / 255.0
+    steps = np.arange(HORIZON, dtype=np.float64)[:, None]
+    chunk = 0.9 * state[None, :] + 0.01 * steps * np.sin(np.arange(DIM) + len(observation["instruction"])) + image_term
+    return chunk.astype(np.float32)
+
+
+def make_observation(seed: int = 0, size: int = 16, instruction: str = "pick up the can") -> dict:
+    rng = np.random.default_rng(seed)
+    return {
+        "images": rng.integers(0, 256, (6, 3, size, size), dtype=np.uint8),
+        "image_mask": np.ones(6, dtype=bool),
+        "instruction": instruction,
+        "state": rng.normal(size=DIM).astype(np.float32),
+        "state_valid": np.ones(2, dtype=bool),
+    }
+
+
+def start_server(policy=None, **config) -> tuple[ServerThread, EchoPolicy]:
+    policy = policy or EchoPolicy()
+    config.setdefault("port", 0)
+    server = PolicyServer(
+        policy,
+        ServerConfig(**config),
+        metadata={"action_space": "ego48", "horizon": HORIZON},
+        observation_spec=dexego_observation_spec(action_dim=DIM, frames=6),
+    )
+    return ServerThread(server), policy

@@ -1,0 +1,230 @@
+import http.client
+import threading
+
+import numpy as np
+import pytest
+from serve_fakes import DIM, HORIZON, EchoPolicy, expected_chunk, make_observation, start_server
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+from dexego.errors import ConfigError, InputError
+from dexego.serve import (
+    AuthenticationError,
+    ClientConfig,
+    PolicyClient,
+    ServerConfig,
+    ServerError,
+    ServerThread,
+    ServerUnavailable,
+    codec,
+)
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _raw(url, **kwargs):
+    return connect(url, compression=None, proxy=None, open_timeout=5, **kwargs)
+
+
+def test_openpi_style_raw_client_gets_metadata_then_actions_with_timing(served):
+    handle, _ = served
+    obs = make_observation(1)
+    with _raw(handle.url) as ws:
+        metadata = codec.unpackb(ws.recv(timeout=5))
+        assert metadata["action_space"] == "ego48" and metadata["horizon"] == HORIZON
+        assert metadata["observation"]["images"]["shape"] == [6, 3, -1, -1]
+        replies = []
+        for _ in range(2):
+            ws.send(codec.packb(obs))
+            replies.append(codec.unpackb(ws.recv(timeout=5)))
+    for reply in replies:
+        assert reply["actions"].shape == (HORIZON, DIM) and reply["actions"].dtype == np.float32
+        np.testing.assert_array_equal(reply["actions"], expected_chunk(obs))
+        assert reply["server_timing"]["infer_ms"] >= 0
+    assert "prev_total_ms" not in replies[0]["server_timing"]  # openpi: only from the second reply on
+    assert replies[1]["server_timing"]["prev_total_ms"] >= replies[0]["server_timing"]["infer_ms"]
+
+
+def test_healthz_answers_ok_over_plain_http(served):
+    handle, _ = served
+    conn = http.client.HTTPConnection("127.0.0.1", handle.port, timeout=5)
+    conn.request("GET", "/healthz")
+    response = conn.getresponse()
+    assert response.status == 200 and response.read().strip() == b"OK"
+
+
+def test_server_listens_on_loopback_by_default():
+    assert ServerConfig().host == "127.0.0.1"
+    handle, _ = start_server()
+    with handle:
+        assert handle.url.startswith("ws://127.0.0.1:")
+
+
+def test_client_predicts_exact_chunks_and_records_timing(served):
+    handle, policy = served
+    with PolicyClient(handle.url) as client:
+        assert client.metadata["max_message_bytes"] == ServerConfig().max_message_bytes
+        for seed in range(3):
+            obs = make_observation(seed)
+            np.testing.assert_array_equal(client.predict_action_chunk(obs), expected_chunk(obs))
+        assert set(client.last_timing) == {"infer_ms", "prev_total_ms"}
+    assert policy.calls == 3
+
+
+def test_many_clients_at_once_each_get_their_own_answers_and_inference_is_serialised():
+    handle, policy = start_server(EchoPolicy(delay_s=0.005))
+    failures = []
+
+    def worker(index):
+        try:
+            with PolicyClient(handle.url) as client:
+                for step in range(5):
+                    obs = make_observation(100 * index + step)
+                    if not np.array_equal(client.predict_action_chunk(obs), expected_chunk(obs)):
+                        failures.append((index, step))
+        except Exception as exc:  # reported below
+            failures.append((index, repr(exc)))
+
+    with handle:
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    assert failures == []
+    assert policy.calls == 40 and policy.max_concurrent == 1
+
+
+def test_api_key_is_required_when_configured():
+    handle, policy = start_server(api_key="s3cret")
+    obs = make_observation(0)
+    with handle:
+        for key in (None, "wrong", "s3cret-but-longer"):
+            with pytest.raises(AuthenticationError, match="API key"):
+                PolicyClient(handle.url, ClientConfig(api_key=key, retries=0))
+        with pytest.raises(InvalidStatus) as info:
+            _raw(handle.url, additional_headers={"Authorization": "Bearer s3cret"})
+        assert info.value.response.status_code == 401
+        with PolicyClient(handle.url, ClientConfig(api_key="s3cret")) as client:
+            np.testing.assert_array_equal(client.predict_action_chunk(obs), expected_chunk(obs))
+        conn = http.client.HTTPConnection("127.0.0.1", handle.port, timeout=5)
+        conn.request("GET", "/healthz")  # health checks need no key
+        assert conn.getresponse().status == 200
+    assert policy.calls == 1
+
+
+@pytest.mark.parametrize(
+    "mutate, problem",
+    [
+        (lambda o: o.pop("images"), "images: missing"),
+        (lambda o: o.pop("instruction"), "instruction: missing"),
+        (lambda o: o.update(state=np.zeros(47, np.float32)), r"state: expected shape \(48\)"),
+        (lambda o: o.update(images=np.zeros((6, 8, 8), np.uint8)), "images: expected shape"),
+        (lambda o: o.update(images=o["images"].astype(np.float32)), "images: expected dtype unsigned int"),
+        (lambda o: o.update(state=np.full(48, np.nan, np.float32)), "state: contains NaN"),
+        (lambda o: o.update(instruction=np.zeros(3)), "instruction: expected a string"),
+    ],
+)
+def test_bad_observations_get_a_clear_error_and_the_server_keeps_serving(served, mutate, problem):
+    handle, policy = served
+    bad = make_observation(0)
+    mutate(bad)
+    with PolicyClient(handle.url, ClientConfig(retries=0)) as client:
+        with pytest.raises(ServerError, match=problem):
+            client.infer(bad)
+        good = make_observation(5)  # the same client reconnects and carries on
+        np.testing.assert_array_equal(client.predict_action_chunk(good), expected_chunk(good))
+    assert policy.calls == 1
+
+
+def test_error_frame_is_text_then_the_connection_closes_with_a_code(served):
+    handle, _ = served
+    with _raw(handle.url) as ws:
+        ws.recv(timeout=5)
+        ws.send(b"\xc1 not msgpack")
+        text = ws.recv(timeout=5)
+        assert isinstance(text, str) and "bad observation" in text and "not valid msgpack" in text
+        with pytest.raises(ConnectionClosed) as info:
+            ws.recv(timeout=5)
+        assert info.value.rcvd.code == 1007
+
+
+def test_a_failing_policy_sends_its_traceback_and_closes_with_internal_error(served):
+    handle, policy = served
+    with _raw(handle.url) as ws:
+        ws.recv(timeout=5)
+        ws.send(codec.packb(make_observation(0, instruction="boom")))
+        text = ws.recv(timeout=5)
+        assert isinstance(text, str) and "Traceback" in text and "exploded on purpose" in text
+        with pytest.raises(ConnectionClosed) as info:
+            ws.recv(timeout=5)
+        assert info.value.rcvd.code == 1011
+    with PolicyClient(handle.url) as client:
+        obs = make_observation(2)
+        np.testing.assert_array_equal(client.predict_action_chunk(obs), expected_chunk(obs))
+
+
+def test_oversized_messages_are_refused_by_server_and_client():
+    handle, policy = start_server(max_message_bytes=64 * 1024)
+    big = make_observation(0, size=96)  # 6*3*96*96 bytes = 166 KB
+    with handle:
+        with _raw(handle.url) as ws:
+            ws.recv(timeout=5)
+            ws.send(codec.packb(big))
+            with pytest.raises(ConnectionClosed) as info:
+                ws.recv(timeout=5)
+            assert info.value.rcvd.code == 1009
+        with PolicyClient(handle.url) as client:
+            with pytest.raises(InputError, match="exceeds the server's limit"):
+                client.infer(big)
+            small = make_observation(1)
+            np.testing.assert_array_equal(client.predict_action_chunk(small), expected_chunk(small))
+    assert policy.calls == 1
+
+
+def test_client_reconnects_after_a_server_restart():
+    handle, _ = start_server()
+    port = handle.port
+    client = PolicyClient(handle.url, ClientConfig(retries=5, retry_delay_s=0.05))
+    obs = make_observation(3)
+    np.testing.assert_array_equal(client.predict_action_chunk(obs), expected_chunk(obs))
+    handle.close()
+    restarted, policy = start_server(port=port)
+    with restarted, client:
+        np.testing.assert_array_equal(client.predict_action_chunk(obs), expected_chunk(obs))
+    assert policy.calls == 1
+
+
+def test_client_times_out_on_a_slow_policy_and_reports_unreachable_servers():
+    handle, _ = start_server(EchoPolicy(delay_s=1.0))
+    with handle:
+        with PolicyClient(handle.url, ClientConfig(response_timeout_s=0.2)) as client:
+            with pytest.raises(ServerUnavailable, match="no reply within 0.2 s"):
+                client.infer(make_observation(0))
+    with pytest.raises(ServerUnavailable, match="cannot connect"):
+        PolicyClient(handle.url, ClientConfig(retries=1, retry_delay_s=0.01, open_timeout_s=1))
+
+
+def test_bad_addresses_and_configs_are_refused():
+    with pytest.raises(ConfigError, match="ws://"):
+        PolicyClient("http://127.0.0.1:1")
+    with pytest.raises(ConfigError):
+        ServerConfig(port=70000)
+    with pytest.raises(ConfigError):
+        ServerConfig(api_key="  ")
+    with pytest.raises(ConfigError):
+        ClientConfig(response_timeout_s=0)
+
+
+def test_a_taken_port_is_reported_when_starting():
+    handle, _ = start_server()
+    with handle:
+        with pytest.raises(OSError):
+            start_server(port=handle.port)
+
+
+def test_server_thread_url_brackets_ipv6():
+    server_thread = ServerThread.__new__(ServerThread)
+    server_thread.server = type("S", (), {"config": ServerConfig(host="::1")})()
+    server_thread.port = 9
+    assert server_thread.url == "ws://[::1]:9"
