@@ -1,6 +1,31 @@
 """The dexego dataset engine: LeRobot v3.0 episodes on disk, samples, loaders, statistics, mixtures."""
 
 from dexego.data.episode import Episode
+from dexego.data.loader import (
+    LoaderConfig,
+    MixtureEntry,
+    SampleDataset,
+    SampleSource,
+    SampleStream,
+    make_loader,
+    split_episodes,
+)
+from dexego.data.reader import Dataset
+from dexego.data.samples import SampleConfig, build_sample
 from dexego.data.writer import DatasetWriter, WriterConfig
 
-__all__ = ["DatasetWriter", "Episode", "WriterConfig"]
+__all__ = [
+    "Dataset",
+    "DatasetWriter",
+    "Episode",
+    "LoaderConfig",
+    "MixtureEntry",
+    "SampleConfig",
+    "SampleDataset",
+    "SampleSource",
+    "SampleStream",
+    "WriterConfig",
+    "build_sample",
+    "make_loader",
+    "split_episodes",
+]

@@ -119,3 +119,19 @@ class DatasetMeta:
         if not version.startswith("v3"):
             raise InputError(root / layout.INFO_PATH, "codebase_version", f"{version} is not v3.x (use read_v21 for v2.1)")
         return cls(root, info, read_tasks(root), read_episodes(root, int(info["total_episodes"])), read_stats(root))
+
+
+def tasks_table(tasks: list[str]) -> pa.Table:
+    """meta/tasks.parquet: a ``task_index`` column indexed by the task string (pandas index named ``task``)."""
+    table = pa.table({"task_index": pa.array(range(len(tasks)), pa.int64()), "task": pa.array(tasks, pa.string())})
+    pandas_meta = {
+        "index_columns": ["task"],
+        "column_indexes": [{"name": None, "field_name": None, "pandas_type": "unicode", "numpy_type": "object", "metadata": {"encoding": "UTF-8"}}],
+        "columns": [
+            {"name": "task_index", "field_name": "task_index", "pandas_type": "int64", "numpy_type": "int64", "metadata": None},
+            {"name": "task", "field_name": "task", "pandas_type": "unicode", "numpy_type": "object", "metadata": None},
+        ],
+        "creator": {"library": "pyarrow", "version": pa.__version__},
+        "pandas_version": "2.2.0",
+    }
+    return table.replace_schema_metadata({b"pandas": json.dumps(pandas_meta).encode()})

@@ -31,7 +31,7 @@ from dexego.actions import keypoints_to_action
 from dexego.data import features as F
 from dexego.data import layout
 from dexego.data.episode import Episode
-from dexego.data.meta import DatasetMeta, episode_stats_from_row, read_parquet
+from dexego.data.meta import DatasetMeta, episode_stats_from_row, read_parquet, tasks_table
 from dexego.data.stats import STAT_NAMES, aggregate_stats, feature_stats, image_stats, stats_to_json
 from dexego.data.video import VideoCodecConfig, concat_videos, encode_video, remove_quietly
 from dexego.errors import ConfigError, InputError
@@ -301,7 +301,7 @@ class DatasetWriter:
             pq.write_table(self._episodes_table(rows + [row]), tmp)
             publish.append((tmp, final))
             # Tasks, stats, info (info last: it is the commit point).
-            tasks = pa.table({"task": list(self._tasks), "task_index": pa.array(list(self._tasks.values()), pa.int64())})
+            tasks = tasks_table(list(self._tasks))
             tmp = layout.temp_path(self.root / layout.TASKS_PATH)
             pq.write_table(tasks, tmp)
             publish.append((tmp, self.root / layout.TASKS_PATH))

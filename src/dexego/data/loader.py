@@ -1,0 +1,227 @@
+"""Torch datasets and loaders over one dataset or a weighted mixture.
+
+Two paths:
+
+- ``SampleStream`` (default for training): an IterableDataset that plans each
+  epoch as a deterministic shuffled list of *blocks* (a few seconds of one
+  episode). A worker decodes a block's frames in one forward sweep of an open
+  decoder and builds all its samples, which pass through a shuffle buffer.
+  No per-sample seek: decoding cost is that of the footage itself.
+- ``SampleDataset``: map-style random access (one sample per index), for
+  evaluation or custom samplers; decoders stay open and decode forward when
+  requests are close together.
+
+Mixtures: each dataset gets a weight; an epoch draws ``weight / sum(weights)``
+of its samples from each (over- or under-sampling blocks). Train/validation
+splits are by episode, from a stable hash of (seed, dataset name, episode).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Literal
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, WeightedRandomSampler, get_worker_info
+from torch.utils.data import Dataset as TorchDataset
+
+from dexego.data import features as F
+from dexego.data.reader import Dataset
+from dexego.data.samples import SampleConfig, anchor_frames, build_sample, history_frames, require_dexego
+from dexego.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class MixtureEntry:
+    path: str
+    weight: float = 1.0
+    name: str | None = None  # defaults to the folder name
+
+
+@dataclass(frozen=True)
+class LoaderConfig:
+    datasets: tuple[MixtureEntry, ...] = ()
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    val_fraction: float = 0.05
+    seed: int = 0
+    batch_size: int = 32
+    num_workers: int = 2
+    mode: Literal["stream", "random"] = "stream"
+    block_seconds: float = 10.0  # footage decoded in one sweep by the stream path
+    shuffle_buffer: int = 256
+    samples_per_epoch: int | None = None  # None: every anchor of the selected episodes once
+
+
+def split_episodes(num_episodes: int, val_fraction: float, seed: int = 0, name: str = "") -> tuple[list[int], list[int]]:
+    """(train, validation) episode indices; stable when episodes are appended later."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    keys = [_unit_hash(f"{seed}:{name}:{ep}") for ep in range(num_episodes)]
+    val = [ep for ep, k in enumerate(keys) if k < val_fraction]
+    if val_fraction > 0 and not val and num_episodes >= 2:
+        val = [int(np.argmin(keys))]
+    val_set = set(val)
+    return [ep for ep in range(num_episodes) if ep not in val_set], val
+
+
+def _unit_hash(text: str) -> float:
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little") / 2**64
+
+
+class SampleSource:
+    """One dataset opened for sampling, restricted to some episodes."""
+
+    def __init__(self, path: "str | Path", config: SampleConfig, episodes: list[int] | None = None, name: str | None = None):
+        self.path = Path(path)
+        self.name = name or self.path.name
+        self.config = config
+        self.dataset = Dataset(self.path, image_size=config.image_size)
+        require_dexego(self.dataset.features, self.path / "meta/info.json")
+        self.episodes = list(range(self.dataset.num_episodes)) if episodes is None else list(episodes)
+        self.fps = float(self.dataset.fps)
+        self.anchors = {ep: anchor_frames(int(self.dataset.episode_lengths[ep]), self.fps, config.samples_per_second) for ep in self.episodes}
+        video = self.dataset.features.get(F.VIDEO_KEY)
+        self.stored_size = tuple(video["shape"][:2]) if video else None
+        self._meta: dict[int, dict] = {}
+
+    @property
+    def num_samples(self) -> int:
+        return int(sum(len(a) for a in self.anchors.values()))
+
+    def _episode_meta(self, episode: int) -> dict:
+        if episode not in self._meta:
+            meta = self.dataset.episode_meta(episode)
+            meta["episode_index"] = episode
+            self._meta[episode] = meta
+        return self._meta[episode]
+
+    def samples(self, episode: int, anchors) -> list[dict]:
+        """Samples at ``anchors`` of one episode; their frames are decoded in one forward sweep."""
+        columns = self.dataset.episode_columns(episode)
+        plans = [history_frames(int(a), self.fps, self.config) for a in anchors]
+        images = {}
+        if self.dataset.video_keys:
+            needed = np.unique(np.concatenate([p[0] for p in plans]))
+            decoded = self.dataset.frames(episode, needed)
+            images = {int(i): img for i, img in zip(needed, decoded)}
+        meta = self._episode_meta(episode)
+        out = []
+        for anchor, (indices, _) in zip(anchors, plans):
+            frames = np.stack([images[int(i)] for i in indices]) if images else None
+            task = self.dataset.tasks[int(columns[F.TASK_INDEX][anchor])]
+            out.append(build_sample(columns, frames, int(anchor), self.fps, self.config, self.stored_size, meta, task, str(self.path)))
+        return out
+
+
+def open_sources(config: LoaderConfig, split: Literal["train", "val", "all"] = "train") -> tuple[list[SampleSource], np.ndarray]:
+    if not config.datasets:
+        raise ConfigError("the loader config names no datasets (datasets = [{path = ..., weight = ...}])")
+    sources, weights = [], []
+    for entry in config.datasets:
+        if entry.weight < 0:
+            raise ConfigError(f"dataset {entry.path}: weight must be >= 0, got {entry.weight}")
+        probe = Dataset(entry.path)
+        name = entry.name or Path(entry.path).name
+        train, val = split_episodes(probe.num_episodes, config.val_fraction, config.seed, name)
+        episodes = {"train": train, "val": val, "all": None}[split]
+        sources.append(SampleSource(entry.path, config.sample, episodes, name))
+        weights.append(entry.weight)
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.sum() <= 0:
+        raise ConfigError("mixture weights sum to zero")
+    return sources, weights / weights.sum()
+
+
+class SampleStream(IterableDataset):
+    """Block-sequential decoding + shuffle buffer; deterministic for a given (seed, epoch, num_workers)."""
+
+    def __init__(self, sources: list[SampleSource], weights: np.ndarray, config: LoaderConfig):
+        self.sources, self.weights, self.config = sources, np.asarray(weights, dtype=np.float64), config
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.config.samples_per_epoch or sum(s.num_samples for s in self.sources)
+
+    def plan(self, epoch: int | None = None) -> list[tuple[int, int, np.ndarray]]:
+        """The epoch's blocks (source, episode, anchors) in order."""
+        rng = np.random.default_rng([self.config.seed, self.epoch if epoch is None else epoch])
+        total = len(self)
+        per_block = max(1, int(round(self.config.block_seconds * self.config.sample.samples_per_second)))
+        blocks = []
+        for sid, (source, weight) in enumerate(zip(self.sources, self.weights)):
+            target = int(round(weight * total))
+            own = [(sid, ep, a[i : i + per_block]) for ep, a in source.anchors.items() for i in range(0, len(a), per_block)]
+            if not own or target == 0:
+                continue
+            taken = 0
+            while taken < target:
+                for k in rng.permutation(len(own)):
+                    sid_, ep, anchors = own[k]
+                    anchors = anchors[: target - taken]
+                    blocks.append((sid_, ep, anchors))
+                    taken += len(anchors)
+                    if taken >= target:
+                        break
+        order = rng.permutation(len(blocks))
+        return [blocks[i] for i in order]
+
+    def __iter__(self) -> Iterator[dict]:
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        blocks = self.plan()[worker::workers]
+        rng = np.random.default_rng([self.config.seed, self.epoch, worker, 7])
+        buffer: list[dict] = []
+        for sid, episode, anchors in blocks:
+            buffer.extend(self.sources[sid].samples(episode, anchors))
+            while len(buffer) >= self.config.shuffle_buffer:
+                yield buffer.pop(int(rng.integers(len(buffer))))
+        while buffer:
+            yield buffer.pop(int(rng.integers(len(buffer))))
+
+
+class SampleDataset(TorchDataset):
+    """Map-style: item i is one (source, episode, anchor)."""
+
+    def __init__(self, sources: list[SampleSource], weights: np.ndarray | None = None):
+        self.sources = sources
+        self.items = [(sid, ep, int(a)) for sid, s in enumerate(sources) for ep, anchors in s.anchors.items() for a in anchors]
+        self.mixture = np.ones(len(sources)) / len(sources) if weights is None else np.asarray(weights, dtype=np.float64)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        sid, episode, anchor = self.items[i]
+        return self.sources[sid].samples(episode, [anchor])[0]
+
+    def item_weights(self) -> np.ndarray:
+        """Per-item sampling weights realising the mixture (for WeightedRandomSampler)."""
+        counts = np.array([s.num_samples for s in self.sources], dtype=np.float64)
+        per_source = np.where(counts > 0, self.mixture / np.maximum(counts, 1), 0.0)
+        return np.array([per_source[sid] for sid, _, _ in self.items])
+
+
+def make_loader(config: LoaderConfig, split: Literal["train", "val", "all"] = "train", epoch: int = 0) -> DataLoader:
+    """A DataLoader of training samples (batched by the default collate)."""
+    sources, weights = open_sources(config, split)
+    common = dict(batch_size=config.batch_size, num_workers=config.num_workers, persistent_workers=False)
+    if config.mode == "stream":
+        stream = SampleStream(sources, weights, config)
+        stream.set_epoch(epoch)
+        return DataLoader(stream, **common)
+    dataset = SampleDataset(sources, weights)
+    generator = torch.Generator().manual_seed(config.seed * 1000003 + epoch)
+    num = config.samples_per_epoch or len(dataset)
+    sampler = WeightedRandomSampler(torch.as_tensor(dataset.item_weights()), num_samples=num, replacement=True, generator=generator)
+    return DataLoader(dataset, sampler=sampler, **common)
+
+
+def epochs_needed(samples: int, config: LoaderConfig, per_epoch: int) -> int:
+    return max(1, math.ceil(samples / max(per_epoch, 1)))

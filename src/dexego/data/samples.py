@@ -1,0 +1,157 @@
+"""Training samples: history frames + a future action chunk in the CURRENT camera frame.
+
+For an anchor frame t of an episode at ``fps`` (any rate; times are what count):
+
+- images: frames at t - k * history_spacing_s for k = history..0 (oldest first),
+  the nearest stored frame each; times before the episode start are padded
+  with the first frame and ``image_mask`` False.
+- state: the hands at t, and actions: the hands at t + h / action_fps for
+  h = 1..horizon, all expressed in the camera frame of t (world keypoints are
+  linearly interpolated between stored frames when the times fall between
+  them; a hand is valid at such a time only if both neighbours are valid).
+  Steps past the episode end repeat the last frame with ``action_valid`` False.
+- anchors are drawn at ``samples_per_second`` per second of footage.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from dexego.actions import get_space, keypoints_to_action
+from dexego.data import features as F
+from dexego.errors import InputError
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    history: int = 5  # earlier frames besides the current one
+    history_spacing_s: float = 0.2
+    horizon: int = 30  # future steps in the chunk
+    action_fps: float = 30.0  # rate of the chunk steps
+    samples_per_second: float = 3.0
+    action_space: str = "ego48"
+    image_size: tuple[int, int] = (224, 224)  # (height, width)
+    robot: bool = False  # also return robot_state / robot_actions
+
+    @property
+    def num_frames(self) -> int:
+        return self.history + 1
+
+
+def anchor_frames(length: int, fps: float, samples_per_second: float) -> np.ndarray:
+    """Anchor frame indices of an episode: ``samples_per_second`` per second of footage."""
+    count = max(1, int(math.floor(length / fps * samples_per_second + 1e-9)))
+    times = np.arange(count) / samples_per_second
+    return np.minimum(np.round(times * fps).astype(np.int64), length - 1)
+
+
+def history_frames(anchor: int, fps: float, config: SampleConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(frame indices, mask) of the observation frames, oldest first; padded entries point at frame 0."""
+    offsets = np.arange(config.history, -1, -1) * config.history_spacing_s
+    index = np.round(anchor - offsets * fps).astype(np.int64)
+    mask = index >= 0
+    return np.where(mask, index, 0), mask
+
+
+def _future_positions(anchor: int, length: int, fps: float, config: SampleConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Fractional frame positions of the chunk steps and whether each lies inside the episode."""
+    pos = anchor + np.arange(1, config.horizon + 1) * fps / config.action_fps
+    inside = pos <= length - 1 + 1e-6
+    return np.minimum(pos, length - 1), inside
+
+
+def interpolate(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Linear interpolation of per-frame values (T, ...) at fractional frame positions."""
+    lo = np.floor(positions + 1e-6).astype(np.int64)
+    lo = np.clip(lo, 0, len(values) - 1)
+    hi = np.minimum(lo + 1, len(values) - 1)
+    w = (positions - lo).reshape((-1,) + (1,) * (values.ndim - 1))
+    w = np.where(w < 1e-6, 0.0, w)
+    return values[lo] * (1 - w) + values[hi] * w if np.any(w) else values[lo]
+
+
+def hands_at(keypoints: np.ndarray, valid: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """World keypoints (T, 2, 21, 3) and validity (T, 2) at fractional frame positions."""
+    lo = np.clip(np.floor(positions + 1e-6).astype(np.int64), 0, len(valid) - 1)
+    hi = np.minimum(lo + 1, len(valid) - 1)
+    frac = positions - lo
+    exact = frac < 1e-6
+    ok = valid[lo] & (exact[:, None] | valid[hi])
+    kp = np.where(exact[:, None, None, None], keypoints[lo], interpolate(keypoints, positions))
+    return np.where(ok[..., None, None], kp, np.nan), ok
+
+
+def _to_action(kp, pose, valid, space, where) -> np.ndarray:
+    try:
+        return keypoints_to_action(kp, pose, valid, space).astype(np.float32)
+    except ValueError as exc:
+        raise InputError(where, F.KEYPOINTS, str(exc)) from exc
+
+
+def build_sample(
+    columns: dict[str, np.ndarray],
+    images: np.ndarray | None,
+    anchor: int,
+    fps: float,
+    config: SampleConfig,
+    stored_size: tuple[int, int] | None,
+    meta: dict,
+    instruction: str,
+    where: str = "dataset",
+) -> dict:
+    """One training sample from an episode's columns and its decoded observation frames (T_obs, H, W, 3)."""
+    space = get_space(config.action_space)
+    n = len(columns[F.FRAME_INDEX])
+    kp = np.asarray(columns[F.KEYPOINTS], dtype=np.float64).reshape(n, 2, 21, 3)
+    valid = np.asarray(columns[F.HAND_VALID], dtype=bool).reshape(n, 2)
+    pose = np.asarray(columns[F.CAMERA_POSE], dtype=np.float64).reshape(n, 4, 4)
+    camera = pose[anchor]
+
+    state = _to_action(kp[anchor], camera, valid[anchor], space, where)
+    positions, inside = _future_positions(anchor, n, fps, config)
+    future_kp, future_valid = hands_at(kp, valid, positions)
+    actions = _to_action(future_kp, np.repeat(camera[None], config.horizon, axis=0), future_valid, space, where)
+    action_valid = future_valid & inside[:, None]
+
+    _, image_mask = history_frames(anchor, fps, config)
+    height, width = config.image_size
+    intr = np.asarray(columns[F.INTRINSICS], dtype=np.float64).reshape(n, 4)[anchor]
+    src_h, src_w = stored_size if stored_size is not None else (2 * intr[3], 2 * intr[2])
+    sx, sy = width / src_w, height / src_h
+    intrinsics = (intr * np.array([sx, sy, sx, sy])).astype(np.float32)
+    fov = np.array([2 * math.atan(width / (2 * intrinsics[0])), 2 * math.atan(height / (2 * intrinsics[1]))], dtype=np.float32)
+
+    if images is None:
+        images = np.zeros((config.num_frames, height, width, 3), dtype=np.uint8)
+    sample = {
+        "images": np.ascontiguousarray(images.transpose(0, 3, 1, 2)),
+        "image_mask": image_mask,
+        "instruction": instruction,
+        "state": state,
+        "state_valid": valid[anchor].copy(),
+        "actions": actions,
+        "action_valid": action_valid,
+        "fov": fov,
+        "intrinsics": intrinsics,
+        "embodiment": meta["embodiment"],
+        "source": meta["source"],
+        "episode_index": np.int64(meta["episode_index"]),
+        "frame_index": np.int64(anchor),
+    }
+    if config.robot:
+        if F.ROBOT_STATE not in columns or F.ROBOT_ACTION not in columns:
+            raise InputError(where, F.ROBOT_STATE, "robot samples requested but the dataset has no robot state/action")
+        sample["robot_state"] = np.asarray(columns[F.ROBOT_STATE][anchor], dtype=np.float32)
+        # Robot commands: the chunk starts with the command issued at t.
+        robot_pos = np.minimum(anchor + np.arange(config.horizon) * fps / config.action_fps, n - 1)
+        sample["robot_actions"] = interpolate(np.asarray(columns[F.ROBOT_ACTION], dtype=np.float64), robot_pos).astype(np.float32)
+    return sample
+
+
+def require_dexego(features: dict, where) -> None:
+    for name in (F.KEYPOINTS, F.HAND_VALID, F.CAMERA_POSE, F.INTRINSICS):
+        if name not in features:
+            raise InputError(where, name, "training samples need this dexego feature; the dataset lacks it")
