@@ -1,0 +1,85 @@
+"""Scripted experts: a task's object-relative waypoints, interpolated and executed through the env's IK.
+
+An expert is a simulator policy like any other (``reset(seed)``,
+``act(observation) -> action``). It plans from the first observation of an
+episode (object poses are in the observation), then follows the waypoints
+closed-loop through the env's IK at 30 Hz.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dexego.geometry import matrix_to_rot6d, rot6d_to_matrix
+from dexego.sim.tasks import get_task
+from dexego.sim.tasks.base import Waypoint
+
+CONTROL_HZ = 30.0
+
+
+def _slerp_matrix(a: np.ndarray, b: np.ndarray, s: float) -> np.ndarray:
+    """Rotation a -> b at fraction s (geodesic)."""
+    rel = a.T @ b
+    angle = np.arccos(np.clip((np.trace(rel) - 1) / 2, -1.0, 1.0))
+    if angle < 1e-8:
+        return b.copy()
+    axis = np.array([rel[2, 1] - rel[1, 2], rel[0, 2] - rel[2, 0], rel[1, 0] - rel[0, 1]])
+    norm = np.linalg.norm(axis)
+    if norm < 1e-8:  # angle ~ pi: any perpendicular axis
+        w, v = np.linalg.eigh(rel + rel.T)
+        axis = v[:, np.argmax(w)]
+    else:
+        axis = axis / norm
+    theta = angle * s
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return a @ (np.eye(3) + np.sin(theta) * k + (1 - np.cos(theta)) * k @ k)
+
+
+class WaypointFollower:
+    """Turns a list of waypoints into per-step 30-D end-effector actions (smooth-step timing)."""
+
+    def __init__(self, start: Waypoint, waypoints: list[Waypoint], hz: float = CONTROL_HZ):
+        self.segments = [(start, waypoints[0])] + list(zip(waypoints[:-1], waypoints[1:]))
+        self.steps = [max(1, int(round(w.duration * hz))) for w in waypoints]
+        self.total = sum(self.steps)
+
+    def at(self, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        for (a, b), n in zip(self.segments, self.steps):
+            if step < n:
+                s = (step + 1) / n
+                s = s * s * (3 - 2 * s)
+                pos = a.pos + (b.pos - a.pos) * s
+                rot = np.stack([_slerp_matrix(a.rot[h], b.rot[h], s) for h in range(2)])
+                hand = a.hand + (b.hand - a.hand) * s
+                return pos, rot, hand
+            step -= n
+        last = self.segments[-1][1]
+        return last.pos, last.rot, last.hand
+
+
+class ScriptedExpert:
+    """The scripted expert of one task (a simulator policy)."""
+
+    uses_images = False  # the evaluation runner may skip rendering for this policy
+
+    def __init__(self, task: str, noise: bool = True):
+        self.task = get_task(task)
+        self.noise = noise
+        self.rng = np.random.default_rng(0)
+        self._follower: WaypointFollower | None = None
+        self._step = 0
+
+    def reset(self, seed: int | None = None) -> None:
+        self.rng = np.random.default_rng(seed)
+        self._follower = None
+        self._step = 0
+
+    def act(self, observation: dict) -> np.ndarray:
+        if self._follower is None:
+            ee = np.asarray(observation["ee_pose"], dtype=np.float64)
+            start = Waypoint(0.0, ee[:, :3].copy(), rot6d_to_matrix(ee[:, 3:]), np.asarray(observation["hand_joint_pos"], dtype=np.float64).copy())
+            rng = self.rng if self.noise else np.random.default_rng(0)
+            self._follower = WaypointFollower(start, self.task.expert_plan(observation, rng))
+        pos, rot, hand = self._follower.at(self._step)
+        self._step += 1
+        return np.concatenate([pos, matrix_to_rot6d(rot), hand], axis=1).ravel()
