@@ -3,9 +3,56 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 
 from dexego.cli import add_group
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    add_group(subparsers, "data", "Inspect, validate and view datasets (LeRobot v3 layout).")
+    group = add_group(subparsers, "data", "Inspect, validate and view datasets (LeRobot v3 layout).")
+
+    info = group.add_parser("info", help="Episodes, frames, fps, features, tasks, sources and hours of a dataset.")
+    info.add_argument("path")
+    info.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    info.set_defaults(handler=_info)
+
+    validate = group.add_parser("validate", help="Check layout, schema, video frame counts, NaN/inf, timestamps, indices.")
+    validate.add_argument("path")
+    validate.set_defaults(handler=_validate)
+
+    view = group.add_parser("view", help="Write a Rerun recording of one episode (video, 3D hands, camera, future paths).")
+    view.add_argument("path")
+    view.add_argument("--episode", type=int, default=0)
+    view.add_argument("--out", required=True, help="output .rrd file")
+    view.add_argument("--horizon", type=int, default=30, help="future steps drawn per frame")
+    view.set_defaults(handler=_view)
+
+
+def _info(args) -> int:
+    from dexego.data.summary import dataset_summary, format_summary
+
+    summary = dataset_summary(args.path)
+    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    return 0
+
+
+def _validate(args) -> int:
+    from dexego.data.validate import validate_dataset
+
+    problems = validate_dataset(args.path)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem(s) found", file=sys.stderr)
+        return 1
+    print(f"{args.path}: ok")
+    return 0
+
+
+def _view(args) -> int:
+    from dexego.data.view import record_episode
+
+    out = record_episode(args.path, args.episode, args.out, horizon=args.horizon)
+    print(f"wrote {out} (open with: rerun {out})")
+    return 0
