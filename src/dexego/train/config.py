@@ -1,0 +1,144 @@
+"""The configuration of one training stage (``dexego train CONFIG.toml``).
+
+A recipe is a sequence of stages (human pretraining -> aligned mid-training ->
+robot fine-tuning), one TOML file each; a stage starts from the previous
+stage's output through ``init_from``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from dexego.config import load_config
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """One dataset of the mixture. ``weight`` is its share of the samples drawn (relative to the others)."""
+
+    path: str
+    weight: float = 1.0
+
+    def __post_init__(self):
+        if not self.path:
+            raise ValueError("path must not be empty")
+        if not self.weight > 0:
+            raise ValueError(f"weight must be > 0, got {self.weight}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The data mixture, its train/validation split (by episode) and the sample options."""
+
+    sources: tuple[DataSource, ...] = ()
+    val_fraction: float = 0.1  # share of each dataset's episodes held out for validation
+    split_seed: int = 0
+    representation: str = "ego48"  # the action space of the samples (must match model.action_space)
+    sample: dict[str, Any] = field(default_factory=dict)  # extra options of dexego.data's sample construction
+    num_workers: int = 0
+
+    def __post_init__(self):
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.num_workers < 0:
+            raise ValueError("num_workers must be >= 0")
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    name: Literal["adamw", "adam", "sgd"] = "adamw"
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    momentum: float = 0.9  # sgd only
+    grad_clip_norm: float = 1.0  # 0 = no clipping
+
+    def __post_init__(self):
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if len(self.betas) != 2:
+            raise ValueError("betas must hold two numbers")
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """Learning-rate schedule over optimiser steps, after a linear warm-up.
+
+    ``cosine`` decays to ``min_lr_ratio * lr`` at the last step; ``constant``
+    keeps ``lr``; ``step`` multiplies by ``gamma`` at each milestone
+    (in epochs or steps, by ``milestone_unit``), as EgoVLA's 2e-5 -> 2e-6 after 100 epochs.
+    """
+
+    kind: Literal["cosine", "constant", "step"] = "cosine"
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.0
+    milestones: tuple[float, ...] = ()
+    milestone_unit: Literal["epoch", "step"] = "epoch"
+    gamma: float = 0.1
+
+    def __post_init__(self):
+        if self.warmup_steps < 0:
+            raise ValueError("warmup_steps must be >= 0")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ValueError("min_lr_ratio must be in [0, 1]")
+        if list(self.milestones) != sorted(self.milestones):
+            raise ValueError("milestones must be increasing")
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """Length, batching, precision, and how often to log, validate and checkpoint (in optimiser steps)."""
+
+    epochs: int = 1
+    max_steps: int = 0  # > 0: stop after this many optimiser steps (overrides epochs)
+    batch_size: int = 8  # per process, per micro-batch
+    grad_accum: int = 1  # micro-batches per optimiser step
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    log_every: int = 10
+    val_every: int = 0  # 0 = at the end of each epoch only
+    val_batches: int = 0  # 0 = the whole validation set
+    checkpoint_every: int = 0  # 0 = at the end of each epoch only
+    keep_last: int = 3
+    ema_decay: float = 0.0  # 0 = no EMA; e.g. 0.999
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.epochs < 1 and self.max_steps < 1:
+            raise ValueError("set epochs >= 1 or max_steps >= 1")
+        if self.batch_size < 1 or self.grad_accum < 1:
+            raise ValueError("batch_size and grad_accum must be >= 1")
+        if self.keep_last < 1:
+            raise ValueError("keep_last must be >= 1")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError("ema_decay must be in [0, 1)")
+        if min(self.log_every, self.val_every, self.val_batches, self.checkpoint_every) < 0:
+            raise ValueError("log_every, val_every, val_batches and checkpoint_every must be >= 0")
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One training stage. ``model`` is the policy configuration (``dexego.models.PolicyConfig`` keys)."""
+
+    name: str = "stage"
+    output_dir: str = "runs/stage"
+    seed: int = 0
+    init_from: str = ""  # a run directory or checkpoint of an earlier stage ("" = from scratch)
+    resume: Literal["auto", "never"] = "auto"  # auto: continue from the output dir's last checkpoint
+    freeze: tuple[str, ...] = ()  # parameter-name prefixes to keep fixed, e.g. "backbone.vision"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: dict[str, Any] = field(default_factory=dict)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    loop: LoopConfig = field(default_factory=LoopConfig)
+
+    @property
+    def output_path(self) -> Path:
+        return Path(self.output_dir)
+
+
+def load_stage_config(source: "str | Path | dict[str, Any]", overrides: "list[str] | None" = None) -> StageConfig:
+    """Read a stage config (TOML/JSON/dict) with ``key=value`` overrides."""
+    return load_config(StageConfig, source, overrides)
