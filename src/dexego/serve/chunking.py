@@ -154,9 +154,13 @@ class ChunkedPolicy:
         self.queries = 0
 
     def reset(self, seed: int | None = None) -> None:
+        """Start an episode: forget old chunks; stateful hooks (an observation history) get ``reset(seed)`` too."""
         self.step = 0
         if self._ensembler is not None:
             self._ensembler.reset()
+        for hook in (self.observation_fn, self.retarget):
+            if hasattr(hook, "reset"):
+                hook.reset(seed)
 
     def act(self, observation: Any) -> np.ndarray:
         if self.step % self.config.query_every == 0:

@@ -53,7 +53,7 @@ def policy_info(policy: Any) -> dict[str, Any]:
     horizon = _config_value(policy, "horizon", "chunk_size", "action_horizon")
     if isinstance(horizon, int):
         info["horizon"] = horizon
-    frames = _config_value(policy, "obs_frames", "history_frames", "num_frames")
+    frames = _config_value(policy, "n_obs_frames", "obs_frames")
     if isinstance(frames, int):
         info["obs_frames"] = frames
     return info
