@@ -1,11 +1,35 @@
-"""`dexego convert`: Convert an external dataset (EgoDex, HOT3D, HOI4D, TACO, HoloAssist, ARCTIC, DexYCB, LeRobot) into a dexego dataset."""
+"""`dexego convert SOURCE INPUT_DIR OUTPUT_DATASET`: turn an external dataset into a dexego dataset."""
 
 from __future__ import annotations
 
 import argparse
 
-from dexego.cli import add_group
+SOURCES = ("egodex", "hot3d", "hoi4d", "taco", "holoassist", "arctic", "dexycb", "lerobot")  # = dexego.sources.SOURCE_NAMES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    add_group(subparsers, "convert", "Convert an external dataset (EgoDex, HOT3D, HOI4D, TACO, HoloAssist, ARCTIC, DexYCB, LeRobot) into a dexego dataset.")
+    parser = subparsers.add_parser(
+        "convert",
+        help="Convert an external dataset (EgoDex, HOT3D, HOI4D, TACO, HoloAssist, ARCTIC, DexYCB, LeRobot) into a dexego dataset.",
+        description="Convert an external dataset into a dexego dataset (LeRobot v3.0 layout, ego48 hands). "
+        "Re-running on the same output resumes: sequences already converted are skipped.",
+    )
+    parser.add_argument("source", choices=SOURCES, help="the dataset's name")
+    parser.add_argument("input_dir", help="the dataset's root folder, as downloaded")
+    parser.add_argument("output", help="the dexego dataset to create or continue")
+    parser.add_argument("--mano-dir", default=None, help="folder with MANO_LEFT.pkl and MANO_RIGHT.pkl (hot3d, hoi4d, taco, arctic)")
+    parser.add_argument("--workers", type=int, default=1, help="parallel parsing processes (default 1)")
+    parser.add_argument("--max-frames", type=int, default=None, help="keep at most this many frames per sequence")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dexego.sources.base import SourceOptions
+    from dexego.sources.convert import convert
+
+    options = SourceOptions(mano_dir=Path(args.mano_dir) if args.mano_dir else None, max_frames=args.max_frames)
+    summary = convert(args.source, args.input_dir, args.output, options, workers=max(1, args.workers))
+    print(summary.report())
+    return 0 if summary.converted or summary.already_present else 1
