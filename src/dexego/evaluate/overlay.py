@@ -141,6 +141,16 @@ def overlay_chunk(
     return draw_trajectories(frame, trajectories, intrinsics, legend if style.legend else None)
 
 
+def overlay_sample(sample: dict, predicted: np.ndarray | None = None, space: str = "ego48", style: OverlayStyle = OverlayStyle()) -> np.ndarray:
+    """The current frame of a training sample (``images[-1]``, CHW) with its true and predicted chunks."""
+    images = np.asarray(sample["images"])
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise InputError(None, "images", f"expected (T, 3, H, W), got {images.shape}")
+    frame = np.ascontiguousarray(images[-1].transpose(1, 2, 0)).astype(np.uint8, copy=False)
+    return overlay_chunk(frame, np.asarray(sample["intrinsics"], dtype=np.float64), predicted,
+                         np.asarray(sample["actions"]), np.asarray(sample["action_valid"], dtype=bool), space, style)
+
+
 def encode_png(image: np.ndarray) -> bytes:
     from PIL import Image
 

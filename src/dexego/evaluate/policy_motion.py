@@ -40,10 +40,12 @@ def evaluate_motion(
     samples: Iterable[dict[str, Any]],
     config: MotionEvalConfig = MotionEvalConfig(),
     progress=None,
+    on_prediction=None,
 ) -> dict:
     """Run ``predictor`` on every sample and return the motion metrics (:meth:`MotionMetrics.result`).
 
-    ``progress`` (optional) is called with the number of samples done so far.
+    ``progress`` (optional) is called with the number of samples done so far;
+    ``on_prediction`` (optional) with each single sample and its predicted chunk (e.g. to draw overlays).
     """
     space = get_space(config.space)
     metrics: MotionMetrics | None = None
@@ -66,6 +68,8 @@ def evaluate_motion(
         image_size = (images.shape[-1], images.shape[-2])
         errors = motion_errors(predicted, target, valid, _array(sample, "intrinsics", np.float64), image_size, space)
         metrics.add(errors, source=_label(sample.get("source")), task=_label(sample.get("instruction")))
+        if on_prediction is not None:
+            on_prediction(sample, predicted)
         done += 1
         if progress is not None:
             progress(done)
