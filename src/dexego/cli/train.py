@@ -1,11 +1,47 @@
-"""`dexego train`: Train a policy from a stage config."""
+"""`dexego train CONFIG.toml [--set key=value ...]`: train one stage of a recipe."""
 
 from __future__ import annotations
 
 import argparse
-
-from dexego.cli import add_group
+import json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    add_group(subparsers, "train", "Train a policy from a stage config.")
+    parser = subparsers.add_parser(
+        "train",
+        help="Train a policy from a stage config.",
+        description="Train one stage (pretrain, midtrain or finetune) from a TOML config. Re-running the same "
+        "command continues from the output directory's last checkpoint. Several GPUs or nodes: "
+        "`accelerate launch -m dexego train CONFIG.toml` (see docs/training.md).",
+    )
+    parser.add_argument("config", help="stage config (TOML or JSON), e.g. configs/cpu/pretrain.toml")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set loop.max_steps=20 --set optimizer.lr=3e-4")
+    parser.add_argument("--check", action="store_true",
+                        help="only check the config and the datasets, print the resolved config and exit")
+    parser.set_defaults(handler=_train)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from dexego.config import to_dict
+    from dexego.train.build import check_data_sources, policy_config, run_stage
+    from dexego.train.config import load_stage_config
+
+    config = load_stage_config(args.config, args.overrides)
+    check_data_sources(config)
+    policy_config(config)
+    if args.check:
+        print(json.dumps(to_dict(config), indent=2))
+        return 0
+    result = run_stage(config)
+    summary = {
+        "stage": config.name,
+        "steps": result.steps,
+        "epochs": result.epochs_completed,
+        "train_loss": result.last_train_loss,
+        **{f"{k}_loss": v for k, v in result.val_losses.items()},
+        "samples_per_s": round(result.samples_per_second, 2),
+        "final": str(result.final_dir) if result.final_dir else None,
+    }
+    print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
+    return 0

@@ -9,6 +9,7 @@ and returns ``(loss, metrics)`` like ``dexego.models.Policy``.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +20,9 @@ from torch.utils.data import Dataset
 
 class ToyDataset(Dataset):
     def __init__(self, size: int = 64, horizon: int = 4, dim: int = 8, image_size: int = 8, seed: int = 0,
-                 embodiment: str = "human"):
+                 embodiment: str = "human", delay_s: float = 0.0):
         self.size, self.horizon, self.dim, self.image_size = size, horizon, dim, image_size
-        self.seed, self.embodiment = seed, embodiment
+        self.seed, self.embodiment, self.delay_s = seed, embodiment, delay_s  # delay_s: simulated loading time
         self.mixing = np.random.default_rng(12345).normal(size=(dim, horizon * dim)).astype(np.float32) / np.sqrt(dim)
 
     def __len__(self) -> int:
@@ -30,6 +31,8 @@ class ToyDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < self.size:
             raise IndexError(index)
+        if self.delay_s:
+            time.sleep(self.delay_s)
         rng = np.random.default_rng([self.seed, index])
         state = rng.normal(size=self.dim).astype(np.float32)
         actions = np.tanh(state @ self.mixing).reshape(self.horizon, self.dim).astype(np.float32)

@@ -52,6 +52,7 @@ class StageData:
     val: dict[str, Dataset] = field(default_factory=dict)
     data_hours: float | None = None
     collate_fn: Any = None
+    action_stats: dict | None = None  # statistics of the actions, for the policy's normaliser
 
 
 @dataclass
@@ -151,8 +152,6 @@ class Trainer:
         if acc.is_main_process:
             write_json(self.run_dir / "config.json", to_dict(cfg))
             self.logger = MetricsLogger(self.run_dir, resume_step=position.step if resume_from else None)
-            if self.data.data_hours and not resume_from:
-                self.logger.log(0, "data", {"data_hours": float(self.data.data_hours)})
         self.last_checkpoint = resume_from
         return position
 
@@ -302,6 +301,8 @@ class Trainer:
                     count = sums.pop("count")
                     record = {k: float(v / count) for k, v in sums.items()}
                     record["samples"] = int(count)
+                    if self.data.data_hours:
+                        record["data_hours"] = float(self.data.data_hours)  # for the scaling-law fit
                     self._log(step, split, record)
                     results[split] = record["loss"]
         self.model.train()

@@ -1,0 +1,116 @@
+"""From a stage config to what the trainer needs: datasets (``dexego.data``) and a policy (``dexego.models``).
+
+Samples come from ``dexego.data.SampleDataset`` (map-style, so a resumed run
+can address exactly the samples it has not seen yet). Each mixture source
+is split by episode; its held-out episodes form the validation sets
+``val_human`` (human embodiment) and ``val_robot`` (any robot).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dexego.config import load_config
+from dexego.errors import ConfigError, InputError
+from dexego.train.config import StageConfig
+from dexego.train.trainer import StageData, Trainer, TrainResult, make_accelerator, seed_everything
+
+HUMAN = "human"
+
+
+def check_data_sources(config: StageConfig) -> None:
+    """Fail before anything starts when a dataset of the mixture is missing."""
+    if not config.data.sources:
+        raise ConfigError("data.sources: no dataset given; add [[data.sources]] tables with path = \"...\" (and weight)")
+    for i, source in enumerate(config.data.sources):
+        path = Path(source.path)
+        if not path.is_dir():
+            raise InputError(path, f"data.sources[{i}].path", "dataset not found")
+        if not (path / "meta" / "info.json").is_file():
+            raise InputError(path, f"data.sources[{i}].path", "not a dataset (meta/info.json is missing)")
+
+
+def policy_config(config: StageConfig):
+    from dexego.models import PolicyConfig
+
+    model = load_config(PolicyConfig, dict(config.model))
+    if model.action_space != config.data.representation:
+        raise ConfigError(
+            f"model.action_space {model.action_space!r} differs from data.representation {config.data.representation!r}"
+        )
+    return model
+
+
+def sample_config(config: StageConfig, model) -> Any:
+    from dexego.data import SampleConfig
+
+    defaults = {"history": model.n_obs_frames - 1, "horizon": model.horizon, "action_space": config.data.representation}
+    options = {**defaults, **config.data.sample}
+    for key in ("horizon", "action_space"):
+        if options[key] != defaults[key]:
+            raise ConfigError(f"data.sample.{key} = {options[key]!r} differs from the model's {defaults[key]!r}")
+    try:
+        return load_config(SampleConfig, options)
+    except ConfigError as exc:
+        raise ConfigError(f"data.sample: {exc}") from None
+
+
+def build_stage_data(config: StageConfig, model=None) -> StageData:
+    from dexego.data import SampleDataset, SampleSource, split_episodes
+    from dexego.data.features import ACTION, STORED_SPACE
+    from dexego.data.reader import Dataset
+    from dexego.data.stats import aggregate_stats
+
+    check_data_sources(config)
+    model = model or policy_config(config)
+    samples = sample_config(config, model)
+    train_sets, weights, val_sources, stats, human_hours = [], [], {"val_human": [], "val_robot": []}, [], 0.0
+    for i, entry in enumerate(config.data.sources):
+        probe = Dataset(entry.path)
+        name = Path(entry.path).name
+        train_eps, val_eps = split_episodes(probe.num_episodes, config.data.val_fraction, config.data.split_seed, name)
+        if not train_eps:
+            raise InputError(entry.path, f"data.sources[{i}]", "no training episodes left after the validation split")
+        source = SampleSource(entry.path, samples, train_eps, name)
+        if source.num_samples == 0:
+            raise InputError(entry.path, f"data.sources[{i}]", "no training samples (episodes too short?)")
+        train_sets.append(SampleDataset([source]))
+        weights.append(entry.weight)
+        for ep in train_eps:
+            if probe.episode_meta(ep)["embodiment"] == HUMAN:
+                human_hours += float(probe.episode_lengths[ep]) / probe.fps / 3600.0
+        for split, wanted_human in (("val_human", True), ("val_robot", False)):
+            eps = [ep for ep in val_eps if (probe.episode_meta(ep)["embodiment"] == HUMAN) == wanted_human]
+            if eps:
+                val_sources[split].append(SampleSource(entry.path, samples, eps, name))
+        if ACTION in probe.stats and config.data.representation == STORED_SPACE:
+            stats.append(probe.stats[ACTION])
+    action_stats = None
+    if len(stats) == len(config.data.sources):
+        action_stats = stats[0] if len(stats) == 1 else aggregate_stats(stats)
+    val = {split: SampleDataset(sources) for split, sources in val_sources.items() if sources}
+    return StageData(train_sets, weights, val, data_hours=human_hours or None, action_stats=action_stats)
+
+
+def build_policy(config: StageConfig, action_stats: Mapping[str, np.ndarray] | None = None, model=None):
+    from dexego.models import Policy
+
+    return Policy(model or policy_config(config), action_stats)
+
+
+def run_stage(config: StageConfig, policy=None, data: StageData | None = None) -> TrainResult:
+    """Train one stage: check the inputs, build data and policy (unless given), run the loop."""
+    if data is None:
+        check_data_sources(config)
+    model = policy_config(config) if policy is None or data is None else None
+    accelerator = make_accelerator(config.loop.mixed_precision)
+    seed_everything(config.seed)
+    if data is None:
+        data = build_stage_data(config, model)
+    if policy is None:
+        policy = build_policy(config, data.action_stats, model)
+    return Trainer(config, policy, data, accelerator).fit()
