@@ -64,6 +64,11 @@ def run_dir(tmp_path):
     lines += [{"step": s, "split": "val", "loss": 2.5 / (1 + s)} for s in (50, 99)]
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     (run / "config.json").write_text(json.dumps({"model": {"head": "regression", "horizon": 30}, "lr": 1e-4}))
+    # A training run's weights folders hold JSON and PNG-free bookkeeping the report must not list.
+    for folder in ("checkpoints/step-00000010", "final/policy"):
+        (run / folder).mkdir(parents=True)
+        (run / folder / "config.json").write_text(json.dumps({"format": "dexego-policy", "config": {}}))
+        (run / folder / "state.json").write_text(json.dumps({"step": 10, "tasks": 3}))
     metrics = MotionMetrics(horizon=30, steps=(10, 30))
     target = hand_chunk()
     predicted = hand_chunk(wrist=((-0.07, 0.0, 0.5), (0.1, 0.0, 0.5)))
@@ -107,7 +112,7 @@ def test_report_is_rebuilt_without_reading_itself(run_dir):
     first = (run_dir / "report.html").read_text()
     write_report(run_dir)
     assert (run_dir / "report.html").read_text() == first
-    assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "eval", "metrics.jsonl", "report.html"]
+    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoints", "config.json", "eval", "final", "metrics.jsonl", "report.html"]
 
 
 def test_report_errors(tmp_path, run_dir):
@@ -151,3 +156,13 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path):
     assert loaded.group(1) == loaded.group(2) == "5"
     assert 'class="broken"' not in dom
     assert dom.count("<table>") >= 6 and "Human motion prediction" in dom
+
+
+def test_experiment_with_several_runs_gets_one_training_section_each(tmp_path):
+    for name, loss in (("small", 1.0), ("large", 0.5)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.jsonl").write_text(json.dumps({"step": 1, "split": "val_human", "loss": loss}) + "\n")
+    parser = PageParser()
+    parser.feed(build_report(tmp_path))
+    assert parser.headings == ["Training: large", "Training: small"]
+    assert len(parser.images) == 2

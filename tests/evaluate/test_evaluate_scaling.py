@@ -77,3 +77,15 @@ def test_bad_point_files_name_file_and_field(tmp_path):
     (run / "metrics.jsonl").write_text(json.dumps({"step": 1, "split": "val", "loss": 0.3}) + "\n")
     with pytest.raises(InputError, match="data amount"):
         load_points([run])
+
+
+def test_run_directories_use_the_validation_split_the_trainer_writes(tmp_path):
+    records = [{"step": 5, "split": "val_robot", "loss": 0.1}, {"step": 5, "split": "val_human", "loss": 0.7, "data_episodes": 20},
+               {"step": 9, "split": "val_human", "loss": 0.6}]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (point,) = load_points([tmp_path])
+    assert (point.amount, point.loss, point.unit) == (20.0, 0.6, "episodes")
+    (point,) = load_points([tmp_path / "metrics.jsonl"], split="val_robot")
+    assert point.loss == 0.1
+    with pytest.raises(InputError, match="no validation loss"):
+        load_points([tmp_path], split="val")

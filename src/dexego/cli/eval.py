@@ -33,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     scaling.add_argument("--predict", type=float, nargs="*", default=[], help="data amounts to predict the loss at")
     scaling.add_argument("--out", help="write the fit JSON here (default: print it)")
     scaling.add_argument("--plot", help="save the plot as PNG here")
+    scaling.add_argument("--split", help="validation split read from run directories (default: val, else val_human)")
     scaling.set_defaults(handler=_scaling)
 
     report = group.add_parser("report", help="Self-contained HTML report of a training run or experiment directory.")
@@ -93,7 +94,7 @@ def _scaling(args: argparse.Namespace) -> int:
     from dexego.evaluate.html_page import figure_png, write_bytes_atomic
     from dexego.evaluate.scaling import fit_log_linear, load_points, plot_scaling, scaling_result
 
-    points = load_points(args.results)
+    points = load_points(args.results, args.split)
     unit = next((p.unit for p in points if p.unit), "")
     try:
         fit = fit_log_linear([p.amount for p in points], [p.loss for p in points], unit)

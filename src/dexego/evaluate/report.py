@@ -10,6 +10,8 @@ It gathers what it recognises in RUN_DIR (searched up to three folders deep):
 - scaling fit JSON (``dexego eval scaling``): the fit table and plot;
 - PNG images (e.g. trajectory overlays): embedded as they are.
 
+Checkpoint folders (``checkpoints/``, ``final/``) and ``tensorboard/`` are not searched.
+
 Every image is embedded as base64 PNG; the page needs no server and loads
 nothing from elsewhere.
 """
@@ -38,6 +40,8 @@ MAX_DEPTH = 3
 MAX_IMAGES = 48
 MAX_IMAGE_BYTES = 8 * 1024 * 1024
 MAX_CURVES = 12
+# Folders of a training run that hold weights and their bookkeeping, not results (dexego.train's layout).
+SKIPPED_DIRS = frozenset({"checkpoints", "final", "tensorboard"})
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,7 @@ def build_report(run_dir: str | Path, config: ReportConfig = ReportConfig(), exc
 
 def _walk(root: Path, depth: int = 0) -> Iterator[Path]:
     for entry in sorted(root.iterdir()):
-        if entry.name.startswith("."):
+        if entry.name.startswith(".") or (entry.is_dir() and entry.name in SKIPPED_DIRS):
             continue
         if entry.is_dir() and depth < MAX_DEPTH:
             yield from _walk(entry, depth + 1)
@@ -128,7 +132,9 @@ def _rel(path: Path, root: Path) -> str:
 def _training_section(log: MetricsLog, root: Path) -> str:
     from matplotlib.figure import Figure
 
-    parts = [f"<h2>Training</h2>\n<p class=\"note\">From {_rel(log.path, root)}: {len(log.records)} records.</p>"]
+    where = log.path.parent.relative_to(root)
+    heading = "Training" if where == Path(".") else f"Training: {html.escape(str(where))}"
+    parts = [f"<h2>{heading}</h2>\n<p class=\"note\">From {_rel(log.path, root)}: {len(log.records)} records.</p>"]
     names = log.metric_names()
     names = (["loss"] if "loss" in names else []) + [n for n in names if n != "loss"]
     rows = []

@@ -10,9 +10,10 @@ Points come from files:
   ``amount`` and then also give the unit; ``val_loss`` may replace ``loss``);
 - a CSV with a header containing ``amount`` (or ``data_hours`` / ``data_episodes``) and ``loss``
   (or ``val_loss``) columns;
-- a training run directory (or its ``metrics.jsonl``): the loss is the lowest validation loss
-  in the metrics log and the amount is the ``data_hours`` / ``data_episodes`` value found there
-  (see :mod:`dexego.evaluate.metrics_log`).
+- a training run directory (or its ``metrics.jsonl``): the loss is the lowest ``loss`` of the
+  validation split (``split`` if given, else "val", else "val_human", else the first split whose
+  name starts with "val") and the amount is the ``data_hours`` / ``data_episodes`` value found
+  there (see :mod:`dexego.evaluate.metrics_log`).
 """
 
 from __future__ import annotations
@@ -93,19 +94,20 @@ def fit_log_linear(amounts: Sequence[float], losses: Sequence[float], unit: str 
     return ScalingFit(float(a), float(b), float(r2), a_se, b_se, n, unit)
 
 
-def load_points(paths: Sequence[str | Path]) -> list[ScalingPoint]:
+def load_points(paths: Sequence[str | Path], split: str | None = None) -> list[ScalingPoint]:
+    """Points from files and run directories (see the module docstring); ``split`` picks the runs' validation split."""
     points: list[ScalingPoint] = []
     for path in paths:
-        points += _load_one(Path(path))
+        points += _load_one(Path(path), split)
     units = {p.unit for p in points if p.unit}
     if len(units) > 1:
         raise InputError(None, "unit", f"scaling points mix data units {sorted(units)}; fit one unit at a time")
     return points
 
 
-def _load_one(path: Path) -> list[ScalingPoint]:
+def _load_one(path: Path, split: str | None) -> list[ScalingPoint]:
     if path.is_dir() or path.suffix == ".jsonl":
-        return [_point_from_run(path)]
+        return [_point_from_run(path, split)]
     if not path.is_file():
         raise InputError(path, None, "file not found")
     if path.suffix == ".csv":
@@ -160,17 +162,26 @@ def _csv_value(text: str | None) -> object:
         return text.strip()
 
 
-def _point_from_run(path: Path) -> ScalingPoint:
+def _point_from_run(path: Path, split: str | None) -> ScalingPoint:
     metrics_path = resolve_metrics_path(path)
     log = read_metrics(metrics_path)
-    loss = log.best("val", "loss")
+    split = split or validation_split(log.splits())
+    loss = None if split is None else log.best(split, "loss")
     if loss is None:
-        raise InputError(metrics_path, "loss", "no validation ('val') loss in the metrics log")
+        raise InputError(metrics_path, "loss", f"no validation loss (split {split or 'val*'!r}) in the metrics log")
     if log.data_amount is None:
         raise InputError(metrics_path, "data_hours", f"no data amount ({' or '.join(AMOUNT_KEYS)}) in the metrics log")
     amount, unit = log.data_amount
     label = metrics_path.parent.name if metrics_path.name == "metrics.jsonl" else metrics_path.stem
     return ScalingPoint(amount, loss, label, unit)
+
+
+def validation_split(splits: Sequence[str]) -> str | None:
+    """The split a scaling fit reads: "val", else "val_human", else the first starting with "val"."""
+    for preferred in ("val", "val_human"):
+        if preferred in splits:
+            return preferred
+    return next((s for s in sorted(splits) if s.startswith("val")), None)
 
 
 def _positive(value: object, path: Path, field: str) -> float:
