@@ -70,7 +70,7 @@ def mano_keypoints(
     """
 
     def t(x):
-        return None if x is None else torch.as_tensor(np.asarray(x, dtype=np.float64))
+        return None if x is None else torch.as_tensor(np.array(x, dtype=np.float64))
 
     with torch.no_grad():
         out = model(pca=t(pca), pose=t(pose), global_orient=t(global_orient), betas=t(betas))
