@@ -68,7 +68,7 @@ def build_stage_data(config: StageConfig, model=None) -> StageData:
     check_data_sources(config)
     model = model or policy_config(config)
     samples = sample_config(config, model)
-    train_sets, weights, val_sources, stats, human_hours = [], [], {"val_human": [], "val_robot": []}, [], 0.0
+    train_sets, val_sources, stats, human_hours = [], [], {"val_human": [], "val_robot": []}, [], 0.0
     for i, entry in enumerate(config.data.sources):
         probe = Dataset(entry.path)
         name = Path(entry.path).name
@@ -79,7 +79,6 @@ def build_stage_data(config: StageConfig, model=None) -> StageData:
         if source.num_samples == 0:
             raise InputError(entry.path, f"data.sources[{i}]", "no training samples (episodes too short?)")
         train_sets.append(SampleDataset([source]))
-        weights.append(entry.weight)
         for ep in train_eps:
             if probe.episode_meta(ep)["embodiment"] == HUMAN:
                 human_hours += float(probe.episode_lengths[ep]) / probe.fps / 3600.0
@@ -93,7 +92,7 @@ def build_stage_data(config: StageConfig, model=None) -> StageData:
     if len(stats) == len(config.data.sources):
         action_stats = stats[0] if len(stats) == 1 else aggregate_stats(stats)
     val = {split: SampleDataset(sources) for split, sources in val_sources.items() if sources}
-    return StageData(train_sets, weights, val, data_hours=human_hours or None, action_stats=action_stats)
+    return StageData(train_sets, config.data.weights, val, data_hours=human_hours or None, action_stats=action_stats)
 
 
 def build_policy(config: StageConfig, action_stats: Mapping[str, np.ndarray] | None = None, model=None):

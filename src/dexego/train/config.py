@@ -16,15 +16,20 @@ from dexego.config import load_config
 
 @dataclass(frozen=True)
 class DataSource:
-    """One dataset of the mixture. ``weight`` is its share of the samples drawn (relative to the others)."""
+    """One dataset of the mixture.
+
+    ``weight``: its share of the samples drawn, relative to the others' weights (e.g. hours of
+    footage, or 1 for one source at 1/10 beside another at 9). Leave it out for every source to
+    draw every sample once per epoch.
+    """
 
     path: str
-    weight: float = 1.0
+    weight: float | None = None
 
     def __post_init__(self):
         if not self.path:
             raise ValueError("path must not be empty")
-        if not self.weight > 0:
+        if self.weight is not None and not self.weight > 0:
             raise ValueError(f"weight must be > 0, got {self.weight}")
 
 
@@ -33,6 +38,10 @@ class DataConfig:
     """The data mixture, its train/validation split (by episode) and the sample options."""
 
     sources: tuple[DataSource, ...] = ()
+
+    @property
+    def weights(self) -> list[float] | None:
+        return None if not self.sources or self.sources[0].weight is None else [s.weight for s in self.sources]
     val_fraction: float = 0.1  # share of each dataset's episodes held out for validation
     split_seed: int = 0
     representation: str = "ego48"  # the action space of the samples (must match model.action_space)
@@ -40,6 +49,9 @@ class DataConfig:
     num_workers: int = 0
 
     def __post_init__(self):
+        given = [s.weight is not None for s in self.sources]
+        if any(given) and not all(given):
+            raise ValueError("give a weight to every source of the mixture, or to none")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.num_workers < 0:

@@ -15,6 +15,7 @@ import torch
 class MixtureSampler(torch.utils.data.Sampler[int]):
     """Indices into the concatenation of datasets of ``sizes``, each drawn in proportion to its weight.
 
+    Without weights, an epoch is every sample once.
     An epoch has ``num_samples`` indices (default: the total size). Source i
     contributes ``round(num_samples * w_i / sum(w))`` of them: a random
     subset of its samples, or whole shuffled passes plus a subset when it is
@@ -34,15 +35,16 @@ class MixtureSampler(torch.utils.data.Sampler[int]):
     ):
         if not sizes or any(s < 1 for s in sizes):
             raise ValueError(f"every dataset of the mixture needs at least one sample, got sizes {list(sizes)}")
-        weights = [1.0] * len(sizes) if weights is None else list(weights)
+        natural = weights is None
+        weights = [1.0] * len(sizes) if natural else list(weights)
         if len(weights) != len(sizes) or any(not w > 0 for w in weights):
             raise ValueError("one positive weight per dataset is needed")
         self.sizes = [int(s) for s in sizes]
         self.seed = seed
         self.num_samples = int(num_samples) if num_samples else sum(self.sizes)
         total = sum(weights)
-        if weights == [1.0] * len(sizes) and num_samples is None:
-            self.counts = list(self.sizes)  # unweighted: every sample once per epoch
+        if natural and num_samples is None:
+            self.counts = list(self.sizes)  # no weights: every sample once per epoch
         else:
             self.counts = [round(self.num_samples * w / total) for w in weights]
             self.num_samples = sum(self.counts)
