@@ -7,7 +7,7 @@ from dexego.geometry import apply_transform
 from dexego.hands.mano import MANOModel
 
 
-def mano_scene_hands(mano_dir, scene_like, rng, flat_hand_mean, num_pca=45):
+def mano_scene_hands(mano_dir, scene_like, rng, flat_hand_mean, num_pca=45, shared_betas=False):
     """Random MANO parameters per hand and frame, with each wrist at the scene's wrist position.
 
     Returns (params, keypoints_world) where params[side] has global_orient, pose (45, relative
@@ -21,6 +21,8 @@ def mano_scene_hands(mano_dir, scene_like, rng, flat_hand_mean, num_pca=45):
         model = MANOModel.from_dir(mano_dir, side, flat_hand_mean=flat_hand_mean, num_pca=num_pca)
         global_orient = rng.normal(scale=0.4, size=(n, 3))
         betas = np.broadcast_to(rng.normal(scale=0.5, size=10), (n, 10)).copy()
+        if shared_betas and params:
+            betas = params["left"]["betas"]
         pca = rng.normal(scale=0.5, size=(n, num_pca))
         # The full finger pose, computed independently of the model under test: components and mean by hand.
         comps = model.components.numpy()
