@@ -100,6 +100,7 @@ def test_report_embeds_valid_pngs_and_filled_tables(run_dir):
         decoded.verify()
         assert decoded.format == "PNG" and decoded.size[0] > 10 and decoded.size[1] > 10
         assert image["alt"]
+    assert parser.images[-1]["style"].startswith("width:320px")  # the 64-pixel overlay is shown enlarged
     assert len(parser.table_rows) >= 6 and all(rows > 0 for rows in parser.table_rows)
     assert all(tag.get("src") is None and tag.get("href") is None for tag in parser.scripts)  # nothing external
     assert "http://" not in text and "https://" not in text

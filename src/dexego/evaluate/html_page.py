@@ -49,13 +49,15 @@ def page(title: str, body: str) -> str:
     )
 
 
-def png_img(png: bytes, alt: str, caption: str = "") -> str:
-    """A <figure> with the PNG embedded as a data URI."""
+def png_img(png: bytes, alt: str, caption: str = "", min_width: int = 0) -> str:
+    """A <figure> with the PNG embedded as a data URI; images narrower than ``min_width`` are shown enlarged."""
     if not png.startswith(PNG_SIGNATURE):
         raise ValueError(f"image {alt!r} is not PNG data")
     data = base64.b64encode(png).decode("ascii")
     cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-    return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">{cap}</figure>'
+    width = int.from_bytes(png[16:20], "big")  # IHDR width
+    style = f' style="width:{min_width}px;image-rendering:pixelated"' if 0 < width < min_width else ""
+    return f'<figure><img alt="{html.escape(alt)}"{style} src="data:image/png;base64,{data}">{cap}</figure>'
 
 
 def figure_png(fig, dpi: int = 100) -> bytes:

@@ -40,6 +40,7 @@ MAX_DEPTH = 3
 MAX_IMAGES = 48
 MAX_IMAGE_BYTES = 8 * 1024 * 1024
 MAX_CURVES = 12
+MIN_IMAGE_WIDTH = 320  # small frames (e.g. 96-pixel model inputs) are shown enlarged
 # Folders of a training run that hold weights and their bookkeeping, not results (dexego.train's layout).
 SKIPPED_DIRS = frozenset({"checkpoints", "final", "tensorboard"})
 
@@ -276,7 +277,7 @@ def _images_section(images: list[Path], root: Path, limit: int) -> str:
         if len(data) > MAX_IMAGE_BYTES:
             parts.append(f"<p class=\"note\">{_rel(path, root)} skipped: larger than {MAX_IMAGE_BYTES // 2**20} MiB.</p>")
             continue
-        parts.append(png_img(data, str(path.relative_to(root)), str(path.relative_to(root))))
+        parts.append(png_img(data, str(path.relative_to(root)), str(path.relative_to(root)), min_width=MIN_IMAGE_WIDTH))
         shown += 1
     return "\n".join(parts)
 
