@@ -138,10 +138,10 @@ def hand_defaults_xml() -> str:
       <position kp="{FINGER_KP}" forcerange="-{FINGER_FORCE} {FINGER_FORCE}"/>
     </default>
     <default class="finger_col">
-      <geom condim="4" friction="1.5 0.02 0.001" rgba="{FINGER_COLOR}" mass="0.01" solref="0.005 1" solimp="0.95 0.99 0.001"/>
+      <geom condim="4" contype="2" conaffinity="1" friction="1.5 0.02 0.001" rgba="{FINGER_COLOR}" mass="0.01" solref="0.005 1" solimp="0.95 0.99 0.001"/>
     </default>
     <default class="palm_col">
-      <geom condim="4" friction="1.5 0.02 0.001" rgba="{HAND_COLOR}" mass="0" solref="0.005 1"/>
+      <geom condim="4" contype="2" conaffinity="1" friction="1.5 0.02 0.001" rgba="{HAND_COLOR}" mass="0" solref="0.005 1"/>
     </default>
 """
 

@@ -23,8 +23,8 @@ ARM_JOINT_SPEC = {
     "shoulder_yaw": ((0, 0, 1), (-2.6, 2.6)),
     "elbow": ((0, 1, 0), (-2.6, 0.3)),
     "wrist_roll": ((0, 0, 1), (-2.8, 2.8)),
-    "wrist_pitch": ((0, 1, 0), (-1.2, 1.2)),
-    "wrist_yaw": ((1, 0, 0), (-1.0, 1.0)),
+    "wrist_pitch": ((0, 1, 0), (-1.6, 1.6)),
+    "wrist_yaw": ((1, 0, 0), (-1.6, 1.6)),
 }
 ARM_KP = {"shoulder_pitch": 500, "shoulder_roll": 500, "shoulder_yaw": 300, "elbow": 400,
           "wrist_roll": 150, "wrist_pitch": 150, "wrist_yaw": 150}  # fmt: skip

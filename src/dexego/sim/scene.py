@@ -47,6 +47,7 @@ class SceneObjects:
     worldbody: str = ""
     equality: str = ""
     defaults: str = ""
+    contact: str = ""  # <exclude .../> lines, e.g. between a fixed cabinet and its drawer
 
 
 def _texture(name: str, spec: tuple[str, str, str, str], size: int = 128) -> str:
@@ -116,6 +117,8 @@ def scene_xml(objects: SceneObjects, timestep: float, name: str = "scene") -> st
 {_room_and_table()}{robot_body_xml()}{objects.worldbody}  </worldbody>
   <equality>
 {robot_equalities_xml()}{objects.equality}  </equality>
+  <contact>
+{objects.contact}  </contact>
   <actuator>
 {robot_actuators_xml()}  </actuator>
 </mujoco>
