@@ -54,6 +54,7 @@ def make_observation(seed: int = 0, size: int = 16, instruction: str = "pick up 
         "instruction": instruction,
         "state": rng.normal(size=DIM).astype(np.float32),
         "state_valid": np.ones(2, dtype=bool),
+        "fov": np.array([1.2, 0.9], dtype=np.float32),
     }
 
 
@@ -64,6 +65,6 @@ def start_server(policy=None, **config) -> tuple[ServerThread, EchoPolicy]:
         policy,
         ServerConfig(**config),
         metadata={"action_space": "ego48", "horizon": HORIZON},
-        observation_spec=dexego_observation_spec(action_dim=DIM, frames=6),
+        observation_spec=dexego_observation_spec(action_dim=DIM),
     )
     return ServerThread(server), policy

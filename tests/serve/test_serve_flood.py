@@ -51,7 +51,7 @@ def _bad_messages(marker):
         "missing instruction": codec.packb(_with(instruction=None)),
         "wrong state shape": codec.packb(_with(state=np.zeros(47, np.float32))),
         "wrong image rank": codec.packb(_with(images=np.zeros((3, 8, 8), np.uint8))),
-        "nan state": codec.packb(_with(state=np.full(48, np.nan, np.float32))),
+        "nan fov": codec.packb(_with(fov=np.full(2, np.inf, np.float32))),
         "object dtype pickle": msgpack.packb({**raw_obs, "images": array(pickle.dumps(_WritesAFile(marker)), "|O", [1])}),
         "void dtype": msgpack.packb({"images": array(b"\x00" * 8, "|V8", [1]), "instruction": "x"}),
         "complex dtype": msgpack.packb({"images": array(b"\x00" * 16, "<c16", [1]), "instruction": "x"}),

@@ -32,7 +32,7 @@ def test_openpi_style_raw_client_gets_metadata_then_actions_with_timing(served):
     with _raw(handle.url) as ws:
         metadata = codec.unpackb(ws.recv(timeout=5))
         assert metadata["action_space"] == "ego48" and metadata["horizon"] == HORIZON
-        assert metadata["observation"]["images"]["shape"] == [6, 3, -1, -1]
+        assert metadata["observation"]["images"]["shape"] == [-1, 3, -1, -1]
         replies = []
         for _ in range(2):
             ws.send(codec.packb(obs))
@@ -121,7 +121,8 @@ def test_api_key_is_required_when_configured():
         (lambda o: o.update(state=np.zeros(47, np.float32)), r"state: expected shape \(48\)"),
         (lambda o: o.update(images=np.zeros((6, 8, 8), np.uint8)), "images: expected shape"),
         (lambda o: o.update(images=o["images"].astype(np.float32)), "images: expected dtype unsigned int"),
-        (lambda o: o.update(state=np.full(48, np.nan, np.float32)), "state: contains NaN"),
+        (lambda o: o.update(fov=np.array([np.nan, 1.0], np.float32)), "fov: contains NaN"),
+        (lambda o: o.pop("state_valid"), "state_valid: missing"),
         (lambda o: o.update(instruction=np.zeros(3)), "instruction: expected a string"),
     ],
 )
@@ -228,3 +229,28 @@ def test_server_thread_url_brackets_ipv6():
     server_thread.server = type("S", (), {"config": ServerConfig(host="::1")})()
     server_thread.port = 9
     assert server_thread.url == "ws://[::1]:9"
+
+
+def test_clients_beyond_the_limit_are_turned_away_with_503():
+    handle, _ = start_server(max_clients=2)
+    with handle:
+        with _raw(handle.url) as first, _raw(handle.url) as second:
+            first.recv(timeout=5), second.recv(timeout=5)
+            with pytest.raises(InvalidStatus) as info:
+                _raw(handle.url)
+            assert info.value.response.status_code == 503
+            with pytest.raises(ServerUnavailable, match="HTTP 503"):
+                PolicyClient(handle.url, ClientConfig(retries=1, retry_delay_s=0.01))
+        with PolicyClient(handle.url, ClientConfig(retries=5, retry_delay_s=0.05)) as client:  # room again
+            obs = make_observation(0)
+            np.testing.assert_array_equal(client.predict_action_chunk(obs), expected_chunk(obs))
+
+
+def test_a_server_object_can_be_served_again_after_stopping():
+    handle, policy = start_server()
+    server = handle.server
+    handle.close()
+    with ServerThread(server) as again, PolicyClient(again.url) as client:
+        obs = make_observation(1)
+        np.testing.assert_array_equal(client.predict_action_chunk(obs), expected_chunk(obs))
+    assert policy.calls == 1

@@ -36,7 +36,7 @@ def _serve(args: argparse.Namespace) -> int:
     )
     policy = load_policy(args.checkpoint)
     info = policy_info(policy)
-    spec = None if args.no_validate else dexego_observation_spec(info.get("action_dim"), info.get("obs_frames"))
+    spec = None if args.no_validate else dexego_observation_spec(info.get("action_dim"))
     server = PolicyServer(policy, config, metadata=info, observation_spec=spec)
 
     def ready(url: str) -> None:

@@ -94,7 +94,7 @@ class PolicyServer:
         if observation_spec is not None:
             self.metadata.setdefault("observation", observation_spec.describe())
         self._metadata_bytes = codec.packb(self.metadata)  # fails now, not on the first client, if not msgpack-able
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dexego-infer")
+        self._executor: ThreadPoolExecutor | None = None  # the one inference thread, made by start()
         self._clients = 0
         self.requests_served = 0
         self.requests_rejected = 0
@@ -184,6 +184,8 @@ class PolicyServer:
 
     async def start(self) -> Server:
         """Start listening (inside a running event loop) and return the websockets Server."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dexego-infer")
         if not is_loopback(self.config.host) and self.config.api_key is None:
             log.warning("serving on %s without an API key: anyone who can reach this address can drive the policy", self.config.host)
         return await serve(
@@ -207,6 +209,7 @@ class PolicyServer:
             server.close()
             await server.wait_closed()
             self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
 
 
 def _api_key_matches(headers: Headers, key: str) -> bool:

@@ -82,16 +82,20 @@ class ObservationSpec:
         return described
 
 
-def dexego_observation_spec(action_dim: int | None = None, frames: int | None = None) -> ObservationSpec:
-    """The observation of a dexego Policy (a training sample without "actions", see the team contract)."""
+def dexego_observation_spec(action_dim: int | None = None) -> ObservationSpec:
+    """The observation of a dexego Policy (a training sample without "actions", see the team contract).
+
+    Required are the entries ``dexego.models`` reads; the state may hold NaN for a hand marked invalid
+    (the policy zeroes those), so only the policy checks its values.
+    """
     return ObservationSpec(
         fields=(
-            FieldSpec("images", dtype_kinds="u", shape=(frames, 3, None, None)),
+            FieldSpec("images", dtype_kinds="u", shape=(None, 3, None, None)),
             FieldSpec("instruction", kind="text"),
-            FieldSpec("image_mask", dtype_kinds="b", shape=(frames,), required=False),
-            FieldSpec("state", dtype_kinds="f", shape=(action_dim,), required=False),
-            FieldSpec("state_valid", dtype_kinds="b", shape=(2,), required=False),
-            FieldSpec("fov", dtype_kinds="f", shape=(2,), required=False),
+            FieldSpec("state", dtype_kinds="f", shape=(action_dim,), finite=False),
+            FieldSpec("state_valid", dtype_kinds="b", shape=(2,)),
+            FieldSpec("fov", dtype_kinds="f", shape=(2,)),
+            FieldSpec("image_mask", dtype_kinds="b", shape=(None,), required=False),
             FieldSpec("intrinsics", dtype_kinds="f", shape=(4,), required=False),
             FieldSpec("embodiment", kind="text", required=False),
         )

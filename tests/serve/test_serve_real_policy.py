@@ -1,0 +1,52 @@
+"""A real dexego Policy checkpoint served by `dexego serve` answers exactly as the same checkpoint in-process."""
+
+import numpy as np
+import pytest
+
+import dexego.serve
+from dexego.cli import main
+from dexego.serve import ChunkingConfig, ServerThread, close_policy, policy_from_spec
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _observation(step: int) -> dict:
+    rng = np.random.default_rng(step)
+    return {
+        "images": rng.integers(0, 256, (6, 3, 32, 32), dtype=np.uint8),
+        "instruction": "open the drawer",
+        "state": rng.normal(scale=0.1, size=48).astype(np.float32),
+        "state_valid": np.array([True, False]),
+        "fov": np.array([1.1, 0.9], dtype=np.float32),
+    }
+
+
+def test_checkpoint_served_through_the_cli_matches_in_process(tmp_path, monkeypatch):
+    models = pytest.importorskip("dexego.models")
+    from dexego.config import load_config
+
+    checkpoint = tmp_path / "policy"
+    models.Policy(load_config(models.PolicyConfig, {"horizon": 8}), None).save(checkpoint)
+
+    built = {}
+    monkeypatch.setattr(dexego.serve, "run_server", lambda server, on_ready: built.update(server=server))
+    assert main(["serve", str(checkpoint), "--port", "0"]) == 0
+    server = built["server"]
+    assert server.metadata["action_space"] == "ego48" and server.metadata["horizon"] == 8
+
+    chunking = ChunkingConfig(query_every=2)
+    with ServerThread(server) as handle:
+        remote = policy_from_spec(handle.url, chunking=chunking)
+        local = policy_from_spec(str(checkpoint), chunking=chunking)  # in-process, same loader
+        try:
+            remote.reset(0), local.reset(0)
+            for step in range(6):
+                obs = _observation(step)
+                np.testing.assert_array_equal(remote.act(obs), local.act(obs))
+            assert remote.queries == local.queries == 3
+            bad = _observation(0)
+            bad["state"] = np.zeros(47, np.float32)
+            with pytest.raises(dexego.serve.ServerError, match=r"state: expected shape \(48\)"):
+                remote.source.infer(bad)
+        finally:
+            close_policy(remote)
