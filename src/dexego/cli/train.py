@@ -28,8 +28,8 @@ def _train(args: argparse.Namespace) -> int:
     from dexego.train.config import load_stage_config
 
     config = load_stage_config(args.config, args.overrides)
+    policy_config(config)  # config mistakes first, then missing data: both before anything starts
     check_data_sources(config)
-    policy_config(config)
     if args.check:
         print(json.dumps(to_dict(config), indent=2))
         return 0

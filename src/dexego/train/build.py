@@ -68,7 +68,7 @@ def build_stage_data(config: StageConfig, model=None) -> StageData:
     check_data_sources(config)
     model = model or policy_config(config)
     samples = sample_config(config, model)
-    train_sets, val_sources, stats, human_hours = [], [], {"val_human": [], "val_robot": []}, [], 0.0
+    train_sets, val_sources, stats, human_hours = [], {"val_human": [], "val_robot": []}, [], 0.0
     for i, entry in enumerate(config.data.sources):
         probe = Dataset(entry.path)
         name = Path(entry.path).name
