@@ -121,7 +121,7 @@ class _DrawerTask(Task):
     RANGE = 0.14
     CENTRE = (0.56, -0.06)
     DEPTH, WIDTH, HEIGHT = 0.22, 0.24, 0.15
-    HANDLE_GAP = 0.045  # between the handle bar and the drawer front
+    HANDLE_GAP = 0.07  # between the handle bar and the drawer front
     initial_open: float = 0.0
 
     def scene(self) -> SceneObjects:
@@ -212,15 +212,18 @@ class OpenDrawer(_DrawerTask):
         drawer = np.asarray(obs["object_poses"][1][:3])
         handle = drawer + [-self.DEPTH / 2 - self.HANDLE_GAP, 0.0, self.HEIGHT / 2]
         rot = PALM_DOWN
-        mcp = np.array([handle[0] + self.HANDLE_GAP / 2, handle[1] + 0.0095, handle[2] + 0.028]) + _jitter(rng, 0.002)
+        # Pre-curled fingers come down between the bar and the drawer front, curl further, then pull.
+        mcp = np.array([handle[0] + 0.021, handle[1] + 0.0095, handle[2] + 0.035]) + _jitter(rng, 0.002)
         hook = mcp - [0.136, 0, 0]
-        curl = np.array([0.3, 0.0, 1.3, 1.3, 1.3, 1.3])
-        pulled = hook + [-self.RANGE - 0.02, 0, 0.0]
+        precurl = np.array([0.3, 0.0, 0.8, 0.8, 0.8, 0.8])
+        curl = np.array([0.3, 0.0, 1.4, 1.4, 1.4, 1.4])
+        pulled = hook + [-self.RANGE - 0.05, 0, 0.0]
         return _plan(
             [
-                (1.0, hook + [0, 0, 0.06], rot, OPEN),
-                (0.6, hook, rot, OPEN),
-                (0.5, hook, rot, curl),
+                (0.8, hook + [0, 0, 0.08], rot, OPEN),
+                (0.3, hook + [0, 0, 0.08], rot, precurl),
+                (0.6, hook, rot, precurl),
+                (0.4, hook, rot, curl),
                 (1.8, pulled, rot, curl),
                 (0.3, pulled, rot, OPEN),
                 (0.5, pulled + [-0.03, 0, 0.06], rot, OPEN),
@@ -372,3 +375,172 @@ class StackCan(Task):
             ],
             rng,
         )
+
+
+def _vessel_geoms(radius: float, height: float, wall: float, staves: int, mass: float, rgba: str) -> str:
+    """An open cylinder (cup, mug, bowl) from a bottom disc and wall staves; local z is its up axis."""
+    per = mass / (staves + 2)
+    half_width = radius * np.sin(np.pi / staves) + 0.002
+    out = [f'      <geom type="cylinder" pos="0 0 {-height / 2 + 0.003}" size="{radius} 0.003" mass="{per * 2:.5f}" rgba="{rgba}"/>\n']
+    for i in range(staves):
+        a = 2 * np.pi * i / staves
+        r = radius - wall / 2
+        out.append(
+            f'      <geom type="box" pos="{r * np.cos(a):.5f} {r * np.sin(a):.5f} 0" size="{wall / 2} {half_width:.5f} {height / 2}"'
+            f' euler="0 0 {a:.5f}" mass="{per:.5f}" rgba="{rgba}"/>\n'
+        )
+    return "".join(out)
+
+
+def _rotation_about(axis: np.ndarray, angle: float) -> np.ndarray:
+    axis = np.asarray(axis, dtype=np.float64) / np.linalg.norm(axis)
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + np.sin(angle) * k + (1 - np.cos(angle)) * k @ k
+
+
+def _quat_to_matrix(q: np.ndarray) -> np.ndarray:
+    import mujoco
+
+    m = np.zeros(9)
+    mujoco.mju_quat2Mat(m, np.asarray(q, dtype=np.float64))
+    return m.reshape(3, 3)
+
+
+# --------------------------------------------------------------------------- Flip-Mug
+@register_task
+class FlipMug(Task):
+    name = "Flip-Mug"
+    instruction = "Flip the mug"
+    horizon = 300
+    timestep = 1 / 240
+    subtasks = ("reach", "success")
+    object_bodies = ("mug",)
+    R, H, WALL = 0.05, 0.09, 0.005
+    CENTRE = (0.45, -0.1)
+
+    def scene(self) -> SceneObjects:
+        return SceneObjects(
+            worldbody=f"""    <body name="mug" pos="0.45 -0.1 {TABLE_TOP_Z + self.R}">
+      <freejoint name="mug"/>
+{_vessel_geoms(self.R, self.H, self.WALL, 12, 0.12, "0.9 0.85 0.3 1")}      <geom type="capsule" fromto="{self.R + 0.01} 0 -0.025 {self.R + 0.01} 0 0.025" size="0.006" mass="0.01" rgba="0.9 0.85 0.3 1"/>
+    </body>
+"""
+        )
+
+    def sample_layout(self, rng):
+        return {"mug": _uniform_xy(rng, self.CENTRE), "yaw": rng.uniform(-0.2, 0.2)}
+
+    def apply_layout(self, model, data, layout):
+        lying = np.array([np.cos(-np.pi / 4), 0.0, np.sin(-np.pi / 4), 0.0])  # up axis -> -x (opening towards the robot)
+        import mujoco
+
+        q = np.zeros(4)
+        mujoco.mju_mulQuat(q, yaw_quat(layout["yaw"]), lying)
+        set_free_pose(data, "mug", [*layout["mug"], TABLE_TOP_Z + self.R + 0.002], q)
+
+    def check(self, state, initial):
+        return (checks.reached(state.fingertips, state.body_pos["mug"]), checks.upright(state.body_quat["mug"]))
+
+    def expert_plan(self, obs, rng):
+        centre, quat = _obj(obs, 0)
+        axis = _quat_to_matrix(quat)[:, 2]
+        axis[2] = 0.0
+        axis /= np.linalg.norm(axis)  # points out of the opening, towards the robot
+        opening = centre + axis * self.H / 2
+        pivot = centre - axis * self.H / 2
+        pivot[2] = TABLE_TOP_Z
+        rot0 = rotation_from_axes(-axis, [0, 0, -1])
+        tip = opening - axis * 0.05 + [0, 0, 0.014]
+        wrist0 = tip + axis * HAND_LENGTH + _jitter(rng, 0.002)
+        spin = np.cross(axis, [0, 0, 1.0])
+        steps = [(0.9, wrist0 + axis * 0.1 + [0, 0, 0.03], rot0, OPEN), (0.8, wrist0, rot0, OPEN)]
+        for deg in (20, 40, 60, 80, 100):
+            r = _rotation_about(spin, np.radians(deg))
+            steps.append((0.4, pivot + r @ (wrist0 - pivot), r @ rot0, OPEN))
+        r = _rotation_about(spin, np.radians(100))
+        last = pivot + r @ (wrist0 - pivot)
+        steps.append((0.6, last + [0, 0, 0.12], r @ rot0, OPEN))
+        return _plan(steps, rng)
+
+
+# --------------------------------------------------------------------------- Pour-Balls
+@register_task
+class PourBalls(Task):
+    name = "Pour-Balls"
+    instruction = "Pour balls in cup into bowl"
+    horizon = 360
+    timestep = 1 / 240
+    NUM_BALLS = 8
+    subtasks = ("reach", "lift", "success")
+    object_bodies = ("cup", "bowl") + tuple(f"ball{i}" for i in range(NUM_BALLS))
+    CUP_R, CUP_H = 0.035, 0.1
+    BOWL_R, BOWL_H = 0.09, 0.04
+    BALL_R = 0.011
+    CUP_CENTRE, BOWL_CENTRE = (0.40, -0.16), (0.42, 0.06)
+
+    def scene(self) -> SceneObjects:
+        balls = "".join(
+            f"""    <body name="ball{i}" pos="0.4 0 1.2">
+      <freejoint name="ball{i}"/>
+      <geom type="sphere" size="{self.BALL_R}" mass="0.004" rgba="0.9 0.2 0.3 1" friction="0.4 0.005 0.0001"/>
+    </body>
+"""
+            for i in range(self.NUM_BALLS)
+        )
+        return SceneObjects(
+            worldbody=f"""    <body name="cup" pos="0.4 -0.16 {TABLE_TOP_Z + self.CUP_H / 2}">
+      <freejoint name="cup"/>
+{_vessel_geoms(self.CUP_R, self.CUP_H, 0.004, 12, 0.08, "0.3 0.5 0.85 1")}    </body>
+    <body name="bowl" pos="0.42 0.06 {TABLE_TOP_Z + self.BOWL_H / 2}">
+{_vessel_geoms(self.BOWL_R, self.BOWL_H, 0.006, 16, 0.3, "0.85 0.85 0.8 1")}    </body>
+{balls}"""
+        )
+
+    def sample_layout(self, rng):
+        cup, bowl = _separated(rng, self.CUP_CENTRE, self.BOWL_CENTRE, 0.19)
+        return {"cup": cup, "bowl": bowl}
+
+    def apply_layout(self, model, data, layout):
+        set_free_pose(data, "cup", [*layout["cup"], TABLE_TOP_Z + self.CUP_H / 2])
+        model.body("bowl").pos[:2] = layout["bowl"]
+        bottom = TABLE_TOP_Z + 0.006 + self.BALL_R + 0.001
+        for i in range(self.NUM_BALLS):
+            layer, k = divmod(i, 4)
+            dx, dy = (0.013 if k in (0, 1) else -0.013), (0.013 if k in (0, 2) else -0.013)
+            set_free_pose(data, f"ball{i}", [layout["cup"][0] + dx, layout["cup"][1] + dy, bottom + layer * (2 * self.BALL_R + 0.002)])
+
+    def balls_in_bowl(self, state: TaskState) -> int:
+        balls = np.stack([state.body_pos[f"ball{i}"] for i in range(self.NUM_BALLS)])
+        bowl = state.body_pos["bowl"]
+        bottom = bowl[2] - self.BOWL_H / 2
+        return checks.count_inside_cylinder(balls, bowl, self.BOWL_R - 0.006, bottom, bottom + self.BOWL_H + 0.02)
+
+    def check(self, state, initial):
+        cup = state.body_pos["cup"]
+        return (
+            checks.reached(state.fingertips, cup),
+            checks.lifted(cup[2], initial.body_pos["cup"][2]),
+            self.balls_in_bowl(state) >= 3,
+        )
+
+    def expert_plan(self, obs, rng):
+        cup, _ = _obj(obs, 0)
+        bowl, _ = _obj(obs, 1)
+        z = TABLE_TOP_Z + 0.06
+        grasp = side_grasp_wrist(cup, self.CUP_R, z) + _jitter(rng, 0.003)
+        offset = grasp - cup
+        cup_pour = np.array([bowl[0], bowl[1] - 0.05, TABLE_TOP_Z + self.BOWL_H + self.CUP_H / 2 + 0.1])
+        carry = cup_pour + offset
+        steps = [
+            (0.9, grasp + [0, -0.07, 0.04], SIDE_GRASP, GRASP_PRESHAPE),
+            (0.6, grasp + [0, -0.07, 0.0], SIDE_GRASP, GRASP_PRESHAPE),
+            (0.6, grasp, SIDE_GRASP, GRASP_PRESHAPE),
+            (0.5, grasp, SIDE_GRASP, GRASP_CLOSED),
+            (0.8, grasp + [0, 0, 0.16], SIDE_GRASP, GRASP_CLOSED),
+            (1.2, carry, SIDE_GRASP, GRASP_CLOSED),
+        ]
+        for deg in (40, 80, 115, 130):
+            r = _rotation_about([1.0, 0.0, 0.0], -np.radians(deg))
+            steps.append((0.45, cup_pour + r @ offset, r @ SIDE_GRASP, GRASP_CLOSED))
+        steps.append((1.0, cup_pour + r @ offset, r @ SIDE_GRASP, GRASP_CLOSED))
+        return _plan(steps, rng)
