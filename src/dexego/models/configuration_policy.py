@@ -1,0 +1,57 @@
+"""The policy configuration: which backbone, which head, the action space, normalisation and loss weights."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from dexego.actions import get_space
+from dexego.models.configuration_backbones import HFBackboneConfig, TinyBackboneConfig
+from dexego.models.configuration_flow import FlowHeadConfig
+from dexego.models.configuration_regression import RegressionHeadConfig
+from dexego.models.configuration_tokens import TokenHeadConfig
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """EgoVLA's loss weights: wrist translation 20, wrist rotation 5 (on rotation matrices), hand 5."""
+
+    wrist_pos: float = 20.0
+    wrist_rot: float = 5.0
+    hand: float = 5.0
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """Backbone + action head. Only the sub-config named by ``backbone`` / ``head`` is used."""
+
+    backbone: Literal["tiny", "hf"] = "tiny"
+    head: Literal["regression", "flow", "tokens"] = "regression"
+    action_space: str = "ego48"
+    horizon: int = 30  # H future steps per chunk
+    n_obs_frames: int = 6  # observation history (oldest first, current last)
+    normalization: Literal["mean_std", "quantile", "min_max", "identity"] = "mean_std"
+    normalize_rot6d: bool = False  # rot6d is already bounded; by default it passes through unchanged
+    loss: LossWeights = field(default_factory=LossWeights)
+    tiny: TinyBackboneConfig = field(default_factory=TinyBackboneConfig)
+    hf: HFBackboneConfig = field(default_factory=HFBackboneConfig)
+    regression: RegressionHeadConfig = field(default_factory=RegressionHeadConfig)
+    flow: FlowHeadConfig = field(default_factory=FlowHeadConfig)
+    tokens: TokenHeadConfig = field(default_factory=TokenHeadConfig)
+
+    def __post_init__(self):
+        get_space(self.action_space)  # unknown names fail here, with the list of known ones
+        if self.horizon < 1 or self.n_obs_frames < 1:
+            raise ValueError("horizon and n_obs_frames must be >= 1")
+
+    @property
+    def action_dim(self) -> int:
+        return get_space(self.action_space).dim
+
+    @property
+    def backbone_config(self):
+        return getattr(self, self.backbone)
+
+    @property
+    def head_config(self):
+        return getattr(self, self.head)

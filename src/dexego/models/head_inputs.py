@@ -1,0 +1,30 @@
+"""What the policy hands to an action head."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from dexego.actions import ActionSpace, Normalizer
+from dexego.models.backbone_output import BackboneOutput
+from dexego.models.configuration_policy import LossWeights
+
+
+@dataclass
+class HeadInputs:
+    backbone: BackboneOutput
+    state: torch.Tensor  # (B, D) normalised current hands
+    state_valid: torch.Tensor  # (B, 2) bool
+    fov: torch.Tensor  # (B, 2) radians
+
+
+@dataclass
+class HeadContext:
+    """Fixed facts a head needs beside its own config."""
+
+    space: ActionSpace
+    horizon: int
+    backbone_width: int
+    loss_weights: LossWeights
+    normalizer: "callable"  # () -> Normalizer (reads the policy's current statistics)

@@ -1,0 +1,92 @@
+"""Transformer building blocks shared by the built-in backbone and the action heads.
+
+One block implementation serves every network here: pre-norm self-attention
++ MLP, an optional boolean attention mask (True = may attend), optional adaLN
+modulation (DiT's adaLN-Zero) and an optional key/value cache for
+autoregressive decoding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Attention(nn.Module):
+    def __init__(self, width: int, heads: int):
+        super().__init__()
+        if width % heads:
+            raise ValueError(f"width {width} is not divisible by heads {heads}")
+        self.heads = heads
+        self.qkv = nn.Linear(width, 3 * width)
+        self.out = nn.Linear(width, width)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, cache: dict | None = None) -> torch.Tensor:
+        b, n, w = x.shape
+        q, k, v = self.qkv(x).view(b, n, 3, self.heads, w // self.heads).permute(2, 0, 3, 1, 4)
+        if cache is not None:
+            if "k" in cache:
+                k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
+            cache["k"], cache["v"] = k, v
+        attn_mask = None if mask is None else mask[:, None] if mask.dim() == 3 else mask
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        return self.out(y.transpose(1, 2).reshape(b, n, w))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block; with ``adaln`` its norms are modulated by a conditioning vector."""
+
+    def __init__(self, width: int, heads: int, mlp_ratio: float = 4.0, adaln: bool = False):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(width, elementwise_affine=not adaln)
+        self.attn = Attention(width, heads)
+        self.norm2 = nn.LayerNorm(width, elementwise_affine=not adaln)
+        hidden = int(width * mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(width, hidden), nn.GELU(approximate="tanh"), nn.Linear(hidden, width))
+        self.modulation = None
+        if adaln:
+            # shift/scale/gate for attention and MLP; zero-initialised so each block starts as identity.
+            self.modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 6 * width))
+            nn.init.zeros_(self.modulation[1].weight)
+            nn.init.zeros_(self.modulation[1].bias)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, cond: torch.Tensor | None = None,
+                cache: dict | None = None) -> torch.Tensor:  # fmt: skip
+        if self.modulation is None:
+            x = x + self.attn(self.norm1(x), mask, cache)
+            return x + self.mlp(self.norm2(x))
+        shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(cond)[:, None].chunk(6, dim=-1)
+        x = x + gate1 * self.attn(self.norm1(x) * (1 + scale1) + shift1, mask, cache)
+        return x + gate2 * self.mlp(self.norm2(x) * (1 + scale2) + shift2)
+
+
+class Transformer(nn.Module):
+    def __init__(self, width: int, depth: int, heads: int, mlp_ratio: float = 4.0, adaln: bool = False):
+        super().__init__()
+        self.blocks = nn.ModuleList(Block(width, heads, mlp_ratio, adaln) for _ in range(depth))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, cond: torch.Tensor | None = None,
+                caches: list[dict] | None = None) -> torch.Tensor:  # fmt: skip
+        for i, block in enumerate(self.blocks):
+            x = block(x, mask, cond, None if caches is None else caches[i])
+        return x
+
+
+def sinusoidal_embedding(values: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """(...,) scalars -> (..., dim) sin/cos features (as DiT's timestep embedding)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=values.device) / half)
+    angles = values[..., None].float() * freqs
+    return torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)
+
+
+def mlp(inputs: int, width: int, outputs: int | None = None) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(inputs, width), nn.GELU(approximate="tanh"), nn.Linear(width, outputs or width))
+
+
+def key_mask(valid: torch.Tensor, queries: int) -> torch.Tensor:
+    """Key-validity (B, N) -> attention mask (B, queries, N)."""
+    return valid[:, None, :].expand(-1, queries, -1)

@@ -1,0 +1,95 @@
+"""The ``flow`` head (VITRA's action expert), trained by flow matching.
+
+A DiT over [left-hand state, right-hand state, field of view, noisy action
+steps 1..H]. Action step i attends to the three condition tokens and to
+steps <= i (causal, as VITRA: a step never depends on later, possibly
+zero-padded steps). Every block is adaLN-modulated by the backbone's pooled
+("cognition") feature plus the flow time. Flow matching: x_t = t * noise +
+(1 - t) * actions, the network predicts the velocity noise - actions;
+inference integrates from t = 1 to 0 in ``num_steps`` Euler steps with
+classifier-free guidance (the condition is dropped with ``cond_dropout``
+during training and replaced by a learned null feature).
+
+The training loss is the masked velocity error weighted per part with the
+policy's loss weights (translation / rotation / hand).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from dexego.models.conditioning import ConditionTokens
+from dexego.models.configuration_flow import FlowHeadConfig
+from dexego.models.head_inputs import HeadContext, HeadInputs
+from dexego.models.layers import Transformer, mlp, sinusoidal_embedding
+from dexego.models.losses import part_weights, step_hand_mask
+
+
+class FlowHead(nn.Module):
+    def __init__(self, config: FlowHeadConfig, context: HeadContext, tokenizer=None):
+        super().__init__()
+        self.config = config
+        self.context = context
+        space, width = context.space, config.width
+        self.cognition_proj = nn.Linear(context.backbone_width, width)
+        self.null_cognition = nn.Parameter(torch.zeros(width))
+        self.time_mlp = mlp(width, width)
+        self.conditions = ConditionTokens(space.hand_dim, width)
+        self.action_in = nn.Linear(space.dim, width)
+        self.step_pos = nn.Parameter(torch.randn(context.horizon, width) * 0.02)
+        self.transformer = Transformer(width, config.depth, config.heads, config.mlp_ratio, adaln=True)
+        self.final_norm = nn.LayerNorm(width, elementwise_affine=False)
+        self.final_modulation = nn.Sequential(nn.SiLU(), nn.Linear(width, 2 * width))
+        self.action_out = nn.Linear(width, space.dim)
+        nn.init.zeros_(self.final_modulation[1].weight)
+        nn.init.zeros_(self.final_modulation[1].bias)
+        self.register_buffer("dim_weights", part_weights(space, context.loss_weights), persistent=False)
+        n = ConditionTokens.count + context.horizon
+        mask = torch.ones(n, n, dtype=torch.bool).tril()
+        mask[: ConditionTokens.count, : ConditionTokens.count] = True
+        self.register_buffer("attn_mask", mask, persistent=False)
+
+    def velocity(self, x_t: torch.Tensor, t: torch.Tensor, cognition: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
+        cond = cognition + self.time_mlp(sinusoidal_embedding(t * 1000.0, self.config.width))
+        tokens = torch.cat([conditions, self.action_in(x_t) + self.step_pos], dim=1)
+        out = self.transformer(tokens, self.attn_mask, cond)[:, ConditionTokens.count:]
+        shift, scale = self.final_modulation(cond)[:, None].chunk(2, dim=-1)
+        return self.action_out(self.final_norm(out) * (1 + scale) + shift)
+
+    def compute_loss(self, inputs: HeadInputs, target: torch.Tensor, valid: torch.Tensor):
+        b = target.shape[0]
+        cognition = self.cognition_proj(inputs.backbone.pooled)
+        if self.training and self.config.cond_dropout > 0:
+            drop = torch.rand(b, 1, device=target.device) < self.config.cond_dropout
+            cognition = torch.where(drop, self.null_cognition, cognition)
+        conditions = self.conditions(inputs.state, inputs.state_valid, inputs.fov)
+        t = torch.rand(b, device=target.device)
+        noise = torch.randn_like(target)
+        x_t = t[:, None, None] * noise + (1 - t[:, None, None]) * target
+        error = (self.velocity(x_t, t, cognition, conditions) - (noise - target)) ** 2
+        mask = step_hand_mask(valid, self.context.space)
+        loss = (error * mask * self.dim_weights).sum() / (mask * self.dim_weights).sum().clamp_min(1e-8)
+        return loss, {"loss_velocity_mse": float(((error * mask).sum() / mask.sum().clamp_min(1)).detach())}
+
+    def sample(self, inputs: HeadInputs, generator: torch.Generator | None = None) -> torch.Tensor:
+        b = inputs.state.shape[0]
+        space = self.context.space
+        device = inputs.state.device
+        cognition = self.cognition_proj(inputs.backbone.pooled)
+        conditions = self.conditions(inputs.state, inputs.state_valid, inputs.fov)
+        guided = self.config.cfg_scale != 1.0
+        if guided:  # conditional and unconditional passes in one batch
+            cognition = torch.cat([cognition, self.null_cognition.expand(b, -1)])
+            conditions = torch.cat([conditions, conditions])
+        x = torch.randn(b, self.context.horizon, space.dim, generator=generator, device=device)
+        steps = self.config.num_steps
+        for i in range(steps):
+            t = torch.full((b,), 1.0 - i / steps, device=device)
+            if guided:
+                v_cond, v_uncond = self.velocity(torch.cat([x, x]), torch.cat([t, t]), cognition, conditions).chunk(2)
+                v = v_uncond + self.config.cfg_scale * (v_cond - v_uncond)
+            else:
+                v = self.velocity(x, t, cognition, conditions)
+            x = x - v / steps
+        return x

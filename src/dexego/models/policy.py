@@ -1,0 +1,143 @@
+"""The Policy: backbone + action head, with normalisation in its pre/post-processing.
+
+Networks only see normalised hands (``dexego.actions.Normalizer`` with the
+dataset's statistics, stored with the weights). ``forward(batch)`` returns
+the training loss and metrics; ``predict_action_chunk(observation)``
+returns an un-normalised chunk (H, D) in the current camera frame.
+``save(dir)`` writes config.json + model.safetensors (+ the action
+tokenizer and, for Hugging Face backbones, the architecture) atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from safetensors.torch import load_model, save_model
+from torch import nn
+
+from dexego.actions import Normalizer, get_space
+from dexego.config import load_config, to_dict
+from dexego.errors import InputError
+from dexego.models.configuration_policy import PolicyConfig
+from dexego.models.head_inputs import HeadContext, HeadInputs
+from dexego.models.observation import prepare
+from dexego.models.registry import HEADS, backbone_class
+from dexego.tokenizers import load_tokenizer
+from dexego.tokenizers._files import atomic_directory, read_json, write_json
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+TOKENIZER_DIR = "tokenizer"
+BACKBONE_DIR = "backbone"
+FORMAT = "dexego-policy"
+FORMAT_VERSION = 1
+
+
+class Policy(nn.Module):
+    def __init__(self, config: PolicyConfig, stats: "Mapping[str, np.ndarray] | Normalizer | None" = None,
+                 tokenizer=None, *, architecture_dir: "str | Path | None" = None):  # fmt: skip
+        """``stats``: action statistics (as meta/stats.json: mean/std, q01/q99 or min/max) or a Normalizer;
+        None = identity until loaded. ``tokenizer``: the fitted action tokenizer of the tokens head
+        (default: loaded from ``config.tokens.tokenizer_dir``)."""
+        super().__init__()
+        self.config = config
+        self.space = get_space(config.action_space)
+        normalizer = self._make_normalizer(stats)
+        self.register_buffer("normalizer_shift", torch.as_tensor(normalizer.shift, dtype=torch.float64))
+        self.register_buffer("normalizer_scale", torch.as_tensor(normalizer.scale, dtype=torch.float64))
+        if config.backbone == "hf":
+            self.backbone = backbone_class("hf")(config.hf, config.n_obs_frames, architecture_dir)
+        else:
+            self.backbone = backbone_class(config.backbone)(config.backbone_config, config.n_obs_frames)
+        if config.head == "tokens" and tokenizer is None:
+            if not config.tokens.tokenizer_dir:
+                raise InputError(None, "tokens.tokenizer_dir", "the tokens head needs a fitted tokenizer (dexego tokenizer fit)")
+            tokenizer = load_tokenizer(config.tokens.tokenizer_dir)
+        context = HeadContext(self.space, config.horizon, self.backbone.width, config.loss, self.normalizer)
+        self.head = HEADS[config.head](config.head_config, context, tokenizer)
+
+    # -- normalisation -------------------------------------------------------------------------------------------
+    def _make_normalizer(self, stats) -> Normalizer:
+        if isinstance(stats, Normalizer):
+            normalizer = stats
+        elif stats is None:
+            normalizer = Normalizer({}, "identity", skip=np.zeros(self.space.dim, dtype=bool))
+        else:
+            skip = None if self.config.normalize_rot6d else self.space.part_mask("wrist_rot6d")
+            normalizer = Normalizer({k: np.asarray(v) for k, v in stats.items()}, self.config.normalization, skip=skip)
+        if normalizer.dim != self.space.dim:
+            raise InputError(None, "stats", f"statistics have {normalizer.dim} dimensions, action space {self.space.name!r} has {self.space.dim}")
+        return normalizer
+
+    def normalizer(self) -> Normalizer:
+        state = {"shift": self.normalizer_shift.cpu().numpy(), "scale": self.normalizer_scale.cpu().numpy()}
+        return Normalizer.from_state_dict(state, self.config.normalization)
+
+    @property
+    def device(self) -> torch.device:
+        return self.normalizer_shift.device
+
+    # -- training and inference ----------------------------------------------------------------------------------
+    def _head_inputs(self, data: dict[str, Any]) -> HeadInputs:
+        backbone = self.backbone(data["images"], data["image_mask"], data["instruction"])
+        state = self.normalizer().normalize(data["state"])
+        return HeadInputs(backbone=backbone, state=state, state_valid=data["state_valid"], fov=data["fov"])
+
+    def forward(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
+        data, _ = prepare(batch, self.space.dim, self.config.n_obs_frames, self.device, with_actions=True)
+        if data["actions"].shape[1] != self.config.horizon:
+            raise InputError(None, "actions", f"expected a chunk of {self.config.horizon} steps, got {data['actions'].shape[1]}")
+        target = self.normalizer().normalize(data["actions"])
+        loss, metrics = self.head.compute_loss(self._head_inputs(data), target, data["action_valid"])
+        return loss, {"loss": float(loss.detach()), **metrics}
+
+    @torch.no_grad()
+    def predict_action_chunk(self, observation: Mapping[str, Any], seed: int | None = None) -> np.ndarray:
+        """Un-normalised chunk (H, D) (or (B, H, D) for a batched observation); ``seed`` fixes sampling."""
+        was_training = self.training
+        self.eval()
+        try:
+            data, batched = prepare(observation, self.space.dim, self.config.n_obs_frames, self.device, with_actions=False)
+            generator = None if seed is None else torch.Generator(device=self.device).manual_seed(seed)
+            chunk = self.head.sample(self._head_inputs(data), generator)
+            chunk = self.normalizer().unnormalize(chunk.double()).float().cpu().numpy()
+        finally:
+            self.train(was_training)
+        return chunk if batched else chunk[0]
+
+    # -- persistence ---------------------------------------------------------------------------------------------
+    def save(self, directory: "str | os.PathLike") -> None:
+        with atomic_directory(directory) as tmp:
+            write_json(tmp / CONFIG_FILE, {"format": FORMAT, "version": FORMAT_VERSION, "config": to_dict(self.config)})
+            save_model(self, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
+            if self.config.head == "tokens":
+                self.head.tokenizer.save(tmp / TOKENIZER_DIR)
+            if self.config.backbone == "hf":
+                self.backbone.save_architecture(tmp / BACKBONE_DIR)
+
+    @classmethod
+    def load(cls, directory: "str | os.PathLike", map_location: "str | torch.device" = "cpu") -> "Policy":
+        directory = Path(directory)
+        meta = read_json(directory / CONFIG_FILE, "policy configuration")
+        if meta.get("format") != FORMAT:
+            raise InputError(directory / CONFIG_FILE, "format", f"expected {FORMAT!r}, got {meta.get('format')!r}")
+        config = load_config(PolicyConfig, meta.get("config", {}))
+        tokenizer = load_tokenizer(directory / TOKENIZER_DIR) if config.head == "tokens" else None
+        architecture = directory / BACKBONE_DIR if config.backbone == "hf" else None
+        policy = cls(config, None, tokenizer, architecture_dir=architecture)
+        weights = directory / WEIGHTS_FILE
+        if not weights.is_file():
+            raise InputError(weights, None, "missing (policy weights)")
+        try:
+            missing, unexpected = load_model(policy, str(weights), strict=False, device=str(map_location))
+        except Exception as exc:  # safetensors raises its own error types for corrupt files
+            raise InputError(weights, None, f"cannot read weights: {exc}") from exc
+        if missing or unexpected:
+            raise InputError(weights, None, f"weights do not match the configuration: missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}")
+        return policy.to(map_location).eval()
+
+
