@@ -66,6 +66,7 @@ def make_observation(image_size: int, dim: int, seed: int) -> dict:
         "instruction": "put the can on the saucer",
         "state": rng.normal(size=dim).astype(np.float32),
         "state_valid": np.ones(2, dtype=bool),
+        "fov": np.array([1.2, 1.2], dtype=np.float32),
     }
 
 

@@ -254,3 +254,19 @@ def test_a_server_object_can_be_served_again_after_stopping():
         obs = make_observation(1)
         np.testing.assert_array_equal(client.predict_action_chunk(obs), expected_chunk(obs))
     assert policy.calls == 1
+
+
+def test_the_policy_own_input_errors_are_reported_as_bad_observations_without_traceback():
+    class Picky:
+        def predict_action_chunk(self, observation):
+            raise InputError(None, "fov", "must be positive")
+
+    handle, _ = start_server(Picky())
+    with handle, _raw(handle.url) as ws:
+        ws.recv(timeout=5)
+        ws.send(codec.packb(make_observation(0)))
+        text = ws.recv(timeout=5)
+        assert text == "dexego serve: bad observation: fov: must be positive"
+        with pytest.raises(ConnectionClosed) as info:
+            ws.recv(timeout=5)
+        assert info.value.rcvd.code == 1007

@@ -30,7 +30,8 @@ def policy_from_spec(
     """A simulator policy for ``spec`` (a ws:// URL or a checkpoint directory).
 
     With ``chunking=None`` the defaults apply (re-query every step, EgoVLA ensembling) and the
-    arm/hand split of the ensembling weights follows the action space the policy reports.
+    arm/hand split of the ensembling weights follows the action space the policy reports (ego48, kp21,
+    mano); for any other space every dimension gets the arm decay.
     """
     if is_server_spec(spec):
         source: Any = PolicyClient(spec, client_config)
@@ -41,7 +42,8 @@ def policy_from_spec(
     if chunking is None:
         from dexego.actions.spaces import SPACES  # imports torch: only here
 
-        chunking = ChunkingConfig(action_space=space if space in SPACES else None if space else "ego48")
+        # A server that names no dexego space (a robot joint space, an openpi server): one decay for every dim.
+        chunking = ChunkingConfig(action_space=space if space in SPACES else None)
     return ChunkedPolicy(source, chunking, observation_fn=observation_fn, retarget=retarget)
 
 

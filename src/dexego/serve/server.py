@@ -6,7 +6,13 @@ one worker thread, so the event loop keeps accepting clients and answering
 ``/healthz`` while a model computes, and a model that is not thread-safe is
 never entered twice at once (requests are served one at a time, in arrival
 order). A bad message ends only its own connection: the client gets a text
-frame saying what was wrong, then a close frame.
+frame saying what was wrong, then a close frame (1007 for a bad observation,
+1011 with the traceback when the policy itself fails, 1009 from websockets
+for an oversized frame).
+
+``server_timing``: ``infer_ms`` is the policy call; ``prev_total_ms`` (from a
+connection's second reply on, as openpi) is the server-side time of the
+previous request, from its arrival to its reply being sent.
 """
 
 from __future__ import annotations
@@ -144,14 +150,16 @@ class PolicyServer:
             elif not isinstance(observation, dict):
                 raise InputError("observation", None, f"expected a map of named entries, got {type(observation).__name__}")
         except InputError as exc:
-            self.requests_rejected += 1
-            await self._fail(ws, f"dexego serve: bad observation: {exc}", CloseCode.INVALID_DATA, "bad observation")
+            await self._refuse(ws, exc)
             return None
 
         infer_start = time.perf_counter()
         try:
             loop = asyncio.get_running_loop()
             actions = await loop.run_in_executor(self._executor, self._infer, observation)
+        except InputError as exc:  # the policy's own input checks: still the client's observation at fault
+            await self._refuse(ws, exc)
+            return None
         except Exception:
             log.exception("inference failed")
             self.requests_rejected += 1
@@ -171,6 +179,10 @@ class PolicyServer:
         if actions.dtype.kind not in "fiu" or actions.ndim not in (2, 3):
             raise ValueError(f"policy returned actions of dtype {actions.dtype} and shape {actions.shape}; expected (H, D) numbers")
         return actions
+
+    async def _refuse(self, ws: ServerConnection, error: InputError) -> None:
+        self.requests_rejected += 1
+        await self._fail(ws, f"dexego serve: bad observation: {error}", CloseCode.INVALID_DATA, "bad observation")
 
     @staticmethod
     async def _fail(ws: ServerConnection, text: str, code: CloseCode, reason: str) -> None:
