@@ -31,7 +31,7 @@ from torch.utils.data import Dataset as TorchDataset
 
 from dexego.data import features as F
 from dexego.data.reader import Dataset
-from dexego.data.samples import SampleConfig, anchor_frames, build_sample, history_frames, require_dexego
+from dexego.data.samples import SampleConfig, anchor_frames, build_samples, history_frames, require_dexego
 from dexego.errors import ConfigError
 
 
@@ -103,18 +103,15 @@ class SampleSource:
         """Samples at ``anchors`` of one episode; their frames are decoded in one forward sweep."""
         columns = self.dataset.episode_columns(episode)
         plans = [history_frames(int(a), self.fps, self.config) for a in anchors]
-        images = {}
+        images: list = [None] * len(plans)
         if self.dataset.video_keys:
             needed = np.unique(np.concatenate([p[0] for p in plans]))
             decoded = self.dataset.frames(episode, needed)
-            images = {int(i): img for i, img in zip(needed, decoded)}
-        meta = self._episode_meta(episode)
-        out = []
-        for anchor, (indices, _) in zip(anchors, plans):
-            frames = np.stack([images[int(i)] for i in indices]) if images else None
-            task = self.dataset.tasks[int(columns[F.TASK_INDEX][anchor])]
-            out.append(build_sample(columns, frames, int(anchor), self.fps, self.config, self.stored_size, meta, task, str(self.path)))
-        return out
+            # Channels-first once per decoded frame; each frame serves several samples.
+            chw = {int(i): np.ascontiguousarray(img.transpose(2, 0, 1)) for i, img in zip(needed, decoded)}
+            images = [np.stack([chw[int(i)] for i in indices]) for indices, _ in plans]
+        tasks = [self.dataset.tasks[int(columns[F.TASK_INDEX][a])] for a in anchors]
+        return build_samples(columns, images, anchors, self.fps, self.config, self.stored_size, self._episode_meta(episode), tasks, str(self.path))
 
 
 def open_sources(config: LoaderConfig, split: Literal["train", "val", "all"] = "train") -> tuple[list[SampleSource], np.ndarray]:

@@ -102,53 +102,111 @@ def build_sample(
     instruction: str,
     where: str = "dataset",
 ) -> dict:
-    """One training sample from an episode's columns and its decoded observation frames (T_obs, H, W, 3)."""
+    """One training sample from an episode's columns and its observation frames (T_obs, H, W, 3)."""
+    chw = None if images is None else np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+    return build_samples(columns, [chw], [anchor], fps, config, stored_size, meta, [instruction], where)[0]
+
+
+def build_samples(
+    columns: dict[str, np.ndarray],
+    images: list[np.ndarray | None],
+    anchors,
+    fps: float,
+    config: SampleConfig,
+    stored_size: tuple[int, int] | None,
+    meta: dict,
+    instructions: list[str],
+    where: str = "dataset",
+) -> list[dict]:
+    """Samples at several anchors of one episode (hands encoded in one batched call).
+
+    ``images[i]`` are the observation frames of anchor i as (T_obs, 3, H, W) uint8, or None.
+    """
     space = get_space(config.action_space)
+    anchors = np.asarray(anchors, dtype=np.int64)
     n = len(columns[F.FRAME_INDEX])
     kp = np.asarray(columns[F.KEYPOINTS], dtype=np.float64).reshape(n, 2, 21, 3)
     valid = np.asarray(columns[F.HAND_VALID], dtype=bool).reshape(n, 2)
     pose = np.asarray(columns[F.CAMERA_POSE], dtype=np.float64).reshape(n, 4, 4)
-    camera = pose[anchor]
+    cameras = pose[anchors]  # (A, 4, 4)
+    count, horizon = len(anchors), config.horizon
 
-    state = _to_action(kp[anchor], camera, valid[anchor], space, where)
-    positions, inside = _future_positions(anchor, n, fps, config)
-    future_kp, future_valid = hands_at(kp, valid, positions)
-    actions = _to_action(future_kp, np.repeat(camera[None], config.horizon, axis=0), future_valid, space, where)
-    action_valid = future_valid & inside[:, None]
+    # Hands are encoded once per frame with the world as the "camera" (wrist pose in the world,
+    # fingertips in the wrist frame), then moved into each anchor's camera: an exact rigid change
+    # of frame that is much cheaper than re-encoding every chunk step for every anchor.
+    reach = int(math.ceil(horizon * fps / config.action_fps)) + 2
+    lo, hi = int(anchors.min()), min(n, int(anchors.max()) + reach)
+    world = _to_action(kp[lo:hi], np.eye(4), valid[lo:hi], space, where)  # (m, D)
+    positions = np.stack([_future_positions(int(a), n, fps, config)[0] for a in anchors])  # (A, H)
+    inside = np.stack([_future_positions(int(a), n, fps, config)[1] for a in anchors])
+    if np.allclose(positions, np.round(positions)):
+        steps = np.round(positions).astype(np.int64)
+        future_world, future_valid = world[steps - lo], valid[steps]
+    else:  # a source at another frame rate: interpolate world keypoints, then encode
+        hands = [hands_at(kp, valid, p) for p in positions]
+        future_valid = np.stack([ok for _, ok in hands])
+        future_kp = np.stack([h for h, _ in hands])
+        future_world = _to_action(future_kp, np.eye(4), future_valid, space, where)
+    camera_from_world = np.linalg.inv(cameras)
+    states = world_to_camera(world[anchors - lo][:, None], camera_from_world, valid[anchors][:, None], space)[:, 0]
+    actions = world_to_camera(future_world, camera_from_world, future_valid, space)
+    action_valid = future_valid & inside[..., None]
 
-    _, image_mask = history_frames(anchor, fps, config)
     height, width = config.image_size
-    intr = np.asarray(columns[F.INTRINSICS], dtype=np.float64).reshape(n, 4)[anchor]
-    src_h, src_w = stored_size if stored_size is not None else (2 * intr[3], 2 * intr[2])
-    sx, sy = width / src_w, height / src_h
-    intrinsics = (intr * np.array([sx, sy, sx, sy])).astype(np.float32)
-    fov = np.array([2 * math.atan(width / (2 * intrinsics[0])), 2 * math.atan(height / (2 * intrinsics[1]))], dtype=np.float32)
+    intr = np.asarray(columns[F.INTRINSICS], dtype=np.float64).reshape(n, 4)[anchors]
+    out = []
+    for i, anchor in enumerate(anchors):
+        src_h, src_w = stored_size if stored_size is not None else (2 * intr[i, 3], 2 * intr[i, 2])
+        sx, sy = width / src_w, height / src_h
+        intrinsics = (intr[i] * np.array([sx, sy, sx, sy])).astype(np.float32)
+        fov = np.array([2 * math.atan(width / (2 * intrinsics[0])), 2 * math.atan(height / (2 * intrinsics[1]))], dtype=np.float32)
+        frames = images[i]
+        if frames is None:
+            frames = np.zeros((config.num_frames, 3, height, width), dtype=np.uint8)
+        sample = {
+            "images": frames,
+            "image_mask": history_frames(int(anchor), fps, config)[1],
+            "instruction": instructions[i],
+            "state": states[i],
+            "state_valid": valid[anchor].copy(),
+            "actions": actions[i],
+            "action_valid": action_valid[i],
+            "fov": fov,
+            "intrinsics": intrinsics,
+            "embodiment": meta["embodiment"],
+            "source": meta["source"],
+            "episode_index": np.int64(meta["episode_index"]),
+            "frame_index": np.int64(anchor),
+        }
+        if config.robot:
+            if F.ROBOT_STATE not in columns or F.ROBOT_ACTION not in columns:
+                raise InputError(where, F.ROBOT_STATE, "robot samples requested but the dataset has no robot state/action")
+            sample["robot_state"] = np.asarray(columns[F.ROBOT_STATE][anchor], dtype=np.float32)
+            # Robot commands: the chunk starts with the command issued at t.
+            robot_pos = np.minimum(anchor + np.arange(horizon) * fps / config.action_fps, n - 1)
+            sample["robot_actions"] = interpolate(np.asarray(columns[F.ROBOT_ACTION], dtype=np.float64), robot_pos).astype(np.float32)
+        out.append(sample)
+    return out
 
-    if images is None:
-        images = np.zeros((config.num_frames, height, width, 3), dtype=np.uint8)
-    sample = {
-        "images": np.ascontiguousarray(images.transpose(0, 3, 1, 2)),
-        "image_mask": image_mask,
-        "instruction": instruction,
-        "state": state,
-        "state_valid": valid[anchor].copy(),
-        "actions": actions,
-        "action_valid": action_valid,
-        "fov": fov,
-        "intrinsics": intrinsics,
-        "embodiment": meta["embodiment"],
-        "source": meta["source"],
-        "episode_index": np.int64(meta["episode_index"]),
-        "frame_index": np.int64(anchor),
-    }
-    if config.robot:
-        if F.ROBOT_STATE not in columns or F.ROBOT_ACTION not in columns:
-            raise InputError(where, F.ROBOT_STATE, "robot samples requested but the dataset has no robot state/action")
-        sample["robot_state"] = np.asarray(columns[F.ROBOT_STATE][anchor], dtype=np.float32)
-        # Robot commands: the chunk starts with the command issued at t.
-        robot_pos = np.minimum(anchor + np.arange(config.horizon) * fps / config.action_fps, n - 1)
-        sample["robot_actions"] = interpolate(np.asarray(columns[F.ROBOT_ACTION], dtype=np.float64), robot_pos).astype(np.float32)
-    return sample
+
+def world_to_camera(actions: np.ndarray, camera_from_world: np.ndarray, valid: np.ndarray, space) -> np.ndarray:
+    """Actions encoded in the world frame (A, K, D) -> in each anchor's camera frame (A, 4, 4 given).
+
+    Wrist positions and the two rot6d columns rotate (positions also translate);
+    parts in the wrist frame are unchanged; invalid hands stay zeros.
+    """
+    space = get_space(space)
+    out = actions.astype(np.float64).copy()
+    rot = camera_from_world[:, None, :3, :3]  # (A, 1, 3, 3)
+    shift = camera_from_world[:, None, :3, 3]
+    for hand in range(2):
+        pos = space.part_slice("wrist_pos", hand)
+        rot6d = space.part_slice("wrist_rot6d", hand)
+        out[..., pos] = np.einsum("akij,akj->aki", np.broadcast_to(rot, out.shape[:2] + (3, 3)), out[..., pos]) + shift
+        for col in (slice(rot6d.start, rot6d.start + 3), slice(rot6d.start + 3, rot6d.stop)):
+            out[..., col] = np.einsum("akij,akj->aki", np.broadcast_to(rot, out.shape[:2] + (3, 3)), out[..., col])
+        out[..., space.hand_slice(hand)] *= valid[..., hand : hand + 1]
+    return out.astype(np.float32)
 
 
 def require_dexego(features: dict, where) -> None:

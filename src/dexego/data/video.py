@@ -16,6 +16,8 @@ import numpy as np
 
 from dexego.errors import InputError
 
+RESIZE_INTERPOLATION = "FAST_BILINEAR"  # swscale; ~8x cheaper than BILINEAR at training sizes
+
 
 @dataclass(frozen=True)
 class VideoCodecConfig:
@@ -146,7 +148,7 @@ class VideoReader:
     def _convert(self, frame) -> np.ndarray:
         if self.size is None:
             return frame.to_ndarray(format="rgb24")
-        return frame.to_ndarray(format="rgb24", width=self.size[1], height=self.size[0], interpolation="BILINEAR")
+        return frame.to_ndarray(format="rgb24", width=self.size[1], height=self.size[0], interpolation=RESIZE_INTERPOLATION)
 
     def read(self, indices) -> np.ndarray:
         """Frames at the given file frame indices (any order, repeats allowed) -> (N, H, W, 3) uint8."""
