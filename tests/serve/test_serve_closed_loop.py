@@ -119,3 +119,41 @@ def test_mujoco_benchmark_closed_loop_through_the_server_matches_in_process():
         finally:
             close_policy(remote)
     env.close()
+
+
+def test_policy_from_spec_without_a_known_space_uses_one_decay_and_refuses_bad_specs(tmp_path):
+    from dexego.errors import InputError
+
+    server = PolicyServer(_Reacher(), ServerConfig(port=0), metadata={"action_space": "h1_joints"})
+    with ServerThread(server) as handle:
+        remote = policy_from_spec(handle.url)
+        try:
+            assert remote.config.action_space is None
+        finally:
+            close_policy(remote)
+    with pytest.raises(InputError, match="checkpoint directory not found"):
+        policy_from_spec(str(tmp_path / "missing"))
+
+
+def test_stateful_hooks_are_reset_with_the_episode():
+    class History:
+        def __init__(self):
+            self.frames, self.resets = [], []
+
+        def __call__(self, observation):
+            self.frames.append(observation)
+            return {"history": list(self.frames)}
+
+        def reset(self, seed):
+            self.frames.clear()
+            self.resets.append(seed)
+
+    class CountFrames:
+        def predict_action_chunk(self, observation):
+            return np.full((3, 4), float(len(observation["history"])))
+
+    history = History()
+    policy = ChunkedPolicy(CountFrames(), ChunkingConfig(action_space=None, ensemble=False), observation_fn=history)
+    assert [policy.act(o)[0] for o in "abc"] == [1.0, 2.0, 3.0]
+    policy.reset(seed=9)
+    assert history.resets == [9] and policy.act("d")[0] == 1.0
