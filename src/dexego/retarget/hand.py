@@ -1,0 +1,229 @@
+"""A robot hand: its kinematic chain plus the keypoint correspondence (a small YAML file).
+
+The YAML names which sites (or body origins) play the role of dexego's
+21 hand keypoints. The wrist and the index, middle and little MCPs are
+required — they define the wrist frame through ``dexego.hands.hand_frame``,
+exactly as for human hands — and so are the five fingertips::
+
+    name: my_hand_right
+    side: right
+    description: my_hand_right.xml    # MJCF or URDF, relative to this file
+    root: hand_base                   # the palm body; its own joints (a free base) are ignored
+    actuated: [thumb_yaw, ...]        # optional: default = every joint no coupling drives
+    keypoints:
+      wrist: wrist_site               # a site name, or a body name (its origin)
+      index_mcp: {body: index_proximal, offset: [0, 0, 0]}
+      ...
+      thumb_tip: thumb_tip_site
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mujoco
+import numpy as np
+import torch
+import yaml
+
+from dexego.errors import InputError
+from dexego.geometry.transforms import apply_transform, invert_transform
+from dexego.hands.frame import FRAME_KEYPOINTS, hand_frame
+from dexego.hands.layout import FINGERTIPS, KEYPOINT_INDEX, KEYPOINT_NAMES, SIDES
+from dexego.retarget.chain import KinematicChain, PointSpec, chain_from_model, load_model, _urdf_mimics
+from dexego.retarget.joint_map import JointMap
+from dexego.retarget.kinematics import ChainKinematics
+
+REQUIRED_KEYPOINTS = tuple(FRAME_KEYPOINTS.values()) + FINGERTIPS
+# A typical adult wrist -> middle-MCP length; used to scale human hands when only fingertips are known.
+HUMAN_PALM_LENGTH = 0.095
+
+
+@dataclass(frozen=True)
+class HandSpec:
+    """The parsed keypoint-correspondence file."""
+
+    name: str
+    side: str
+    description: str  # path of the MJCF/URDF
+    root: str
+    keypoints: tuple[PointSpec, ...]  # named after dexego keypoints
+    actuated: tuple[str, ...] | None = None
+    human_palm_length: float = HUMAN_PALM_LENGTH
+
+
+def parse_hand_spec(data: dict[str, Any], origin: "str | os.PathLike", base_dir: "Path | None" = None) -> HandSpec:
+    """Validate a keypoint-correspondence mapping (as read from YAML)."""
+    if not isinstance(data, dict):
+        raise InputError(origin, None, "expected a mapping at the top level")
+    known = {"name", "side", "description", "root", "keypoints", "actuated", "human_palm_length"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise InputError(origin, unknown[0], f"unknown key; valid keys: {', '.join(sorted(known))}")
+    for key in ("name", "side", "description", "root", "keypoints"):
+        if key not in data:
+            raise InputError(origin, key, "missing")
+    if data["side"] not in SIDES:
+        raise InputError(origin, "side", f"must be 'left' or 'right', got {data['side']!r}")
+    raw = data["keypoints"]
+    if not isinstance(raw, dict):
+        raise InputError(origin, "keypoints", "expected a mapping from keypoint names to sites or bodies")
+    points = []
+    for name, value in raw.items():
+        if name not in KEYPOINT_INDEX:
+            raise InputError(origin, f"keypoints.{name}", f"unknown keypoint; valid: {', '.join(KEYPOINT_NAMES)}")
+        if isinstance(value, str):
+            points.append(PointSpec(name, site=value))
+        elif isinstance(value, dict) and set(value) <= {"site", "body", "offset"} and (("site" in value) != ("body" in value)):
+            offset = value.get("offset", (0.0, 0.0, 0.0))
+            if not (isinstance(offset, (list, tuple)) and len(offset) == 3):
+                raise InputError(origin, f"keypoints.{name}.offset", "expected three numbers")
+            points.append(PointSpec(name, site=value.get("site"), body=value.get("body"), offset=tuple(float(v) for v in offset)))
+        else:
+            raise InputError(origin, f"keypoints.{name}", "expected a site name or {site: NAME} / {body: NAME, offset: [x, y, z]}")
+    missing = [KEYPOINT_NAMES[i] for i in REQUIRED_KEYPOINTS if KEYPOINT_NAMES[i] not in raw]
+    if missing:
+        raise InputError(origin, "keypoints", f"missing required keypoint(s): {', '.join(missing)}")
+    description = str(data["description"])
+    if base_dir is not None and not description.startswith("<"):
+        description = str((base_dir / description).resolve())
+    actuated = data.get("actuated")
+    if actuated is not None and not (isinstance(actuated, list) and all(isinstance(a, str) for a in actuated)):
+        raise InputError(origin, "actuated", "expected a list of joint names")
+    return HandSpec(
+        name=str(data["name"]),
+        side=data["side"],
+        description=description,
+        root=str(data["root"]),
+        keypoints=tuple(points),
+        actuated=None if actuated is None else tuple(actuated),
+        human_palm_length=float(data.get("human_palm_length", HUMAN_PALM_LENGTH)),
+    )
+
+
+def load_hand_spec(path: "str | os.PathLike") -> HandSpec:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, None, "hand file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise InputError(path, None, f"not valid YAML: {exc}") from None
+    return parse_hand_spec(data, path, base_dir=path.parent)
+
+
+class RobotHand(torch.nn.Module):
+    """Kinematics of one robot hand in ITS wrist frame (the frame ``hand_frame`` gives its keypoints).
+
+    ``keypoints(q)`` returns the mapped keypoints (``keypoint_indices`` says
+    which of the 21) in the wrist frame; ``jacobian=True`` adds their
+    derivative with respect to the actuated joints.
+    """
+
+    def __init__(self, spec: HandSpec, chain: KinematicChain, dtype: torch.dtype = torch.float32):
+        super().__init__()
+        self.spec = spec
+        self.name = spec.name
+        self.side = spec.side
+        self.chain = chain
+        self.keypoint_indices = tuple(KEYPOINT_INDEX[p.name] for p in chain.points)
+        actuated = None if spec.actuated is None else tuple(chain.joint_index(n) for n in spec.actuated)
+        self.joint_map = JointMap(chain, actuated, dtype=dtype)
+        self.kinematics = ChainKinematics(chain, dtype=dtype)
+        self.dtype = dtype
+        moves = chain.ancestors_mask()
+        frame_rows = [self.keypoint_indices.index(k) for k in FRAME_KEYPOINTS.values()]
+        moved = [KEYPOINT_NAMES[self.keypoint_indices[r]] for r in frame_rows if moves[r].any()]
+        if moved:
+            raise InputError(chain.source, "keypoints", f"wrist-frame keypoint(s) {', '.join(moved)} move with the joints: put them on the palm")
+        self.tip_rows = tuple(self.keypoint_indices.index(k) for k in FINGERTIPS)
+        with torch.no_grad():
+            rest = self.kinematics(self.joint_map(self.joint_map.middle().double().to(dtype))[0]).points.double()
+            full = torch.full((21, 3), float("nan"), dtype=torch.float64)
+            full[list(self.keypoint_indices)] = rest
+            root_from_wrist = hand_frame(full, self.side)
+        if not torch.isfinite(root_from_wrist).all() or _degenerate(full):
+            raise InputError(chain.source, "keypoints", "wrist, index/middle/little MCP do not span a plane: cannot build the wrist frame")
+        self.register_buffer("root_from_wrist", root_from_wrist.to(dtype))
+        self.register_buffer("wrist_from_root", invert_transform(root_from_wrist).to(dtype))
+        self.palm_length = float((full[9] - full[0]).norm())
+
+    @classmethod
+    def from_spec(cls, spec: HandSpec, model: "mujoco.MjModel | None" = None, dtype: torch.dtype = torch.float32) -> "RobotHand":
+        """Build from a spec; ``model`` overrides loading ``spec.description`` (e.g. an MJCF generated in code)."""
+        mimics: list = []
+        if model is None:
+            model = load_model(spec.description)
+            if spec.description.lower().endswith(".urdf"):
+                mimics = _urdf_mimics(Path(spec.description))
+        chain = chain_from_model(model, spec.root, list(spec.keypoints), source=spec.description, extra_couplings=mimics)
+        return cls(spec, chain, dtype=dtype)
+
+    @classmethod
+    def from_yaml(cls, path: "str | os.PathLike", dtype: torch.dtype = torch.float32) -> "RobotHand":
+        return cls.from_spec(load_hand_spec(path), dtype=dtype)
+
+    # -- joints --------------------------------------------------------------------------------------------------
+    @property
+    def joint_names(self) -> tuple[str, ...]:
+        """The actuated joints, in the order of every joint vector this hand takes or returns."""
+        return self.joint_map.names
+
+    @property
+    def num_joints(self) -> int:
+        return self.joint_map.num_actuated
+
+    @property
+    def lower(self) -> torch.Tensor:
+        return self.joint_map.lower
+
+    @property
+    def upper(self) -> torch.Tensor:
+        return self.joint_map.upper
+
+    def full_joints(self, q: torch.Tensor) -> torch.Tensor:
+        """Actuated (..., A) -> every joint of the chain (..., J) through the couplings."""
+        return self.joint_map(q)[0]
+
+    # -- kinematics ------------------------------------------------------------------------------------------------
+    def keypoints(self, q: torch.Tensor, jacobian: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(..., A) -> mapped keypoints (..., K, 3) in the wrist frame [, d/dq (..., K, 3, A)]."""
+        q = torch.as_tensor(q, dtype=self.dtype)
+        q_full, dfull = self.joint_map(q, derivative=jacobian)
+        pose = self.kinematics(q_full, jacobian=jacobian)
+        rot = self.wrist_from_root[:3, :3]
+        points = (rot @ pose.points.unsqueeze(-1))[..., 0] + self.wrist_from_root[:3, 3]
+        if not jacobian:
+            return points, None
+        jac = rot @ pose.jacobian @ dfull.unsqueeze(-3)  # (..., K, 3, J) @ (..., 1, J, A)
+        return points, jac
+
+    def fingertips(self, q: torch.Tensor) -> torch.Tensor:
+        """(..., A) -> (..., 5, 3) thumb to little, in the wrist frame."""
+        return self.keypoints(q)[0][..., list(self.tip_rows), :]
+
+    def keypoints21(self, q: torch.Tensor) -> torch.Tensor:
+        """(..., A) -> (..., 21, 3) in the wrist frame, NaN for keypoints the hand does not map."""
+        points = self.keypoints(q)[0]
+        full = torch.full(points.shape[:-2] + (21, 3), float("nan"), dtype=points.dtype, device=points.device)
+        full[..., list(self.keypoint_indices), :] = points
+        return full
+
+    def keypoints21_world(self, q: torch.Tensor, world_from_wrist: torch.Tensor) -> torch.Tensor:
+        """Keypoints placed by a wrist pose (..., 4, 4)."""
+        return apply_transform(torch.as_tensor(world_from_wrist, dtype=self.dtype), self.keypoints21(q))
+
+    def human_scale(self, human_palm_length: "float | torch.Tensor | None" = None) -> "float | torch.Tensor":
+        """Factor that maps human hand distances onto this hand (robot palm length / human palm length)."""
+        return self.palm_length / (self.spec.human_palm_length if human_palm_length is None else human_palm_length)
+
+
+def _degenerate(points: torch.Tensor) -> bool:
+    to_index, to_middle, to_little = (points[k] - points[0] for k in (5, 9, 17))
+    if to_middle.norm() < 1e-6:
+        return True
+    normal = torch.linalg.cross(to_index, to_little, dim=-1)
+    return bool(normal.norm() < 1e-9)

@@ -1,0 +1,119 @@
+"""Batched, differentiable forward kinematics of a :class:`KinematicChain` in torch.
+
+Everything is expressed in the chain's root frame. Besides point positions
+it returns the analytic positional Jacobian (a hinge moves a point by
+``axis x (point - anchor)``, a slide by ``axis``), which the retargeting
+solvers use instead of autograd: one pass gives both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from dexego.geometry.rotations import quat_to_matrix
+from dexego.retarget.chain import HINGE, KinematicChain
+
+
+@dataclass
+class ChainPose:
+    """Forward kinematics of a batch of joint configurations."""
+
+    rotations: torch.Tensor  # (..., B, 3, 3) root from body
+    translations: torch.Tensor  # (..., B, 3)
+    points: torch.Tensor  # (..., P, 3)
+    jacobian: torch.Tensor | None  # (..., P, 3, J) d points / d joints, or None
+
+
+def _skew(v: torch.Tensor) -> torch.Tensor:
+    zero = torch.zeros_like(v[..., 0])
+    return torch.stack(
+        [
+            torch.stack([zero, -v[..., 2], v[..., 1]], -1),
+            torch.stack([v[..., 2], zero, -v[..., 0]], -1),
+            torch.stack([-v[..., 1], v[..., 0], zero], -1),
+        ],
+        -2,
+    )
+
+
+class ChainKinematics(torch.nn.Module):
+    """Forward kinematics (and Jacobians) of all joints of a chain: q (..., J) -> points (..., P, 3)."""
+
+    def __init__(self, chain: KinematicChain, dtype: torch.dtype = torch.float32):
+        super().__init__()
+        self.chain = chain
+        self.num_joints = len(chain.joints)
+        self.parents = [b.parent for b in chain.bodies]
+        self.body_joints = [b.joints for b in chain.bodies]
+        self.joint_is_hinge = [j.kind == HINGE for j in chain.joints]
+        f64 = torch.float64
+        body_rot = quat_to_matrix(torch.tensor(np.stack([b.quat for b in chain.bodies]), dtype=f64))
+        self.register_buffer("body_rot", body_rot.to(dtype))
+        self.register_buffer("body_pos", torch.tensor(np.stack([b.pos for b in chain.bodies]), dtype=dtype))
+        axes = torch.tensor(np.stack([j.axis for j in chain.joints]) if chain.joints else np.zeros((0, 3)), dtype=f64)
+        skew = _skew(axes)
+        self.register_buffer("axis", axes.to(dtype))
+        self.register_buffer("axis_skew", skew.to(dtype))
+        self.register_buffer("axis_skew2", (skew @ skew).to(dtype))
+        self.register_buffer("anchor", torch.tensor(np.stack([j.anchor for j in chain.joints]) if chain.joints else np.zeros((0, 3)), dtype=dtype))
+        self.register_buffer("ref", torch.tensor([j.ref for j in chain.joints], dtype=dtype))
+        self.register_buffer("point_pos", torch.tensor(np.stack([p.pos for p in chain.points]), dtype=dtype))
+        self.point_body = [p.body for p in chain.points]
+        self.register_buffer("moves", torch.tensor(chain.ancestors_mask(), dtype=dtype))  # (P, J)
+
+    def forward(self, q: torch.Tensor, jacobian: bool = False) -> ChainPose:
+        if q.shape[-1] != self.num_joints:
+            raise ValueError(f"expected {self.num_joints} joint values in the last axis, got shape {tuple(q.shape)}")
+        batch = q.shape[:-1]
+        dtype = self.body_rot.dtype
+        q = q.to(dtype)
+        delta = q - self.ref
+        rots: list[torch.Tensor] = []
+        trans: list[torch.Tensor] = []
+        joint_axis_world: list[torch.Tensor | None] = [None] * self.num_joints
+        joint_anchor_world: list[torch.Tensor | None] = [None] * self.num_joints
+        eye = torch.eye(3, dtype=dtype, device=q.device)
+        for b, parent in enumerate(self.parents):
+            if parent < 0:
+                rot = self.body_rot[b].expand(batch + (3, 3))
+                pos = self.body_pos[b].expand(batch + (3,))
+            else:
+                rot = rots[parent] @ self.body_rot[b]
+                pos = trans[parent] + (rots[parent] @ self.body_pos[b].unsqueeze(-1))[..., 0]
+            for j in self.body_joints[b]:
+                anchor = pos + (rot @ self.anchor[j].unsqueeze(-1))[..., 0]
+                axis_world = (rot @ self.axis[j].unsqueeze(-1))[..., 0]
+                joint_axis_world[j], joint_anchor_world[j] = axis_world, anchor
+                angle = delta[..., j, None, None]
+                if self.joint_is_hinge[j]:
+                    local = eye + torch.sin(angle) * self.axis_skew[j] + (1 - torch.cos(angle)) * self.axis_skew2[j]
+                    rot = rot @ local
+                    pos = anchor - (rot @ self.anchor[j].unsqueeze(-1))[..., 0]
+                else:
+                    pos = pos + axis_world * delta[..., j, None]
+            rots.append(rot)
+            trans.append(pos)
+        rotations = torch.stack(rots, -3)
+        translations = torch.stack(trans, -2)
+        body_idx = self.point_body
+        points = (rotations[..., body_idx, :, :] @ self.point_pos.unsqueeze(-1))[..., 0] + translations[..., body_idx, :]
+        jac = None
+        if jacobian:
+            jac = self._jacobian(points, joint_axis_world, joint_anchor_world, batch, q)
+        return ChainPose(rotations, translations, points, jac)
+
+    def _jacobian(self, points, axes, anchors, batch, q) -> torch.Tensor:
+        if self.num_joints == 0:
+            return points.new_zeros(points.shape + (0,))
+        axis = torch.stack(axes, -2)  # (..., J, 3)
+        anchor = torch.stack(anchors, -2)
+        hinge = torch.tensor(self.joint_is_hinge, device=q.device)
+        # (..., P, J, 3): hinge -> axis x (p - anchor); slide -> axis
+        lever = points.unsqueeze(-2) - anchor.unsqueeze(-3)
+        rotational = torch.linalg.cross(axis.unsqueeze(-3).expand_as(lever), lever, dim=-1)
+        columns = torch.where(hinge[:, None], rotational, axis.unsqueeze(-3).expand_as(lever))
+        columns = columns * self.moves[..., None]
+        return columns.transpose(-1, -2)  # (..., P, 3, J)
