@@ -106,10 +106,9 @@ class SampleSource:
         images: list = [None] * len(plans)
         if self.dataset.video_keys:
             needed = np.unique(np.concatenate([p[0] for p in plans]))
-            decoded = self.dataset.frames(episode, needed)
             # Channels-first once per decoded frame; each frame serves several samples.
-            chw = {int(i): np.ascontiguousarray(img.transpose(2, 0, 1)) for i, img in zip(needed, decoded)}
-            images = [np.stack([chw[int(i)] for i in indices]) for indices, _ in plans]
+            block = np.ascontiguousarray(self.dataset.frames(episode, needed).transpose(0, 3, 1, 2))
+            images = [block[np.searchsorted(needed, indices)] for indices, _ in plans]
         tasks = [self.dataset.tasks[int(columns[F.TASK_INDEX][a])] for a in anchors]
         return build_samples(columns, images, anchors, self.fps, self.config, self.stored_size, self._episode_meta(episode), tasks, str(self.path))
 
