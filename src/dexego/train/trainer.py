@@ -82,7 +82,8 @@ def seed_everything(seed: int) -> None:
 def make_accelerator(mixed_precision: str = "no"):
     from accelerate import Accelerator
 
-    return Accelerator(mixed_precision=mixed_precision, step_scheduler_with_optimizer=False)
+    # cpu=True without a GPU lets torchrun / accelerate launch start multi-process CPU (gloo) training.
+    return Accelerator(mixed_precision=mixed_precision, step_scheduler_with_optimizer=False, cpu=not torch.cuda.is_available())
 
 
 class Trainer:
