@@ -20,6 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--mano-dir", default=None, help="folder with MANO_LEFT.pkl and MANO_RIGHT.pkl (hot3d, hoi4d, taco, arctic)")
     parser.add_argument("--workers", type=int, default=1, help="parallel parsing processes (default 1)")
     parser.add_argument("--max-frames", type=int, default=None, help="keep at most this many frames per sequence")
+    parser.add_argument("--camera", default=None, help="lerobot: the video key to keep, e.g. observation.images.top (default: the first)")
     parser.set_defaults(handler=_run)
 
 
@@ -29,7 +30,8 @@ def _run(args: argparse.Namespace) -> int:
     from dexego.sources.base import SourceOptions
     from dexego.sources.convert import convert
 
-    options = SourceOptions(mano_dir=Path(args.mano_dir) if args.mano_dir else None, max_frames=args.max_frames)
+    options = SourceOptions(mano_dir=Path(args.mano_dir) if args.mano_dir else None, max_frames=args.max_frames,
+                            camera=args.camera)
     summary = convert(args.source, args.input_dir, args.output, options, workers=max(1, args.workers))
     print(summary.report())
     return 0 if summary.converted or summary.already_present else 1

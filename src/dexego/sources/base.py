@@ -23,6 +23,7 @@ class SourceOptions:
 
     mano_dir: Path | None = None
     max_frames: int | None = None  # truncate long sequences (tests, previews)
+    camera: str | None = None  # lerobot: the video key to keep (default: the dataset's first)
 
 
 @dataclass(frozen=True)
