@@ -240,8 +240,12 @@ class HumanoidTaskEnv(gym.Env):
             return "non-finite state"
         if np.abs(self.data.qvel).max() > MAX_QVEL:
             return f"joint velocity above {MAX_QVEL}"
-        if self.data.warning[mujoco.mjtWarning.mjWARN_BADQACC].number > 0:
-            return "bad acceleration (solver failure)"
+        # MuJoCo resets the state by itself after NaN/inf; its warning counters tell us it happened.
+        for warning, what in ((mujoco.mjtWarning.mjWARN_BADQPOS, "NaN/inf joint position"),
+                              (mujoco.mjtWarning.mjWARN_BADQVEL, "NaN/inf joint velocity"),
+                              (mujoco.mjtWarning.mjWARN_BADQACC, "NaN/inf acceleration")):  # fmt: skip
+            if self.data.warning[warning].number > 0:
+                return f"{what} (MuJoCo auto-reset)"
         return None
 
     # ----------------------------------------------------------------- state
