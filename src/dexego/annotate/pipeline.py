@@ -1,0 +1,214 @@
+"""The annotation pipeline for one video, as separately timed stages.
+
+decode -> hands (estimator) -> camera (intrinsics, static/VO/poses) -> lift
+(metric camera-frame hands) -> world trajectories (outliers, gaps,
+smoothing, confidence) -> atomic segments -> captions -> ``Episode``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dexego.annotate.camera import CameraConfig, estimate_camera, intrinsics_for
+from dexego.annotate.caption import UNCAPTIONED, CaptionConfig, Captioner, caption_frames
+from dexego.annotate.estimators.base import HandEstimator, estimate_video
+from dexego.annotate.lift import LiftConfig, lift_hands
+from dexego.annotate.segment import SegmentConfig, segment_episode
+from dexego.annotate.sidecar import read_camera_metadata
+from dexego.annotate.trajectory import TrackConfig, clean_track, to_world
+from dexego.data import Episode
+from dexego.errors import InputError
+from dexego.hands import SIDES
+
+STAGES = ("decode", "hands", "camera", "lift", "world", "segment", "caption")
+PALM_KEYPOINTS = [0, 5, 9, 13, 17]
+SOURCE = "annotate"
+
+
+@dataclass(frozen=True)
+class AnnotateConfig:
+    estimator: str = "mediapipe"  # "mediapipe", "oracle" or "package.module:Class"
+    estimator_options: dict[str, Any] = field(default_factory=dict)
+    fps: int = 30  # output rate; videos at other rates are resampled to it
+    max_width: int = 640  # frames wider than this are downscaled (processing and storage)
+    max_seconds: float | None = None  # only the first seconds of each video
+    store_video: bool = True
+    min_segment_valid: float = 0.5  # a segment is captioned only if a hand is valid in this fraction of its frames
+    camera: CameraConfig = field(default_factory=CameraConfig)
+    lift: LiftConfig = field(default_factory=LiftConfig)
+    track: TrackConfig = field(default_factory=TrackConfig)
+    segment: SegmentConfig = field(default_factory=SegmentConfig)
+    caption: CaptionConfig = field(default_factory=CaptionConfig)
+
+
+@dataclass
+class VideoResult:
+    episode: Episode
+    seconds: dict[str, float]  # wall time per stage
+    video_seconds: float
+
+
+def decode_video(path: Path, fps: int, max_width: int, max_seconds: float | None) -> tuple[np.ndarray, np.ndarray, float, tuple[int, int]]:
+    """Frames resampled to ``fps`` (T, H, W, 3), their source frame indices, the source fps and size (w, h)."""
+    import av
+    import cv2
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            rate = float(stream.average_rate or stream.guessed_rate or fps)
+            frames = []
+            for frame in container.decode(stream):
+                frames.append(frame.to_ndarray(format="rgb24"))
+                if max_seconds is not None and len(frames) >= max_seconds * rate:
+                    break
+    except (av.error.FFmpegError, OSError, ValueError, IndexError) as exc:
+        raise InputError(path, None, f"unreadable video: {exc}") from None
+    if not frames:
+        raise InputError(path, None, "video has no frames")
+    n = len(frames)
+    count = max(1, int(np.floor((n - 1) / rate * fps)) + 1)
+    source = np.minimum(np.round(np.arange(count) * rate / fps).astype(int), n - 1)
+    height, width = frames[0].shape[:2]
+    size = (width, height)
+    if width > max_width:
+        w = max_width - max_width % 2
+        h = int(round(height * w / width / 2)) * 2
+        picked = np.stack([cv2.resize(frames[i], (w, h), interpolation=cv2.INTER_AREA) for i in source])
+    else:
+        picked = np.stack([frames[i] for i in source])
+    return picked, source, rate, size
+
+
+def _palms(keypoints: np.ndarray) -> np.ndarray:
+    return keypoints[:, :, PALM_KEYPOINTS].mean(axis=2)
+
+
+def annotate_video(
+    path: "str | Path", config: AnnotateConfig, estimator: HandEstimator, captioner: Captioner, poses: np.ndarray | None = None
+) -> VideoResult:
+    """Annotate one video into an ``Episode`` (``poses`` (T_source, 4, 4) world_from_camera for camera mode "poses")."""
+    path = Path(path)
+    seconds: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[stage] = now - clock
+        clock = now
+
+    frames, source_index, source_fps, source_size = decode_video(path, config.fps, config.max_width, config.max_seconds)
+    n, height, width = frames.shape[:3]
+    meta = read_camera_metadata(path)
+    intrinsics, intrinsics_origin = intrinsics_for(meta, width, height, config.camera.fov_deg, (meta.get("width", source_size[0]), meta.get("height", source_size[1])))
+    lap("decode")
+
+    detections = estimate_video(_IndexedEstimator(estimator, source_index), frames, str(path))
+    lap("hands")
+
+    given = None
+    if config.camera.mode == "poses":
+        if poses is None:
+            raise InputError(path, "poses", "camera mode 'poses' needs a poses file for this video")
+        if len(poses) <= source_index[-1]:
+            raise InputError(path, "poses", f"{len(poses)} poses for a video with {source_index[-1] + 1} frames")
+        given = np.asarray(poses)[source_index]
+    camera = estimate_camera(frames, detections, intrinsics, config.camera, given)
+    lap("camera")
+
+    hands = lift_hands(detections, intrinsics, config.lift)
+    lap("lift")
+
+    world = to_world(hands.keypoints, camera.world_from_camera)
+    keypoints = np.full_like(world, np.nan)
+    valid = np.zeros((n, 2), dtype=bool)
+    confidence = np.zeros((n, 2))
+    for h in range(2):
+        conf = hands.confidence[:, h] * camera.confidence
+        keypoints[:, h], valid[:, h], confidence[:, h] = clean_track(world[:, h], hands.valid[:, h], conf, config.fps, config.track)
+    lap("world")
+
+    segments = segment_episode(keypoints[:, :, 0], valid, config.fps, config.segment)
+    lap("segment")
+
+    palms = _palms(keypoints)
+    instructions, segment_meta = [], []
+    for seg in segments:
+        present = valid[seg.start : seg.end].mean(axis=0)
+        side = _moving_side(palms[seg.start : seg.end], valid[seg.start : seg.end])
+        entry = {"start": seg.start, "end": seg.end, "side": side, "captioned": False}
+        if present.max() >= config.min_segment_valid:
+            shown = [SIDES.index(side)] if side in SIDES else [0, 1]
+            images = caption_frames(frames[seg.start : seg.end], palms[seg.start : seg.end][:, shown], valid[seg.start : seg.end][:, shown],
+                                    camera.world_from_camera[seg.start : seg.end], intrinsics)  # fmt: skip
+            caption = captioner.caption(images, side)
+            entry.update(captioned=caption.captioned, text=caption.text)
+            instructions.append((seg.start, seg.end, caption.text))
+        else:
+            entry.update(text=UNCAPTIONED, reason="no hand")
+            instructions.append((seg.start, seg.end, UNCAPTIONED))
+        segment_meta.append(entry)
+    lap("caption")
+
+    episode = Episode(
+        keypoints_world=keypoints.astype(np.float32),
+        hand_valid=valid,
+        world_from_camera=camera.world_from_camera.astype(np.float32),
+        intrinsics=intrinsics,
+        frames=frames if config.store_video else None,
+        fps=config.fps,
+        instructions=instructions,
+        source=SOURCE,
+        embodiment="human",
+        metadata={
+            "video": path.name,
+            "video_bytes": path.stat().st_size,
+            "source_fps": source_fps,
+            "source_size": list(source_size),
+            "estimator": getattr(estimator, "name", type(estimator).__name__),
+            "intrinsics": intrinsics_origin,
+            "camera": {"mode": camera.mode, "translation": camera.translation, "background_flow": _finite(camera.background_flow)},
+            "segments": segment_meta,
+            "uncaptioned": sum(1 for s in segment_meta if not s["captioned"]),
+            "hand_confidence": np.round(confidence, 3).tolist(),
+            "camera_confidence": np.round(camera.confidence, 3).tolist(),
+            "reprojection_px": _finite(float(np.nanmean(hands.reprojection_px))) if hands.valid.any() else None,
+        },
+    )
+    episode.check(str(path))
+    return VideoResult(episode, seconds, video_seconds=n / config.fps)
+
+
+def _moving_side(palms: np.ndarray, valid: np.ndarray) -> str:
+    """"left", "right" or "both": the hand(s) that travel in a segment (both when the slower covers > 40% of the faster)."""
+    travel = []
+    for h in range(2):
+        p = palms[valid[:, h], h]
+        travel.append(float(np.linalg.norm(np.diff(p, axis=0), axis=-1).sum()) if len(p) > 1 else 0.0)
+    if max(travel) <= 0:
+        return "both" if valid.any(0).all() else SIDES[int(np.argmax(valid.sum(0)))]
+    fast = int(np.argmax(travel))
+    return "both" if travel[1 - fast] > 0.4 * travel[fast] else SIDES[fast]
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if value is not None and np.isfinite(value) else None
+
+
+class _IndexedEstimator:
+    """Passes source-video frame indices (not resampled ones) to the estimator."""
+
+    def __init__(self, estimator: HandEstimator, source_index: np.ndarray):
+        self.estimator, self.source_index = estimator, source_index
+
+    def reset(self, video: str) -> None:
+        self.estimator.reset(video)
+
+    def estimate(self, frame: np.ndarray, index: int):
+        return self.estimator.estimate(frame, int(self.source_index[index]))
