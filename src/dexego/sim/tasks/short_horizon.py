@@ -59,7 +59,7 @@ class PushBox(Task):
     object_bodies = ("box", "goal")
     BOX_HALF = 0.035
     PUSH = 0.16  # marker offset towards -y (the robot's right)
-    CENTRE = (0.42, -0.02)
+    CENTRE = (0.40, -0.02)
 
     def scene(self) -> SceneObjects:
         h = self.BOX_HALF
@@ -90,13 +90,15 @@ class PushBox(Task):
     def expert_plan(self, obs, rng):
         box, _ = _obj(obs, 0)
         goal, _ = _obj(obs, 1)
-        rot = rotation_from_axes([0, 0, -1], [0, -1, 0])  # fingers down, palm facing -y
+        finger_dir = np.array([0.5, 0.0, -np.sqrt(0.75)])  # fingers down and 30 deg forward, palm facing -y
+        rot = rotation_from_axes(finger_dir, [0, -1, 0])
         hand = np.array([1.0, 0.0, 0.0, 0.0, 0.0, 0.0])
         tip_z = TABLE_TOP_Z + 0.018
-        wrist_z = tip_z + HAND_LENGTH
         side = self.BOX_HALF + 0.03
-        start = np.array([box[0] - 0.01, box[1] + side, wrist_z]) + _jitter(rng)
-        end = np.array([goal[0] - 0.01, goal[1] + side - 0.01, wrist_z])
+        tip_start = np.array([box[0] + 0.01, box[1] + side, tip_z])
+        tip_end = np.array([goal[0] + 0.01, goal[1] + side - 0.01, tip_z])
+        start = tip_start - finger_dir * HAND_LENGTH + _jitter(rng)
+        end = tip_end - finger_dir * HAND_LENGTH
         return _plan(
             [
                 (1.0, start + [0, 0.03, 0.12], rot, hand),
