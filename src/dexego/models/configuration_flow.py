@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,9 @@ class FlowHeadConfig:
     num_steps: int = 10  # Euler integration steps at inference
     cfg_scale: float = 5.0  # classifier-free guidance; 1.0 disables the unconditional pass
     cond_dropout: float = 0.1  # probability of training without the backbone feature (enables guidance)
+    # "sample": the network predicts the clean chunk (trained with the EgoVLA loss, rotation matrices included),
+    # the velocity is derived from it; "velocity": it predicts noise - actions (plain flow-matching loss).
+    prediction: Literal["sample", "velocity"] = "sample"
 
     def __post_init__(self):
         if self.num_steps < 1:

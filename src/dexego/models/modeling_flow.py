@@ -10,8 +10,11 @@ inference integrates from t = 1 to 0 in ``num_steps`` Euler steps with
 classifier-free guidance (the condition is dropped with ``cond_dropout``
 during training and replaced by a learned null feature).
 
-The training loss is the masked velocity error weighted per part with the
-policy's loss weights (translation / rotation / hand).
+With ``prediction = "sample"`` (default) the network outputs the clean
+chunk x0 and the velocity is (x_t - x0) / t; it is trained with the same
+EgoVLA loss as the regression head (translation, rotation matrices, hand).
+With ``prediction = "velocity"`` it outputs the velocity, trained by the
+masked velocity error weighted per part with the policy's loss weights.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from dexego.models.conditioning import ConditionTokens
 from dexego.models.configuration_flow import FlowHeadConfig
 from dexego.models.head_inputs import HeadContext, HeadInputs
 from dexego.models.layers import Transformer, mlp, sinusoidal_embedding
-from dexego.models.losses import part_weights, step_hand_mask
+from dexego.models.losses import action_loss, part_weights, step_hand_mask
 
 
 class FlowHead(nn.Module):
@@ -50,7 +53,7 @@ class FlowHead(nn.Module):
         mask[: ConditionTokens.count, : ConditionTokens.count] = True
         self.register_buffer("attn_mask", mask, persistent=False)
 
-    def velocity(self, x_t: torch.Tensor, t: torch.Tensor, cognition: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
+    def network(self, x_t: torch.Tensor, t: torch.Tensor, cognition: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
         cond = cognition + self.time_mlp(sinusoidal_embedding(t * 1000.0, self.config.width))
         tokens = torch.cat([conditions, self.action_in(x_t) + self.step_pos], dim=1)
         out = self.transformer(tokens, self.attn_mask, cond)[:, ConditionTokens.count:]
@@ -67,7 +70,12 @@ class FlowHead(nn.Module):
         t = torch.rand(b, device=target.device)
         noise = torch.randn_like(target)
         x_t = t[:, None, None] * noise + (1 - t[:, None, None]) * target
-        error = (self.velocity(x_t, t, cognition, conditions) - (noise - target)) ** 2
+        out = self.network(x_t, t, cognition, conditions)
+        if self.config.prediction == "sample":
+            context = self.context
+            loss, metrics = action_loss(out, target, valid, context.space, context.normalizer(), context.loss_weights)
+            return loss, metrics
+        error = (out - (noise - target)) ** 2
         mask = step_hand_mask(valid, self.context.space)
         loss = (error * mask * self.dim_weights).sum() / (mask * self.dim_weights).sum().clamp_min(1e-8)
         return loss, {"loss_velocity_mse": float(((error * mask).sum() / mask.sum().clamp_min(1)).detach())}
@@ -87,9 +95,11 @@ class FlowHead(nn.Module):
         for i in range(steps):
             t = torch.full((b,), 1.0 - i / steps, device=device)
             if guided:
-                v_cond, v_uncond = self.velocity(torch.cat([x, x]), torch.cat([t, t]), cognition, conditions).chunk(2)
-                v = v_uncond + self.config.cfg_scale * (v_cond - v_uncond)
+                cond, uncond = self.network(torch.cat([x, x]), torch.cat([t, t]), cognition, conditions).chunk(2)
+                out = uncond + self.config.cfg_scale * (cond - uncond)
             else:
-                v = self.velocity(x, t, cognition, conditions)
+                out = self.network(x, t, cognition, conditions)
+            # t >= 1 / steps here, so the division is safe; the last step lands on the predicted sample.
+            v = (x - out) / t[:, None, None] if self.config.prediction == "sample" else out
             x = x - v / steps
         return x

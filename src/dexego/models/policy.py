@@ -68,7 +68,10 @@ class Policy(nn.Module):
             normalizer = Normalizer({}, "identity", skip=np.zeros(self.space.dim, dtype=bool))
         else:
             skip = None if self.config.normalize_rot6d else self.space.part_mask("wrist_rot6d")
-            normalizer = Normalizer({k: np.asarray(v) for k, v in stats.items()}, self.config.normalization, skip=skip)
+            try:
+                normalizer = Normalizer({k: np.asarray(v) for k, v in stats.items()}, self.config.normalization, skip=skip)
+            except ValueError as exc:
+                raise InputError(None, "stats", str(exc)) from exc
         if normalizer.dim != self.space.dim:
             raise InputError(None, "stats", f"statistics have {normalizer.dim} dimensions, action space {self.space.name!r} has {self.space.dim}")
         return normalizer

@@ -1,0 +1,183 @@
+import numpy as np
+import pytest
+import torch
+
+from dexego.config import load_config
+from dexego.errors import ConfigError, InputError
+from dexego.models import Policy, PolicyConfig
+from dexego.tokenizers import fit_tokenizer
+from helpers_models import action_stats, synthetic_batch, synthetic_chunks
+
+TINY = {"tiny": {"image_size": 32, "patch_size": 16, "width": 48, "depth": 1, "heads": 2, "max_text_bytes": 16}}
+SMALL_HEAD = {"width": 48, "depth": 1, "heads": 2}
+
+
+def tiny_config(head: str, **extra) -> PolicyConfig:
+    return load_config(PolicyConfig, {"head": head, **TINY, head: {**SMALL_HEAD, **extra}})
+
+
+@pytest.fixture(scope="module")
+def stats():
+    return action_stats(synthetic_chunks(256, seed=1))
+
+
+@pytest.fixture(scope="module")
+def batch():
+    return synthetic_batch(batch=3, seed=2)
+
+
+def observation(batch, i=None):
+    obs = {k: v for k, v in batch.items() if k not in ("actions", "action_valid")}
+    if i is None:
+        return obs
+    return {k: (v[i] if not isinstance(v, list) else v[i]) for k, v in obs.items()}
+
+
+def make_policy(head, stats, tokenizer=None, **extra):
+    torch.manual_seed(0)
+    return Policy(tiny_config(head, **extra), stats, tokenizer)
+
+
+def fitted_tokenizer(kind, stats, **config):
+    chunks = synthetic_chunks(300, seed=3)
+    normalised = (chunks - stats["mean"]) / stats["std"]
+    return fit_tokenizer(kind, normalised.astype(np.float32), config)
+
+
+def overfit(policy, batch, steps, lr=3e-3, evaluate=None):
+    optimiser = torch.optim.AdamW(policy.parameters(), lr=lr, weight_decay=0.0)
+    evaluate = evaluate or (lambda: float(policy(batch)[0].detach()))
+    first = evaluate()
+    for _ in range(steps):
+        loss, _ = policy(batch)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    return first, evaluate()
+
+
+def seeded_loss(policy, batch, seeds=4):
+    """Flow matching loss averaged over fixed noise draws (so two evaluations are comparable)."""
+    state = torch.random.get_rng_state()
+    try:
+        policy.eval()  # no condition dropout
+        with torch.no_grad():
+            values = []
+            for s in range(seeds):
+                torch.manual_seed(s)
+                values.append(float(policy(batch)[0]))
+        policy.train()
+        return float(np.mean(values))
+    finally:
+        torch.random.set_rng_state(state)
+
+
+def test_regression_head_overfits_a_fixed_batch(stats, batch):
+    policy = make_policy("regression", stats)
+    first, last = overfit(policy, batch, steps=80)
+    assert last < first / 10, (first, last)
+
+
+def test_flow_head_overfits_a_fixed_batch(stats, batch):
+    policy = make_policy("flow", stats, cond_dropout=0.0)
+    first, last = overfit(policy, batch, steps=120, evaluate=lambda: seeded_loss(policy, batch))
+    assert last < first / 10, (first, last)
+
+
+@pytest.mark.parametrize("kind", ["rvq", "fast"])
+def test_token_head_overfits_a_fixed_batch(stats, batch, kind):
+    config = {"train_steps": 60, "batch_size": 64, "hidden": 64, "codebook_size": 64} if kind == "rvq" else {"vocab_size": 300}
+    policy = make_policy("tokens", stats, fitted_tokenizer(kind, stats, **config))
+    first, last = overfit(policy, batch, steps=40 if kind == "rvq" else 100)
+    assert last < first / 10, (first, last)
+
+
+def test_predictions_are_unnormalised_chunks_in_the_action_space(stats, batch):
+    policy = make_policy("regression", stats)
+    single = policy.predict_action_chunk(observation(batch, 0))
+    many = policy.predict_action_chunk(observation(batch))
+    assert single.shape == (30, 48) and many.shape == (3, 30, 48) and single.dtype == np.float32
+    np.testing.assert_allclose(single, many[0], atol=1e-5)
+    # An untrained network outputs values near 0 in normalised units: near the data mean once un-normalised.
+    wrist = slice(0, 3)
+    assert np.abs(single[:, wrist] - stats["mean"][wrist]).max() < 5 * stats["std"][wrist].max()
+
+
+@pytest.mark.parametrize("head", ["regression", "flow", "tokens"])
+def test_save_load_reproduces_outputs_exactly(stats, batch, head, tmp_path):
+    tokenizer = fitted_tokenizer("rvq", stats, train_steps=10, batch_size=32, hidden=32, codebook_size=16) if head == "tokens" else None
+    policy = make_policy(head, stats, tokenizer)
+    overfit(policy, batch, steps=2)  # weights differ from the initialisation
+    policy.save(tmp_path / "policy")
+    loaded = Policy.load(tmp_path / "policy")
+    assert loaded.config == policy.config
+    obs = observation(batch)
+    np.testing.assert_array_equal(policy.predict_action_chunk(obs, seed=7), loaded.predict_action_chunk(obs, seed=7))
+    np.testing.assert_array_equal(policy.normalizer().shift, loaded.normalizer().shift)
+    assert not any(p.suffix == ".pkl" for p in (tmp_path / "policy").rglob("*"))
+
+
+def test_sampling_with_a_seed_is_reproducible_and_differs_across_seeds(stats, batch):
+    policy = make_policy("flow", stats)
+    obs = observation(batch, 0)
+    a, b, c = (policy.predict_action_chunk(obs, seed=s) for s in (1, 1, 2))
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_flow_steps_and_guidance_are_configurable(stats, batch):
+    obs = observation(batch, 0)
+    one = make_policy("flow", stats, num_steps=1, cfg_scale=1.0)
+    many = make_policy("flow", stats, num_steps=8, cfg_scale=1.0)  # same weights (same seed), other integration
+    assert not np.allclose(one.predict_action_chunk(obs, seed=0), many.predict_action_chunk(obs, seed=0))
+    guided = make_policy("flow", stats, num_steps=8, cfg_scale=3.0)
+    overfit(guided, batch, steps=3)  # adaLN starts at zero: the condition matters only after some training
+    many.load_state_dict(guided.state_dict())
+    assert not np.allclose(guided.predict_action_chunk(obs, seed=0), many.predict_action_chunk(obs, seed=0))
+
+
+def test_padded_history_frames_do_not_change_the_prediction(stats, batch):
+    policy = make_policy("regression", stats)
+    obs = observation(batch, 0)
+    assert not obs["image_mask"][:2].any()
+    changed = dict(obs, images=obs["images"].copy())
+    changed["images"][:2] = 255 - changed["images"][:2]
+    np.testing.assert_allclose(policy.predict_action_chunk(obs), policy.predict_action_chunk(changed), atol=1e-5)
+    changed["images"][-1] = 255 - changed["images"][-1]
+    assert not np.allclose(policy.predict_action_chunk(obs), policy.predict_action_chunk(changed), atol=1e-5)
+
+
+def test_bad_input_is_named(stats, batch):
+    policy = make_policy("regression", stats)
+    missing = {k: v for k, v in batch.items() if k != "state"}
+    with pytest.raises(InputError, match="state"):
+        policy(missing)
+    nan_state = dict(batch, state=batch["state"].copy())
+    nan_state["state"][0, 0] = np.nan
+    with pytest.raises(InputError, match="state: NaN"):
+        policy(nan_state)
+    invalid_hand = dict(nan_state, state_valid=np.array([[False, True]] + [[True, True]] * 2))
+    policy(invalid_hand)  # NaN in a hand marked invalid is fine
+    with pytest.raises(InputError, match="actions"):
+        policy(dict(batch, actions=batch["actions"][..., :40]))
+    with pytest.raises(InputError, match="stats"):
+        Policy(tiny_config("regression"), {k: v[:10] for k, v in stats.items()})
+
+
+def test_tokens_head_requires_a_tokenizer_and_configs_are_checked(stats):
+    with pytest.raises(InputError, match="tokenizer"):
+        Policy(tiny_config("tokens"), stats)
+    with pytest.raises(ConfigError, match="head"):
+        load_config(PolicyConfig, {"head": "diffusion"})
+    with pytest.raises(ConfigError, match="action space"):
+        load_config(PolicyConfig, {"action_space": "nope"})
+
+
+def test_load_rejects_corrupt_weights(stats, tmp_path):
+    policy = make_policy("regression", stats)
+    policy.save(tmp_path / "p")
+    (tmp_path / "p" / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(InputError, match="model.safetensors"):
+        Policy.load(tmp_path / "p")
+    with pytest.raises(InputError, match="config.json"):
+        Policy.load(tmp_path / "nothing")
