@@ -48,14 +48,6 @@ def test_bad_mixture_files_name_the_problem(tmp_path, body, message):
         read_mixture(tmp_path / "mix.toml")
 
 
-@pytest.mark.parametrize("source", ["hoi4d", "lerobot"])
-def test_unimplemented_sources_say_so(tmp_path, source):
-    from dexego.sources.convert import convert
-
-    with pytest.raises(ConfigError, match="not implemented"):
-        convert(source, tmp_path, tmp_path / "out", progress=lambda m: None)
-
-
 def test_cli_convert_reports_summary(tmp_path, capsys):
     from dexego.cli import main
 

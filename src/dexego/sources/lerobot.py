@@ -1,29 +1,165 @@
-"""lerobot: converter not implemented yet (see the layout notes in shared/specs/data-formats.md).
+"""LeRobot robot datasets (v2.1 or v3.0 layout, read with :class:`dexego.data.reader.Dataset`).
 
-Calling it raises a ConfigError saying so, rather than producing a wrong dataset.
+One episode per LeRobot episode:
+
+- ``observation.state`` and ``action`` become the Episode's ``robot_state`` /
+  ``robot_action`` (float32, stored as ``observation.robot.state`` /
+  ``action.robot``), with the feature's ``names`` (a list, or a dict of lists
+  such as ``{"motors": [...]}``, flattened).
+- frames come from the first video key, or the one chosen with ``--camera``.
+- instructions are the dataset's tasks: each run of equal ``task_index`` is a segment.
+- hands: no hand-mapping description is implemented, so both hands are invalid
+  (NaN keypoints, ``hand_valid`` False) and ``observation.state`` (ego48) is zero.
+- camera: robot datasets carry no calibration, so the camera pose is the identity
+  and the intrinsics a centred pinhole with ``ASSUMED_FOV_X_DEG``; the episode
+  metadata marks both as assumed.
+
+Camera images stored inside the parquet files ("image" features) are not read.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
-from dexego.errors import ConfigError
-from dexego.sources.base import SequenceRef, SourceOptions
+import numpy as np
+
+from dexego.data import Episode
+from dexego.data import features as dexego_features
+from dexego.data.meta import read_info
+from dexego.data.reader import Dataset
+from dexego.errors import ConfigError, InputError
+from dexego.geometry import Intrinsics
+from dexego.sources.base import SequenceRef, SourceOptions, labelled_instructions, placeholder_instructions, truncate
 
 NAME = "lerobot"
+STATE_KEY = "observation.state"
+ACTION_KEY = "action"
+# A typical robot-arm camera (Intel RealSense D435 colour: about 69 x 42 degrees); an assumption, never measured.
+ASSUMED_FOV_X_DEG = 69.4
+
+_open: dict[tuple[str, int], Dataset] = {}
 
 
-def _not_yet() -> ConfigError:
-    return ConfigError(f"the '{NAME}' converter is not implemented yet")
+def _dataset(root: Path) -> Dataset:
+    """One reader per dataset and process (re-opened when meta/info.json changes)."""
+    key = (str(Path(root).resolve()), (Path(root) / "meta" / "info.json").stat().st_mtime_ns)
+    if key not in _open:
+        _open.clear()
+        _open[key] = Dataset(root)
+    return _open[key]
+
+
+def _check_supported(root: Path, info: dict) -> None:
+    features = info.get("features", {})
+    if dexego_features.KEYPOINTS in features:
+        raise ConfigError(f"{root} is already a dexego dataset (it has {dexego_features.KEYPOINTS}); nothing to convert")
+    images = [k for k, v in features.items() if v.get("dtype") == "image"]
+    if images:
+        raise ConfigError(f"{root}: camera images stored inside the parquet files ({', '.join(images)}) are not supported; "
+                          "only 'video' features are read")  # fmt: skip
 
 
 def find_sequences(root: Path) -> list[SequenceRef]:
-    raise _not_yet()
+    root = Path(root)
+    if not (root / "meta" / "info.json").is_file():
+        return []
+    _check_supported(root, read_info(root))
+    ds = _dataset(root)
+    name = root.resolve().name
+    refs = []
+    for i in range(ds.num_episodes):
+        episode_index = int(ds.episode_row(i)["episode_index"])
+        refs.append(SequenceRef(f"{name}/episode_{episode_index:06d}", root, {"position": i, "episode_index": episode_index}))
+    return refs
 
 
 def dataset_fps(root: Path) -> int:
-    raise _not_yet()
+    return int(read_info(Path(root))["fps"])
 
 
-def load(ref: SequenceRef, options: SourceOptions):
-    raise _not_yet()
+def feature_names(feature: dict | None, dim: int) -> list[str] | None:
+    """A feature's ``names`` as a flat list of ``dim`` strings (None when absent or of another length)."""
+    names = (feature or {}).get("names")
+    if isinstance(names, dict):
+        names = [x for v in names.values() for x in (v if isinstance(v, list) else [v])]
+    if not isinstance(names, list):
+        return None
+    flat = [str(x) for x in names]
+    return flat if len(flat) == dim else None
+
+
+def task_segments(task_index: np.ndarray, tasks: list[str]) -> list[tuple[int, int, str]]:
+    """Runs of equal ``task_index`` -> (start, end_exclusive, task text); runs with no text are left out."""
+    task_index = np.asarray(task_index).reshape(-1)
+    change = np.flatnonzero(np.diff(task_index)) + 1
+    segments = []
+    for start, end in zip(np.r_[0, change], np.r_[change, len(task_index)]):
+        i = int(task_index[start])
+        text = tasks[i].strip() if 0 <= i < len(tasks) and isinstance(tasks[i], str) else ""
+        if text:
+            segments.append((int(start), int(end), text))
+    return segments
+
+
+def _vectors(cols: dict, key: str, n: int, where: Path) -> np.ndarray | None:
+    if key not in cols:
+        return None
+    values = np.asarray(cols[key])
+    try:
+        return values.reshape(len(values), -1)[:n].astype(np.float32)
+    except (TypeError, ValueError) as exc:
+        raise InputError(where, key, f"not numeric vectors: {exc}") from None
+
+
+def camera_key(ds: Dataset, chosen: str | None) -> str | None:
+    if chosen is None:
+        return ds.video_keys[0] if ds.video_keys else None
+    if chosen not in ds.video_keys:
+        raise ConfigError(f"--camera {chosen}: not a video key of {ds.root}; its video keys: {', '.join(ds.video_keys) or 'none'}")
+    return chosen
+
+
+def load(ref: SequenceRef, options: SourceOptions) -> Episode:
+    ds = _dataset(ref.path)
+    position = int(ref.extra["position"])
+    key = camera_key(ds, options.camera)
+    cols = ds.episode_columns(position)
+    n = truncate(len(cols["frame_index"]), options)
+    state = _vectors(cols, STATE_KEY, n, ref.path)
+    action = _vectors(cols, ACTION_KEY, n, ref.path)
+    frames = ds.frames(position, np.arange(n), key) if key else None
+    if frames is not None:
+        intr = Intrinsics.from_fov(math.radians(ASSUMED_FOV_X_DEG), frames.shape[2], frames.shape[1])
+    else:
+        shape = ds.features.get(key or "", {}).get("shape") or [480, 640]
+        intr = Intrinsics.from_fov(math.radians(ASSUMED_FOV_X_DEG), int(shape[1]), int(shape[0]))
+    segments = task_segments(cols["task_index"][:n], ds.tasks)
+    if segments:
+        instructions, meta = segments, {"instruction_placeholder": False, "instruction_origin": "tasks"}
+        if len(segments) == 1 and segments[0][:2] == (0, n):
+            instructions, meta = labelled_instructions(n, segments[0][2], "tasks")
+    else:
+        instructions, meta = placeholder_instructions(n, "perform the task")
+    robot_type = ds.info.get("robot_type")
+    return Episode(
+        keypoints_world=np.full((n, 2, 21, 3), np.nan, dtype=np.float32),
+        hand_valid=np.zeros((n, 2), dtype=bool),
+        world_from_camera=np.tile(np.eye(4, dtype=np.float32), (n, 1, 1)),
+        intrinsics=intr,
+        frames=frames,
+        fps=ds.fps,
+        instructions=instructions,
+        source=NAME,
+        embodiment=robot_type if isinstance(robot_type, str) and robot_type and robot_type != "unknown" else "robot",
+        robot_state=state,
+        robot_action=action,
+        robot_state_names=feature_names(ds.features.get(STATE_KEY), state.shape[1]) if state is not None else None,
+        robot_action_names=feature_names(ds.features.get(ACTION_KEY), action.shape[1]) if action is not None else None,
+        metadata={
+            "source_id": ref.source_id, **meta, "lerobot_version": ds.version, "lerobot_episode_index": ref.extra["episode_index"],
+            "camera_key": key, "camera_pose_assumed": True, "intrinsics_assumed": True,
+            "assumed_intrinsics": f"centred pinhole, {ASSUMED_FOV_X_DEG} deg horizontal field of view",
+            "hand_mapping": None,
+        },  # fmt: skip
+    )
