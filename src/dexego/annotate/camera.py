@@ -32,7 +32,8 @@ class CameraConfig:
     flow_stride: int = 5  # frames between the two images compared by the static test
     static_flow: float = 0.004  # median background flow per stride, as a fraction of the width, below which the camera is static
     max_features: int = 150
-    rotation_only_px: float = 0.7  # a pair is a pure rotation if that model's median residual is below this (work pixels)
+    vo_stride: int = 10  # frames between odometry keyframes
+    rotation_only_px: float = 0.5  # a pair is a pure rotation if that model's median residual is below this (work pixels)
     translation: str = "none"  # "none" or "scene_depth"
     scene_depth: float = 1.0  # metres; median background depth when translation="scene_depth"
     min_features: int = 12
@@ -171,23 +172,44 @@ def relative_pose(p0: np.ndarray, p1: np.ndarray, k: np.ndarray, config: CameraC
 
 
 def visual_odometry(tracker: _Tracker, intrinsics: Intrinsics, config: CameraConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Chain frame-to-frame motion into (T, 4, 4) world_from_camera (world = first frame) and confidence (T,)."""
+    """(T, 4, 4) world_from_camera (world = first camera frame) and confidence (T,).
+
+    Motion is estimated between keyframes ``vo_stride`` frames apart (enough
+    parallax for a translation direction, a tenth of the work) and chained;
+    frames between keyframes are interpolated (slerp, linear).
+    """
+    from scipy.spatial.transform import Rotation, Slerp
+
     k = intrinsics.scaled(*tracker.size).matrix
     n = len(tracker.grey)
-    poses = np.tile(np.eye(4), (n, 1, 1))
-    confidence = np.ones(n)
-    for t in range(n - 1):
-        p0, p1 = tracker.track(t, t + 1)
-        step = np.eye(4)  # camera_{t+1}_from_camera_t
+    keys = list(range(0, n, config.vo_stride))
+    if keys[-1] != n - 1:
+        keys.append(n - 1)
+    key_poses = [np.eye(4)]
+    key_conf = [1.0]
+    for a, b in zip(keys[:-1], keys[1:]):
+        p0, p1 = tracker.track(a, b)
+        step = np.eye(4)  # camera_b_from_camera_a
+        ratio = 0.0  # no background to track: assume no motion, with no confidence
         if len(p0) >= config.min_features:
             rotation, direction, ratio, depths = relative_pose(p0, p1, k, config)
             step[:3, :3] = rotation
             if config.translation == "scene_depth" and depths is not None and len(depths):
                 step[:3, 3] = direction * config.scene_depth / float(np.median(depths))
-            confidence[t + 1] = ratio
-        else:
-            confidence[t + 1] = 0.0  # no background to track: assume no motion, with no confidence
-        poses[t + 1] = poses[t] @ np.linalg.inv(step)
+        key_poses.append(key_poses[-1] @ np.linalg.inv(step))
+        key_conf.append(ratio)
+    key_poses = np.stack(key_poses)
+    if len(keys) == 1:
+        return key_poses, np.ones(1)
+    times = np.arange(n)
+    rotations = Slerp(keys, Rotation.from_matrix(key_poses[:, :3, :3]))(times).as_matrix()
+    poses = np.tile(np.eye(4), (n, 1, 1))
+    poses[:, :3, :3] = rotations
+    for axis in range(3):
+        poses[:, axis, 3] = np.interp(times, keys, key_poses[:, axis, 3])
+    # A frame's confidence is that of the keyframe step it lies in.
+    confidence = np.asarray(key_conf)[np.clip(np.searchsorted(keys, times, side="left"), 0, len(keys) - 1)]
+    confidence[0] = 1.0
     return poses, confidence
 
 

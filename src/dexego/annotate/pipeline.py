@@ -133,6 +133,8 @@ def annotate_video(
         conf = hands.confidence[:, h] * camera.confidence
         keypoints[:, h], valid[:, h], confidence[:, h] = clean_track(world[:, h], hands.valid[:, h], conf, config.fps, config.track)
     lap("world")
+    if not valid.any():
+        raise InputError(path, "hands", f"no hand found in any of {n} frames (estimator {getattr(estimator, 'name', '?')})")
 
     segments = segment_episode(keypoints[:, :, 0], valid, config.fps, config.segment)
     lap("segment")
