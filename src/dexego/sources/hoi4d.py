@@ -38,7 +38,7 @@ from dexego.data import Episode
 from dexego.errors import InputError
 from dexego.geometry import Intrinsics, apply_transform, project
 from dexego.sources.base import (
-    SequenceRef, SkipSequence, SourceOptions, check_array, labelled_instructions, placeholder_instructions, require_file, truncate,
+    SequenceRef, SkipSequence, SourceOptions, check_array, labelled_instructions, placeholder_instructions, truncate,
 )  # fmt: skip
 from dexego.sources.mano_hands import load_mano_pair, mano_keypoints
 from dexego.sources.media import read_video
@@ -56,8 +56,8 @@ TASKS: dict[int, tuple[str, tuple[str, ...]]] = {
     3: ("laptop", ("Pick and place", "Open and close the display")),
     4: ("storage furniture", ("Open and close the drawer", "Open and close the door", "Put the drink in the door",
                               "Put the drink in the drawer")),
-    5: ("bottle", ("Pick and place", "Pour all the water into a mug", "Put it in the drawer", "Take it out of the drawer",
-                   "Reposition the bottle", "Pick and place (with water)")),
+    5: ("bottle", ("Pick and place", "Pour all the water into a mug", "Put it in the drawer",
+                   "Take it out of the drawer", "Reposition the bottle", "Pick and place (with water)")),
     6: ("safe", ("Open and close the door", "Put something in it", "Take something out of it")),
     7: ("bowl", ("Pick and place", "Put it in the drawer", "Take it out of the drawer", "Take the ball out of the bowl",
                  "Put the ball in the bowl", "Pick and place (with ball)")),
@@ -104,19 +104,20 @@ def dataset_fps(root: Path) -> int:
     return FPS
 
 
-def _first_existing(candidates: list[Path], source_id: str, what: str) -> Path:
+def _first_existing(candidates: list[Path], source_id: str) -> Path:
     for path in candidates:
         if path.is_file():
             return path
-    where = candidates[0] if candidates else what
-    raise SkipSequence(source_id, f"missing file {where}" + (f" (also looked in {len(candidates) - 1} other places)" if len(candidates) > 1 else ""))
+    where = candidates[0]
+    others = f" (also looked in {len(candidates) - 1} other places)" if len(candidates) > 1 else ""
+    raise SkipSequence(source_id, f"missing file {where}{others}")
 
 
 def read_trajectory(path: Path) -> np.ndarray:
     """Camera-to-world poses (N, 4, 4) from an Open3D / Redwood ``.log`` trajectory."""
     lines = [line.split() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
     if not lines or len(lines) % 5:
-        raise InputError(path, None, f"expected blocks of 5 lines (3 ints, then a 4x4 matrix), got {len(lines)} lines (truncated?)")
+        raise InputError(path, None, f"{len(lines)} lines, not blocks of 5 (3 ints, a 4x4 matrix): truncated?")
     poses = []
     for b in range(0, len(lines), 5):
         header, rows = lines[b], lines[b + 1: b + 5]
@@ -197,16 +198,17 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
     seq = ref.source_id
     camera_id = seq.split("/")[0]
     seq_bases = [Path(b) / seq for b in ref.extra["seq_bases"]]
-    log_path = _first_existing([b / "3Dseg" / "output.log" for b in seq_bases], seq, "3Dseg/output.log")
-    k_path = _first_existing([Path(b) / "camera_params" / camera_id / "intrin.npy" for b in ref.extra["camera_bases"]]
-                             or [Path(ref.extra["root"]) / "camera_params" / camera_id / "intrin.npy"], seq, "intrin.npy")  # fmt: skip
+    log_path = _first_existing([b / "3Dseg" / "output.log" for b in seq_bases], seq)
+    camera_bases = ref.extra["camera_bases"] or [ref.extra["root"]]
+    k_path = _first_existing([Path(b) / "camera_params" / camera_id / "intrin.npy" for b in camera_bases], seq)
     try:
         k = check_array(k_path, None, np.load(k_path, allow_pickle=False), (3, 3))
     except ValueError as exc:
         raise InputError(k_path, None, f"unreadable array: {exc}") from None
     world_from_camera = read_trajectory(log_path)
-    hand_dirs = {side: [Path(b) / f"refinehandpose_{side}" / seq for b in ref.extra["hand_bases"]] for side in ("left", "right")}
-    hand_dirs = {side: next((d for d in dirs if d.is_dir()), None) for side, dirs in hand_dirs.items()}
+    hand_bases = [Path(b) for b in ref.extra["hand_bases"]]
+    hand_dirs = {side: next((d for b in hand_bases if (d := b / f"refinehandpose_{side}" / seq).is_dir()), None)
+                 for side in ("left", "right")}  # fmt: skip
     if hand_dirs["left"] is None and hand_dirs["right"] is None:
         raise SkipSequence(seq, "no hand poses (refinehandpose_left/right/<sequence>) found")
     models = load_mano_pair(options.mano_dir, NAME, flat_hand_mean=True, num_pca=45)
@@ -218,7 +220,7 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
     n = truncate(len(world_from_camera) // step, options)
     frames = read_video(ref.path, n * step)[::step]
     if len(frames) < n:
-        raise SkipSequence(seq, f"{ref.path} has {len(frames)} frames at {FPS} fps, output.log {n} (truncated video?)")
+        raise SkipSequence(seq, f"{ref.path} has {len(frames)} frames at {FPS} fps, output.log {n} (truncated?)")
     native = np.arange(n) * step  # native[t]: the annotation frame of output frame t
 
     kp_cam = np.full((n, 2, 21, 3), np.nan)
@@ -246,7 +248,7 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
     pose = world_from_camera[:n * step:step][:n]
     keypoints = apply_transform(pose[:, None], kp_cam)
     task = task_instruction(seq)
-    action_path = next((b / "action" / "color.json" for b in seq_bases if (b / "action" / "color.json").is_file()), None)
+    action_path = next((p for b in seq_bases if (p := b / "action" / "color.json").is_file()), None)
     events = read_action_events(action_path, len(world_from_camera), rate, step, n) if action_path else []
     if task:
         instructions, meta = labelled_instructions(n, task, "task_definitions")

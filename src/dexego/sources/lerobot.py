@@ -53,11 +53,11 @@ def _dataset(root: Path) -> Dataset:
 def _check_supported(root: Path, info: dict) -> None:
     features = info.get("features", {})
     if dexego_features.KEYPOINTS in features:
-        raise ConfigError(f"{root} is already a dexego dataset (it has {dexego_features.KEYPOINTS}); nothing to convert")
+        raise ConfigError(f"{root} is already a dexego dataset (it has {dexego_features.KEYPOINTS})")
     images = [k for k, v in features.items() if v.get("dtype") == "image"]
     if images:
-        raise ConfigError(f"{root}: camera images stored inside the parquet files ({', '.join(images)}) are not supported; "
-                          "only 'video' features are read")  # fmt: skip
+        raise ConfigError(f"{root}: camera images stored inside the parquet files ({', '.join(images)}) "
+                          "are not supported; only 'video' features are read")
 
 
 def find_sequences(root: Path) -> list[SequenceRef]:
@@ -70,7 +70,8 @@ def find_sequences(root: Path) -> list[SequenceRef]:
     refs = []
     for i in range(ds.num_episodes):
         episode_index = int(ds.episode_row(i)["episode_index"])
-        refs.append(SequenceRef(f"{name}/episode_{episode_index:06d}", root, {"position": i, "episode_index": episode_index}))
+        extra = {"position": i, "episode_index": episode_index}
+        refs.append(SequenceRef(f"{name}/episode_{episode_index:06d}", root, extra))
     return refs
 
 
@@ -116,7 +117,8 @@ def camera_key(ds: Dataset, chosen: str | None) -> str | None:
     if chosen is None:
         return ds.video_keys[0] if ds.video_keys else None
     if chosen not in ds.video_keys:
-        raise ConfigError(f"--camera {chosen}: not a video key of {ds.root}; its video keys: {', '.join(ds.video_keys) or 'none'}")
+        keys = ", ".join(ds.video_keys) or "none"
+        raise ConfigError(f"--camera {chosen}: not a video key of {ds.root}; its video keys: {keys}")
     return chosen
 
 
@@ -157,7 +159,8 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
         robot_state_names=feature_names(ds.features.get(STATE_KEY), state.shape[1]) if state is not None else None,
         robot_action_names=feature_names(ds.features.get(ACTION_KEY), action.shape[1]) if action is not None else None,
         metadata={
-            "source_id": ref.source_id, **meta, "lerobot_version": ds.version, "lerobot_episode_index": ref.extra["episode_index"],
+            "source_id": ref.source_id, **meta, "lerobot_version": ds.version,
+            "lerobot_episode_index": ref.extra["episode_index"],
             "camera_key": key, "camera_pose_assumed": True, "intrinsics_assumed": True,
             "assumed_intrinsics": f"centred pinhole, {ASSUMED_FOV_X_DEG} deg horizontal field of view",
             "hand_mapping": None,
