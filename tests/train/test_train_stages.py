@@ -31,6 +31,13 @@ def test_unknown_config_key_lists_valid_keys(tmp_path, capsys, monkeypatch):
     assert code == 2 and "heads" in err and "regression" in err
 
 
+def test_missing_init_from_fails_before_training(synthetic_sim_data, capsys, monkeypatch):
+    monkeypatch.chdir(synthetic_sim_data)
+    code = main(["train", str(CPU_RECIPE / "midtrain.toml"), "--set", "init_from=runs/nowhere", "--set", "output_dir=runs/x"])
+    assert code == 2 and "runs/nowhere: init_from: no model.safetensors" in capsys.readouterr().err
+    assert not (synthetic_sim_data / "runs" / "x").exists()
+
+
 def _run_recipe(root: Path, overrides: list[str]) -> None:
     for stage in STAGES:
         assert main(["train", str(CPU_RECIPE / f"{stage}.toml"), *overrides]) == 0, stage

@@ -24,12 +24,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from dexego.config import to_dict
-    from dexego.train.build import check_data_sources, policy_config, run_stage
+    from dexego.train.build import check_inputs, run_stage
     from dexego.train.config import load_stage_config
 
     config = load_stage_config(args.config, args.overrides)
-    policy_config(config)  # config mistakes first, then missing data: both before anything starts
-    check_data_sources(config)
+    check_inputs(config)  # config mistakes, missing datasets or init_from weights: before anything starts
     if args.check:
         print(json.dumps(to_dict(config), indent=2))
         return 0

@@ -34,6 +34,20 @@ def check_data_sources(config: StageConfig) -> None:
             raise InputError(path, f"data.sources[{i}].path", "not a dataset (meta/info.json is missing)")
 
 
+def check_inputs(config: StageConfig):
+    """Every check that needs no training: the model config, the datasets, the ``init_from`` weights.
+
+    Returns the policy configuration."""
+    from dexego.train import checkpoints as ckpt
+
+    model = policy_config(config)  # config mistakes first, then missing files
+    check_data_sources(config)
+    resuming = config.resume == "auto" and ckpt.latest_checkpoint(config.output_path) is not None
+    if config.init_from and not resuming:
+        ckpt.resolve_weights(config.init_from)
+    return model
+
+
 def policy_config(config: StageConfig):
     from dexego.models import PolicyConfig
 
@@ -103,9 +117,7 @@ def build_policy(config: StageConfig, action_stats: Mapping[str, np.ndarray] | N
 
 def run_stage(config: StageConfig, policy=None, data: StageData | None = None) -> TrainResult:
     """Train one stage: check the inputs, build data and policy (unless given), run the loop."""
-    if data is None:
-        check_data_sources(config)
-    model = policy_config(config) if policy is None or data is None else None
+    model = check_inputs(config) if data is None else None
     accelerator = make_accelerator(config.loop.mixed_precision)
     seed_everything(config.seed)
     if data is None:
