@@ -1,4 +1,3 @@
-import json
 
 import gymnasium
 import numpy as np
