@@ -99,12 +99,15 @@ def write_hand(directory: Path, side: str = "right", free_base: bool = False) ->
 
 ARM_XML = """<mujoco model="arm7">
   <compiler angle="radian" autolimits="true"/>
+  <default><geom type="sphere" size="0.02"/></default>
   <worldbody>
     <body name="torso" pos="0 0 1">
       <body name="shoulder_pitch" pos="0 -0.148 0.423">
+        <geom/>
         <joint name="shoulder_pitch" axis="0 1 0" range="-3.0 1.5"/>
         <body name="shoulder_roll">
-          <joint name="shoulder_roll" axis="1 0 0" range="-3.0 0.4"/>
+          <geom/>
+        <joint name="shoulder_roll" axis="1 0 0" range="-3.0 0.4"/>
           <body name="shoulder_yaw" pos="0 0 -0.05">
             <joint name="shoulder_yaw" axis="0 0 1" range="-2.6 2.6"/>
             <geom type="capsule" fromto="0 0 0 0 0 -0.28" size="0.03"/>
@@ -112,9 +115,11 @@ ARM_XML = """<mujoco model="arm7">
               <joint name="elbow" axis="0 1 0" range="-1.0 2.5"/>
               <geom type="capsule" fromto="0 0 0 0.2 0 0" size="0.025"/>
               <body name="wrist_roll" pos="0.2 0 0">
-                <joint name="wrist_roll" axis="1 0 0" range="-2.9 2.9"/>
+                <geom/>
+        <joint name="wrist_roll" axis="1 0 0" range="-2.9 2.9"/>
                 <body name="wrist_pitch" pos="0.03 0 0">
-                  <joint name="wrist_pitch" axis="0 1 0" range="-1.6 1.6"/>
+                  <geom/>
+        <joint name="wrist_pitch" axis="0 1 0" range="-1.6 1.6"/>
                   <body name="wrist_yaw" pos="0.02 0 0">
                     <joint name="wrist_yaw" axis="0 0 1" range="-1.6 1.6"/>
                     <geom type="box" size="0.03 0.02 0.01" pos="0.03 0 0"/>

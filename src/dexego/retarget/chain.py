@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mujoco
@@ -64,6 +64,7 @@ class Point:
     name: str
     body: int
     pos: np.ndarray  # (3,) body frame
+    quat: np.ndarray = field(default_factory=lambda: np.array([1.0, 0.0, 0.0, 0.0]))  # (4,) w,x,y,z body from point (sites have one)
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ def chain_from_model(
 ) -> KinematicChain:
     """Extract the chain from a compiled model. ``extra_couplings``: (joint, driver, multiplier, offset)."""
     root_id = _body_id(model, root, source, "root")
-    resolved: list[tuple[str, int, np.ndarray]] = []
+    resolved: list[tuple[str, int, np.ndarray, np.ndarray]] = []
     for spec in points:
         if spec.site is not None:
             sid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, spec.site)
@@ -161,16 +162,18 @@ def chain_from_model(
                 raise InputError(source, f"keypoints.{spec.name}", f"no site named {spec.site!r} in the robot description")
             body = int(model.site_bodyid[sid])
             pos = _site_offset(model, sid) + np.asarray(spec.offset, dtype=np.float64)
+            quat = np.asarray(model.site_quat[sid], dtype=np.float64).copy()
         elif spec.body is not None:
             body = _body_id(model, spec.body, source, f"keypoints.{spec.name}")
             pos = np.asarray(spec.offset, dtype=np.float64)
+            quat = np.array([1.0, 0.0, 0.0, 0.0])
         else:
             raise InputError(source, f"keypoints.{spec.name}", "give a site or a body")
-        resolved.append((spec.name, body, pos))
+        resolved.append((spec.name, body, pos, quat))
 
     # Keep the bodies on the paths root -> each point (in MuJoCo's order, parents first).
     keep: set[int] = {root_id}
-    for name, body, _ in resolved:
+    for name, body, _, _ in resolved:
         path_ids, b = [], body
         while b != root_id:
             if b == 0:
@@ -228,7 +231,7 @@ def chain_from_model(
             continue  # a mimic joint outside this chain
         couplings.append(Coupling(names.index(joint), names.index(driver), (offset, multiplier)))
     _check_couplings(couplings, joints, source)
-    chain_points = tuple(Point(name, index[body], pos) for name, body, pos in resolved)
+    chain_points = tuple(Point(name, index[body], pos, quat) for name, body, pos, quat in resolved)
     return KinematicChain(source, root, tuple(bodies), tuple(joints), tuple(couplings), chain_points)
 
 

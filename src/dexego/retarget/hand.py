@@ -134,11 +134,11 @@ class RobotHand(torch.nn.Module):
         self.joint_map = JointMap(chain, actuated, dtype=dtype)
         self.kinematics = ChainKinematics(chain, dtype=dtype)
         self.dtype = dtype
-        moves = chain.ancestors_mask()
         frame_rows = [self.keypoint_indices.index(k) for k in FRAME_KEYPOINTS.values()]
-        moved = [KEYPOINT_NAMES[self.keypoint_indices[r]] for r in frame_rows if moves[r].any()]
+        moved = self._moving_rows(frame_rows)
         if moved:
-            raise InputError(chain.source, "keypoints", f"wrist-frame keypoint(s) {', '.join(moved)} move with the joints: put them on the palm")
+            names = ", ".join(KEYPOINT_NAMES[self.keypoint_indices[r]] for r in moved)
+            raise InputError(chain.source, "keypoints", f"wrist-frame keypoint(s) {names} move with the joints: put them on the palm")
         self.tip_rows = tuple(self.keypoint_indices.index(k) for k in FINGERTIPS)
         with torch.no_grad():
             rest = self.kinematics(self.joint_map(self.joint_map.middle().double().to(dtype))[0]).points.double()
@@ -150,6 +150,18 @@ class RobotHand(torch.nn.Module):
         self.register_buffer("root_from_wrist", root_from_wrist.to(dtype))
         self.register_buffer("wrist_from_root", invert_transform(root_from_wrist).to(dtype))
         self.palm_length = float((full[9] - full[0]).norm())
+
+    def _moving_rows(self, rows: list[int]) -> list[int]:
+        """Rows among ``rows`` whose points move at some of a few sampled configurations."""
+        gen = torch.Generator().manual_seed(0)
+        lower, upper = self.joint_map.lower.double(), self.joint_map.upper.double()
+        finite = torch.isfinite(lower) & torch.isfinite(upper)
+        lo, hi = torch.where(finite, lower, -torch.ones_like(lower)), torch.where(finite, upper, torch.ones_like(upper))
+        q = lo + (hi - lo) * torch.rand(8, len(lower), generator=gen, dtype=torch.float64)
+        q_full, dfull = self.joint_map(q.to(self.dtype), derivative=True)
+        jac = self.kinematics(q_full, jacobian=True).jacobian @ dfull.unsqueeze(-3)
+        size = jac[:, rows].abs().amax(dim=(0, 2, 3))
+        return [r for r, s in zip(rows, size.tolist()) if s > 1e-6]
 
     @classmethod
     def from_spec(cls, spec: HandSpec, model: "mujoco.MjModel | None" = None, dtype: torch.dtype = torch.float32) -> "RobotHand":

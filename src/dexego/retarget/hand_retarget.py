@@ -47,8 +47,11 @@ class HandRetargetConfig:
     pinch_weight: float = 0.0  # thumb tip -> other fingertip vectors
     keypoint_weight: float = 0.0  # other mapped keypoints (PIPs, ...) when the targets have them
     smoothness: float = 1e-4  # m^2 of fingertip error per rad^2 of frame-to-frame joint change
-    iterations: int = 30
-    grid_candidates: int = 4096  # per independent joint group: a grid search picks each frame's start (0: off)
+    iterations: int = 8
+    # A grid search per independent joint group picks each frame's start: at most ``grid_candidates`` points
+    # per group, no finer than ``grid_spacing`` rad (m for slides). 0 candidates: no grid search.
+    grid_candidates: int = 4096
+    grid_spacing: float = 0.005
     damping: float = 1e-3  # initial Levenberg-Marquardt damping, relative to the diagonal
     tolerance: float = 1e-6  # rad: stop when no frame's step is larger
     unreachable_error: float = 0.01  # m: mean fingertip error above which a frame is flagged
@@ -67,9 +70,11 @@ class HandRetargetResult:
 class HandRetargeter:
     """Batched optimisation retargeter for one robot hand."""
 
-    def __init__(self, hand: RobotHand, config: HandRetargetConfig | None = None):
+    def __init__(self, hand: RobotHand, config: HandRetargetConfig | None = None, initializer: "torch.nn.Module | None" = None):
+        """``initializer``: e.g. a :class:`LearnedRetargeter` (fingertips -> joints) whose guess starts the solver."""
         self.hand = hand
         self.config = config or HandRetargetConfig()
+        self.initializer = initializer
         self._terms = self._build_terms()
 
     def _build_terms(self) -> torch.Tensor:
@@ -114,6 +119,7 @@ class HandRetargeter:
         if targets.ndim < 3 or targets.shape[-2:] != (21, 3):
             raise ValueError(f"targets must have shape (..., T, 21, 3), got {tuple(targets.shape)}")
         batch, steps = targets.shape[:-3], targets.shape[-3]
+        seqs, num_act = int(np.prod(batch, dtype=np.int64)), hand.num_joints
         targets = targets.reshape((-1, steps, 21, 3))
         tip_targets = targets[..., list(FINGERTIPS), :]
         frame_valid = torch.isfinite(tip_targets).all(-1).all(-1)
@@ -122,7 +128,6 @@ class HandRetargeter:
             if valid_t.shape != batch + (steps,):
                 raise ValueError(f"valid must have shape {tuple(batch + (steps,))}, got {tuple(valid_t.shape)}")
             frame_valid &= valid_t.reshape(-1, steps)
-        seqs, num_act = targets.shape[0], hand.num_joints
 
         # Per-keypoint target and weight mask (non-finite optional keypoints drop out of the objective).
         mine = targets[..., list(hand.keypoint_indices), :]  # (S, T, K, 3)
@@ -131,6 +136,10 @@ class HandRetargeter:
         row_known = ((self._terms != 0).to(hand.dtype) @ (~known).to(hand.dtype).unsqueeze(-1))[..., 0] == 0  # (S, T, R)
         target_rows = torch.einsum("rk,stkc->strc", self._terms, mine)
 
+        if init is None and self.initializer is not None:
+            with torch.no_grad():
+                safe_tips = torch.where(frame_valid[..., None, None], tip_targets, torch.zeros_like(tip_targets))
+                init = self.initializer(safe_tips).to(hand.dtype).reshape(batch + (steps, num_act))
         q = self._initial(init, previous, batch, seqs, steps).clone()
         if init is None and previous is None and cfg.grid_candidates > 0:
             q = self._grid_start(target_rows, row_known, q)
@@ -231,7 +240,7 @@ class HandRetargeter:
             span = torch.where(finite, upper - lower, torch.full_like(lower, 2 * torch.pi))
             base = torch.where(finite, lower, middle[joints].double() - torch.pi)
             # The same spacing (radians or metres) on every axis of the group.
-            spacing = (span.prod() / self.config.grid_candidates) ** (1 / len(joints))
+            spacing = max(self.config.grid_spacing, float((span.prod() / self.config.grid_candidates) ** (1 / len(joints))))
             counts = [max(2, int(round(float(s / spacing))) + 1) for s in span]
             axes = [b + torch.linspace(0, 1, n, dtype=torch.float64) * s for b, s, n in zip(base, span, counts)]
             mesh = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, len(joints)).to(hand.dtype)
@@ -255,7 +264,7 @@ class HandRetargeter:
             best = torch.cat(
                 [
                     (m @ (cand**2).T - 2 * (t * m) @ cand.T).argmin(-1)
-                    for m, t in zip(mask.reshape(-1, mask.shape[-1]).split(2048), flat_t.reshape(-1, flat_t.shape[-1]).split(2048))
+                    for m, t in zip(mask.reshape(-1, mask.shape[-1]).split(512), flat_t.reshape(-1, flat_t.shape[-1]).split(512))
                 ]
             ).reshape(mask.shape[:2])
             q[..., joints] = candidates[best][..., joints]

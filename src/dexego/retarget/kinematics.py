@@ -25,6 +25,12 @@ class ChainPose:
     translations: torch.Tensor  # (..., B, 3)
     points: torch.Tensor  # (..., P, 3)
     jacobian: torch.Tensor | None  # (..., P, 3, J) d points / d joints, or None
+    axes: torch.Tensor | None  # (..., J, 3) joint axes in the root frame (with jacobian=True)
+    point_bodies: tuple[int, ...] = ()
+
+    def point_rotations(self, kinematics: "ChainKinematics") -> torch.Tensor:
+        """(..., P, 3, 3) root from point frames (a site's orientation)."""
+        return self.rotations[..., list(self.point_bodies), :, :] @ kinematics.point_rot
 
 
 def _skew(v: torch.Tensor) -> torch.Tensor:
@@ -61,6 +67,7 @@ class ChainKinematics(torch.nn.Module):
         self.register_buffer("anchor", torch.tensor(np.stack([j.anchor for j in chain.joints]) if chain.joints else np.zeros((0, 3)), dtype=dtype))
         self.register_buffer("ref", torch.tensor([j.ref for j in chain.joints], dtype=dtype))
         self.register_buffer("point_pos", torch.tensor(np.stack([p.pos for p in chain.points]), dtype=dtype))
+        self.register_buffer("point_rot", quat_to_matrix(torch.tensor(np.stack([p.quat for p in chain.points]), dtype=f64)).to(dtype))
         self.point_body = [p.body for p in chain.points]
         self.register_buffer("moves", torch.tensor(chain.ancestors_mask(), dtype=dtype))  # (P, J)
 
@@ -100,10 +107,11 @@ class ChainKinematics(torch.nn.Module):
         translations = torch.stack(trans, -2)
         body_idx = self.point_body
         points = (rotations[..., body_idx, :, :] @ self.point_pos.unsqueeze(-1))[..., 0] + translations[..., body_idx, :]
-        jac = None
+        jac = axes = None
         if jacobian:
             jac = self._jacobian(points, joint_axis_world, joint_anchor_world, batch, q)
-        return ChainPose(rotations, translations, points, jac)
+            axes = torch.stack(joint_axis_world, -2) if self.num_joints else points.new_zeros(batch + (0, 3))  # type: ignore[arg-type]
+        return ChainPose(rotations, translations, points, jac, axes, tuple(body_idx))
 
     def _jacobian(self, points, axes, anchors, batch, q) -> torch.Tensor:
         if self.num_joints == 0:

@@ -1,0 +1,97 @@
+"""Robots by name or file: built-in descriptions ship in ``retarget/robots/``; any other is a YAML file away.
+
+A hand file (see :mod:`dexego.retarget.hand`) describes one hand. A robot
+file names a description, a hand file per side and, optionally, an arm per
+side (root body, end-effector site, joints, palm sites for the wrist
+calibration).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import yaml
+
+from dexego.errors import InputError
+from dexego.hands.layout import SIDES
+from dexego.retarget.arm import RobotArm
+from dexego.retarget.chain import load_model
+from dexego.retarget.hand import RobotHand
+
+BUILTIN_DIR = Path(__file__).parent / "robots"
+
+
+def builtin_names() -> list[str]:
+    return sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml"))
+
+
+def resolve(name_or_path: "str | os.PathLike") -> Path:
+    """A built-in name (``h1_inspire``, ``inspire_hand_right``) or a path to a YAML file."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise InputError(path, None, "robot file not found")
+        return path
+    builtin = BUILTIN_DIR / f"{name_or_path}.yaml"
+    if builtin.is_file():
+        return builtin
+    raise InputError(None, "robot", f"unknown robot {str(name_or_path)!r}; built-in: {', '.join(builtin_names())}, or give a .yaml file")
+
+
+@dataclass
+class Robot:
+    """Hands (left, right; None for a missing side) and arms of one robot."""
+
+    name: str
+    hands: dict[str, RobotHand]
+    arms: dict[str, RobotArm]
+
+
+def load_robot(name_or_path: "str | os.PathLike", dtype: torch.dtype = torch.float32) -> Robot:
+    """Load a robot file, or a single hand file (a robot with that one hand)."""
+    path = resolve(name_or_path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise InputError(path, None, f"not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(path, None, "expected a mapping at the top level")
+    if "hands" not in data:  # a hand file
+        hand = RobotHand.from_yaml(path, dtype=dtype)
+        return Robot(hand.name, {hand.side: hand}, {})
+    unknown = sorted(set(data) - {"name", "description", "hands", "arms"})
+    if unknown:
+        raise InputError(path, unknown[0], "unknown key; valid keys: arms, description, hands, name")
+    hands = {}
+    for side, hand_file in (data.get("hands") or {}).items():
+        if side not in SIDES:
+            raise InputError(path, f"hands.{side}", "sides are 'left' and 'right'")
+        hand = RobotHand.from_yaml(path.parent / hand_file, dtype=dtype)
+        if hand.side != side:
+            raise InputError(path, f"hands.{side}", f"{hand_file} describes a {hand.side} hand")
+        hands[side] = hand
+    arms = {}
+    if data.get("arms"):
+        if "description" not in data:
+            raise InputError(path, "description", "missing (needed for the arms)")
+        description = (path.parent / data["description"]).resolve()
+        model = load_model(description)
+        for side, arm in data["arms"].items():
+            if side not in SIDES or not isinstance(arm, dict):
+                raise InputError(path, f"arms.{side}", "expected arms.left / arms.right mappings")
+            for key in ("root", "end_effector"):
+                if key not in arm:
+                    raise InputError(path, f"arms.{side}.{key}", "missing")
+            arms[side] = RobotArm(
+                model,
+                arm["root"],
+                arm["end_effector"],
+                side,
+                palm_sites=arm.get("palm_sites"),
+                joints=tuple(arm["joints"]) if arm.get("joints") else None,
+                source=str(description),
+            )
+    return Robot(str(data.get("name", path.stem)), hands, arms)
