@@ -118,7 +118,7 @@ def annotate_with_ray(
         ctx.enable_progress_bars = False
         items = [{"video": str(v.resolve()), "poses": str(Path(poses).resolve()) if poses else "", "single": len(videos) == 1} for v in todo]
         dataset = ray.data.from_items(items, override_num_blocks=len(items)).map(
-            AnnotateRow, fn_constructor_kwargs={"config": to_dict(config)}, concurrency=workers, num_cpus=1
+            AnnotateRow, fn_constructor_kwargs={"config": to_dict(config)}, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1
         )
         with DatasetWriter(output, fps=config.fps) as writer:
             for row in dataset.iter_rows():

@@ -113,6 +113,9 @@ def annotate_directory(
                 log(f"annotate: skipped {video.name}: {exc}")
                 continue
             summary.add(video.name, result)
+        close = getattr(estimator, "close", None)
+        if callable(close):
+            close()
     log(
         f"annotate: wrote {len(summary.written)} episodes ({summary.video_seconds:.1f} s of video), "
         f"skipped {len(summary.skipped)} already done, {len(summary.failed)} failed"
