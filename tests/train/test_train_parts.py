@@ -185,3 +185,34 @@ def test_incomplete_checkpoint_is_not_listed_and_init_from_resolution(tmp_path):
     assert ckpt.resolve_weights(tmp_path) == tmp_path / ckpt.FINAL / ckpt.WEIGHTS_FILE
     with pytest.raises(InputError, match="init_from"):
         ckpt.resolve_weights(tmp_path / "nothing")
+
+
+# ------------------------------------------------------- parameters / EMA
+def test_ema_update_known_values():
+    from dexego.train.parameters import EMA
+
+    layer = torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        layer.weight.fill_(1.0)
+    ema = EMA(layer, decay=0.75)
+    with torch.no_grad():
+        layer.weight.fill_(3.0)
+    ema.update(layer)
+    assert torch.allclose(ema.shadow["weight"], torch.full((1, 2), 1.5))  # 0.75 * 1 + 0.25 * 3
+    assert torch.equal(ema.state_dict_for(layer)["weight"], ema.shadow["weight"])
+
+
+def test_initial_weights_copy_matching_tensors_only(tmp_path):
+    from safetensors.torch import save_file
+
+    from dexego.train.parameters import load_initial_weights
+
+    source = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()} | {"extra": torch.zeros(1)}, str(tmp_path / "w.safetensors"))
+    target = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 5))  # a new output layer
+    report = load_initial_weights(target, tmp_path / "w.safetensors")
+    assert report["loaded"] == ["0.bias", "0.weight"] and report["initialised"] == ["1.bias", "1.weight"]
+    assert report["ignored"] == ["1.bias", "1.weight", "extra"]
+    assert torch.equal(target[0].weight, source[0].weight)
+    with pytest.raises(InputError, match="no tensor matches"):
+        load_initial_weights(torch.nn.Linear(7, 7), tmp_path / "w.safetensors")
