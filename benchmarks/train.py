@@ -52,7 +52,7 @@ def make_samples(count: int, config: PolicyConfig, image_size: int, seed: int = 
     return samples
 
 
-def make_policy(head: str, samples: list[dict], workdir: Path) -> Policy:
+def make_policy(head: str, samples: list[dict]) -> Policy:
     config = PolicyConfig(head=head)
     tokenizer = None
     if head == "tokens":
@@ -108,11 +108,11 @@ def main() -> None:
         for head in args.heads.split(","):
             samples = make_samples(4 * args.batch, PolicyConfig(head=head), image_size=96)
             seed_everything(0)
-            policy = make_policy(head, samples, tmp)
+            policy = make_policy(head, samples)
             params = sum(p.numel() for p in policy.parameters()) / 1e6
             baseline = plain_loop(policy, samples, args.batch, args.steps)
             seed_everything(0)
-            policy = make_policy(head, samples, tmp)
+            policy = make_policy(head, samples)
             steady, wall = trainer_loop(policy, StageData([samples]), args.batch, args.steps + 2, tmp / head)
             print(f"{head:<11} {params:>7.2f}M {baseline:>10.2f}/s {steady:>8.2f}/s {steady / baseline:>6.2f} {wall:>10.2f}/s")
         if args.with_data:

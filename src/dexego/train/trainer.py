@@ -11,7 +11,6 @@ uninterrupted one.
 from __future__ import annotations
 
 import contextlib
-import math
 import random
 import time
 from collections.abc import Sequence
