@@ -41,7 +41,8 @@ class AnnotateConfig:
     min_segment_valid: float = 0.5  # a segment is captioned only if a hand is valid in this fraction of its frames
     camera: CameraConfig = field(default_factory=CameraConfig)
     lift: LiftConfig = field(default_factory=LiftConfig)
-    track: TrackConfig = field(default_factory=TrackConfig)
+    # Per-frame depth from a monocular estimate jitters by centimetres; half a second of smoothing removes most of it.
+    track: TrackConfig = field(default_factory=lambda: TrackConfig(smooth_seconds=0.5))
     segment: SegmentConfig = field(default_factory=SegmentConfig)
     caption: CaptionConfig = field(default_factory=CaptionConfig)
 
@@ -187,16 +188,20 @@ def annotate_video(
     return VideoResult(episode, seconds, video_seconds=n / config.fps)
 
 
-def _moving_side(palms: np.ndarray, valid: np.ndarray) -> str:
-    """"left", "right" or "both": the hand(s) that travel in a segment (both when the slower covers > 40% of the faster)."""
-    travel = []
+def _moving_side(palms: np.ndarray, valid: np.ndarray, min_extent: float = 0.04) -> str:
+    """"left", "right" or "both": the hand(s) that move in a segment.
+
+    A hand's motion is the extent of its palm path (the diagonal of its
+    bounding box, insensitive to jitter); both hands count when the smaller
+    extent is at least 40% of the larger and ``min_extent`` metres.
+    """
+    extent = []
     for h in range(2):
         p = palms[valid[:, h], h]
-        travel.append(float(np.linalg.norm(np.diff(p, axis=0), axis=-1).sum()) if len(p) > 1 else 0.0)
-    if max(travel) <= 0:
-        return "both" if valid.any(0).all() else SIDES[int(np.argmax(valid.sum(0)))]
-    fast = int(np.argmax(travel))
-    return "both" if travel[1 - fast] > 0.4 * travel[fast] else SIDES[fast]
+        extent.append(float(np.linalg.norm(p.max(0) - p.min(0))) if len(p) > 1 else -1.0)
+    fast = int(np.argmax(extent))
+    slow = extent[1 - fast]
+    return "both" if slow >= min_extent and slow > 0.4 * extent[fast] else SIDES[fast]
 
 
 def _finite(value: float) -> float | None:
