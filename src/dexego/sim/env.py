@@ -1,4 +1,8 @@
-"""Gymnasium environment: the humanoid at the table doing one benchmark task.
+"""Gymnasium environments: an embodiment at the table doing one benchmark task.
+
+:class:`TaskEnv` holds what every embodiment shares (scene, layout,
+detectors, step loop, rendering); :class:`HumanoidTaskEnv` is the robot,
+:class:`dexego.sim.human_env.HumanHandsEnv` the human hands.
 
 Action (``action_mode="ee"``, 30-D): per arm, left then right, the wrist
 target position (3, world frame) + orientation (rot6d, 6) + the 6 actuated
@@ -24,7 +28,7 @@ from dexego.sim.hand_mjcf import FINGERTIP_ORDER, HAND_ACTUATED, HAND_RANGES
 from dexego.sim.ik import ArmIK
 from dexego.sim.robot_keypoints import HandKeypointReader
 from dexego.sim.robot_mjcf import ARM_JOINTS, ROBOT_NAME
-from dexego.sim.scene import apply_visual_config, check_visual_config, scene_xml
+from dexego.sim.scene import EmbodimentXML, apply_visual_config, check_visual_config, robot_embodiment_xml, scene_xml
 from dexego.sim.tasks import get_task
 from dexego.sim.tasks.base import Task, rotation_from_axes
 
@@ -33,7 +37,7 @@ log = logging.getLogger(__name__)
 SIDES = ("left", "right")
 EE_ACTION_DIM = 30
 JOINT_ACTION_DIM = 26
-ACTION_MODES = ("ee", "joint")
+ACTION_MODES = ("ee", "joint", "pose")  # the robot takes ee/joint, the human hands ee/pose
 PALM_DOWN = rotation_from_axes([1, 0, 0], [0, 0, -1])  # fingers forward, palm facing the table
 HOME_POS = np.array([[0.18, 0.22, 1.17], [0.18, -0.22, 1.17]])
 HAND_OPEN = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
@@ -71,8 +75,15 @@ def action_names(mode: str = "ee") -> list[str]:
     return [f"{s}_{n}" for s in SIDES for n in ee + [f"{j}" for j in HAND_ACTUATED]]
 
 
-class HumanoidTaskEnv(gym.Env):
+class TaskEnv(gym.Env):
+    """What every embodiment shares: the scene, the task's layout and detectors, rendering, the step loop.
+
+    Subclasses provide the embodiment: its MJCF (``_embodiment_xml``), indices
+    (``_init_embodiment``), reset pose, action decoding and observations.
+    """
+
     metadata = {"render_modes": ["rgb_array"], "render_fps": 30}
+    embodiment: str = ""
 
     def __init__(self, task: "str | Task" = "Push-Box", config: EnvConfig | None = None, render_mode: str | None = None, **overrides):
         config = replace(config or EnvConfig(), **overrides)
@@ -82,49 +93,59 @@ class HumanoidTaskEnv(gym.Env):
         self.timestep = config.timestep or self.task.timestep
         self.substeps = int(round(1.0 / (config.control_hz * self.timestep)))
         self.horizon = config.horizon or self.task.horizon
-        self.model = mujoco.MjModel.from_xml_string(scene_xml(self.task.scene(), self.timestep, self.task.name))
+        self.model = mujoco.MjModel.from_xml_string(scene_xml(self.task.scene(), self.timestep, self.task.name, self._embodiment_xml()))
         self.data = mujoco.MjData(self.model)
-        self._init_indices()
-        self.ik = ArmIK(self.model, rest_posture=np.tile(_REST_GUESS, (2, 1)))
-        self.home_q = self.ik.solve(np.tile(_REST_GUESS, (2, 1)), HOME_POS, np.stack([PALM_DOWN, PALM_DOWN]), iterations=300)
-        self.ik.rest = self.home_q.copy()
+        self._init_task_indices()
+        self._init_embodiment()
         self._renderer: mujoco.Renderer | None = None
-        self._keypoints = HandKeypointReader(self.model)
         self.action_space = gym.spaces.Box(-np.inf, np.inf, (self.action_dim,), np.float64)
         self.observation_space = self._make_observation_space()
         self.visual = (1, 1)
         self.layout: dict[str, np.ndarray] = {}
-        self._q_cmd = self.home_q.copy()
         self._steps = 0
         self._success_run = 0
         self._failed: str | None = None
         self.progress = Progress(self.task.subtasks)
 
-    # ----------------------------------------------------------------- setup
+    # ----------------------------------------------------------------- embodiment hooks
+    def _embodiment_xml(self) -> EmbodimentXML:
+        raise NotImplementedError
+
+    def _init_embodiment(self) -> None:
+        raise NotImplementedError
+
+    def _reset_embodiment(self) -> None:
+        """Put the embodiment in its start pose (before the objects are placed)."""
+        raise NotImplementedError
+
+    def _after_layout(self) -> None:
+        """Called once the objects are placed, before they settle (e.g. to draw per-episode appearance)."""
+
+    def _apply_action(self, action: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _embodiment_spaces(self) -> dict:
+        return {}
+
+    def _embodiment_observation(self) -> dict:
+        return {}
+
     @property
     def action_dim(self) -> int:
-        return EE_ACTION_DIM if self.config.action_mode == "ee" else JOINT_ACTION_DIM
+        raise NotImplementedError
 
-    def _init_indices(self) -> None:
+    def _tip_geom_name(self, side: str, finger: str) -> str:
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------- setup
+    def _init_task_indices(self) -> None:
         m = self.model
-        self.arm_qpos = np.array([[m.joint(f"{s}_{j}").qposadr[0] for j in ARM_JOINTS] for s in SIDES])
-        self.hand_qpos = np.array([[m.joint(f"{s}_{j}").qposadr[0] for j in HAND_ACTUATED] for s in SIDES])
-        self.arm_ctrl = np.array([[m.actuator(f"{s}_{j}").id for j in ARM_JOINTS] for s in SIDES])
-        self.hand_ctrl = np.array([[m.actuator(f"{s}_{j}").id for j in HAND_ACTUATED] for s in SIDES])
-        self.hand_low = np.array([HAND_RANGES[j][0] for j in HAND_ACTUATED])
-        self.hand_high = np.array([HAND_RANGES[j][1] for j in HAND_ACTUATED])
-        self.arm_low = np.array([[m.jnt_range[m.joint(f"{s}_{j}").id][0] for j in ARM_JOINTS] for s in SIDES])
-        self.arm_high = np.array([[m.jnt_range[m.joint(f"{s}_{j}").id][1] for j in ARM_JOINTS] for s in SIDES])
-        self.robot_qpos = np.concatenate([self.arm_qpos.ravel(), self.hand_qpos.ravel()])
         self.wrist_sites = np.array([m.site(f"{s}_wrist").id for s in SIDES])
         self.tip_sites = np.array([[m.site(f"{s}_{f}_tip").id for f in FINGERTIP_ORDER] for s in SIDES])
         self.object_body_ids = np.array([m.body(b).id for b in self.task.object_bodies], dtype=np.int64)
         self.object_joint_adr = np.array([m.joint(j).qposadr[0] for j in self.task.object_joints], dtype=np.int64)
         self.camera_id = m.camera("ego").id
-        self.tip_geoms = [
-            {m.geom(f"{s}_{f}_intermediate" if f != "thumb" else f"{s}_thumb_distal").id: k for k, f in enumerate(FINGERTIP_ORDER)}
-            for s in SIDES
-        ]
+        self.tip_geoms = [{m.geom(self._tip_geom_name(s, f)).id: k for k, f in enumerate(FINGERTIP_ORDER)} for s in SIDES]
         hand_root = [m.body(f"{s}_hand").id for s in SIDES]
         self.geom_hand = np.full(m.ngeom, -1)
         for g in range(m.ngeom):
@@ -139,9 +160,7 @@ class HumanoidTaskEnv(gym.Env):
         box = lambda shape: gym.spaces.Box(-np.inf, np.inf, shape, np.float64)  # noqa: E731
         n = len(self.task.subtasks)
         spaces = {
-            "joint_pos": box((len(self.robot_qpos),)),
-            "ee_pose": box((2, 9)),
-            "hand_joint_pos": box((2, 6)),
+            **self._embodiment_spaces(),
             "fingertips": box((2, 5, 3)),
             "contact_forces": box((2, 6)),
             "object_poses": box((len(self.task.object_bodies), 7)),
@@ -165,14 +184,13 @@ class HumanoidTaskEnv(gym.Env):
         self.visual = (int(room), int(table))
         apply_visual_config(self.model, *self.visual)
         mujoco.mj_resetData(self.model, self.data)
-        self.data.qpos[self.arm_qpos] = self.home_q
-        self._q_cmd = self.home_q.copy()
-        self.data.ctrl[self.arm_ctrl] = self.home_q
-        self.data.ctrl[self.hand_ctrl] = HAND_OPEN
+        self._steps = 0
+        self._reset_embodiment()
         self.layout = self.task.sample_layout(self.np_random)
         self.task.apply_layout(self.model, self.data, self.layout)
+        self._after_layout()
         mujoco.mj_forward(self.model, self.data)
-        # Let objects settle under gravity with the robot holding its home pose.
+        # Let objects settle under gravity with the embodiment holding its start pose.
         for _ in range(int(0.2 / self.timestep)):
             mujoco.mj_step(self.model, self.data)
         self._steps = 0
@@ -186,11 +204,7 @@ class HumanoidTaskEnv(gym.Env):
     def step(self, action):
         if self._failed is not None:
             raise RuntimeError(f"episode ended ({self._failed}); call reset()")
-        action = self._validate_action(action)
-        q_arm, hand = self._decode_action(action)
-        self._q_cmd = q_arm
-        self.data.ctrl[self.arm_ctrl] = q_arm
-        self.data.ctrl[self.hand_ctrl] = hand
+        self._apply_action(self._validate_action(action))
         for _ in range(self.substeps):
             mujoco.mj_step(self.model, self.data)
         self._steps += 1
@@ -221,15 +235,6 @@ class HumanoidTaskEnv(gym.Env):
             bad = np.flatnonzero(~np.isfinite(action)).tolist()
             raise InputError(None, "action", f"contains NaN or inf at indices {bad}")
         return action
-
-    def _decode_action(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if self.config.action_mode == "joint":
-            per = action.reshape(2, 13)
-            return np.clip(per[:, :7], self.arm_low, self.arm_high), np.clip(per[:, 7:], self.hand_low, self.hand_high)
-        per = action.reshape(2, 15)
-        rot = rot6d_to_matrix(per[:, 3:9])
-        q = self.ik.solve(self._q_cmd, per[:, :3], rot)
-        return q, np.clip(per[:, 9:], self.hand_low, self.hand_high)
 
     def ee_action(self, pos: np.ndarray, rot: np.ndarray, hand: np.ndarray) -> np.ndarray:
         """Build a 30-D action from wrist positions (2, 3), rotations (2, 3, 3) and hand joints (2, 6)."""
@@ -276,12 +281,9 @@ class HumanoidTaskEnv(gym.Env):
                 out[h, self.tip_geoms[h].get(g, 5)] += abs(force[0])
         return out
 
-    def robot_state(self) -> np.ndarray:
-        return self.data.qpos[self.robot_qpos].astype(np.float64).copy()
-
     def hand_keypoints(self) -> np.ndarray:
-        """(2, 21, 3) world keypoints of the robot hands (NaN where the robot has none)."""
-        return self._keypoints(self.data)
+        """(2, 21, 3) world keypoints of the hands (NaN where the embodiment has none)."""
+        raise NotImplementedError
 
     def camera_pose(self) -> np.ndarray:
         """world_from_camera (4, 4) of the ego camera, OpenCV axes (x right, y down, z forward)."""
@@ -307,15 +309,12 @@ class HumanoidTaskEnv(gym.Env):
 
     def _observation(self, safe: bool = False) -> dict:
         d = self.data
-        pos, rot = self.ee_poses()
         poses = np.zeros((len(self.object_body_ids), 7))
         if len(self.object_body_ids):
             poses[:, :3] = d.xpos[self.object_body_ids]
             poses[:, 3:] = d.xquat[self.object_body_ids]
         obs = {
-            "joint_pos": d.qpos[self.robot_qpos].copy(),
-            "ee_pose": np.concatenate([pos, matrix_to_rot6d(rot)], axis=1),
-            "hand_joint_pos": d.qpos[self.hand_qpos].copy(),
+            **self._embodiment_observation(),
             "fingertips": d.site_xpos[self.tip_sites].copy(),
             "contact_forces": self.contact_forces() if not safe else np.zeros((2, 6)),
             "object_poses": poses,
@@ -338,10 +337,86 @@ class HumanoidTaskEnv(gym.Env):
             "step": self._steps,
             "visual": self.visual,
             "failure_reason": self._failed,
-            "embodiment": ROBOT_NAME,
+            "embodiment": self.embodiment,
         }
 
     def close(self) -> None:
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None
+
+
+class HumanoidTaskEnv(TaskEnv):
+    """The humanoid robot (two 7-DoF arms with Inspire-like hands) doing one benchmark task."""
+
+    embodiment = ROBOT_NAME
+
+    def _embodiment_xml(self) -> EmbodimentXML:
+        return robot_embodiment_xml()
+
+    @property
+    def action_dim(self) -> int:
+        return EE_ACTION_DIM if self.config.action_mode == "ee" else JOINT_ACTION_DIM
+
+    def _tip_geom_name(self, side: str, finger: str) -> str:
+        return f"{side}_{finger}_intermediate" if finger != "thumb" else f"{side}_thumb_distal"
+
+    def _init_embodiment(self) -> None:
+        if self.config.action_mode not in ("ee", "joint"):
+            raise ConfigError(f"the robot takes action_mode 'ee' or 'joint', got {self.config.action_mode!r}")
+        m = self.model
+        self.arm_qpos = np.array([[m.joint(f"{s}_{j}").qposadr[0] for j in ARM_JOINTS] for s in SIDES])
+        self.hand_qpos = np.array([[m.joint(f"{s}_{j}").qposadr[0] for j in HAND_ACTUATED] for s in SIDES])
+        self.arm_ctrl = np.array([[m.actuator(f"{s}_{j}").id for j in ARM_JOINTS] for s in SIDES])
+        self.hand_ctrl = np.array([[m.actuator(f"{s}_{j}").id for j in HAND_ACTUATED] for s in SIDES])
+        self.hand_low = np.array([HAND_RANGES[j][0] for j in HAND_ACTUATED])
+        self.hand_high = np.array([HAND_RANGES[j][1] for j in HAND_ACTUATED])
+        self.arm_low = np.array([[m.jnt_range[m.joint(f"{s}_{j}").id][0] for j in ARM_JOINTS] for s in SIDES])
+        self.arm_high = np.array([[m.jnt_range[m.joint(f"{s}_{j}").id][1] for j in ARM_JOINTS] for s in SIDES])
+        self.robot_qpos = np.concatenate([self.arm_qpos.ravel(), self.hand_qpos.ravel()])
+        self.ik = ArmIK(self.model, rest_posture=np.tile(_REST_GUESS, (2, 1)))
+        self.home_q = self.ik.solve(np.tile(_REST_GUESS, (2, 1)), HOME_POS, np.stack([PALM_DOWN, PALM_DOWN]), iterations=300)
+        self.ik.rest = self.home_q.copy()
+        self._keypoints = HandKeypointReader(self.model)
+        self._q_cmd = self.home_q.copy()
+
+    def _embodiment_spaces(self) -> dict:
+        box = lambda shape: gym.spaces.Box(-np.inf, np.inf, shape, np.float64)  # noqa: E731
+        return {"joint_pos": box((len(self.robot_qpos),)), "ee_pose": box((2, 9)), "hand_joint_pos": box((2, 6))}
+
+    def _reset_embodiment(self) -> None:
+        self.data.qpos[self.arm_qpos] = self.home_q
+        self._q_cmd = self.home_q.copy()
+        self.data.ctrl[self.arm_ctrl] = self.home_q
+        self.data.ctrl[self.hand_ctrl] = HAND_OPEN
+
+    def _apply_action(self, action: np.ndarray) -> None:
+        q_arm, hand = self._decode_action(action)
+        self._q_cmd = q_arm
+        self.data.ctrl[self.arm_ctrl] = q_arm
+        self.data.ctrl[self.hand_ctrl] = hand
+
+    def _decode_action(self, action: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.config.action_mode == "joint":
+            per = action.reshape(2, 13)
+            return np.clip(per[:, :7], self.arm_low, self.arm_high), np.clip(per[:, 7:], self.hand_low, self.hand_high)
+        per = action.reshape(2, 15)
+        rot = rot6d_to_matrix(per[:, 3:9])
+        q = self.ik.solve(self._q_cmd, per[:, :3], rot)
+        return q, np.clip(per[:, 9:], self.hand_low, self.hand_high)
+
+    def _embodiment_observation(self) -> dict:
+        d = self.data
+        pos, rot = self.ee_poses()
+        return {
+            "joint_pos": d.qpos[self.robot_qpos].copy(),
+            "ee_pose": np.concatenate([pos, matrix_to_rot6d(rot)], axis=1),
+            "hand_joint_pos": d.qpos[self.hand_qpos].copy(),
+        }
+
+    def robot_state(self) -> np.ndarray:
+        return self.data.qpos[self.robot_qpos].astype(np.float64).copy()
+
+    def hand_keypoints(self) -> np.ndarray:
+        """(2, 21, 3) world keypoints of the robot hands (NaN where the robot has none)."""
+        return self._keypoints(self.data)

@@ -50,6 +50,21 @@ class SceneObjects:
     contact: str = ""  # <exclude .../> lines, e.g. between a fixed cabinet and its drawer
 
 
+@dataclass(frozen=True)
+class EmbodimentXML:
+    """Who acts in the scene (the robot, or the human hands with a head camera): MJCF fragments."""
+
+    name: str
+    defaults: str
+    body: str
+    equality: str
+    actuators: str
+
+
+def robot_embodiment_xml() -> EmbodimentXML:
+    return EmbodimentXML(ROBOT_NAME, robot_defaults_xml(), robot_body_xml(), robot_equalities_xml(), robot_actuators_xml())
+
+
 def _texture(name: str, spec: tuple[str, str, str, str], size: int = 128) -> str:
     builtin, mark, rgb1, rgb2 = spec
     extra = ' random="0.08" markrgb="0.2 0.2 0.2"' if mark == "random" else (' markrgb="0.1 0.1 0.1"' if mark != "none" else "")
@@ -98,9 +113,10 @@ WALL_GEOMS = ("wall_front", "wall_left", "wall_right")
 TABLE_GEOMS = ("table_top",)
 
 
-def scene_xml(objects: SceneObjects, timestep: float, name: str = "scene") -> str:
-    """The complete model: room, table, robot and the task's objects."""
-    return f"""<mujoco model="{ROBOT_NAME}_{name}">
+def scene_xml(objects: SceneObjects, timestep: float, name: str = "scene", embodiment: EmbodimentXML | None = None) -> str:
+    """The complete model: room, table, the embodiment (default: the robot) and the task's objects."""
+    who = embodiment or robot_embodiment_xml()
+    return f"""<mujoco model="{who.name}_{name}">
   <compiler angle="radian" autolimits="true"/>
   <option timestep="{timestep:.8f}" integrator="implicitfast" cone="elliptic" impratio="10"/>
   <visual>
@@ -109,18 +125,18 @@ def scene_xml(objects: SceneObjects, timestep: float, name: str = "scene") -> st
     <headlight ambient="0.35 0.35 0.35" diffuse="0.45 0.45 0.45" specular="0 0 0"/>
   </visual>
   <default>
-{robot_defaults_xml()}{objects.defaults}  </default>
+{who.defaults}{objects.defaults}  </default>
   <asset>
 {_scene_assets()}{objects.assets}  </asset>
   <worldbody>
     <light name="key" pos="0.3 0.5 2.6" dir="0.1 -0.2 -1" diffuse="0.5 0.5 0.5" castshadow="false"/>
-{_room_and_table()}{robot_body_xml()}{objects.worldbody}  </worldbody>
+{_room_and_table()}{who.body}{objects.worldbody}  </worldbody>
   <equality>
-{robot_equalities_xml()}{objects.equality}  </equality>
+{who.equality}{objects.equality}  </equality>
   <contact>
 {objects.contact}  </contact>
   <actuator>
-{robot_actuators_xml()}  </actuator>
+{who.actuators}  </actuator>
 </mujoco>
 """
 
