@@ -14,7 +14,7 @@ def register_task(cls: type[Task]) -> type[Task]:
 
 
 def _load_builtin() -> None:
-    from dexego.sim.tasks import short_horizon  # noqa: F401  (registers on import)
+    from dexego.sim.tasks import long_horizon, short_horizon  # noqa: F401  (register on import)
 
 
 def task_names(long_horizon: bool | None = None) -> list[str]:
