@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export MUJOCO_GL ?= egl
 
-.PHONY: install demo test test-slow bench clean
+.PHONY: install demo test test-slow bench clean annotate-model
 
 $(BIN)/dexego: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: install
 
 test-slow: install
 	$(BIN)/python -m pytest -q -m slow
+
+annotate-model: install  # the MediaPipe hand landmarker bundle for `dexego annotate` (docs/annotate.md)
+	$(BIN)/pip install -c constraints.txt -e ".[annotate]"
+	$(BIN)/python -m dexego.annotate.estimators.fetch_model
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
