@@ -147,3 +147,14 @@ def arm_xml(tmp_path: Path) -> Path:
     path = tmp_path / "arm7.xml"
     path.write_text(ARM_XML)
     return path
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Small batched ops run faster on one thread, and far faster when the machine is shared."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

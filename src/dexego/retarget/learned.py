@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorsError
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from dexego.errors import InputError
@@ -75,11 +75,9 @@ class LearnedRetargeter(torch.nn.Module):
             raise InputError(path, None, "learned retargeter file not found")
         try:
             tensors = load_file(str(path))
-            from safetensors import safe_open
-
             with safe_open(str(path), "pt") as f:
                 meta = json.loads((f.metadata() or {})["dexego"])
-        except (SafetensorsError, KeyError, json.JSONDecodeError, OSError) as exc:
+        except Exception as exc:  # safetensors raises its own error types for corrupt files
             raise InputError(path, None, f"not a dexego learned retargeter: {exc}") from None
         model = cls(tuple(meta["hidden"]), tensors["lower"], tensors["upper"], tuple(meta["joint_names"]), meta["hand_name"])
         try:

@@ -65,8 +65,8 @@ class ManoFit:
 def fit_mano_to_fingertips(
     mano: MANOModel,
     fingertips: "np.ndarray | torch.Tensor",
-    iterations: int = 300,
-    learning_rate: float = 0.05,
+    iterations: int = 100,
+    learning_rate: float = 0.1,
     beta: float = 0.005,
     regularisation: float = 1e-4,
 ) -> ManoFit:
