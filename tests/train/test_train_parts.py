@@ -214,5 +214,9 @@ def test_initial_weights_copy_matching_tensors_only(tmp_path):
     assert report["loaded"] == ["0.bias", "0.weight"] and report["initialised"] == ["1.bias", "1.weight"]
     assert report["ignored"] == ["1.bias", "1.weight", "extra"]
     assert torch.equal(target[0].weight, source[0].weight)
+    fresh = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 5))
+    kept_bias = fresh[0].bias.detach().clone()
+    report = load_initial_weights(fresh, tmp_path / "w.safetensors", skip=("0.bias",))
+    assert report["loaded"] == ["0.weight"] and torch.equal(fresh[0].bias, kept_bias)
     with pytest.raises(InputError, match="no tensor matches"):
         load_initial_weights(torch.nn.Linear(7, 7), tmp_path / "w.safetensors")

@@ -138,6 +138,9 @@ class StageConfig:
     output_dir: str = "runs/stage"
     seed: int = 0
     init_from: str = ""  # a run directory or checkpoint of an earlier stage ("" = from scratch)
+    # tensors not copied by init_from (name prefixes): by default the policy's normaliser statistics,
+    # which then come from this stage's data rather than the earlier stage's
+    init_skip: tuple[str, ...] = ("normalizer_shift", "normalizer_scale")
     resume: Literal["auto", "never"] = "auto"  # auto: continue from the output dir's last checkpoint
     freeze: tuple[str, ...] = ()  # parameter-name prefixes to keep fixed, e.g. "backbone.vision"
     data: DataConfig = field(default_factory=DataConfig)

@@ -47,14 +47,16 @@ def build_optimizer(model: torch.nn.Module, config: OptimizerConfig) -> torch.op
     return cls(groups, lr=config.lr, betas=tuple(config.betas), eps=config.eps)
 
 
-def load_initial_weights(model: torch.nn.Module, weights_path: Path) -> dict[str, list[str]]:
-    """Copy the tensors of an earlier stage whose names and shapes match; the rest keep their fresh values.
+def load_initial_weights(model: torch.nn.Module, weights_path: Path, skip: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """Copy the tensors of an earlier stage whose names and shapes match, except those under ``skip`` prefixes;
+    the rest keep their fresh values.
 
     Returns the names loaded, the model's names left as initialised and the file's names not used.
     """
     saved = load_tensors(weights_path)
     own = model.state_dict()
-    loaded = {k: v for k, v in saved.items() if k in own and own[k].shape == v.shape}
+    loaded = {k: v for k, v in saved.items()
+              if k in own and own[k].shape == v.shape and not any(_matches(k, p) for p in skip)}
     if not loaded:
         raise InputError(weights_path, "init_from", "no tensor matches this model's parameter names and shapes")
     model.load_state_dict(loaded, strict=False)

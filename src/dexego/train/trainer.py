@@ -132,7 +132,7 @@ class Trainer:
 
         resume_from = ckpt.latest_checkpoint(self.run_dir) if cfg.resume == "auto" else None
         if resume_from is None and cfg.init_from:
-            report = load_initial_weights(self.policy, ckpt.resolve_weights(cfg.init_from))
+            report = load_initial_weights(self.policy, ckpt.resolve_weights(cfg.init_from), cfg.init_skip)
             self._print(f"init_from {cfg.init_from}: {len(report['loaded'])} tensors loaded, "
                         f"{len(report['initialised'])} freshly initialised, {len(report['ignored'])} ignored")
         self.frozen = freeze_parameters(self.policy, cfg.freeze)
