@@ -156,3 +156,17 @@ def test_builtin_robot_loads_hands_and_calibrated_arms():
     torch.testing.assert_close(robot.arms["left"].ee_from_wrist, torch.eye(4, dtype=torch.float64), atol=1e-6, rtol=0)
     with pytest.raises(InputError, match="unknown robot 'nope'"):
         load_robot("nope")
+
+
+def test_urdf_export_round_trips_through_mujoco(tmp_path):
+    from dexego.retarget.hand import parse_hand_spec
+    from dexego.retarget.urdf import export_urdf, urdf_hand_spec
+
+    hand = load_robot("inspire_hand_left", dtype=torch.float64).hands["left"]
+    path = export_urdf(hand, tmp_path / "inspire_left.urdf")
+    again = RobotHand.from_spec(parse_hand_spec(urdf_hand_spec(hand, path), "<dict>"), dtype=torch.float64)
+    assert again.joint_names == hand.joint_names and len(again.chain.couplings) == 6
+    q = hand.lower + (hand.upper - hand.lower) * torch.rand(20, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    torch.testing.assert_close(again.keypoints21(q), hand.keypoints21(q), atol=1e-8, rtol=0, equal_nan=True)
+    # The URDF's base link is the wrist frame itself.
+    torch.testing.assert_close(again.root_from_wrist, torch.eye(4, dtype=torch.float64), atol=1e-8, rtol=0)

@@ -3,8 +3,8 @@
 MuJoCo compiles both formats, so one extraction serves every robot: the
 bodies between a root body and the sites (or body origins) a caller needs,
 their hinge/slide joints with limits, and the joint couplings (MuJoCo joint
-equality constraints; URDF ``<mimic>`` tags are read from the file, since
-MuJoCo's URDF importer drops them).
+equality constraints; URDF ``<mimic>`` tags are also read from the file
+for MuJoCo versions whose URDF importer does not turn them into equalities).
 
 MuJoCo's convention, reproduced by :mod:`dexego.retarget.kinematics`: a
 body's frame is ``parent @ T(pos, quat)``, then each of its joints in order
@@ -226,9 +226,10 @@ def chain_from_model(
 
     couplings = _equality_couplings(model, joint_index, joints, source)
     names = [j.name for j in joints]
+    driven = {c.joint for c in couplings}
     for joint, driver, multiplier, offset in extra_couplings or []:
-        if joint not in names or driver not in names:
-            continue  # a mimic joint outside this chain
+        if joint not in names or driver not in names or names.index(joint) in driven:
+            continue  # outside this chain, or already an equality (newer MuJoCo imports <mimic> itself)
         couplings.append(Coupling(names.index(joint), names.index(driver), (offset, multiplier)))
     _check_couplings(couplings, joints, source)
     chain_points = tuple(Point(name, index[body], pos, quat) for name, body, pos, quat in resolved)
