@@ -11,7 +11,7 @@ from dexego.cli import add_group
 def register(subparsers: argparse._SubParsersAction) -> None:
     group = add_group(subparsers, "sim", "The MuJoCo humanoid dexterous manipulation benchmark: tasks, demonstrations, evaluation.")
 
-    p = group.add_parser("list", help="List the benchmark tasks with their instructions and horizons.")
+    p = group.add_parser("list", help="List the benchmark tasks and the human-only tasks with their instructions and horizons.")
     p.set_defaults(handler=_list)
 
     p = group.add_parser("eval", help="Evaluate a policy (SR/PSR) with the benchmark protocol.")
@@ -26,8 +26,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="results JSON (a Markdown table is written next to it)")
     p.set_defaults(handler=_eval)
 
-    p = group.add_parser("demos", help="Record scripted-expert demonstrations into a dataset.")
-    p.add_argument("--task", required=True)
+    p = group.add_parser("demos", help="Record scripted-expert demonstrations (robot, or synthetic egocentric human) into a dataset.")
+    p.add_argument("--task", required=True, help="a benchmark task, or (with --embodiment human) a human-only task")
+    p.add_argument("--embodiment", default="robot", choices=("robot", "human"),
+                   help="robot: the humanoid (robot state/action); human: human hands filmed by a moving head camera")
     p.add_argument("--episodes", type=int, default=100, help="successful episodes to write")
     p.add_argument("--out", required=True, help="dataset folder (created or resumed)")
     p.add_argument("--workers", type=int, default=1)
@@ -37,12 +39,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from dexego.sim.tasks import get_task, task_names
+    from dexego.sim.human_tasks import all_task_names, get_any_task, is_human_only
 
-    for name in task_names():
-        t = get_task(name)
+    for name in all_task_names():
+        t = get_any_task(name)
         kind = "long" if t.long_horizon else "short"
-        print(f"{name:24s} {kind:5s} horizon {t.horizon:4d}  subtasks {','.join(t.subtasks):28s} \"{t.instruction}\"")
+        who = "human-only" if is_human_only(name) else "benchmark"
+        print(f"{name:24s} {kind:5s} {who:10s} horizon {t.horizon:4d}  subtasks {','.join(t.subtasks):28s} \"{t.instruction}\"")
     return 0
 
 
@@ -78,9 +81,12 @@ def _eval(args: argparse.Namespace) -> int:
 def _demos(args: argparse.Namespace) -> int:
     from dexego.sim.demos import record_demos
 
-    summary = record_demos(args.task, args.episodes, args.out, workers=args.workers, seed=args.seed, image_size=args.image_size, progress=_progress)
+    summary = record_demos(
+        args.task, args.episodes, args.out, workers=args.workers, seed=args.seed, image_size=args.image_size,
+        progress=_progress, embodiment=args.embodiment,
+    )  # fmt: skip
     print(
-        f"{summary['task']}: wrote {summary['written']} episodes to {args.out} "
+        f"{summary['task']} ({summary['embodiment']}): wrote {summary['written']} episodes to {args.out} "
         f"(expert yield {summary['yield']:.3f} over {summary['attempts']} attempts, {summary['skipped_existing']} already there)"
     )
     return 0

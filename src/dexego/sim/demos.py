@@ -1,8 +1,11 @@
-"""Scripted-expert demonstrations written as dataset episodes (robot state/action + ego48 hands from FK).
+"""Scripted-expert demonstrations written as dataset episodes, by the robot or the human hands.
 
-Attempts use seeds ``seed * 1_000_000 + i`` on the seen visual configurations
-(rooms 1-3 with table 1, cycling); only successful episodes are written, so
-the expert's yield is reported. Resuming an existing dataset replays the
+Robot episodes carry robot state/action and ego48 hands from FK; human
+episodes (``embodiment="human"``, see :mod:`dexego.sim.human_demos`) look like
+real human data. Attempts use seeds ``seed * 1_000_000 + i`` on the seen
+visual configurations for the robot (rooms 1-3 with table 1, cycling) and
+on all 25 for the human; only successful episodes are written, so the
+expert's yield is reported. Resuming an existing dataset replays the
 earlier attempts without rendering to find where to continue, so the result
 is the same as an uninterrupted run.
 """
@@ -15,14 +18,41 @@ from typing import Callable
 
 import numpy as np
 
+from dexego.errors import ConfigError
 from dexego.sim.scene import SEEN_CONFIGS
 from dexego.sim.tasks import get_task
 
 SEED_STRIDE = 1_000_000
+EMBODIMENTS = ("robot", "human")
 
 
-def _attempt_config(i: int) -> tuple[int, int]:
+def _attempt_config(i: int, embodiment: str = "robot") -> tuple[int, int]:
+    if embodiment == "human":
+        from dexego.sim.human_demos import human_attempt_config
+
+        return human_attempt_config(i)
     return SEEN_CONFIGS[i % len(SEEN_CONFIGS)]
+
+
+def _check_embodiment(embodiment: str) -> None:
+    if embodiment not in EMBODIMENTS:
+        raise ConfigError(f"unknown embodiment {embodiment!r}; valid: {', '.join(EMBODIMENTS)}")
+
+
+def _run(task: str, seed: int, room: int, table: int, embodiment: str, render: bool, image_size: int = 224, env=None) -> dict:
+    if embodiment == "human":
+        from dexego.sim.human_demos import run_human_episode
+
+        return run_human_episode(task, seed, room, table, render=render, image_size=image_size)
+    return run_expert_episode(task, seed, room, table, render=render, image_size=image_size, env=env)
+
+
+def _episode(task: str, rollout: dict, embodiment: str):
+    if embodiment == "human":
+        from dexego.sim.human_demos import to_human_episode
+
+        return to_human_episode(rollout)
+    return to_episode(task, rollout)
 
 
 def run_expert_episode(task: str, seed: int, room: int, table: int, render: bool = True, image_size: int = 224, env=None) -> dict:
@@ -91,9 +121,9 @@ def to_episode(task: str, rollout: dict):
 
 
 def _attempt(args: tuple) -> dict:
-    task, i, seed, image_size = args
-    room, table = _attempt_config(i)
-    return run_expert_episode(task, seed * SEED_STRIDE + i, room, table, render=True, image_size=image_size)
+    task, i, seed, image_size, embodiment = args
+    room, table = _attempt_config(i, embodiment)
+    return _run(task, seed * SEED_STRIDE + i, room, table, embodiment, render=True, image_size=image_size)
 
 
 def record_demos(
@@ -105,35 +135,47 @@ def record_demos(
     image_size: int = 224,
     max_attempts_factor: float = 2.0,
     progress: Callable[[int, int], None] | None = None,
+    embodiment: str = "robot",
 ) -> dict:
-    """Write ``episodes`` successful expert episodes of ``task`` into the dataset at ``out`` (resumable)."""
+    """Write ``episodes`` successful expert episodes of ``task`` into the dataset at ``out`` (resumable).
+
+    ``embodiment``: "robot" (the humanoid; benchmark tasks) or "human" (human
+    hands and head camera; benchmark and human-only tasks).
+    """
     from dexego.data import DatasetWriter
     from dexego.sim.env import HumanoidTaskEnv
     from dexego.sim.robot_mjcf import ROBOT_NAME
 
-    name = get_task(task).name
-    with DatasetWriter(out, fps=30, robot_type=ROBOT_NAME) as writer:
+    _check_embodiment(embodiment)
+    if embodiment == "human":
+        from dexego.sim.human_tasks import get_any_task
+
+        name = get_any_task(task).name
+    else:
+        name = get_task(task).name
+    with DatasetWriter(out, fps=30, robot_type=ROBOT_NAME if embodiment == "robot" else None) as writer:
         existing = writer.total_episodes
         # Replay earlier attempts (no rendering) to find where an interrupted run stopped.
         attempt, found = 0, 0
         if existing:
-            env = HumanoidTaskEnv(name, render=False)
+            env = HumanoidTaskEnv(name, render=False) if embodiment == "robot" else None
             while found < existing:
-                room, table = _attempt_config(attempt)
-                found += run_expert_episode(name, seed * SEED_STRIDE + attempt, room, table, render=False, env=env)["success"]
+                room, table = _attempt_config(attempt, embodiment)
+                found += _run(name, seed * SEED_STRIDE + attempt, room, table, embodiment, render=False, env=env)["success"]
                 attempt += 1
-            env.close()
+            if env is not None:
+                env.close()
         start_attempt, written = attempt, 0
         limit = start_attempt + int(max(episodes - existing, 0) * max_attempts_factor) + 5
         pool = multiprocessing.get_context("spawn").Pool(workers) if workers > 1 else None
         try:
             while existing + written < episodes and attempt < limit:
-                batch = [(name, attempt + k, seed, image_size) for k in range(max(1, workers))]
+                batch = [(name, attempt + k, seed, image_size, embodiment) for k in range(max(1, workers))]
                 results = pool.map(_attempt, batch) if pool else [_attempt(batch[0])]
                 for r in results:
                     attempt += 1
                     if r["success"] and existing + written < episodes:
-                        writer.add_episode(to_episode(name, r))
+                        writer.add_episode(_episode(name, r, embodiment))
                         written += 1
                     if progress:
                         progress(existing + written, episodes)
@@ -144,6 +186,7 @@ def record_demos(
     attempts = attempt - start_attempt
     return {
         "task": name,
+        "embodiment": embodiment,
         "written": written,
         "skipped_existing": existing,
         "attempts": attempts,
