@@ -133,8 +133,8 @@ def outward(side: int) -> float:
     return 1.0 if side == 0 else -1.0
 
 
-def grasp_wrist(can: np.ndarray, side: int, bottom_z: float, height: float = GRASP_HEIGHT) -> np.ndarray:
-    return np.array([can[0] - WRIST_BEHIND, can[1] + outward(side) * (CAN_R + PALM_GAP), bottom_z + height])
+def grasp_wrist(can: np.ndarray, side: int, bottom_z: float, height: float = GRASP_HEIGHT, palm_gap: float = PALM_GAP) -> np.ndarray:
+    return np.array([can[0] - WRIST_BEHIND, can[1] + outward(side) * (CAN_R + palm_gap), bottom_z + height])
 
 
 def pick_and_place(
@@ -148,6 +148,7 @@ def pick_and_place(
     carry: float = 0.13,
     clearance: float = 0.07,
     approach_high: bool = False,
+    palm_gap: float = PALM_GAP,
 ) -> list[Step]:
     """Side-grasp a can at ``can`` (x, y) and release it with its centre over ``target`` and its bottom at ``target_bottom``.
 
@@ -155,7 +156,7 @@ def pick_and_place(
     (so the hand passes above cans that are already standing somewhere).
     """
     rot, s = SIDE_GRASP[side], outward(side)
-    grasp = grasp_wrist(can, side, can_bottom, grasp_height) + rng.normal(0.0, 0.003, 3)
+    grasp = grasp_wrist(can, side, can_bottom, grasp_height, palm_gap) + rng.normal(0.0, 0.003, 3)
     offset = grasp - np.array([can[0], can[1], can_bottom])  # wrist relative to the can bottom, kept while carrying
     place = np.array([target[0], target[1], target_bottom]) + offset
     top = max(grasp[2], place[2]) + carry
@@ -171,8 +172,9 @@ def pick_and_place(
         (0.7, lift, rot, GRASP_CLOSED),
         (1.1, above, rot, GRASP_CLOSED),
         (0.7, place, rot, GRASP_CLOSED),
-        (0.5, place, rot, GRASP_PRESHAPE),
-        (0.6, np.array([place[0], place[1] + back[1], top]), rot, GRASP_PRESHAPE),
+        (0.5, place, rot, OPEN),  # the thumb swings back too, or it keeps the can pinched against the palm
+        (0.4, place + back * 0.6, rot, OPEN),  # sideways first, so the palm does not drag the can up
+        (0.5, np.array([place[0], place[1] + back[1], top]), rot, OPEN),
     ]
 
 

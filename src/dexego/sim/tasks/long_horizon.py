@@ -69,9 +69,10 @@ class SortCans(_CanTask):
     subtasks = per_can_subtasks(("reach", "lift", "sort"), cans)
     object_bodies = cans + ("box_left", "box_right")
     BOX = Container(inner_x=0.2, inner_y=0.12, wall_h=0.04, rgba="0.55 0.42 0.3 1")
-    BOX_CENTRE = {"box_left": (0.38, 0.31), "box_right": (0.38, -0.31)}
-    # Sprite cans start on the left, Fanta cans on the right: a front and a back can per side.
-    CAN_SLOTS = {"sprite1": (0.32, 0.06), "sprite2": (0.44, 0.06), "fanta1": (0.32, -0.06), "fanta2": (0.44, -0.06)}
+    BOX_CENTRE = {"box_left": (0.38, 0.33), "box_right": (0.38, -0.33)}
+    # Sprite cans start on the left, Fanta cans on the right: per side a front can nearer the middle and a back can
+    # further out (the front one is picked first, so the fingers never sweep into the other can).
+    CAN_SLOTS = {"sprite1": (0.30, 0.06), "sprite2": (0.46, 0.115), "fanta1": (0.30, -0.06), "fanta2": (0.46, -0.115)}
     CLEARANCE = 0.035  # sideways approach of the palm (the boxes are close)
     SPOT = 0.055  # the two cans go this far behind / in front of the box centre
     DROP_GAP = 0.012  # can bottom above the box walls when released (the hand stays outside the box)
@@ -83,9 +84,9 @@ class SortCans(_CanTask):
     def sample_layout(self, rng):
         layout = {b: _xy(rng, c, 0.01) for b, c in self.BOX_CENTRE.items()}
         for group in (("sprite1", "sprite2"), ("fanta1", "fanta2")):
-            shift = rng.uniform(-0.03, 0.03, 2)  # the pair moves together (+-4 cm per can in all)
+            shift = rng.uniform(-1, 1, 2) * [0.02, 0.015]  # the pair moves together
             for c in group:
-                layout[c] = _xy(rng, self.CAN_SLOTS[c], 0.01) + shift
+                layout[c] = _xy(rng, self.CAN_SLOTS[c], 0.005) + shift
         return layout
 
     def apply_layout(self, model, data, layout):
@@ -123,7 +124,7 @@ class _TrayTask(_CanTask):
 
     cans = ("can_right", "can_left")
     object_bodies = cans + ("tray",)
-    TRAY = Container(inner_x=0.09, inner_y=0.19, wall_h=0.036, slots=2, rgba="0.35 0.38 0.45 1")
+    TRAY = Container(inner_x=0.1, inner_y=0.21, wall_h=0.036, slots=2, rgba="0.35 0.38 0.45 1")
     TRAY_CENTRE = (0.45, 0.0)
     OUTSIDE = {"can_right": (0.40, -0.21), "can_left": (0.40, 0.21)}
     RELEASE_GAP = 0.012  # the can's bottom above the tray walls when it is dropped into a slot
@@ -173,7 +174,9 @@ class _TrayTask(_CanTask):
         # Grip high enough that the sideways hand clears the tray walls.
         height = TABLE_TOP_Z + self.TRAY.wall_h + HAND_BELOW_WRIST + 0.006 - bottom
         target = np.array([tray[0] - 0.01, tray[1] + (0.2 if side == LEFT else -0.2)])
-        return pick_and_place(side, can, bottom, target, TABLE_TOP_Z + 0.004, rng, grasp_height=height)
+        # A can dropped into its slot may rest up to ~2 cm off the slot centre: leave the palm more room.
+        gap = 0.024 if can_in_slot else 0.012
+        return pick_and_place(side, can, bottom, target, TABLE_TOP_Z + 0.004, rng, grasp_height=height, palm_gap=gap)
 
 
 @register_task
