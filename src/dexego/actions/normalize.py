@@ -14,14 +14,22 @@ import numpy as np
 import torch
 
 NormMode = Literal["mean_std", "quantile", "min_max", "identity"]
-_EPS = 1e-8
+# Scales are floored: a feature that barely varies in one dataset (a robot hand that never moves, an
+# always-invalid hand stored as zeros) must not blow up values from another dataset by 1e8.
+DEFAULT_MIN_SCALE = 1e-2
 _REQUIRED = {"mean_std": ("mean", "std"), "quantile": ("q01", "q99"), "min_max": ("min", "max"), "identity": ()}
 
 
 class Normalizer:
     """Affine per-dimension normalisation: y = (x - shift) / scale."""
 
-    def __init__(self, stats: Mapping[str, np.ndarray], mode: NormMode = "mean_std", skip: np.ndarray | None = None):
+    def __init__(
+        self,
+        stats: Mapping[str, np.ndarray],
+        mode: NormMode = "mean_std",
+        skip: np.ndarray | None = None,
+        min_scale: float = DEFAULT_MIN_SCALE,
+    ):
         if mode not in _REQUIRED:
             raise ValueError(f"unknown normalisation mode {mode!r}; known: {', '.join(_REQUIRED)}")
         missing = [k for k in _REQUIRED[mode] if k not in stats]
@@ -37,7 +45,7 @@ class Normalizer:
                 shift, scale = lo, hi
             else:
                 shift, scale = (lo + hi) / 2, (hi - lo) / 2
-        scale = np.maximum(np.abs(scale), _EPS)
+        scale = np.maximum(np.abs(scale), min_scale)
         if not (np.all(np.isfinite(shift)) and np.all(np.isfinite(scale))):
             raise ValueError("normalisation statistics contain NaN or inf")
         if skip is not None:
