@@ -201,17 +201,44 @@ class RobotHand(torch.nn.Module):
         return self.joint_map(q)[0]
 
     # -- kinematics ------------------------------------------------------------------------------------------------
-    def keypoints(self, q: torch.Tensor, jacobian: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(..., A) -> mapped keypoints (..., K, 3) in the wrist frame [, d/dq (..., K, 3, A)]."""
+    def keypoints(
+        self, q: torch.Tensor, jacobian: bool = False, rows: "tuple[int, ...] | None" = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(..., A) -> mapped keypoints (..., K, 3) in the wrist frame [, d/dq (..., K', 3, A) for ``rows`` (default all)]."""
         q = torch.as_tensor(q, dtype=self.dtype)
-        q_full, dfull = self.joint_map(q, derivative=jacobian)
-        pose = self.kinematics(q_full, jacobian=jacobian)
+        q_full, dfull = self.joint_map(q, derivative=jacobian and not self.joint_map.linear)
+        pose = self.kinematics(q_full, jacobian=jacobian, dense=False)
         rot = self.wrist_from_root[:3, :3]
-        points = (rot @ pose.points.unsqueeze(-1))[..., 0] + self.wrist_from_root[:3, 3]
+        points = pose.points @ rot.T + self.wrist_from_root[:3, 3]
         if not jacobian:
             return points, None
-        jac = rot @ pose.jacobian @ dfull.unsqueeze(-3)  # (..., K, 3, J) @ (..., 1, J, A)
-        return points, jac
+        rows = tuple(range(len(self.keypoint_indices))) if rows is None else tuple(rows)
+        pairs, selection = self._jacobian_layout(rows, q.device)
+        columns = self.kinematics.jacobian_columns(pose, pairs) @ rot.T  # (..., P, 3) in the wrist frame
+        batch = q.shape[:-1]
+        if self.joint_map.linear:
+            # One product maps the (point, joint) columns straight to actuated joints through the couplings.
+            jac = (columns.transpose(-1, -2) @ selection).reshape(batch + (3, len(rows), self.num_joints)).transpose(-2, -3)
+            return points, jac
+        dense = columns.new_zeros(batch + (len(rows), 3, len(self.chain.joints)))
+        for k, (p, j) in enumerate(pairs):
+            dense[..., rows.index(p), :, j] = columns[..., k, :]
+        return points, dense @ dfull.unsqueeze(-3)
+
+    def _jacobian_layout(self, rows: tuple[int, ...], device) -> tuple[list[tuple[int, int]], torch.Tensor]:
+        """(point, joint) pairs where the joint moves the point, and their map to (row, actuated joint)."""
+        key = (rows, str(device))
+        cache = self.__dict__.setdefault("_layouts", {})
+        if key not in cache:
+            moves = self.chain.ancestors_mask()
+            pairs = [(p, j) for p in rows for j in range(len(self.chain.joints)) if moves[p, j]]
+            _, dfull = self.joint_map(self.joint_map.middle(), derivative=True)
+            selection = torch.zeros(len(pairs), len(rows) * self.num_joints, dtype=self.dtype)
+            for k, (p, j) in enumerate(pairs):
+                r = rows.index(p)
+                selection[k, r * self.num_joints : (r + 1) * self.num_joints] = dfull[j]
+            cache[key] = (pairs, selection.to(device))
+        return cache[key]
 
     def fingertips(self, q: torch.Tensor) -> torch.Tensor:
         """(..., A) -> (..., 5, 3) thumb to little, in the wrist frame."""

@@ -47,13 +47,13 @@ class HandRetargetConfig:
     pinch_weight: float = 0.0  # thumb tip -> other fingertip vectors
     keypoint_weight: float = 0.0  # other mapped keypoints (PIPs, ...) when the targets have them
     smoothness: float = 1e-4  # m^2 of fingertip error per rad^2 of frame-to-frame joint change
-    iterations: int = 8
+    iterations: int = 5
     # A grid search per independent joint group picks each frame's start: at most ``grid_candidates`` points
     # per group, no finer than ``grid_spacing`` rad (m for slides). 0 candidates: no grid search.
     grid_candidates: int = 4096
     grid_spacing: float = 0.005
     damping: float = 1e-3  # initial Levenberg-Marquardt damping, relative to the diagonal
-    tolerance: float = 1e-6  # rad: stop when no frame's step is larger
+    tolerance: float = 1e-5  # rad: stop when no frame's step is larger
     unreachable_error: float = 0.01  # m: mean fingertip error above which a frame is flagged
 
 
@@ -76,6 +76,8 @@ class HandRetargeter:
         self.config = config or HandRetargetConfig()
         self.initializer = initializer
         self._terms = self._build_terms()
+        # Only the keypoints some objective uses need Jacobians.
+        self._term_rows = tuple(int(k) for k in torch.nonzero((self._terms != 0).any(0)).flatten())
 
     def _build_terms(self) -> torch.Tensor:
         """(R, K) matrix: residual r = M @ (robot - target), rows weighted by sqrt(weight)."""
@@ -133,8 +135,9 @@ class HandRetargeter:
         mine = targets[..., list(hand.keypoint_indices), :]  # (S, T, K, 3)
         known = torch.isfinite(mine).all(-1) & frame_valid[..., None]
         mine = torch.where(known[..., None], mine, torch.zeros_like(mine))
-        row_known = ((self._terms != 0).to(hand.dtype) @ (~known).to(hand.dtype).unsqueeze(-1))[..., 0] == 0  # (S, T, R)
-        target_rows = torch.einsum("rk,stkc->strc", self._terms, mine)
+        all_terms = self._terms.to(device)
+        row_known = ((all_terms != 0).to(hand.dtype) @ (~known).to(hand.dtype).unsqueeze(-1))[..., 0] == 0  # (S, T, R)
+        target_rows = torch.einsum("rk,stkc->strc", all_terms, mine)
 
         if init is None and self.initializer is not None:
             with torch.no_grad():
@@ -151,10 +154,13 @@ class HandRetargeter:
         weights = flat(row_known.to(hand.dtype))
         target_flat = flat(target_rows)
 
+        used = self._term_rows
+        terms = self._terms[:, list(used)].to(device)
+
         def evaluate(q_flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            points, jac = hand.keypoints(q_flat, jacobian=True)
-            residual = (torch.einsum("rk,nkc->nrc", self._terms, points) - target_flat) * weights[..., None]
-            jac_rows = torch.einsum("rk,nkca->nrca", self._terms, jac) * weights[..., None, None]
+            points, jac = hand.keypoints(q_flat, jacobian=True, rows=used)
+            residual = (torch.einsum("rk,nkc->nrc", terms, points[:, list(used)]) - target_flat) * weights[..., None]
+            jac_rows = torch.einsum("rk,nkca->nrca", terms, jac) * weights[..., None, None]
             return residual.reshape(residual.shape[0], -1), jac_rows.reshape(jac_rows.shape[0], -1, num_act)
 
         q_flat = flat(q)
@@ -212,8 +218,8 @@ class HandRetargeter:
         """
         hand = self.hand
         moves = torch.tensor(hand.chain.ancestors_mask(), dtype=torch.float64)  # (K, J)
-        _, dfull = hand.joint_map(hand.joint_map.middle().double().to(hand.dtype), derivative=True)
-        joint_uses = (dfull.abs() > 0).double()  # (J, A)
+        _, dfull = hand.joint_map(hand.joint_map.middle(), derivative=True)
+        joint_uses = (dfull.abs() > 0).double().cpu()  # (J, A)
         touches = ((self._terms.double().abs() @ moves @ joint_uses) > 0)  # (R, A)
         groups, seen = [], set()
         for a in range(hand.num_joints):
@@ -235,19 +241,19 @@ class HandRetargeter:
         middle = hand.joint_map.middle()
         grids = []
         for joints, rows in groups:
-            lower, upper = hand.lower[joints].double(), hand.upper[joints].double()
+            lower, upper = hand.lower[joints].double().cpu(), hand.upper[joints].double().cpu()
             finite = torch.isfinite(lower) & torch.isfinite(upper)
             span = torch.where(finite, upper - lower, torch.full_like(lower, 2 * torch.pi))
-            base = torch.where(finite, lower, middle[joints].double() - torch.pi)
+            base = torch.where(finite, lower, middle[joints].double().cpu() - torch.pi)
             # The same spacing (radians or metres) on every axis of the group.
             spacing = max(self.config.grid_spacing, float((span.prod() / self.config.grid_candidates) ** (1 / len(joints))))
             counts = [max(2, int(round(float(s / spacing))) + 1) for s in span]
             axes = [b + torch.linspace(0, 1, n, dtype=torch.float64) * s for b, s, n in zip(base, span, counts)]
-            mesh = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, len(joints)).to(hand.dtype)
+            mesh = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, len(joints)).to(middle)
             candidates = middle.expand(mesh.shape[0], -1).clone()
             candidates[:, joints] = mesh
             points = hand.keypoints(candidates)[0]
-            cand_rows = torch.einsum("rk,gkc->grc", self._terms, points)[:, rows]
+            cand_rows = torch.einsum("rk,gkc->grc", self._terms.to(points), points)[:, rows]
             grids.append((joints, rows, candidates, cand_rows))
         return grids
 
@@ -256,17 +262,13 @@ class HandRetargeter:
             self._grids = self._build_grid()
         q = q.clone()
         for joints, rows, candidates, cand_rows in self._grids:
-            tgt = target_rows[..., rows, :] * row_known[..., rows, None]  # (S, T, R', 3)
-            flat_t = tgt.reshape(tgt.shape[0], tgt.shape[1], -1)
-            cand = cand_rows.reshape(cand_rows.shape[0], -1)  # (G, R'*3)
-            mask = row_known[..., rows].repeat_interleave(3, dim=-1).to(cand.dtype)  # (S, T, R'*3)
-            # |m*(c - t)|^2 = m.c^2 - 2 (m*t).c + m.t^2; the last term does not change the argmin
-            best = torch.cat(
-                [
-                    (m @ (cand**2).T - 2 * (t * m) @ cand.T).argmin(-1)
-                    for m, t in zip(mask.reshape(-1, mask.shape[-1]).split(512), flat_t.reshape(-1, flat_t.shape[-1]).split(512))
-                ]
-            ).reshape(mask.shape[:2])
+            known = row_known[..., rows].repeat_interleave(3, dim=-1).to(target_rows.dtype)  # (S, T, R'*3)
+            tgt = (target_rows[..., rows, :] * row_known[..., rows, None]).flatten(-2)
+            # sum over known coordinates of (c - t)^2 minus the constant t^2: [m, -2 m t] . [c^2, c], one product
+            features = torch.cat([known, -2 * tgt * known], -1).reshape(-1, 2 * tgt.shape[-1])
+            cand = cand_rows.reshape(cand_rows.shape[0], -1)
+            table = torch.cat([cand**2, cand], -1).T.contiguous()  # (2 R'*3, G)
+            best = torch.cat([(chunk @ table).argmin(-1) for chunk in features.split(1024)]).reshape(known.shape[:2])
             q[..., joints] = candidates[best][..., joints]
         return q
 

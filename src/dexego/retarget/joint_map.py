@@ -45,6 +45,7 @@ class JointMap(torch.nn.Module):
                 pending.remove(c)
         self.order = order
         self.register_buffer("ref", torch.tensor([j.ref for j in chain.joints], dtype=dtype))
+        self.linear = all(all(k == 0 for k in c.coefficients[2:]) for c in order)
         lower, upper = self._actuated_limits()
         self.register_buffer("lower", torch.tensor(lower, dtype=dtype))
         self.register_buffer("upper", torch.tensor(upper, dtype=dtype))

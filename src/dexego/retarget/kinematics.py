@@ -27,6 +27,7 @@ class ChainPose:
     jacobian: torch.Tensor | None  # (..., P, 3, J) d points / d joints, or None
     axes: torch.Tensor | None  # (..., J, 3) joint axes in the root frame (with jacobian=True)
     point_bodies: tuple[int, ...] = ()
+    anchors: torch.Tensor | None = None  # (..., J, 3) joint anchors in the root frame (with jacobian=True)
 
     def point_rotations(self, kinematics: "ChainKinematics") -> torch.Tensor:
         """(..., P, 3, 3) root from point frames (a site's orientation)."""
@@ -71,7 +72,8 @@ class ChainKinematics(torch.nn.Module):
         self.point_body = [p.body for p in chain.points]
         self.register_buffer("moves", torch.tensor(chain.ancestors_mask(), dtype=dtype))  # (P, J)
 
-    def forward(self, q: torch.Tensor, jacobian: bool = False) -> ChainPose:
+    def forward(self, q: torch.Tensor, jacobian: bool = False, dense: bool = True) -> ChainPose:
+        """FK; with ``jacobian`` the joint axes and anchors too, and (``dense``) the (..., P, 3, J) Jacobian."""
         if q.shape[-1] != self.num_joints:
             raise ValueError(f"expected {self.num_joints} joint values in the last axis, got shape {tuple(q.shape)}")
         batch = q.shape[:-1]
@@ -96,8 +98,8 @@ class ChainKinematics(torch.nn.Module):
                 joint_axis_world[j], joint_anchor_world[j] = axis_world, anchor
                 angle = delta[..., j, None, None]
                 if self.joint_is_hinge[j]:
-                    local = eye + torch.sin(angle) * self.axis_skew[j] + (1 - torch.cos(angle)) * self.axis_skew2[j]
-                    rot = rot @ local
+                    # rot @ (I + sin K + (1 - cos) K^2) with K constant: products with constant matrices batch well
+                    rot = rot + torch.sin(angle) * (rot @ self.axis_skew[j]) + (1 - torch.cos(angle)) * (rot @ self.axis_skew2[j])
                     pos = anchor - (rot @ self.anchor[j].unsqueeze(-1))[..., 0]
                 else:
                     pos = pos + axis_world * delta[..., j, None]
@@ -107,17 +109,28 @@ class ChainKinematics(torch.nn.Module):
         translations = torch.stack(trans, -2)
         body_idx = self.point_body
         points = (rotations[..., body_idx, :, :] @ self.point_pos.unsqueeze(-1))[..., 0] + translations[..., body_idx, :]
-        jac = axes = None
+        jac = axes = anchors = None
         if jacobian:
-            jac = self._jacobian(points, joint_axis_world, joint_anchor_world, batch, q)
             axes = torch.stack(joint_axis_world, -2) if self.num_joints else points.new_zeros(batch + (0, 3))  # type: ignore[arg-type]
-        return ChainPose(rotations, translations, points, jac, axes, tuple(body_idx))
+            anchors = torch.stack(joint_anchor_world, -2) if self.num_joints else points.new_zeros(batch + (0, 3))  # type: ignore[arg-type]
+            if dense:
+                jac = self._jacobian(points, axes, anchors, q)
+        return ChainPose(rotations, translations, points, jac, axes, tuple(body_idx), anchors)
 
-    def _jacobian(self, points, axes, anchors, batch, q) -> torch.Tensor:
+    def jacobian_columns(self, pose: ChainPose, pairs: "list[tuple[int, int]]") -> torch.Tensor:
+        """d point / d joint for the given (point, joint) pairs only: (..., len(pairs), 3)."""
+        points = pose.points[..., [p for p, _ in pairs], :]
+        joints = [j for _, j in pairs]
+        axis = pose.axes[..., joints, :]
+        columns = torch.linalg.cross(axis, points - pose.anchors[..., joints, :], dim=-1)
+        slide = [k for k, j in enumerate(joints) if not self.joint_is_hinge[j]]
+        if slide:
+            columns[..., slide, :] = axis[..., slide, :]
+        return columns
+
+    def _jacobian(self, points, axis, anchor, q) -> torch.Tensor:
         if self.num_joints == 0:
             return points.new_zeros(points.shape + (0,))
-        axis = torch.stack(axes, -2)  # (..., J, 3)
-        anchor = torch.stack(anchors, -2)
         hinge = torch.tensor(self.joint_is_hinge, device=q.device)
         # (..., P, J, 3): hinge -> axis x (p - anchor); slide -> axis
         lever = points.unsqueeze(-2) - anchor.unsqueeze(-3)

@@ -32,6 +32,10 @@ class LearnedRetargeterConfig:
     batch_size: int = 2048
     learning_rate: float = 1e-3
     joint_loss_weight: float = 0.01
+    # Training inputs get this much Gaussian noise (m) and the loss asks for the reachable fingertips nearest
+    # to them: human fingertips are never exactly on the robot's workspace.
+    input_noise: float = 0.003
+    min_input_std: float = 0.005  # m: floor of the per-coordinate input normalisation (some coordinates never vary)
     seed: int = 0
 
 
@@ -110,7 +114,7 @@ def train_learned_retargeter(
     model = LearnedRetargeter(cfg.hidden, hand.lower, hand.upper, hand.joint_names, hand.name)
     flat = tips_train.reshape(-1, 15)
     model.input_mean.copy_(flat.mean(0))
-    model.input_std.copy_(flat.std(0).clamp_min(1e-6))
+    model.input_std.copy_(flat.std(0).clamp_min(cfg.min_input_std))
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=max(1, cfg.steps))
     joint_scale = (model.upper - model.lower).clamp_min(1e-6)
@@ -121,9 +125,10 @@ def train_learned_retargeter(
         iterator = tqdm(iterator, desc="train retargeter")
     for _ in iterator:
         idx = torch.randint(0, cfg.samples, (cfg.batch_size,), generator=gen)
-        pred = model(tips_train[idx])
+        inputs = tips_train[idx] + cfg.input_noise * torch.randn(tips_train[idx].shape, generator=gen)
+        pred = model(inputs)
         reached = hand.fingertips(pred.to(hand.dtype)).float()
-        loss = ((reached - tips_train[idx]) ** 2).sum(-1).mean() / 1e-4  # in cm^2
+        loss = ((reached - inputs) ** 2).sum(-1).mean() / 1e-4  # in cm^2
         loss = loss + cfg.joint_loss_weight * (((pred - q_train[idx]) / joint_scale) ** 2).mean()
         optimiser.zero_grad()
         loss.backward()

@@ -1,0 +1,187 @@
+"""Hand retargeting: frames per second and fingertip error, dexego vs dex-retargeting, same hand, same keypoints, same run.
+
+Keypoint sequences: smooth random motions of the hand (several frequencies
+per joint), forward kinematics to fingertips in the wrist frame, plus
+Gaussian noise (default 2 mm per coordinate) so that targets are not exactly
+reachable, like human fingertips scaled onto a robot hand. Every method
+gets exactly these targets; the error is the mean distance between the
+fingertips its joints reach (dexego's FK, checked against MuJoCo in the
+tests) and the targets.
+
+Methods:
+  dexego-lm       HandRetargeter, default config, all frames of all sequences in one batch
+  dexego-lm/seq   the same, one sequence (--steps frames) per call
+  dexego-mlp      the learned 64-128-64 MLP alone (trained here from FK samples, --mlp-steps)
+  dexego-mlp+lm   the MLP's guess refined by the optimiser (no grid search)
+  dex-retargeting position and vector optimisers (nlopt SLSQP + pinocchio), one frame at a time,
+                  warm-started from the previous frame, low-pass filter off; the hand exported to URDF
+                  (base link = the wrist frame) for it.
+dex-retargeting is optional (pip install dex-retargeting==0.5.0 six; not a dexego dependency).
+Usage: python benchmarks/retarget.py [--hand inspire_hand_right] [--sequences 8] [--steps 600]
+       [--noise 0.002] [--threads 1] [--device cpu|cuda] [--baseline-frames 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dexego.hands.layout import FINGERTIPS, KEYPOINT_NAMES
+from dexego.retarget import HandRetargetConfig, HandRetargeter
+from dexego.retarget.learned import LearnedRetargeterConfig, train_learned_retargeter
+from dexego.retarget.robots import load_robot
+from dexego.retarget.urdf import export_urdf
+
+
+def make_sequences(hand, sequences: int, steps: int, noise: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Targets (S, T, 21, 3) (fingertips only, NaN elsewhere) and the joints that made them (S, T, A)."""
+    gen = torch.Generator().manual_seed(seed)
+    t = torch.arange(steps, dtype=torch.float64)[:, None] / 30.0
+    lower, upper = hand.lower.double(), hand.upper.double()
+    joints = []
+    for _ in range(sequences):
+        phase = 0.5 * torch.ones(hand.num_joints, dtype=torch.float64)
+        for _ in range(3):
+            freq = 0.1 + 0.6 * torch.rand(hand.num_joints, generator=gen, dtype=torch.float64)
+            shift = 2 * np.pi * torch.rand(hand.num_joints, generator=gen, dtype=torch.float64)
+            phase = phase + 0.18 * torch.sin(2 * np.pi * freq * t + shift)
+        joints.append(lower + (upper - lower) * phase.clamp(0, 1))
+    q = torch.stack(joints)
+    with torch.no_grad():
+        tips = hand.fingertips(q.to(hand.dtype)).double()
+    tips = tips + noise * torch.randn(tips.shape, generator=gen, dtype=torch.float64)
+    targets = torch.full(q.shape[:-1] + (21, 3), float("nan"), dtype=torch.float64)
+    targets[..., list(FINGERTIPS), :] = tips
+    return targets, q
+
+
+def fingertip_error(hand, joints: torch.Tensor, targets: torch.Tensor) -> float:
+    with torch.no_grad():
+        reached = hand.fingertips(joints.to(hand.dtype)).double()
+    return float((reached - targets[..., list(FINGERTIPS), :]).norm(dim=-1).mean())
+
+
+def timed(fn, repeat: int = 1):
+    fn()  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeat):
+        out = fn()
+    return out, (time.perf_counter() - start) / repeat
+
+
+def run_dex_retargeting(hand, targets: torch.Tensor, kind: str, max_frames: int) -> tuple[float, float, int] | str:
+    try:
+        from dex_retargeting.retargeting_config import RetargetingConfig
+    except Exception as exc:  # noqa: BLE001 - report why the baseline is missing
+        return f"not available ({type(exc).__name__}: {exc}); pip install dex-retargeting==0.5.0 six"
+    tips = [KEYPOINT_NAMES[k] for k in FINGERTIPS]
+    with tempfile.TemporaryDirectory() as tmp:
+        urdf = export_urdf(hand, Path(tmp) / f"{hand.name}.urdf")
+        if kind == "position":
+            cfg = dict(type="position", urdf_path=str(urdf), target_link_names=tips, target_link_human_indices=np.arange(5))
+        else:
+            cfg = dict(
+                type="vector",
+                urdf_path=str(urdf),
+                target_origin_link_names=["wrist_frame"] * 5,
+                target_task_link_names=tips,
+                target_link_human_indices=np.stack([np.zeros(5, dtype=int), np.arange(1, 6)]),
+                scaling_factor=1.0,
+            )
+        cfg.update(target_joint_names=list(hand.joint_names), low_pass_alpha=-1)
+        config = RetargetingConfig.from_dict(cfg)
+        seqs, steps = targets.shape[:2]
+        per_seq = max(1, min(steps, max_frames // seqs))
+        tip_targets = targets[:, :per_seq, list(FINGERTIPS)].numpy().astype(np.float32)
+        names = None
+        solutions = np.zeros((seqs, per_seq, hand.num_joints))
+        elapsed = 0.0
+        for s in range(seqs):
+            retargeting = config.build()  # a fresh sequence: start from the middle of the limits
+            names = retargeting.optimizer.robot.dof_joint_names
+            columns = [names.index(n) for n in hand.joint_names]
+            start = time.perf_counter()
+            for t in range(per_seq):
+                ref = tip_targets[s, t] if kind == "position" else tip_targets[s, t]  # vectors from the wrist = positions
+                qpos = retargeting.retarget(ref)
+                solutions[s, t] = qpos[columns]
+            elapsed += time.perf_counter() - start
+    frames = seqs * per_seq
+    error = fingertip_error(hand, torch.tensor(solutions), targets[:, :per_seq])
+    return frames / elapsed, error, frames
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--hand", default="inspire_hand_right")
+    parser.add_argument("--sequences", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--noise", type=float, default=0.002, help="m, per coordinate")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--baseline-frames", type=int, default=2000, help="frames given to each dex-retargeting optimiser")
+    parser.add_argument("--mlp-steps", type=int, default=3000, help="0 skips the learned retargeter")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    robot = load_robot(args.hand)
+    if len(robot.hands) != 1:
+        raise SystemExit("--hand must name a single hand (e.g. inspire_hand_right)")
+    hand = next(iter(robot.hands.values()))
+    targets, _ = make_sequences(hand, args.sequences, args.steps, args.noise, args.seed)
+    frames = targets.shape[0] * targets.shape[1]
+    print(f"hand {hand.name}: {hand.num_joints} actuated joints, {len(hand.chain.joints)} joints; "
+          f"{args.sequences} sequences x {args.steps} frames, noise {args.noise * 1000:.1f} mm; torch threads {args.threads}; device {args.device}")
+    rows: list[tuple[str, float, float, int]] = []
+
+    device_hand = hand.to(args.device)
+    retargeter = HandRetargeter(device_hand)
+    result, seconds = timed(lambda: retargeter.retarget(targets.to(args.device)))
+    if args.device.startswith("cuda"):
+        torch.cuda.synchronize()
+    rows.append(("dexego-lm (all frames, one batch)", frames / seconds, fingertip_error(hand, result.joints.cpu(), targets), frames))
+    one, seconds_one = timed(lambda: retargeter.retarget(targets[0].to(args.device)), repeat=3)
+    rows.append(("dexego-lm/seq (one sequence per call)", targets.shape[1] / seconds_one, fingertip_error(hand, one.joints.cpu(), targets[0]), targets.shape[1]))
+    hand = hand.to("cpu")
+
+    if args.mlp_steps > 0:
+        start = time.perf_counter()
+        mlp, metrics = train_learned_retargeter(hand, LearnedRetargeterConfig(steps=args.mlp_steps, samples=100_000))
+        train_seconds = time.perf_counter() - start
+        tip_targets = targets[..., list(FINGERTIPS), :].float()
+        guess, seconds = timed(lambda: mlp(tip_targets).detach(), repeat=3)
+        rows.append(("dexego-mlp (64-128-64 alone)", frames / seconds, fingertip_error(hand, guess.double(), targets), frames))
+        refine = HandRetargeter(hand, HandRetargetConfig(grid_candidates=0), initializer=mlp)
+        refined, seconds = timed(lambda: refine.retarget(targets))
+        rows.append(("dexego-mlp+lm", frames / seconds, fingertip_error(hand, refined.joints, targets), frames))
+        print(f"MLP trained in {train_seconds:.0f} s: held-out FK samples mean fingertip error {metrics['fingertip_error_mean_m'] * 1000:.2f} mm")
+
+    baselines = {}
+    for kind in ("position", "vector"):
+        out = run_dex_retargeting(hand, targets, kind, args.baseline_frames)
+        if isinstance(out, str):
+            print(f"dex-retargeting {kind}: {out}")
+            continue
+        fps, error, count = out
+        baselines[kind] = (fps, error)
+        rows.append((f"dex-retargeting {kind} (per frame)", fps, error, count))
+
+    print(f"\n{'method':42s} {'frames/s':>12s} {'fingertip err (mm)':>19s} {'frames':>8s}")
+    for name, fps, error, count in rows:
+        print(f"{name:42s} {fps:12.0f} {error * 1000:19.3f} {count:8d}")
+    if "position" in baselines:
+        fps_ref, err_ref = baselines["position"]
+        ours_fps, ours_err = rows[0][1], rows[0][2]
+        verdict = "meets" if ours_fps >= 20 * fps_ref and ours_err <= err_ref else "misses"
+        print(f"\ndexego-lm vs dex-retargeting position: {ours_fps / fps_ref:.1f}x frames/s, "
+              f"fingertip error {ours_err * 1000:.3f} vs {err_ref * 1000:.3f} mm -> {verdict} the target (>= 20x at equal or lower error)")
+
+
+if __name__ == "__main__":
+    main()
