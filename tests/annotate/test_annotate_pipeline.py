@@ -125,3 +125,24 @@ def test_cli_annotate_with_poses_and_config_errors(task_video, tmp_path, capsys)
     assert "camera.mode" in capsys.readouterr().err
     assert main(["annotate", str(videos), str(out / "y"), "--captioner", "chat"]) == 2
     assert "--caption-endpoint" in capsys.readouterr().err
+
+
+def test_cli_captions_segments_through_a_chat_endpoint(task_video, tmp_path):
+    from test_annotate_caption import FakeChatServer
+
+    path, _ = task_video("static")
+    videos = tmp_path / "videos"
+    _copy_video(path, videos, "clip")
+    out = tmp_path / "ds"
+    with FakeChatServer(reply="Reach for the red ball") as server:
+        code = main(["annotate", str(videos), str(out), "--hand-estimator", "oracle", "--caption-endpoint", server.url,
+                     "--caption-model", "vlm", "--no-progress"])  # fmt: skip
+    assert code == 0 and validate_dataset(out) == []
+    dataset = Dataset(out)
+    meta = dataset.episode_meta(0)
+    dataset.close()
+    segments = meta["metadata"]["segments"]
+    assert len(server.requests) == len(segments) >= 3
+    assert all(s["captioned"] and s["text"] == "Reach for the red ball." for s in segments)
+    assert meta["metadata"]["uncaptioned"] == 0
+    assert all(len([c for c in body["messages"][0]["content"] if c["type"] == "image_url"]) == 8 for _, _, body in server.requests)

@@ -30,7 +30,7 @@ class CameraConfig:
     fov_deg: float = 70.0  # horizontal field-of-view prior when the video has no intrinsics
     work_width: int = 320  # flow and odometry run on frames downscaled to this width
     flow_stride: int = 5  # frames between the two images compared by the static test
-    static_flow: float = 0.004  # median background flow per stride, as a fraction of the width, below which the camera is static
+    static_flow: float = 0.0015  # median background flow per stride, as a fraction of the width, below which the camera is static
     max_features: int = 150
     vo_stride: int = 10  # frames between odometry keyframes
     rotation_only_px: float = 0.5  # a pair is a pure rotation if that model's median residual is below this (work pixels)

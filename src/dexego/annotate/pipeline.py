@@ -1,6 +1,6 @@
 """The annotation pipeline for one video, as separately timed stages.
 
-decode -> hands (estimator) -> camera (intrinsics, static/VO/poses) -> lift
+decode -> hands (estimator, then left/right by continuity) -> camera (intrinsics, static/VO/poses) -> lift
 (metric camera-frame hands) -> world trajectories (outliers, gaps,
 smoothing, confidence) -> atomic segments -> captions -> ``Episode``.
 """
@@ -20,6 +20,7 @@ from dexego.annotate.estimators.base import HandEstimator, estimate_video
 from dexego.annotate.lift import LiftConfig, lift_hands
 from dexego.annotate.segment import SegmentConfig, segment_episode
 from dexego.annotate.sidecar import read_camera_metadata
+from dexego.annotate.sides import SideConfig, assign_sides
 from dexego.annotate.trajectory import TrackConfig, clean_track, to_world
 from dexego.data import Episode
 from dexego.errors import InputError
@@ -39,6 +40,7 @@ class AnnotateConfig:
     max_seconds: float | None = None  # only the first seconds of each video
     store_video: bool = True
     min_segment_valid: float = 0.5  # a segment is captioned only if a hand is valid in this fraction of its frames
+    sides: SideConfig = field(default_factory=SideConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
     lift: LiftConfig = field(default_factory=LiftConfig)
     # Per-frame depth from a monocular estimate jitters by centimetres; half a second of smoothing removes most of it.
@@ -110,7 +112,7 @@ def annotate_video(
     intrinsics, intrinsics_origin = intrinsics_for(meta, width, height, config.camera.fov_deg, (meta.get("width", source_size[0]), meta.get("height", source_size[1])))
     lap("decode")
 
-    detections = estimate_video(_IndexedEstimator(estimator, source_index), frames, str(path))
+    detections = assign_sides(estimate_video(_IndexedEstimator(estimator, source_index), frames, str(path)), width, config.sides)
     lap("hands")
 
     given = None
