@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import mujoco
+import numpy as np
 import torch
 import yaml
 
@@ -48,6 +50,8 @@ class Robot:
     name: str
     hands: dict[str, RobotHand]
     arms: dict[str, RobotArm]
+    # The head camera in the arms' root frame, OpenCV convention (x right, y down, z forward); None without one.
+    base_from_camera: torch.Tensor | None = None
 
 
 def load_robot(name_or_path: "str | os.PathLike", dtype: torch.dtype = torch.float32) -> Robot:
@@ -62,9 +66,9 @@ def load_robot(name_or_path: "str | os.PathLike", dtype: torch.dtype = torch.flo
     if "hands" not in data:  # a hand file
         hand = RobotHand.from_yaml(path, dtype=dtype)
         return Robot(hand.name, {hand.side: hand}, {})
-    unknown = sorted(set(data) - {"name", "description", "hands", "arms"})
+    unknown = sorted(set(data) - {"name", "description", "hands", "arms", "camera"})
     if unknown:
-        raise InputError(path, unknown[0], "unknown key; valid keys: arms, description, hands, name")
+        raise InputError(path, unknown[0], "unknown key; valid keys: arms, camera, description, hands, name")
     hands = {}
     for side, hand_file in (data.get("hands") or {}).items():
         if side not in SIDES:
@@ -74,6 +78,7 @@ def load_robot(name_or_path: "str | os.PathLike", dtype: torch.dtype = torch.flo
             raise InputError(path, f"hands.{side}", f"{hand_file} describes a {hand.side} hand")
         hands[side] = hand
     arms = {}
+    base_from_camera = None
     if data.get("arms"):
         if "description" not in data:
             raise InputError(path, "description", "missing (needed for the arms)")
@@ -94,4 +99,28 @@ def load_robot(name_or_path: "str | os.PathLike", dtype: torch.dtype = torch.flo
                 joints=tuple(arm["joints"]) if arm.get("joints") else None,
                 source=str(description),
             )
-    return Robot(str(data.get("name", path.stem)), hands, arms)
+        if data.get("camera"):
+            roots = {arm.chain.root for arm in arms.values()}
+            if len(roots) != 1:
+                raise InputError(path, "camera", "the arms must share one root body to place the head camera")
+            base_from_camera = _camera_pose(model, roots.pop(), str(data["camera"]), path)
+    return Robot(str(data.get("name", path.stem)), hands, arms, base_from_camera)
+
+
+def _camera_pose(model: mujoco.MjModel, root: str, camera: str, path: Path) -> torch.Tensor:
+    """The camera's pose in the root body's frame, converted from MuJoCo's (-z forward, y up) to OpenCV's."""
+    cid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, camera)
+    if cid < 0:
+        raise InputError(path, "camera", f"no camera named {camera!r} in the robot description")
+    data = mujoco.MjData(model)
+    mujoco.mj_kinematics(model, data)
+    body = data.body(root)
+
+    def pose(rot: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        out = np.eye(4)
+        out[:3, :3], out[:3, 3] = rot, pos
+        return out
+
+    world_from_root = pose(body.xmat.reshape(3, 3), body.xpos)
+    world_from_camera = pose(data.cam_xmat[cid].reshape(3, 3), data.cam_xpos[cid]) @ np.diag([1.0, -1.0, -1.0, 1.0])
+    return torch.tensor(np.linalg.inv(world_from_root) @ world_from_camera)

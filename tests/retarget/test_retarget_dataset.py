@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+from dexego.cli import main
+from dexego.data import Dataset, DatasetWriter
+from dexego.data.synthetic import synthetic_episode
+from dexego.errors import InputError
+from dexego.retarget.dataset import DatasetRetargetConfig, _hold, retarget_dataset
+
+
+@pytest.fixture
+def human_dataset(tmp_path):
+    root = tmp_path / "human"
+    with DatasetWriter(root, fps=30) as writer:
+        writer.add_episode(synthetic_episode(length=30, seed=0, video=False, invalid_left_frames=slice(5, 12)))
+        writer.add_episode(synthetic_episode(length=20, seed=1, video=False))
+    return root
+
+
+def test_hold_fills_missing_frames_from_neighbours():
+    values = np.arange(6, dtype=float)[:, None]
+    ok = np.array([False, True, True, False, False, True])
+    np.testing.assert_array_equal(_hold(values, ok, np.array([9.0]))[:, 0], [1, 1, 2, 2, 2, 5])
+    np.testing.assert_array_equal(_hold(values, np.zeros(6, bool), np.array([9.0]))[:, 0], [9] * 6)
+
+
+def test_retarget_dataset_adds_robot_trajectories(human_dataset, tmp_path):
+    out = tmp_path / "robot"
+    totals = retarget_dataset(human_dataset, "h1_inspire", out)
+    assert totals["episodes"] == 2 and totals["frames"] == 50 and totals["missing_frames"] == 7
+    dataset = Dataset(out)
+    episode = dataset.episode(0, frames=False)
+    source = Dataset(human_dataset).episode(0, frames=False)
+    np.testing.assert_array_equal(episode.keypoints_world, source.keypoints_world)
+    assert episode.robot_state.shape == (30, 26) and episode.robot_action.shape == (30, 26)
+    assert episode.robot_state_names[:1] == ["left_shoulder_pitch"] and "right_thumb_pitch" in episode.robot_state_names
+    np.testing.assert_array_equal(episode.robot_action[:-1], episode.robot_state[1:])
+    assert np.isfinite(episode.robot_state).all()
+    # The left hand is missing on frames 5..11: its joints hold frame 4's.
+    left_hand = [episode.robot_state_names.index(n) for n in ("left_thumb_yaw", "left_index_proximal")]
+    np.testing.assert_array_equal(episode.robot_state[5:12, left_hand], np.repeat(episode.robot_state[4:5, left_hand], 7, 0))
+    assert episode.metadata["retarget"]["left"]["missing_frames"] == 7
+
+
+def test_hands_only_cli_and_bad_inputs(human_dataset, tmp_path, capsys):
+    out = tmp_path / "hands"
+    assert main(["retarget", str(human_dataset), "--robot", "inspire_hand_right", "--out", str(out)]) == 0
+    episode = Dataset(out).episode(1, frames=False)
+    assert episode.robot_state.shape == (20, 6)
+    assert "wrote" in capsys.readouterr().out
+    # Existing output, unknown robot, robot data already present: clear errors, nothing half-written.
+    assert main(["retarget", str(human_dataset), "--robot", "inspire_hand_right", "--out", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["retarget", str(human_dataset), "--robot", "no_such_robot", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown robot 'no_such_robot'" in capsys.readouterr().err
+    with pytest.raises(InputError, match="episode 0.*already has robot data"):
+        retarget_dataset(out, "inspire_hand_right", tmp_path / "twice", DatasetRetargetConfig())
+    assert not (tmp_path / "twice").exists() and not (tmp_path / "twice.partial").exists()
