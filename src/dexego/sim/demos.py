@@ -41,9 +41,11 @@ def _check_embodiment(embodiment: str) -> None:
 
 def _run(task: str, seed: int, room: int, table: int, embodiment: str, render: bool, image_size: int = 224, env=None) -> dict:
     if embodiment == "human":
-        from dexego.sim.human_demos import run_human_episode
+        from dexego.sim.human_demos import run_human_attempt, run_human_episode
 
-        return run_human_episode(task, seed, room, table, render=render, image_size=image_size)
+        if render:
+            return run_human_attempt(task, seed, room, table, image_size=image_size)
+        return run_human_episode(task, seed, room, table, render=False)
     return run_expert_episode(task, seed, room, table, render=render, image_size=image_size, env=env)
 
 

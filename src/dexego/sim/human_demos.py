@@ -77,6 +77,18 @@ def run_human_episode(task: str, seed: int, room: int, table: int, render: bool 
     }
 
 
+def run_human_attempt(task: str, seed: int, room: int, table: int, image_size: int = 224) -> dict:
+    """One recording attempt: a physics-only rollout first, rendered again only if it succeeded.
+
+    Rollouts are deterministic and rendering does not touch the physics, so
+    the rendered rerun is the same episode; failed attempts cost no rendering.
+    """
+    dry = run_human_episode(task, seed, room, table, render=False)
+    if not dry["success"]:
+        return dry
+    return run_human_episode(task, seed, room, table, render=True, image_size=image_size)
+
+
 def to_human_episode(rollout: dict):
     """A human rollout as a :class:`dexego.data.Episode` (``source="sim_human"``, ``embodiment="human"``)."""
     from dexego.data import Episode
