@@ -1,0 +1,165 @@
+"""Simulator observations -> dexego model observations, laid out exactly like training samples.
+
+The robot's head camera is fixed to its torso and its palm sites are rigid
+in the wrist site's frame, so everything a sample needs comes from the env
+observation (``ee_pose``, ``fingertips``, ``image``) plus a few constants
+read once from the task's MuJoCo model (:class:`SimRobotGeometry`):
+
+- hand keypoints (world): wrist / index, middle, little MCP = the wrist site
+  pose applied to their fixed offsets; fingertips = the observed tip sites
+  (the very sites :class:`dexego.sim.robot_keypoints.HandKeypointReader`
+  reads when demonstrations are recorded);
+- ``state`` = ``keypoints_to_action`` of those keypoints in the camera frame;
+- history frames and ``image_mask`` from :func:`dexego.data.samples.history_frames`
+  with the control step as the frame index and the control rate as fps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dexego.actions import get_space, keypoints_to_action
+from dexego.errors import InputError
+from dexego.geometry import Intrinsics, rot6d_to_matrix
+from dexego.hands import FINGERTIPS
+
+PALM_KEYPOINTS = (0, 5, 9, 17)  # wrist, index / middle / little MCP: rigid on the palm
+
+
+@dataclass(frozen=True)
+class SimRobotGeometry:
+    """Constants of the simulated robot a model observation needs (numbers in the world frame)."""
+
+    world_from_camera: np.ndarray  # (4, 4), OpenCV axes, constant (the head is fixed to the torso)
+    intrinsics: Intrinsics  # of the ego camera at ``intrinsics.width`` x ``intrinsics.height``
+    palm_offsets: np.ndarray  # (2, 4, 3): keypoints 0, 5, 9, 17 in each wrist site's frame
+    embodiment: str
+    instruction: str
+
+    @classmethod
+    def from_env(cls, env) -> "SimRobotGeometry":
+        """Read from a :class:`dexego.sim.env.HumanoidTaskEnv` (any state: the palm is rigid, the camera fixed)."""
+        import mujoco
+
+        from dexego.sim.robot_keypoints import HandKeypointReader
+
+        # Recompute poses (bodies, sites, cameras) from the current qpos; no state changes.
+        mujoco.mj_kinematics(env.model, env.data)
+        mujoco.mj_camlight(env.model, env.data)
+        keypoints = HandKeypointReader(env.model)(env.data)[:, list(PALM_KEYPOINTS)]  # (2, 4, 3) world
+        pos, rot = env.ee_poses()
+        offsets = np.einsum("hji,hkj->hki", rot, keypoints - pos[:, None])  # R^T (p - wrist)
+        return cls(env.camera_pose(), env.intrinsics(), offsets, env.embodiment, env.task.instruction)
+
+    @classmethod
+    def for_task(cls, task: str) -> "SimRobotGeometry":
+        from dexego.sim.env import HumanoidTaskEnv
+
+        env = HumanoidTaskEnv(task, render=False)
+        try:
+            return cls.from_env(env)
+        finally:
+            env.close()
+
+    def hand_keypoints(self, observation: dict) -> np.ndarray:
+        """(2, 21, 3) world keypoints (NaN where the robot has none) from an env observation."""
+        ee = _field(observation, "ee_pose", (2, 9))
+        tips = _field(observation, "fingertips", (2, 5, 3))
+        rot = rot6d_to_matrix(ee[:, 3:])
+        out = np.full((2, 21, 3), np.nan)
+        out[:, list(PALM_KEYPOINTS)] = ee[:, None, :3] + np.einsum("hij,hkj->hki", rot, self.palm_offsets)
+        out[:, list(FINGERTIPS)] = tips
+        return out
+
+
+def _field(observation: dict, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    if name not in observation:
+        raise InputError("observation", name, "missing (the robot env's observation provides it)")
+    value = np.asarray(observation[name], dtype=np.float64)
+    if value.shape != shape:
+        raise InputError("observation", name, f"expected shape {shape}, got {value.shape}")
+    if not np.isfinite(value).all():
+        raise InputError("observation", name, "contains NaN or inf")
+    return value
+
+
+@dataclass(frozen=True)
+class HistoryConfig:
+    frames: int = 6  # observation frames (history + current), the policy's n_obs_frames
+    spacing_s: float = 0.2  # between history frames, as dexego.data.SampleConfig.history_spacing_s
+    control_hz: float = 30.0  # the env's control rate: one pushed observation per 1/control_hz s
+    image_size: int | None = None  # square side the frames are resized to; None: as rendered
+    action_space: str = "ego48"
+
+    def sample_config(self):
+        from dexego.data.samples import SampleConfig
+
+        return SampleConfig(history=self.frames - 1, history_spacing_s=self.spacing_s, action_space=self.action_space)
+
+
+class ObservationHistory:
+    """Per-episode buffer: ``push`` every env observation, call it for the model observation of the latest step."""
+
+    def __init__(self, geometry: SimRobotGeometry, config: HistoryConfig = HistoryConfig()):
+        if config.frames < 1:
+            raise InputError(None, "frames", f"must be at least 1, got {config.frames}")
+        self.geometry = geometry
+        self.config = config
+        self.space = get_space(config.action_space)
+        self._sample = config.sample_config()
+        self._span = int(np.ceil((config.frames - 1) * config.spacing_s * config.control_hz)) + 1  # frames kept
+        self.reset()
+
+    def reset(self, seed: int | None = None) -> None:
+        self.step = -1
+        self._frames: dict[int, np.ndarray] = {}
+        self._state: np.ndarray | None = None
+
+    def push(self, observation: dict) -> None:
+        if "image" not in observation:
+            raise InputError("observation", "image", "missing: model policies need a rendering env (render=True)")
+        image = np.asarray(observation["image"])
+        if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
+            raise InputError("observation", "image", f"expected (H, W, 3) uint8, got {image.dtype} {image.shape}")
+        self.step += 1
+        self._frames[self.step] = resize_frames(image.transpose(2, 0, 1)[None], self.config.image_size)[0]
+        self._frames.pop(self.step - self._span, None)
+        keypoints = self.geometry.hand_keypoints(observation)
+        self._state = keypoints_to_action(keypoints, self.geometry.world_from_camera, np.ones(2, dtype=bool), self.space).astype(np.float32)
+
+    def __call__(self, observation: dict | None = None) -> dict:
+        """The model observation at the latest pushed step (``observation`` is ignored: the buffer holds it)."""
+        from dexego.data.samples import history_frames
+
+        if self.step < 0:
+            raise RuntimeError("no observation pushed since reset()")
+        index, mask = history_frames(self.step, self.config.control_hz, self._sample)
+        # Padded entries (before the episode start) point at frame 0, as in training samples.
+        images = np.stack([self._frames[int(i)] for i in index])
+        height, width = images.shape[-2:]
+        intrinsics = self.geometry.intrinsics.scaled(width, height)
+        return {
+            "images": images,
+            "image_mask": mask,
+            "instruction": self.geometry.instruction,
+            "state": self._state.copy(),
+            "state_valid": np.ones(2, dtype=bool),
+            "fov": np.asarray(intrinsics.fov, dtype=np.float32),
+            "intrinsics": np.asarray(intrinsics.vector, dtype=np.float32),
+            "embodiment": self.geometry.embodiment,
+            "frame_index": np.int64(self.step),
+        }
+
+
+def resize_frames(frames: np.ndarray, size: int | None) -> np.ndarray:
+    """(T, 3, H, W) uint8 -> (T, 3, size, size) uint8 with the bilinear antialiased resize the backbones use."""
+    if size is None or frames.shape[-2:] == (size, size):
+        return np.ascontiguousarray(frames)
+    import torch
+    import torch.nn.functional as F
+
+    pixels = torch.from_numpy(np.ascontiguousarray(frames)).float()
+    out = F.interpolate(pixels, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return out.round().clamp(0, 255).to(torch.uint8).numpy()

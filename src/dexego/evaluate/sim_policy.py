@@ -1,0 +1,140 @@
+"""A trained dexego Policy (ego48 chunks in the current camera frame) driving the simulated robot.
+
+``dexego sim eval --policy CHECKPOINT_DIR|ws://HOST:PORT`` builds a
+:class:`CheckpointPolicyFactory`; per task it makes a :class:`ModelSimPolicy`:
+
+    env observation -> ObservationHistory (the training-sample layout) -> policy chunk (H, 48)
+    -> ChunkedPolicy (re-query every ``query_every`` steps, EgoVLA temporal ensembling:
+       exp weights 0.2 arm / 0.8 hand) -> Ego48ToRobotAction -> 30-D env action
+
+In-process checkpoints and policy servers go through the very same code
+(:func:`dexego.serve.policy_from_spec`); only the transport differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from dexego.errors import ConfigError
+from dexego.evaluate.sim_action import ActionConfig, Ego48ToRobotAction
+from dexego.evaluate.sim_observation import HistoryConfig, ObservationHistory, SimRobotGeometry
+
+ACTION_SPACE = "ego48"
+
+
+@dataclass(frozen=True)
+class SimPolicyConfig:
+    query_every: int = 4  # control steps between policy queries (EgoVLA: 1; 4 keeps CPU rollouts fast)
+    ensemble: bool = True
+    arm_decay: float = 0.2
+    hand_decay: float = 0.8
+    history_spacing_s: float = 0.2  # as the training samples (dexego.data.SampleConfig)
+    image_size: int | None = None  # None: the policy's own image size when it reports one, else as rendered
+    fingertip_scale: float = 1.0  # 1: robot-scale ego48 (sim demos); robot/human palm ratio for human-scale output
+    retarget_iterations: int = 3
+    control_hz: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.query_every < 1:
+            raise ConfigError(f"query_every must be at least 1, got {self.query_every}")
+        if self.fingertip_scale <= 0:
+            raise ConfigError(f"fingertip_scale must be positive, got {self.fingertip_scale}")
+
+    def chunking(self):
+        from dexego.serve import ChunkingConfig
+
+        return ChunkingConfig(query_every=self.query_every, ensemble=self.ensemble, action_space=ACTION_SPACE,
+                              arm_decay=self.arm_decay, hand_decay=self.hand_decay)  # fmt: skip
+
+
+class ModelSimPolicy:
+    """A simulator policy (``reset(seed)``, ``act(observation)``) over a chunk source (Policy or PolicyClient)."""
+
+    uses_images = True
+
+    def __init__(self, chunked, geometry: SimRobotGeometry, config: SimPolicyConfig = SimPolicyConfig(),
+                 obs_frames: int = 6, image_size: int | None = None):  # fmt: skip
+        """``chunked``: a :class:`dexego.serve.ChunkedPolicy`; its observation and retarget hooks are set here."""
+        self.config = config
+        self.geometry = geometry
+        history = HistoryConfig(frames=obs_frames, spacing_s=config.history_spacing_s, control_hz=config.control_hz,
+                                image_size=config.image_size or image_size, action_space=ACTION_SPACE)  # fmt: skip
+        self.history = ObservationHistory(geometry, history)
+        self.converter = Ego48ToRobotAction(geometry.world_from_camera,
+                                            ActionConfig(config.fingertip_scale, config.retarget_iterations))  # fmt: skip
+        chunked.observation_fn = self.history
+        chunked.retarget = self.converter
+        self.chunked = chunked
+
+    def reset(self, seed: int | None = None) -> None:
+        self.chunked.reset(seed)  # resets the history and the converter too
+
+    def act(self, observation: dict) -> np.ndarray:
+        self.history.push(observation)  # every step: the history frames are 0.2 s apart, queries every k steps
+        return self.chunked.act(observation)
+
+    def close(self) -> None:
+        from dexego.serve import close_policy
+
+        close_policy(self.chunked)
+
+
+def source_info(source: Any) -> dict:
+    """Action space, observation frames and image size of an in-process Policy or a PolicyClient."""
+    from dexego.serve import PolicyClient
+    from dexego.serve.loading import policy_info
+
+    if isinstance(source, PolicyClient):
+        info = dict(source.metadata)
+    else:
+        info = policy_info(source)
+        backbone = getattr(source, "backbone", None)
+        size = getattr(backbone, "image_size", None) or getattr(getattr(backbone, "config", None), "image_size", None)
+        if isinstance(size, int) and size > 0:
+            info["image_size"] = size
+    return info
+
+
+def model_sim_policy(source: Any, task: str, config: SimPolicyConfig = SimPolicyConfig(), info: dict | None = None) -> ModelSimPolicy:
+    """Wrap any ``predict_action_chunk`` source (a Policy, a PolicyClient, a scripted oracle) for ``task``."""
+    from dexego.serve import ChunkedPolicy
+
+    info = source_info(source) if info is None else info
+    return _build(ChunkedPolicy(source, config.chunking()), task, config, info)
+
+
+def _build(chunked, task: str, config: SimPolicyConfig, info: dict) -> ModelSimPolicy:
+    space = info.get("action_space", ACTION_SPACE)
+    if space != ACTION_SPACE:
+        raise ConfigError(f"the simulator adapter drives the robot from {ACTION_SPACE!r} chunks; the policy predicts {space!r}")
+    frames = info.get("obs_frames", 6)
+    size = info.get("image_size")
+    return ModelSimPolicy(chunked, SimRobotGeometry.for_task(task), config, int(frames), int(size) if size else None)
+
+
+class CheckpointPolicyFactory:
+    """Picklable ``factory(task) -> simulator policy`` for a checkpoint directory or a ``ws://`` policy server."""
+
+    def __init__(self, spec: str, config: SimPolicyConfig = SimPolicyConfig()):
+        from pathlib import Path
+
+        from dexego.errors import InputError
+        from dexego.serve import is_server_spec
+
+        if not is_server_spec(spec) and not Path(spec).is_dir():
+            raise InputError(spec, None, "policy checkpoint directory not found (or give ws://HOST:PORT)")
+        self.spec = spec
+        self.config = config
+
+    def __call__(self, task: str) -> ModelSimPolicy:
+        from dexego.serve import policy_from_spec
+
+        chunked = policy_from_spec(self.spec, chunking=self.config.chunking())
+        return _build(chunked, task, self.config, source_info(chunked.source))
+
+    def describe(self) -> dict:
+        """What the results should record about how the policy was run."""
+        return {"adapter": "dexego.evaluate.sim_policy", "spec": self.spec, "action_space": ACTION_SPACE, **asdict(self.config)}
