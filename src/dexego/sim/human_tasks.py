@@ -135,8 +135,8 @@ class StackTwoCans(StackCan):
     horizon = 330
     subtasks = ("place_left", "place_right", "success")
     object_bodies = ("can", "plate", "can_left", "plate_left")
-    CAN_CENTRE, PLATE_CENTRE = (0.38, -0.24), (0.47, -0.11)
-    SPREAD = 0.03
+    CAN_CENTRE, PLATE_CENTRE = (0.39, -0.21), (0.47, -0.095)
+    SPREAD = 0.025
 
     def scene(self) -> SceneObjects:
         base = super().scene().worldbody
