@@ -7,8 +7,10 @@ known hands, then measures in the same run:
              each as video-seconds per wall-second of that stage, and in total;
   mediapipe  the hand stage with MediaPipe instead, when the extra and model are installed;
   ray        the whole directory as a Ray Data job on a local instance (--ray).
-Also prints the wrist error and segment-boundary error against the ground truth.
-Usage: python benchmarks/annotate.py [--videos 2] [--seconds 6] [--ray]
+Also prints the wrist error and segment-boundary error against the ground truth, and with
+--sim-human TASK ... the same on expert episodes of the simulator's human embodiment (oracle with
+given poses and with odometry, and MediaPipe when installed).
+Usage: python benchmarks/annotate.py [--videos 2] [--seconds 6] [--ray] [--sim-human Push-Box Sort-Cans]
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=6.0, help="cap per video (the task itself lasts 6 s)")
     parser.add_argument("--ray", action="store_true")
+    parser.add_argument("--sim-human", nargs="*", default=[], metavar="TASK")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "videos"
@@ -99,6 +102,39 @@ def main() -> None:
             annotate_with_ray(root, Path(tmp) / "ray_ds", config, "local", workers=2, log=lambda line: None)
             seconds = time.perf_counter() - start
             print(f"ray       2 workers {seconds:7.2f} s  {video_seconds / seconds:10.1f} video-s / wall-s (incl. Ray start-up and dataset writing)")
+        if args.sim_human:
+            sim_human_report(args.sim_human, Path(tmp) / "sim")
+
+
+def sim_human_report(tasks: list[str], root: Path) -> None:
+    from dexego.annotate.camera import CameraConfig
+    from dexego.annotate.sim_video import make_sim_video
+
+    try:
+        mediapipe = make_estimator("mediapipe")
+    except Exception as exc:  # the optional extra or model is missing
+        print(f"(mediapipe not run: {exc})")
+        mediapipe = None
+    for task in tasks:
+        path = root / f"{task}.mp4"
+        truth = make_sim_video(path, task, seed=1, max_steps=300)
+        runs = [("oracle", "poses", make_estimator("oracle")), ("oracle", "auto", make_estimator("oracle"))]
+        if mediapipe is not None:
+            runs.append(("mediapipe", "poses", mediapipe))
+        for name, mode, estimator in runs:
+            config = AnnotateConfig(estimator=name, camera=CameraConfig(mode=mode))
+            try:
+                result = annotate_video(path, config, estimator, OfflineCaptioner(), poses=truth["world_from_camera"])
+            except Exception as exc:
+                print(f"  sim {task:<12} {name:<9} {mode:<5} failed: {exc}")
+                continue
+            acc = episode_accuracy(result.episode, truth)
+            errors = f"{np.mean(acc.boundary_error_s):.2f} s" if acc.boundary_error_s else "n/a"
+            print(f"  sim {task:<12} {name:<9} {mode:<5} ({result.episode.metadata['camera']['mode']}): wrist {acc.wrist_world_mm:6.1f} mm "
+                  f"(camera frame {acc.wrist_camera_mm:6.1f}), coverage {acc.coverage:.2f}, mean distance of a subtask "
+                  f"event to a cut {errors}, {len(acc.boundaries)} cuts / {len(acc.boundary_error_s)} events")  # fmt: skip
+    if mediapipe is not None:
+        mediapipe.close()
 
 
 if __name__ == "__main__":
