@@ -15,13 +15,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_list)
 
     p = group.add_parser("eval", help="Evaluate a policy (SR/PSR) with the benchmark protocol.")
-    p.add_argument("--policy", default="expert", help="'expert' (scripted experts) or a policy checkpoint directory")
+    p.add_argument("--policy", default="expert", help="'expert' (scripted experts), a policy checkpoint directory, or ws://HOST:PORT")
     p.add_argument("--tasks", default="all", help="comma-separated task names, or 'all'")
     p.add_argument("--split", default="seen", help="seen (27 rollouts/task) or unseen (66 rollouts/task)")
     p.add_argument("--episodes", type=int, default=None, help="rollouts per task (default: the protocol's)")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--seed", type=int, default=0, help="base seed of the protocol")
     p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--horizon", type=int, default=0, help="control steps per rollout (default 0: the task's own)")
+    p.add_argument("--query-every", type=int, default=4, help="model policies: control steps between chunk queries (EgoVLA: 1)")
     p.add_argument("--videos", default=None, help="write rollout videos into this folder")
     p.add_argument("--out", required=True, help="results JSON (a Markdown table is written next to it)")
     p.set_defaults(handler=_eval)
@@ -58,20 +60,21 @@ def _eval(args: argparse.Namespace) -> int:
     from dexego.sim.evaluation import ExpertFactory, evaluate, markdown_table, resolve_tasks, write_results
 
     tasks = resolve_tasks(args.tasks)
+    if args.horizon < 0:
+        raise ConfigError(f"--horizon must be >= 0, got {args.horizon}")
     if args.policy == "expert":
         factory, name = ExpertFactory(), "expert"
-    else:
-        try:  # model policies reach the simulator through an adapter in dexego.evaluate
-            from dexego.evaluate.sim_policy import CheckpointPolicyFactory  # type: ignore[import-not-found]
-        except ImportError:
-            raise ConfigError(
-                f"--policy {args.policy!r}: checkpoint policies need dexego.evaluate.sim_policy (not available yet); use --policy expert"
-            ) from None
-        factory, name = CheckpointPolicyFactory(args.policy), args.policy
+    else:  # model policies reach the simulator through an adapter in dexego.evaluate
+        from dexego.evaluate.sim_policy import CheckpointPolicyFactory, SimPolicyConfig
+
+        factory, name = CheckpointPolicyFactory(args.policy, SimPolicyConfig(query_every=args.query_every)), args.policy
     results = evaluate(
         factory, tasks, args.split, episodes=args.episodes, workers=args.workers, base_seed=args.seed,
-        video_dir=args.videos, env_overrides={"image_size": args.image_size}, progress=_progress, policy_name=name,
+        video_dir=args.videos, env_overrides={"image_size": args.image_size, "horizon": args.horizon}, progress=_progress,
+        policy_name=name,
     )  # fmt: skip
+    if hasattr(factory, "describe"):
+        results["adapter"] = factory.describe()
     out, md = write_results(results, args.out)
     print(markdown_table(results), end="")
     print(f"wrote {out} and {md}")
