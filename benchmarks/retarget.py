@@ -17,8 +17,12 @@ Methods:
                   warm-started from the previous frame, low-pass filter off; the hand exported to URDF
                   (base link = the wrist frame) for it.
 dex-retargeting is optional (pip install dex-retargeting==0.5.0 six; not a dexego dependency).
+
+--replay N: also record the simulator's human-hand expert on every benchmark task (N seeds each),
+retarget it onto h1_inspire (knuckle-anchored, and wrist-anchored for comparison) and replay it open
+loop on the robot; prints the replay success per task next to the human expert's own success.
 Usage: python benchmarks/retarget.py [--hand inspire_hand_right] [--sequences 8] [--steps 600]
-       [--noise 0.002] [--threads 1] [--device cpu|cuda] [--baseline-frames 2000]
+       [--noise 0.002] [--threads 1] [--device cpu|cuda] [--baseline-frames 2000] [--replay 3]
 """
 
 from __future__ import annotations
@@ -127,8 +131,14 @@ def main() -> None:
     parser.add_argument("--baseline-frames", type=int, default=2000, help="frames given to each dex-retargeting optimiser")
     parser.add_argument("--mlp-steps", type=int, default=3000, help="0 skips the learned retargeter")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--replay", type=int, default=0, help="seeds per task for the replay of retargeted human demos (0: skip)")
+    parser.add_argument("--replay-only", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.replay:
+        replay_report(args.replay)
+        if args.replay_only:
+            return
 
     robot = load_robot(args.hand)
     if len(robot.hands) != 1:
@@ -181,6 +191,29 @@ def main() -> None:
         verdict = "meets" if ours_fps >= 20 * fps_ref and ours_err <= err_ref else "misses"
         print(f"\ndexego-lm vs dex-retargeting position: {ours_fps / fps_ref:.1f}x frames/s, "
               f"fingertip error {ours_err * 1000:.3f} vs {err_ref * 1000:.3f} mm -> {verdict} the target (>= 20x at equal or lower error)")
+
+
+def replay_report(seeds: int) -> None:
+    from dexego.retarget.replay import replay_task
+    from dexego.sim.tasks import task_names
+
+    print(f"replay of retargeted human expert demos on h1_inspire ({seeds} seeds per task, room 1 / table 1)")
+    print(f"{'task':28s} {'human ok':>9s} {'robot ok (knuckles)':>20s} {'robot ok (wrist)':>17s} {'tip err (mm)':>13s}")
+    totals = {"knuckles": 0, "wrist": 0}
+    for task in task_names():
+        human_ok, ok, err = 0, {"knuckles": 0, "wrist": 0}, []
+        for seed in range(seeds):
+            for anchor in ("knuckles", "wrist"):
+                result = replay_task(task, seed, anchor=anchor)
+                ok[anchor] += result.robot_success
+                if anchor == "knuckles":
+                    human_ok += result.human_success
+                    err.append(result.fingertip_error_mm)
+        for anchor in ok:
+            totals[anchor] += ok[anchor]
+        print(f"{task:28s} {human_ok:>6d}/{seeds} {ok['knuckles']:>17d}/{seeds} {ok['wrist']:>14d}/{seeds} {np.mean(err):13.1f}")
+    n = seeds * len(task_names())
+    print(f"{'all':28s} {'':9s} {totals['knuckles']:>17d}/{n} {totals['wrist']:>14d}/{n}\n")
 
 
 if __name__ == "__main__":

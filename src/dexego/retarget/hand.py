@@ -38,8 +38,9 @@ from dexego.retarget.joint_map import JointMap
 from dexego.retarget.kinematics import ChainKinematics
 
 REQUIRED_KEYPOINTS = tuple(FRAME_KEYPOINTS.values()) + FINGERTIPS
-# A typical adult wrist -> middle-MCP length; used to scale human hands when only fingertips are known.
-HUMAN_PALM_LENGTH = 0.095
+# A typical adult hand length (wrist -> middle MCP -> along the straight middle finger to its tip);
+# used to scale human hands when only fingertips are known.
+HUMAN_HAND_LENGTH = 0.18
 
 
 @dataclass(frozen=True)
@@ -52,14 +53,14 @@ class HandSpec:
     root: str
     keypoints: tuple[PointSpec, ...]  # named after dexego keypoints
     actuated: tuple[str, ...] | None = None
-    human_palm_length: float = HUMAN_PALM_LENGTH
+    human_hand_length: float = HUMAN_HAND_LENGTH
 
 
 def parse_hand_spec(data: dict[str, Any], origin: "str | os.PathLike", base_dir: "Path | None" = None) -> HandSpec:
     """Validate a keypoint-correspondence mapping (as read from YAML)."""
     if not isinstance(data, dict):
         raise InputError(origin, None, "expected a mapping at the top level")
-    known = {"name", "side", "description", "root", "keypoints", "actuated", "human_palm_length"}
+    known = {"name", "side", "description", "root", "keypoints", "actuated", "human_hand_length"}
     unknown = sorted(set(data) - known)
     if unknown:
         raise InputError(origin, unknown[0], f"unknown key; valid keys: {', '.join(sorted(known))}")
@@ -100,7 +101,7 @@ def parse_hand_spec(data: dict[str, Any], origin: "str | os.PathLike", base_dir:
         root=str(data["root"]),
         keypoints=tuple(points),
         actuated=None if actuated is None else tuple(actuated),
-        human_palm_length=float(data.get("human_palm_length", HUMAN_PALM_LENGTH)),
+        human_hand_length=float(data.get("human_hand_length", HUMAN_HAND_LENGTH)),
     )
 
 
@@ -150,6 +151,19 @@ class RobotHand(torch.nn.Module):
         self.register_buffer("root_from_wrist", root_from_wrist.to(dtype))
         self.register_buffer("wrist_from_root", invert_transform(root_from_wrist).to(dtype))
         self.palm_length = float((full[9] - full[0]).norm())
+        self.hand_length = self.palm_length + self._longest_middle_finger()
+
+    def _longest_middle_finger(self) -> float:
+        """The largest middle MCP -> middle tip distance over sampled configurations (the straight finger)."""
+        gen = torch.Generator().manual_seed(1)
+        lower, upper = self.joint_map.lower.double(), self.joint_map.upper.double()
+        finite = torch.isfinite(lower) & torch.isfinite(upper)
+        lo, hi = torch.where(finite, lower, -torch.pi * torch.ones_like(lower)), torch.where(finite, upper, torch.pi * torch.ones_like(upper))
+        q = torch.cat([lo[None], hi[None], lo + (hi - lo) * torch.rand(254, len(lo), generator=gen, dtype=torch.float64)])
+        with torch.no_grad():
+            points = self.kinematics(self.joint_map(q.to(self.dtype))[0]).points.double()
+        mcp, tip = self.keypoint_indices.index(9), self.keypoint_indices.index(12)
+        return float((points[:, tip] - points[:, mcp]).norm(dim=-1).max())
 
     def _moving_rows(self, rows: list[int]) -> list[int]:
         """Rows among ``rows`` whose points move at some of a few sampled configurations."""
@@ -255,9 +269,10 @@ class RobotHand(torch.nn.Module):
         """Keypoints placed by a wrist pose (..., 4, 4)."""
         return apply_transform(torch.as_tensor(world_from_wrist, dtype=self.dtype), self.keypoints21(q))
 
-    def human_scale(self, human_palm_length: "float | torch.Tensor | None" = None) -> "float | torch.Tensor":
-        """Factor that maps human hand distances onto this hand (robot palm length / human palm length)."""
-        return self.palm_length / (self.spec.human_palm_length if human_palm_length is None else human_palm_length)
+    def human_scale(self, human_hand_length: "float | torch.Tensor | None" = None) -> "float | torch.Tensor":
+        """Factor that maps human hand distances onto this hand: robot / human hand length
+        (wrist -> middle MCP plus the straight middle finger)."""
+        return self.hand_length / (self.spec.human_hand_length if human_hand_length is None else human_hand_length)
 
 
 def _degenerate(points: torch.Tensor) -> bool:

@@ -319,9 +319,12 @@ def human_to_targets(
 
     The wrist frame is ``dexego.hands.hand_frame`` of the human keypoints (the
     robot's is the same function of its sites). ``scale`` defaults to the
-    robot's palm length over the sequence's median human palm length
-    (wrist -> middle MCP), one factor per sequence so that the hand shape
-    is not distorted frame by frame.
+    robot's hand length over the sequence's median human hand length (wrist
+    -> middle MCP plus the middle finger's three bones, which does not change
+    with flexion; the palm alone when the finger is not tracked), one factor
+    per sequence so that the hand shape is not distorted frame by frame.
+    Matching whole-hand lengths rather than palms puts the human fingertips
+    where the (usually shorter-fingered) robot hand can reach them.
     """
     kp = torch.as_tensor(keypoints, dtype=torch.float64)
     if kp.ndim < 3 or kp.shape[-2:] != (21, 3):
@@ -336,10 +339,12 @@ def human_to_targets(
     frame = hand_frame(safe, hand.side)
     local = apply_transform(invert_transform(frame), kp)
     if scale is None:
-        palm = (kp[..., 9, :] - kp[..., 0, :]).norm(dim=-1)
-        palm = torch.where(ok, palm, torch.full_like(palm, float("nan")))
-        median = torch.nanmedian(palm, dim=-1, keepdim=True).values
-        factor = hand.palm_length / median
+        bones = (kp[..., [9, 10, 11, 12], :] - kp[..., [0, 9, 10, 11], :]).norm(dim=-1)  # (..., T, 4)
+        palm = torch.where(ok, bones[..., 0], torch.full_like(bones[..., 0], float("nan")))
+        length = torch.where(ok, bones.sum(-1), torch.full_like(palm, float("nan")))
+        by_length = hand.hand_length / torch.nanmedian(length, dim=-1, keepdim=True).values
+        by_palm = hand.palm_length / torch.nanmedian(palm, dim=-1, keepdim=True).values
+        factor = torch.where(torch.isfinite(by_length), by_length, by_palm)
         factor = torch.where(torch.isfinite(factor), factor, torch.full_like(factor, hand.human_scale()))
         local = local * factor[..., None, None]
     else:
@@ -357,7 +362,7 @@ def ego48_to_targets(
     """``ego48`` actions (..., T, 48) -> targets (..., T, 21, 3) for this hand's side (fingertips only), validity.
 
     ``valid`` (..., T, 2) are the per-hand flags; ``scale`` defaults to the
-    robot palm length over a typical human palm length (ego48 has no MCPs).
+    robot hand length over a typical human one (ego48 has no finger joints).
     """
     space = get_space("ego48")
     act = torch.as_tensor(actions, dtype=torch.float64)
@@ -372,3 +377,33 @@ def ego48_to_targets(
     targets = torch.full(act.shape[:-1] + (21, 3), float("nan"), dtype=torch.float64)
     targets[..., list(FINGERTIPS), :] = torch.where(ok[..., None, None], tips * factor, torch.full_like(tips, float("nan")))
     return targets.to(hand.dtype), ok
+
+
+def knuckle_aligned_targets(
+    keypoints: "np.ndarray | torch.Tensor",
+    hand: RobotHand,
+    valid: "np.ndarray | torch.Tensor | None" = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Targets that keep the human fingertips where they are in the world, for a robot placed by the palm.
+
+    The robot's knuckle centroid (index, middle, little MCP) is put on the
+    human's, and each fingertip keeps its offset from the human knuckles,
+    scaled by finger length (robot middle finger / the sequence's median
+    human middle finger). Returns targets (..., T, 21, 3) in the robot's
+    wrist frame, validity (..., T), and the offset (..., T, 3) from the human
+    wrist to where the robot's wrist must go, in the human wrist frame.
+    """
+    kp = torch.as_tensor(keypoints, dtype=torch.float64)
+    local, ok = human_to_targets(kp, hand, valid, scale=1.0)
+    local = local.double()
+    human_knuckles = local[..., [5, 9, 17], :].mean(-2)  # (..., T, 3)
+    robot_points = hand.keypoints21(hand.joint_map.middle()).double()
+    robot_knuckles = robot_points[[5, 9, 17]].mean(-2)
+    finger = (kp[..., [10, 11, 12], :] - kp[..., [9, 10, 11], :]).norm(dim=-1).sum(-1)
+    finger = torch.where(ok, finger, torch.full_like(finger, float("nan")))
+    ratio = (hand.hand_length - hand.palm_length) / torch.nanmedian(finger, dim=-1, keepdim=True).values
+    ratio = torch.where(torch.isfinite(ratio), ratio, torch.full_like(ratio, hand.human_scale()))
+    targets = robot_knuckles + ratio[..., None, None] * (local - human_knuckles.unsqueeze(-2))
+    offset = human_knuckles - robot_knuckles
+    nan = torch.full_like(targets, float("nan"))
+    return torch.where(ok[..., None, None], targets, nan).to(hand.dtype), ok, torch.where(ok[..., None], offset, nan[..., 0, :])
