@@ -64,7 +64,8 @@ class Ego48ToRobotAction:
         for side, hand in zip(SIDES, self.hands):
             names = [n.removeprefix(f"{side}_") for n in hand.joint_names]
             if sorted(names) != sorted(HAND_ACTUATED):
-                raise InputError(config.robot, f"hands.{side}", f"actuated joints {names} differ from the simulator's {list(HAND_ACTUATED)}")
+                problem = f"actuated joints {names} differ from the simulator's {list(HAND_ACTUATED)}"
+                raise InputError(config.robot, f"hands.{side}", problem)
             self.to_env_order.append([names.index(j) for j in HAND_ACTUATED])
         self.reset()
 

@@ -127,7 +127,8 @@ class ObservationHistory:
         self._frames[self.step] = resize_frames(image.transpose(2, 0, 1)[None], self.config.image_size)[0]
         self._frames.pop(self.step - self._span, None)
         keypoints = self.geometry.hand_keypoints(observation)
-        self._state = keypoints_to_action(keypoints, self.geometry.world_from_camera, np.ones(2, dtype=bool), self.space).astype(np.float32)
+        valid = np.ones(2, dtype=bool)  # robot hands are always there (as in the recorded demonstrations)
+        self._state = keypoints_to_action(keypoints, self.geometry.world_from_camera, valid, self.space).astype(np.float32)
 
     def __call__(self, observation: dict | None = None) -> dict:
         """The model observation at the latest pushed step (``observation`` is ignored: the buffer holds it)."""

@@ -14,11 +14,12 @@ In-process checkpoints and policy servers go through the very same code
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from dexego.errors import ConfigError
+from dexego.errors import ConfigError, InputError
 from dexego.evaluate.sim_action import ActionConfig, Ego48ToRobotAction
 from dexego.evaluate.sim_observation import HistoryConfig, ObservationHistory, SimRobotGeometry
 
@@ -119,9 +120,6 @@ class CheckpointPolicyFactory:
     """Picklable ``factory(task) -> simulator policy`` for a checkpoint directory or a ``ws://`` policy server."""
 
     def __init__(self, spec: str, config: SimPolicyConfig = SimPolicyConfig()):
-        from pathlib import Path
-
-        from dexego.errors import InputError
         from dexego.serve import is_server_spec
 
         if not is_server_spec(spec) and not Path(spec).is_dir():
