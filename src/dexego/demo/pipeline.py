@@ -1,0 +1,254 @@
+"""The demo: human demonstrations -> human pretraining -> robot fine-tuning -> benchmark evaluation -> report.
+
+Output folder layout::
+
+    OUT/data/human/<task>/           synthetic egocentric human demonstrations (one dataset per task)
+    OUT/data/robot/<task>/           robot demonstrations (robot_<pct>/ for arms on a share of them)
+    OUT/data/robot_heldout/<task>/   robot episodes of other seeds: overlays and motion errors
+    OUT/results/runs/pretrain/       human pretraining run (dexego train layout)
+    OUT/results/runs/<arm>/          robot fine-tuning of each compared policy
+    OUT/results/eval/<arm>.json      benchmark rollouts, seen and unseen (dexego sim eval format)
+    OUT/results/motion/<arm>.json    motion errors on held-out robot episodes (+ overlay PNGs)
+    OUT/results/figures/             comparison plots, dataset frames, rollout frames
+    OUT/results/videos/<arm>/        rollout videos (MP4)
+    OUT/stages/                      one marker per finished stage (resume)
+    OUT/summary.json, OUT/report.html
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import shutil
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dexego.demo.profile import Arm, LoadedProfile, load_profile
+from dexego.demo.stages import StageRunner
+from dexego.evaluate.html_page import write_text_atomic
+
+DATA, RESULTS = "data", "results"
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    workers: int = 1  # processes for demonstration recording and rollouts
+    threads: int = 1  # torch threads; 1 is fastest on a small shared CPU (more threads fight other processes)
+    progress: bool = True
+
+
+def arm_data_dir(out: Path, arm: Arm) -> Path:
+    return out / DATA / ("robot" if arm.robot_fraction >= 1.0 else f"robot_{round(100 * arm.robot_fraction)}")
+
+
+def fraction_episodes(episodes: int, fraction: float) -> int:
+    return max(2, math.ceil(episodes * fraction))
+
+
+def stage_names(loaded: LoadedProfile) -> list[str]:
+    p = loaded.profile
+    names = [f"human_data:{t}" for t in p.data.human_tasks] + [f"robot_data:{t}" for t in p.data.robot_tasks]
+    for fraction in sorted({a.robot_fraction for a in p.arms if a.robot_fraction < 1.0}):
+        names += [f"robot_data_{round(100 * fraction)}:{t}" for t in p.data.robot_tasks]
+    names += [f"robot_heldout:{t}" for t in p.data.robot_tasks]
+    if loaded.needs_pretraining:
+        names.append("pretrain")
+    names += [f"finetune:{a.name}" for a in p.arms]
+    names += [f"eval:{a.name}:{s}" for a in p.arms for s in p.eval.splits]
+    names += [f"motion:{a.name}" for a in p.arms]
+    return names + ["report"]
+
+
+def run_demo(
+    profile: "str | Path | LoadedProfile" = "quick",
+    out: "str | Path" = "dexego-demo",
+    options: DemoOptions = DemoOptions(),
+    overrides: list[str] | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run every stage not finished yet; returns the summary (also written to OUT/summary.json)."""
+    import torch
+
+    loaded = profile if isinstance(profile, LoadedProfile) else load_profile(profile, overrides)
+    p = loaded.profile
+    out = Path(out)
+    results = out / RESULTS
+    torch.set_num_threads(max(1, options.threads))
+    runner = StageRunner(out, len(stage_names(loaded)), log)
+    log(f"dexego demo, profile {p.name!r} -> {out} ({p.description})")
+
+    def record(task: str, root: Path, episodes: int, embodiment: str, seed: int) -> dict:
+        from dexego.sim.demos import record_demos
+
+        summary = record_demos(task, episodes, root / task, workers=options.workers, seed=seed,
+                               image_size=p.data.image_size, embodiment=embodiment,
+                               progress=_progress if options.progress else None)  # fmt: skip
+        if summary["written"] + summary["skipped_existing"] < episodes:
+            log(f"  warning: only {summary['written'] + summary['skipped_existing']} of {episodes} {task} episodes "
+                f"(expert yield {summary['yield']:.2f})")
+        return summary
+
+    for task in p.data.human_tasks:
+        runner.run(f"human_data:{task}", lambda t=task: record(t, out / DATA / "human", p.data.human_episodes, "human", p.data.seed))
+    for task in p.data.robot_tasks:
+        runner.run(f"robot_data:{task}", lambda t=task: record(t, out / DATA / "robot", p.data.robot_episodes, "robot", p.data.seed))
+    for fraction in sorted({a.robot_fraction for a in p.arms if a.robot_fraction < 1.0}):
+        root = arm_data_dir(out, Arm("x", robot_fraction=fraction))
+        for task in p.data.robot_tasks:  # same seeds: the first episodes of the full set
+            n = fraction_episodes(p.data.robot_episodes, fraction)
+            runner.run(f"{root.name.replace('robot', 'robot_data')}:{task}", lambda t=task, r=root, n=n: record(t, r, n, "robot", p.data.seed))
+    heldout_seed = p.data.seed + 1
+    for task in p.data.robot_tasks:
+        runner.run(f"robot_heldout:{task}",
+                   lambda t=task: record(t, out / DATA / "robot_heldout", p.data.heldout_robot_episodes, "robot", heldout_seed))
+
+    pretrain_dir = results / "runs" / "pretrain"
+    if loaded.needs_pretraining:
+        sources = [out / DATA / "human" / t for t in p.data.human_tasks]
+        runner.run("pretrain", lambda: train_stage(loaded.pretrain, sources, pretrain_dir, ""))
+    for arm in p.arms:
+        sources = [arm_data_dir(out, arm) / t for t in p.data.robot_tasks]
+        init = str(pretrain_dir) if arm.pretrained else ""
+        runner.run(f"finetune:{arm.name}", lambda a=arm, s=sources, i=init: train_stage(loaded.finetune, s, results / "runs" / a.name, i))
+    for arm in p.arms:
+        for split in p.eval.splits:
+            runner.run(f"eval:{arm.name}:{split}", lambda a=arm, s=split: evaluate_arm(loaded, out, a, s, options))
+        merge_eval(out, arm, p.eval.splits)
+    for arm in p.arms:
+        runner.run(f"motion:{arm.name}", lambda a=arm: motion_arm(loaded, out, a))
+
+    from dexego.demo.report import write_demo_report
+
+    summary = build_summary(loaded, out, runner)
+    runner.run("report", lambda: {"report": str(write_demo_report(loaded, out, summary))})
+    summary["timings"] = runner.timings()
+    write_text_atomic(out / "summary.json", json.dumps(summary, indent=2))
+    from dexego.demo.report import summary_text
+
+    log(summary_text(summary))
+    return summary
+
+
+def _progress(done: int, total: int) -> None:
+    print(f"\r  {done}/{total} episodes", end="" if done < total else "\n", file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------------------------- training
+def stage_config(template: dict, sources: list[Path], output_dir: Path, init_from: str):
+    """A ``dexego train`` stage config from a profile's template, with the demo's datasets and folders."""
+    from dexego.train import load_stage_config
+
+    data = copy.deepcopy(template)
+    data.setdefault("data", {})["sources"] = [{"path": str(s)} for s in sources]
+    data["output_dir"] = str(output_dir)
+    data["init_from"] = init_from
+    return load_stage_config(data)
+
+
+def train_stage(template: dict, sources: list[Path], output_dir: Path, init_from: str) -> dict:
+    from dexego.train.build import run_stage
+
+    result = run_stage(stage_config(template, sources, output_dir, init_from))
+    return {
+        "steps": result.steps,
+        "train_loss": result.last_train_loss,
+        "val_losses": result.val_losses,
+        "samples_per_s": round(result.samples_per_second, 2),
+        "final": str(result.final_dir) if result.final_dir else None,
+    }
+
+
+def policy_dir(out: Path, arm: Arm) -> Path:
+    return out / RESULTS / "runs" / arm.name / "final" / "policy"
+
+
+# --------------------------------------------------------------------------------------------- evaluation
+def evaluate_arm(loaded: LoadedProfile, out: Path, arm: Arm, split: str, options: DemoOptions) -> dict:
+    from dexego.evaluate.sim_policy import CheckpointPolicyFactory, SimPolicyConfig
+    from dexego.sim.evaluation import evaluate
+
+    p = loaded.profile
+    factory = CheckpointPolicyFactory(str(policy_dir(out, arm)), SimPolicyConfig(query_every=p.eval.query_every))
+    video_dir = out / RESULTS / "videos" / arm.name if p.eval.videos and split == p.eval.splits[0] else None
+    results = evaluate(factory, list(p.data.robot_tasks), split, episodes=p.eval.rollouts, workers=options.workers,
+                       video_dir=video_dir, env_overrides={"image_size": p.data.image_size, "horizon": p.eval.horizon},
+                       progress=_rollout_progress if options.progress else None, policy_name=arm.name)  # fmt: skip
+    if video_dir is not None:  # keep the first few
+        videos = sorted(video_dir.glob(f"*_{split}_*.mp4"), key=lambda v: int(v.stem.rsplit("_", 1)[-1]))
+        for extra in videos[p.eval.videos:]:
+            extra.unlink()
+    results["adapter"] = factory.describe()
+    path = out / RESULTS / "eval" / "splits" / f"{arm.name}_{split}.json"
+    write_text_atomic(path, json.dumps(results, indent=2))
+    return {"sr": results["mean_sr"], "psr": results["mean_psr"], "rollouts": len(results["rollouts"]), "results": str(path)}
+
+
+def _rollout_progress(done: int, total: int) -> None:
+    print(f"\r  {done}/{total} rollouts", end="" if done < total else "\n", file=sys.stderr, flush=True)
+
+
+def merge_eval(out: Path, arm: Arm, splits: tuple[str, ...]) -> Path:
+    """One results file per policy with the rollouts of every split (what dexego.evaluate tabulates)."""
+    parts = [json.loads((out / RESULTS / "eval" / "splits" / f"{arm.name}_{s}.json").read_text()) for s in splits]
+    merged = {"policy": arm.name, "rollouts": [r for part in parts for r in part["rollouts"]],
+              "splits": {s: {"mean_sr": part["mean_sr"], "mean_psr": part["mean_psr"]} for s, part in zip(splits, parts)},
+              "adapter": parts[0].get("adapter")}  # fmt: skip
+    path = out / RESULTS / "eval" / f"{arm.name}.json"
+    write_text_atomic(path, json.dumps(merged, indent=2))
+    return path
+
+
+def motion_arm(loaded: LoadedProfile, out: Path, arm: Arm) -> dict:
+    """Motion errors on held-out robot episodes (first robot task) and overlays of predicted vs true chunks."""
+    from dexego.evaluate.dataset_motion import run_motion_eval
+
+    p = loaded.profile
+    data = out / DATA / "robot_heldout" / p.data.robot_tasks[0]
+    overlay_dir = out / RESULTS / "motion" / f"{arm.name}_overlays"
+    if overlay_dir.exists():
+        shutil.rmtree(overlay_dir)
+    result = run_motion_eval(policy_dir(out, arm), data, max_samples=p.eval.motion_samples, overlays=p.eval.overlays,
+                             overlay_dir=overlay_dir)  # fmt: skip
+    path = out / RESULTS / "motion" / f"{arm.name}.json"
+    write_text_atomic(path, json.dumps(result, indent=2))
+    overall = result["overall"]
+    return {key: overall.get(key) for key in ("samples", "wrist_cm", "rotation_deg", "fingertip_cm")} | {"results": str(path)}
+
+
+# ------------------------------------------------------------------------------------------------ summary
+def build_summary(loaded: LoadedProfile, out: Path, runner: StageRunner) -> dict:
+    from dexego.evaluate.metrics_log import read_metrics
+
+    p = loaded.profile
+    arms = []
+    for arm in p.arms:
+        run = out / RESULTS / "runs" / arm.name
+        log = read_metrics(run / "metrics.jsonl")
+        evals = {s: json.loads(runner.marker(f"eval:{arm.name}:{s}").read_text())["result"] for s in p.eval.splits}
+        motion = json.loads(runner.marker(f"motion:{arm.name}").read_text())["result"]
+        arms.append({
+            "name": arm.name, "pretrained": arm.pretrained, "robot_fraction": arm.robot_fraction,
+            "eval": {s: {k: e[k] for k in ("sr", "psr", "rollouts")} for s, e in evals.items()},
+            "val_robot_loss_last": log.last("val_robot", "loss"), "val_robot_loss_best": log.best("val_robot", "loss"),
+            "motion": {k: motion.get(k) for k in ("samples", "wrist_cm", "rotation_deg", "fingertip_cm")},
+        })  # fmt: skip
+    pretrain = None
+    if loaded.needs_pretraining:
+        log = read_metrics(out / RESULTS / "runs" / "pretrain" / "metrics.jsonl")
+        pretrain = {"val_human_loss_last": log.last("val_human", "loss"), "train_loss_last": log.last("train", "loss")}
+    return {
+        "profile": p.name,
+        "description": p.description,
+        "out": str(out),
+        "tasks": {"human": list(p.data.human_tasks), "robot": list(p.data.robot_tasks)},
+        "episodes": {"human_per_task": p.data.human_episodes, "robot_per_task": p.data.robot_episodes},
+        "rollouts_per_task_and_split": p.eval.rollouts,
+        "pretrain": pretrain,
+        "arms": arms,
+        "timings": runner.timings(),
+        "total_seconds": round(sum(r.seconds for r in runner.records), 1),
+    }

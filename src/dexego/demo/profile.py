@@ -1,0 +1,136 @@
+"""What a demo run does: the data to record, the policies to compare, the evaluation. One TOML per profile.
+
+A profile is a folder (``dexego/demo/profiles/<name>/`` or any folder given by
+path) holding ``demo.toml`` (a :class:`DemoProfile`) and the two stage configs
+it names (``pretrain.toml``, ``finetune.toml``): ordinary ``dexego train``
+stage files, read with :func:`dexego.train.load_stage_config`. The demo fills
+in their datasets, output directories and ``init_from``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dexego.config import load_config
+from dexego.errors import ConfigError, InputError
+
+PROFILES_DIR = Path(__file__).parent / "profiles"
+PROFILE_FILE = "demo.toml"
+
+
+@dataclass(frozen=True)
+class DataPlan:
+    """Simulator demonstrations to record. Episodes are per task; each task gets its own dataset."""
+
+    human_tasks: tuple[str, ...] = ("Push-Box", "Stack-Can", "Stack-Can-Left")
+    human_episodes: int = 4
+    robot_tasks: tuple[str, ...] = ("Push-Box",)
+    robot_episodes: int = 4
+    heldout_robot_episodes: int = 1  # per robot task, other seeds: overlays and motion errors on unseen episodes
+    image_size: int = 64
+    seed: int = 0
+
+    def __post_init__(self):
+        if not self.human_tasks or not self.robot_tasks:
+            raise ValueError("human_tasks and robot_tasks must not be empty")
+        if self.human_episodes < 2 or self.robot_episodes < 2:
+            raise ValueError("human_episodes and robot_episodes must be >= 2 (one is held out for validation)")
+        if self.heldout_robot_episodes < 1 or self.image_size < 16:
+            raise ValueError("heldout_robot_episodes must be >= 1 and image_size >= 16")
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One policy of the comparison: robot fine-tuning, from the human-pretrained weights or from scratch."""
+
+    name: str
+    pretrained: bool = True
+    robot_fraction: float = 1.0  # share of the robot episodes it fine-tunes on (EgoVLA's 50 % ablation)
+
+    def __post_init__(self):
+        if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
+            raise ValueError(f"arm name must be letters, digits, '-' or '_', got {self.name!r}")
+        if not 0.0 < self.robot_fraction <= 1.0:
+            raise ValueError(f"robot_fraction must be in (0, 1], got {self.robot_fraction}")
+
+
+@dataclass(frozen=True)
+class EvalPlan:
+    rollouts: int = 2  # per task and split
+    splits: tuple[str, ...] = ("seen", "unseen")
+    horizon: int = 0  # control steps per rollout; 0 = the task's own
+    query_every: int = 4  # control steps between policy queries
+    videos: int = 1  # rollout videos kept per arm (the first rollouts of the first split)
+    overlays: int = 4  # overlay PNGs per arm on held-out robot frames
+    motion_samples: int = 32  # held-out robot samples for the motion errors (0 = all)
+
+    def __post_init__(self):
+        if self.rollouts < 1:
+            raise ValueError("rollouts must be >= 1")
+        unknown = set(self.splits) - {"seen", "unseen"}
+        if not self.splits or unknown:
+            raise ValueError(f"splits must be a non-empty subset of seen, unseen; got {list(self.splits)}")
+        if self.horizon < 0 or self.query_every < 1 or min(self.videos, self.overlays, self.motion_samples) < 0:
+            raise ValueError("horizon, videos, overlays and motion_samples must be >= 0, query_every >= 1")
+
+
+@dataclass(frozen=True)
+class DemoProfile:
+    name: str = "quick"
+    description: str = ""
+    data: DataPlan = field(default_factory=DataPlan)
+    arms: tuple[Arm, ...] = (Arm("human_pretrained", True), Arm("no_pretraining", False))
+    eval: EvalPlan = field(default_factory=EvalPlan)
+    pretrain: str = "pretrain.toml"  # stage configs, relative to the profile folder
+    finetune: str = "finetune.toml"
+
+    def __post_init__(self):
+        names = [a.name for a in self.arms]
+        if not names or len(set(names)) != len(names):
+            raise ValueError(f"arms need unique names, got {names}")
+
+
+@dataclass(frozen=True)
+class LoadedProfile:
+    profile: DemoProfile
+    folder: Path
+    pretrain: dict  # the stage configs as read (the demo fills in paths before validating them)
+    finetune: dict
+
+    @property
+    def needs_pretraining(self) -> bool:
+        return any(a.pretrained for a in self.profile.arms)
+
+
+def profile_names() -> list[str]:
+    return sorted(p.name for p in PROFILES_DIR.iterdir() if (p / PROFILE_FILE).is_file())
+
+
+def resolve_profile_dir(profile: "str | Path") -> Path:
+    """A built-in profile name (micro, quick, full) or a folder holding demo.toml."""
+    path = Path(profile)
+    if (path / PROFILE_FILE).is_file():
+        return path
+    if path.is_file() and path.name == PROFILE_FILE:
+        return path.parent
+    builtin = PROFILES_DIR / str(profile)
+    if (builtin / PROFILE_FILE).is_file():
+        return builtin
+    raise ConfigError(f"unknown demo profile {str(profile)!r}; built-in: {', '.join(profile_names())}, or a folder with {PROFILE_FILE}")
+
+
+def load_profile(profile: "str | Path", overrides: list[str] | None = None) -> LoadedProfile:
+    folder = resolve_profile_dir(profile)
+    config = load_config(DemoProfile, folder / PROFILE_FILE, overrides)
+    stages = {}
+    for stage in ("pretrain", "finetune"):
+        path = folder / getattr(config, stage)
+        if not path.is_file():
+            raise InputError(folder / PROFILE_FILE, stage, f"stage config {path} not found")
+        try:
+            stages[stage] = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise InputError(path, None, f"invalid TOML: {exc}") from None
+    return LoadedProfile(config, folder, stages["pretrain"], stages["finetune"])
