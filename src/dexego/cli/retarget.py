@@ -15,6 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--robot", required=True, help="built-in robot or hand name (e.g. h1_inspire) or a robot/hand .yaml file")
     parser.add_argument("--out", required=True, help="output dataset folder (must not exist)")
     parser.add_argument("--no-arms", action="store_true", help="retarget the hands only")
+    parser.add_argument("--anchor", choices=("knuckles", "wrist"), default="knuckles", help="where the robot hand is placed on the human hand")
     parser.add_argument("--smoothness", type=float, default=None, help="temporal smoothness weight of the hand optimiser")
     parser.set_defaults(handler=_retarget)
 
@@ -24,7 +25,7 @@ def _retarget(args) -> int:
 
     from dexego.retarget.dataset import DatasetRetargetConfig, retarget_dataset
 
-    config = DatasetRetargetConfig(arms=not args.no_arms)
+    config = DatasetRetargetConfig(arms=not args.no_arms, anchor=args.anchor)
     if args.smoothness is not None:
         config = replace(config, hand=replace(config.hand, smoothness=args.smoothness))
     totals = retarget_dataset(args.dataset, args.robot, args.out, config, progress=True)

@@ -29,7 +29,8 @@ from dexego.errors import InputError
 from dexego.geometry.transforms import invert_transform
 from dexego.hands.frame import hand_frame
 from dexego.hands.layout import SIDES
-from dexego.retarget.hand_retarget import HandRetargetConfig, HandRetargeter, human_to_targets
+from dexego.geometry.transforms import make_transform
+from dexego.retarget.hand_retarget import HandRetargetConfig, HandRetargeter, human_to_targets, knuckle_aligned_targets
 from dexego.retarget.robots import Robot, load_robot
 
 
@@ -37,6 +38,9 @@ from dexego.retarget.robots import Robot, load_robot
 class DatasetRetargetConfig:
     hand: HandRetargetConfig = field(default_factory=HandRetargetConfig)
     arms: bool = True  # solve arm IK when the robot file has arms and a head camera
+    # "knuckles": the robot's knuckles go where the human's are, fingertips keep their offsets (scaled by finger
+    # length); "wrist": the robot's wrist goes on the human's, the hand scaled about it. See dexego.retarget.replay.
+    anchor: str = "knuckles"
     arm_refine_iterations: int = 50
 
 
@@ -72,7 +76,14 @@ def retarget_episode(robot: Robot, episode, config: DatasetRetargetConfig | None
         if hand is None:
             continue
         retargeter = (retargeters or {}).get(side) or HandRetargeter(hand, cfg.hand)
-        targets, ok = human_to_targets(kp[None, :, side_index], hand, valid=valid[None, :, side_index])
+        if cfg.anchor == "knuckles":
+            targets, ok, offset = knuckle_aligned_targets(kp[None, :, side_index], hand, valid=valid[None, :, side_index])
+            offset = torch.nan_to_num(offset[0])
+        elif cfg.anchor == "wrist":
+            targets, ok = human_to_targets(kp[None, :, side_index], hand, valid=valid[None, :, side_index])
+            offset = torch.zeros(steps, 3, dtype=torch.float64)
+        else:
+            raise InputError(None, "anchor", f"must be 'knuckles' or 'wrist', got {cfg.anchor!r}")
         result = retargeter.retarget(targets, valid=ok)
         q_hand = result.joints[0].double().cpu().numpy()
         ok_np = result.valid[0].cpu().numpy()
@@ -85,7 +96,7 @@ def retarget_episode(robot: Robot, episode, config: DatasetRetargetConfig | None
         if use_arms and side in robot.arms:
             arm = robot.arms[side]
             safe = np.where(ok_np[:, None, None], kp[:, side_index], 0.0)
-            world_from_wrist = hand_frame(torch.as_tensor(safe), side)
+            world_from_wrist = hand_frame(torch.as_tensor(safe), side) @ make_transform(torch.eye(3, dtype=torch.float64), offset)
             base_from_wrist = robot.base_from_camera @ invert_transform(world_from_camera) @ world_from_wrist
             base_from_wrist = torch.where(torch.as_tensor(ok_np)[:, None, None], base_from_wrist, torch.full_like(base_from_wrist, float("nan")))
             arm_result = arm.solve(base_from_wrist)
