@@ -35,7 +35,7 @@ MIN_ROT6D_NORM = 0.1  # a blended rot6d column shorter than this is no rotation 
 @dataclass(frozen=True)
 class ActionConfig:
     fingertip_scale: float = 1.0
-    retarget_iterations: int = 3  # Levenberg-Marquardt iterations per step (warm-started)
+    retarget_iterations: int = 2  # Levenberg-Marquardt iterations per step (warm-started from the last command)
     reuse_tolerance: float = 5e-4  # m: fingertips closer than this to the last solved targets are not re-solved
     robot: str = "h1_inspire"  # dexego.retarget robot description (hands + arm calibration)
 

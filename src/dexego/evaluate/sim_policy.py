@@ -35,7 +35,7 @@ class SimPolicyConfig:
     history_spacing_s: float = 0.2  # as the training samples (dexego.data.SampleConfig)
     image_size: int | None = None  # None: the policy's own image size when it reports one, else as rendered
     fingertip_scale: float = 1.0  # 1: robot-scale ego48 (sim demos); robot/human palm ratio for human-scale output
-    retarget_iterations: int = 3
+    retarget_iterations: int = 2
     control_hz: float = 30.0
 
     def __post_init__(self) -> None:
