@@ -1,0 +1,72 @@
+"""`dexego demo` end to end on the micro profile, resume, and the real --quick profile (slow)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from dexego.demo import DemoOptions, run_demo, stage_names
+from dexego.demo.profile import load_profile
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _check_report(out, arms):
+    report = (out / "report.html").read_text()
+    assert "<h2>Summary</h2>" in report and "Policies compared" in report
+    for arm in arms:  # one row per compared policy in the summary table, and columns in the benchmark table
+        assert f"<td>{arm}</td>" in report
+    assert "<h2>Benchmark</h2>" in report and "SR" in report
+    assert len(re.findall(r'<img alt="[^"]*"[^>]* src="data:image/png;base64,', report)) >= 6
+    assert "data:video/mp4;base64," in report
+    figures = out / "results" / "figures"
+    for name in ["finetune_loss_comparison.png", "dataset_frames.png", *(f"rollout_frames_{a}.png" for a in arms)]:
+        assert (figures / name).read_bytes().startswith(PNG), name
+    for arm in arms:
+        assert list((out / "results" / "motion" / f"{arm}_overlays").glob("*.png")), arm
+    return report
+
+
+def test_micro_demo_runs_end_to_end_and_resumes(tmp_path):
+    out = tmp_path / "demo"
+    lines: list[str] = []
+    summary = run_demo("micro", out, DemoOptions(progress=False), log=lines.append)
+    loaded = load_profile("micro")
+    arms = [a.name for a in loaded.profile.arms]
+    _check_report(out, arms)
+
+    saved = json.loads((out / "summary.json").read_text())
+    assert [a["name"] for a in saved["arms"]] == arms == [a["name"] for a in summary["arms"]]
+    for arm in saved["arms"]:
+        seen = arm["eval"]["seen"]
+        assert seen["rollouts"] == loaded.profile.eval.rollouts * len(loaded.profile.data.robot_tasks)
+        assert 0.0 <= seen["sr"] <= seen["psr"] <= 1.0  # success is the last subtask, so SR <= PSR
+        assert arm["val_robot_loss_last"] > 0 and arm["motion"]["wrist_cm"] >= 0
+    # the merged results file is in the benchmark format, one rollout record per episode
+    results = json.loads((out / "results" / "eval" / f"{arms[0]}.json").read_text())
+    assert results["policy"] == arms[0] and len(results["rollouts"]) == loaded.profile.eval.rollouts
+    # the pretrained arm started from the human run, the other from scratch
+    configs = {a: json.loads((out / "results" / "runs" / a / "config.json").read_text()) for a in arms}
+    assert configs["human_pretrained"]["init_from"].endswith("runs/pretrain") and configs["no_pretraining"]["init_from"] == ""
+    assert configs["human_pretrained"]["loop"] == configs["no_pretraining"]["loop"]  # same fine-tuning budget
+    names = stage_names(loaded)
+    assert sum(line.endswith("s") and "done in" in line for line in lines) == len(names)
+    assert [t["stage"] for t in saved["timings"]] == names
+
+    # re-running skips every stage and leaves the datasets and runs as they were
+    before = (out / "results" / "runs" / "no_pretraining" / "final" / "model.safetensors").stat().st_mtime_ns
+    again: list[str] = []
+    run_demo("micro", out, DemoOptions(progress=False), log=again.append)
+    assert sum("already done" in line for line in again) == len(names)
+    assert (out / "results" / "runs" / "no_pretraining" / "final" / "model.safetensors").stat().st_mtime_ns == before
+    _check_report(out, arms)
+
+
+@pytest.mark.slow
+def test_quick_demo_writes_the_report(tmp_path):
+    out = tmp_path / "quick"
+    summary = run_demo("quick", out, DemoOptions(progress=False), log=lambda line: None)
+    _check_report(out, [a["name"] for a in summary["arms"]])
+    assert {s for a in summary["arms"] for s in a["eval"]} == {"seen", "unseen"}
