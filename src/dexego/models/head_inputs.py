@@ -17,6 +17,7 @@ class HeadInputs:
     state: torch.Tensor  # (B, D) normalised current hands
     state_valid: torch.Tensor  # (B, 2) bool
     fov: torch.Tensor  # (B, 2) radians
+    optimized: bool = True  # False: the plain computation (reference for tests and benchmarks)
 
 
 @dataclass

@@ -4,6 +4,11 @@ One block implementation serves every network here: pre-norm self-attention
 + MLP, an optional boolean attention mask (True = may attend), optional adaLN
 modulation (DiT's adaLN-Zero) and an optional key/value cache for
 autoregressive decoding.
+
+Two inference helpers leave the results unchanged (up to float rounding):
+``keep`` computes only some output rows in the last block (the rows a head
+reads; every row still serves as a key/value), and precomputed adaLN
+modulations let a sampler compute them for all its steps in one product.
 """
 
 from __future__ import annotations
@@ -24,16 +29,27 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(width, 3 * width)
         self.out = nn.Linear(width, width)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, cache: dict | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, cache: dict | None = None,
+                keep: slice | None = None) -> torch.Tensor:  # fmt: skip
+        """``mask``: (N, N), (B, N, N) or a key mask (B, 1, N) (broadcast over queries); ``keep``: the query rows
+        to compute (all rows are keys and values)."""
         b, n, w = x.shape
-        q, k, v = self.qkv(x).view(b, n, 3, self.heads, w // self.heads).permute(2, 0, 3, 1, 4)
+        d = w // self.heads
+        if keep is None:
+            q, k, v = self.qkv(x).view(b, n, 3, self.heads, d).permute(2, 0, 3, 1, 4)
+        else:
+            q = F.linear(x[:, keep], self.qkv.weight[:w], self.qkv.bias[:w])
+            q = q.view(b, -1, self.heads, d).transpose(1, 2)
+            k, v = F.linear(x, self.qkv.weight[w:], self.qkv.bias[w:]).view(b, n, 2, self.heads, d).permute(2, 0, 3, 1, 4)
+            if mask is not None and mask.shape[-2] > 1:
+                mask = mask[..., keep, :]
         if cache is not None:
             if "k" in cache:
                 k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
             cache["k"], cache["v"] = k, v
         attn_mask = None if mask is None else mask[:, None] if mask.dim() == 3 else mask
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
-        return self.out(y.transpose(1, 2).reshape(b, n, w))
+        return self.out(y.transpose(1, 2).reshape(b, q.shape[2], w))
 
 
 class Block(nn.Module):
@@ -54,12 +70,17 @@ class Block(nn.Module):
             nn.init.zeros_(self.modulation[1].bias)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, cond: torch.Tensor | None = None,
-                cache: dict | None = None) -> torch.Tensor:  # fmt: skip
+                cache: dict | None = None, keep: slice | None = None,
+                modulation: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        """``keep``: compute only these output rows; ``modulation``: ``self.modulation(cond)`` computed beforehand."""
+        residual = x if keep is None else x[:, keep]
         if self.modulation is None:
-            x = x + self.attn(self.norm1(x), mask, cache)
+            x = residual + self.attn(self.norm1(x), mask, cache, keep)
             return x + self.mlp(self.norm2(x))
-        shift1, scale1, gate1, shift2, scale2, gate2 = self.modulation(cond)[:, None].chunk(6, dim=-1)
-        x = x + gate1 * self.attn(self.norm1(x) * (1 + scale1) + shift1, mask, cache)
+        if modulation is None:
+            modulation = self.modulation(cond)
+        shift1, scale1, gate1, shift2, scale2, gate2 = modulation[:, None].chunk(6, dim=-1)
+        x = residual + gate1 * self.attn(self.norm1(x) * (1 + scale1) + shift1, mask, cache, keep)
         return x + gate2 * self.mlp(self.norm2(x) * (1 + scale2) + shift2)
 
 
@@ -69,10 +90,19 @@ class Transformer(nn.Module):
         self.blocks = nn.ModuleList(Block(width, heads, mlp_ratio, adaln) for _ in range(depth))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, cond: torch.Tensor | None = None,
-                caches: list[dict] | None = None) -> torch.Tensor:  # fmt: skip
+                caches: list[dict] | None = None, keep: slice | None = None,
+                modulations: list[torch.Tensor] | None = None) -> torch.Tensor:  # fmt: skip
+        """``keep``: the output rows wanted from the last block (None: all); ``modulations``: per block, its adaLN
+        modulation of ``cond`` computed beforehand (see ``modulations``)."""
+        last = len(self.blocks) - 1
         for i, block in enumerate(self.blocks):
-            x = block(x, mask, cond, None if caches is None else caches[i])
+            x = block(x, mask, cond, None if caches is None else caches[i], keep if i == last else None,
+                      None if modulations is None else modulations[i])  # fmt: skip
         return x
+
+    def modulations(self, cond: torch.Tensor) -> list[torch.Tensor]:
+        """Each block's adaLN modulation of ``cond`` (..., W) -> (..., 6W), e.g. for every sampling step at once."""
+        return [block.modulation(cond) for block in self.blocks]
 
 
 def sinusoidal_embedding(values: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -90,3 +120,8 @@ def mlp(inputs: int, width: int, outputs: int | None = None) -> nn.Sequential:
 def key_mask(valid: torch.Tensor, queries: int) -> torch.Tensor:
     """Key-validity (B, N) -> attention mask (B, queries, N)."""
     return valid[:, None, :].expand(-1, queries, -1)
+
+
+def compact_key_mask(valid: torch.Tensor) -> torch.Tensor | None:
+    """Key-validity (B, N) -> a key mask (B, 1, N) broadcast over queries, or None when every key is valid."""
+    return None if bool(valid.all()) else valid[:, None, :]

@@ -15,6 +15,12 @@ chunk x0 and the velocity is (x_t - x0) / t; it is trained with the same
 EgoVLA loss as the regression head (translation, rotation matrices, hand).
 With ``prediction = "velocity"`` it outputs the velocity, trained by the
 masked velocity error weighted per part with the policy's loss weights.
+
+Sampling computes the flow-time embeddings and every block's adaLN
+modulation for all steps in one product each (they do not depend on the
+chunk), and the last block computes only the action rows; with
+``inputs.optimized`` False it runs the plain per-step computation instead
+(the reference for tests and benchmarks; results agree up to rounding).
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ from dexego.models.losses import action_loss, part_weights, step_hand_mask
 
 
 class FlowHead(nn.Module):
+    reads_backbone_tokens = False  # only the pooled ("cognition") feature
+
     def __init__(self, config: FlowHeadConfig, context: HeadContext, tokenizer=None):
         super().__init__()
         self.config = config
@@ -53,11 +61,27 @@ class FlowHead(nn.Module):
         mask[: ConditionTokens.count, : ConditionTokens.count] = True
         self.register_buffer("attn_mask", mask, persistent=False)
 
-    def network(self, x_t: torch.Tensor, t: torch.Tensor, cognition: torch.Tensor, conditions: torch.Tensor) -> torch.Tensor:
-        cond = cognition + self.time_mlp(sinusoidal_embedding(t * 1000.0, self.config.width))
+    def network(self, x_t: torch.Tensor, t: torch.Tensor, cognition: torch.Tensor, conditions: torch.Tensor,
+                optimized: bool = True) -> torch.Tensor:  # fmt: skip
+        cond = self.condition(cognition, t)
+        return self.denoise(x_t, conditions, self.transformer.modulations(cond), self.final_modulation(cond), optimized)
+
+    def condition(self, cognition: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """adaLN conditioning: cognition (..., B, W) + embedding of the flow time t (..., B) (or (S, 1) for S steps)."""
+        return cognition + self.time_mlp(sinusoidal_embedding(t * 1000.0, self.config.width))
+
+    def denoise(self, x_t: torch.Tensor, conditions: torch.Tensor, modulations: list[torch.Tensor],
+                final_modulation: torch.Tensor, optimized: bool = True) -> torch.Tensor:  # fmt: skip
+        """The DiT on [conditions, noisy steps] with its adaLN modulations given -> (B, H, D).
+
+        ``optimized``: the last block computes only the action rows (the condition rows are not read)."""
         tokens = torch.cat([conditions, self.action_in(x_t) + self.step_pos], dim=1)
-        out = self.transformer(tokens, self.attn_mask, cond)[:, ConditionTokens.count:]
-        shift, scale = self.final_modulation(cond)[:, None].chunk(2, dim=-1)
+        count = ConditionTokens.count
+        if optimized:
+            out = self.transformer(tokens, self.attn_mask, keep=slice(count, None), modulations=modulations)
+        else:
+            out = self.transformer(tokens, self.attn_mask, modulations=modulations)[:, count:]
+        shift, scale = final_modulation[:, None].chunk(2, dim=-1)
         return self.action_out(self.final_norm(out) * (1 + scale) + shift)
 
     def compute_loss(self, inputs: HeadInputs, target: torch.Tensor, valid: torch.Tensor):
@@ -70,7 +94,7 @@ class FlowHead(nn.Module):
         t = torch.rand(b, device=target.device)
         noise = torch.randn_like(target)
         x_t = t[:, None, None] * noise + (1 - t[:, None, None]) * target
-        out = self.network(x_t, t, cognition, conditions)
+        out = self.network(x_t, t, cognition, conditions, inputs.optimized)
         if self.config.prediction == "sample":
             context = self.context
             loss, metrics = action_loss(out, target, valid, context.space, context.normalizer(), context.loss_weights)
@@ -92,13 +116,21 @@ class FlowHead(nn.Module):
             conditions = torch.cat([conditions, conditions])
         x = torch.randn(b, self.context.horizon, space.dim, generator=generator, device=device)
         steps = self.config.num_steps
+        times = [1.0 - i / steps for i in range(steps)]
+        if inputs.optimized:
+            cond = self.condition(cognition, torch.tensor(times, device=device)[:, None])  # (steps, rows, W)
+            modulations, final = self.transformer.modulations(cond), self.final_modulation(cond)
         for i in range(steps):
-            t = torch.full((b,), 1.0 - i / steps, device=device)
-            if guided:
-                cond, uncond = self.network(torch.cat([x, x]), torch.cat([t, t]), cognition, conditions).chunk(2)
-                out = uncond + self.config.cfg_scale * (cond - uncond)
+            t = torch.full((b,), times[i], device=device)
+            if inputs.optimized:
+                out = self.denoise(torch.cat([x, x]) if guided else x, conditions, [m[i] for m in modulations], final[i])
+            elif guided:
+                out = self.network(torch.cat([x, x]), torch.cat([t, t]), cognition, conditions, optimized=False)
             else:
-                out = self.network(x, t, cognition, conditions)
+                out = self.network(x, t, cognition, conditions, optimized=False)
+            if guided:
+                cond_out, uncond_out = out.chunk(2)
+                out = uncond_out + self.config.cfg_scale * (cond_out - uncond_out)
             # t >= 1 / steps here, so the division is safe; the last step lands on the predicted sample.
             v = (x - out) / t[:, None, None] if self.config.prediction == "sample" else out
             x = x - v / steps

@@ -142,7 +142,10 @@ class HFVLMBackbone(nn.Module):
         grid_thw = torch.tensor([[1, grid, grid]], device=pixels.device).expand(n, 3)
         return x, grid_thw
 
-    def forward(self, images: torch.Tensor, image_mask: torch.Tensor, instructions: list[str]) -> BackboneOutput:
+    def forward(self, images: torch.Tensor, image_mask: torch.Tensor, instructions: list[str], *,
+                pooled_only: bool = False, optimized: bool = True) -> BackboneOutput:  # fmt: skip
+        """``pooled_only`` and ``optimized`` are accepted for interface parity with the tiny backbone; the
+        Hugging Face model always computes every token."""
         b, t = images.shape[:2]
         device = images.device
         pixels = self._pixels(images, image_mask)

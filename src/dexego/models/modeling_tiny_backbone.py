@@ -5,6 +5,15 @@ temporal position); the instruction enters as UTF-8 bytes (256-entry
 embedding, so no tokenizer files). One transformer runs over
 [summary token, frame patches, text bytes]; padded history frames and text
 padding are masked out. The summary token's output is the pooled feature.
+
+``optimized=True`` (the default) computes the same features (up to float
+rounding) with less work: the pixel scaling and centring are folded into a
+single patch-embedding product, key columns that are masked for every
+sample (text padding past the longest instruction, history frames padded in
+the whole batch) are left out, the attention mask is a broadcast key mask
+(or none when nothing is masked), and with ``pooled_only`` the last block
+computes only the summary token. ``optimized=False`` is the plain
+computation, kept as the reference for tests and benchmarks/inference.py.
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ from torch import nn
 
 from dexego.models.backbone_output import BackboneOutput, images_to_float
 from dexego.models.configuration_backbones import TinyBackboneConfig
-from dexego.models.layers import Transformer, key_mask
+from dexego.models.layers import Transformer, compact_key_mask, key_mask
 
 
 class TinyVLBackbone(nn.Module):
@@ -43,7 +52,51 @@ class TinyVLBackbone(nn.Module):
         ids = ids.to(device)
         return ids, ids != 0
 
-    def forward(self, images: torch.Tensor, image_mask: torch.Tensor, instructions: list[str]) -> BackboneOutput:
+    def forward(self, images: torch.Tensor, image_mask: torch.Tensor, instructions: list[str], *,
+                pooled_only: bool = False, optimized: bool = True) -> BackboneOutput:  # fmt: skip
+        """``pooled_only``: the caller reads only ``pooled`` (``tokens`` may then hold the summary token alone)."""
+        if not optimized:
+            return self._reference_forward(images, image_mask, instructions)
+        b, t = images.shape[:2]
+        frame_pos = self.frame_pos[-t:]
+        if not bool(image_mask.all()):  # history frames padded in every sample are masked keys: leave them out
+            used = image_mask.any(dim=0)
+            images, image_mask, frame_pos = images[:, used], image_mask[:, used], frame_pos[used]
+            t = images.shape[1]
+        patches = self.embed_frames(images.flatten(0, 1)).view(b, t, -1, self.width) + frame_pos[:, None, :]
+        frame_valid = image_mask[:, :, None].expand(-1, -1, patches.shape[2]).reshape(b, -1)
+
+        ids, text_valid = self.encode_text(instructions, images.device)
+        length = max(1, int(text_valid.sum(dim=1).max()))  # bytes past the longest instruction are padding for all
+        ids, text_valid = ids[:, :length], text_valid[:, :length]
+        text = self.byte_embed(ids) + self.text_pos[:length]
+
+        tokens = torch.cat([self.summary.expand(b, -1, -1), patches.reshape(b, -1, self.width), text], dim=1)
+        valid = torch.cat([torch.ones(b, 1, dtype=torch.bool, device=images.device), frame_valid, text_valid], dim=1)
+        keep = slice(0, 1) if pooled_only else None
+        tokens = self.norm(self.transformer(tokens, compact_key_mask(valid), keep=keep))
+        if pooled_only:
+            valid = valid[:, :1]
+        return BackboneOutput(tokens=tokens, mask=valid, pooled=tokens[:, 0])
+
+    def embed_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """Frames (N, 3, H, W) (uint8, or float in [0, 1]) -> patch features with spatial positions (N, P, W).
+
+        Equals ``patch_embed(resize(frames / 255) - pixel_mean)``: resizing is linear, so the 1/255 scale and
+        the centring move into the weights and bias of one matrix product over the flattened patches.
+        """
+        size, patch = self.config.image_size, self.config.patch_size
+        scale = 1.0 / 255.0 if frames.dtype == torch.uint8 else 1.0
+        pixels = frames.float()
+        if pixels.shape[-2:] != (size, size):
+            pixels = F.interpolate(pixels, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        n, grid = pixels.shape[0], size // patch
+        flat = pixels.view(n, 3, grid, patch, grid, patch).permute(0, 2, 4, 1, 3, 5).reshape(n, grid * grid, -1)
+        weight = self.patch_embed.weight.flatten(1)  # (W, 3 * patch * patch), the conv's (c, y, x) order
+        bias = self.patch_embed.bias - (weight.view(self.width, 3, -1).sum(-1) * self.pixel_mean.view(1, 3)).sum(-1)
+        return F.linear(flat, weight * scale, bias) + self.patch_pos
+
+    def _reference_forward(self, images: torch.Tensor, image_mask: torch.Tensor, instructions: list[str]) -> BackboneOutput:
         b, t = images.shape[:2]
         size = self.config.image_size
         pixels = images_to_float(images).flatten(0, 1)

@@ -22,6 +22,7 @@ from dexego.models.layers import Transformer
 
 
 class TokenHead(nn.Module):
+    reads_backbone_tokens = True
     def __init__(self, config: TokenHeadConfig, context: HeadContext, tokenizer):
         super().__init__()
         if tokenizer is None:

@@ -6,6 +6,12 @@ the training loss and metrics; ``predict_action_chunk(observation)``
 returns an un-normalised chunk (H, D) in the current camera frame.
 ``save(dir)`` writes config.json + model.safetensors (+ the action
 tokenizer and, for Hugging Face backbones, the architecture) atomically.
+
+``policy.optimized`` (default True) selects the computation with less work
+(see ``modeling_tiny_backbone``, ``modeling_regression``, ``modeling_flow``;
+inference also runs under ``torch.inference_mode``); False runs the plain
+computation. Both give the same losses and outputs up to float rounding;
+the plain one is the reference of the tests and of benchmarks/inference.py.
 """
 
 from __future__ import annotations
@@ -59,6 +65,7 @@ class Policy(nn.Module):
             tokenizer = load_tokenizer(config.tokens.tokenizer_dir)
         context = HeadContext(self.space, config.horizon, self.backbone.width, config.loss, self.normalizer)
         self.head = HEADS[config.head](config.head_config, context, tokenizer)
+        self.optimized = True
 
     # -- normalisation -------------------------------------------------------------------------------------------
     def _make_normalizer(self, stats) -> Normalizer:
@@ -86,9 +93,12 @@ class Policy(nn.Module):
 
     # -- training and inference ----------------------------------------------------------------------------------
     def _head_inputs(self, data: dict[str, Any]) -> HeadInputs:
-        backbone = self.backbone(data["images"], data["image_mask"], data["instruction"])
+        pooled_only = self.optimized and not getattr(self.head, "reads_backbone_tokens", True)
+        backbone = self.backbone(data["images"], data["image_mask"], data["instruction"], pooled_only=pooled_only,
+                                 optimized=self.optimized)  # fmt: skip
         state = self.normalizer().normalize(data["state"])
-        return HeadInputs(backbone=backbone, state=state, state_valid=data["state_valid"], fov=data["fov"])
+        return HeadInputs(backbone=backbone, state=state, state_valid=data["state_valid"], fov=data["fov"],
+                          optimized=self.optimized)  # fmt: skip
 
     def forward(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         data, _ = prepare(batch, self.space.dim, self.config.n_obs_frames, self.device, with_actions=True)
@@ -98,16 +108,16 @@ class Policy(nn.Module):
         loss, metrics = self.head.compute_loss(self._head_inputs(data), target, data["action_valid"])
         return loss, {"loss": float(loss.detach()), **metrics}
 
-    @torch.no_grad()
     def predict_action_chunk(self, observation: Mapping[str, Any], seed: int | None = None) -> np.ndarray:
         """Un-normalised chunk (H, D) (or (B, H, D) for a batched observation); ``seed`` fixes sampling."""
         was_training = self.training
         self.eval()
         try:
-            data, batched = prepare(observation, self.space.dim, self.config.n_obs_frames, self.device, with_actions=False)
-            generator = None if seed is None else torch.Generator(device=self.device).manual_seed(seed)
-            chunk = self.head.sample(self._head_inputs(data), generator)
-            chunk = self.normalizer().unnormalize(chunk.double()).float().cpu().numpy()
+            with torch.inference_mode() if self.optimized else torch.no_grad():
+                data, batched = prepare(observation, self.space.dim, self.config.n_obs_frames, self.device, with_actions=False)
+                generator = None if seed is None else torch.Generator(device=self.device).manual_seed(seed)
+                chunk = self.head.sample(self._head_inputs(data), generator)
+                chunk = self.normalizer().unnormalize(chunk.double()).float().cpu().numpy()
         finally:
             self.train(was_training)
         return chunk if batched else chunk[0]
