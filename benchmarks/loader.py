@@ -8,8 +8,11 @@ Generates a synthetic dataset (H.264, 320x240, 30 fps), then measures in the sam
      the 6 frames and decode forward to it (what a map-style loader without decoder
      reuse does), plus the same 30-step chunk construction;
   3. dexego SampleStream (block-sequential decoding, shuffle buffer), single process,
-     and through a DataLoader with 2 worker processes.
-Usage: python benchmarks/loader.py [--episodes 6] [--seconds 15] [--naive-samples 40]
+     and through a DataLoader with 2 worker processes;
+  4. the trainer's data path (SampleDataset + MixtureSampler + DataLoader, batch 8, as dexego.train
+     wires it) at 64x64 and 224x224 with 0 and 2 workers: per-sample video decoding (frame cache off,
+     the baseline) against the decoded-frame cache, plus the cache's build time and size.
+Usage: python benchmarks/loader.py [--episodes 6] [--seconds 15] [--naive-samples 40] [--trainer-batches 12]
 """
 
 from __future__ import annotations
@@ -80,11 +83,60 @@ def loader_rate(config: LoaderConfig) -> tuple[float, int]:
     return count / (time.perf_counter() - start), count
 
 
+def trainer_path_rate(root: Path, size: tuple[int, int], workers: int, batches: int, cache: str) -> float:
+    """Samples/s of the trainer's map-style path (the composition of dexego.train.build and Trainer)."""
+    import torch
+
+    from dexego.data import SampleDataset, SampleSource
+    from dexego.train.sampler import MixtureSampler
+
+    source = SampleSource(root, SampleConfig(image_size=size, frame_cache=cache))
+    source.prepare_frame_cache(progress=False)
+    dataset = SampleDataset([source])
+    loader = torch.utils.data.DataLoader(dataset, batch_size=8, sampler=MixtureSampler([len(dataset)]), drop_last=True,
+                                         num_workers=workers, generator=torch.Generator().manual_seed(0))  # fmt: skip
+    count, start = 0, None
+    for i, batch in enumerate(loader):
+        if i == 1:  # the first batch pays worker start-up and one-time imports
+            start, count = time.perf_counter(), 0
+        count += len(batch["frame_index"])
+        if i >= batches:
+            break
+    return count / (time.perf_counter() - start)
+
+
+def frame_cache_build(root: Path, size: tuple[int, int]) -> tuple[float, int]:
+    """(seconds, bytes) to build the frame cache of every episode at ``size`` from scratch."""
+    import shutil
+
+    from dexego.data import Dataset
+    from dexego.data.frame_cache import frame_cache_dir, prepare_frame_cache
+
+    shutil.rmtree(frame_cache_dir(root, size), ignore_errors=True)
+    dataset = Dataset(root, image_size=size)
+    start = time.perf_counter()
+    cache = prepare_frame_cache(dataset, range(dataset.num_episodes), mode="on", progress=False)
+    return time.perf_counter() - start, cache.nbytes
+
+
+def trainer_path_report(root: Path, batches: int) -> None:
+    print(f"trainer data path (SampleDataset + MixtureSampler + DataLoader, batch 8, {batches} timed batches):")
+    print(f"{'size':>8} {'workers':>8} {'decode/sample':>14} {'frame cache':>12} {'speed-up':>9}")
+    for size in ((64, 64), (224, 224)):
+        seconds, nbytes = frame_cache_build(root, size)
+        for workers in (0, 2):
+            before = trainer_path_rate(root, size, workers, batches, cache="off")
+            after = trainer_path_rate(root, size, workers, batches, cache="on")
+            print(f"{size[0]:>4}x{size[1]:<3} {workers:>8} {before:>12.1f}/s {after:>10.1f}/s {after / before:>8.1f}x")
+        print(f"  frame cache at {size[0]}x{size[1]}: built in {seconds:.1f} s, {nbytes / 2**20:.1f} MiB on disk")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--episodes", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--naive-samples", type=int, default=40)
+    parser.add_argument("--trainer-batches", type=int, default=12)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "bench"
@@ -109,6 +161,7 @@ def main() -> None:
         print(f"dexego DataLoader, 2 workers, batch 16:    {workers:8.1f} samples/s  ({n2} samples)"
               f"  = {workers / naive:.1f}x naive, {100 * workers / limit:.0f}% of the 1-process decode limit")  # fmt: skip
         print("sample = 6 frames at 224x224 + a 30-step ego48 chunk in the current camera frame")
+        trainer_path_report(root, args.trainer_batches)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, IterableDataset, WeightedRandomSampler,
 from torch.utils.data import Dataset as TorchDataset
 
 from dexego.data import features as F
+from dexego.data.frame_cache import FrameCache, prepare_frame_cache
 from dexego.data.reader import Dataset
 from dexego.data.samples import SampleConfig, anchor_frames, build_samples, history_frames, require_dexego
 from dexego.errors import ConfigError
@@ -87,6 +88,13 @@ class SampleSource:
         video = self.dataset.features.get(F.VIDEO_KEY)
         self.stored_size = tuple(video["shape"][:2]) if video else None
         self._meta: dict[int, dict] = {}
+        self.frame_cache: FrameCache | None = None
+
+    def prepare_frame_cache(self, progress: bool = True) -> FrameCache | None:
+        """Decode the episodes' frames once into the cache (per ``config.frame_cache``); samples then read it."""
+        c = self.config
+        self.frame_cache = prepare_frame_cache(self.dataset, self.episodes, c.frame_cache, c.frame_cache_max_gib, c.frame_cache_dir, progress)
+        return self.frame_cache
 
     @property
     def num_samples(self) -> int:
@@ -107,7 +115,8 @@ class SampleSource:
         if self.dataset.video_keys:
             needed = np.unique(np.concatenate([p[0] for p in plans]))
             # Channels-first once per decoded frame; each frame serves several samples.
-            block = np.ascontiguousarray(self.dataset.frames(episode, needed).transpose(0, 3, 1, 2))
+            cache = self.frame_cache if self.frame_cache is not None and episode in self.frame_cache else self.dataset
+            block = np.ascontiguousarray(cache.frames(episode, needed).transpose(0, 3, 1, 2))
             images = [block[np.searchsorted(needed, indices)] for indices, _ in plans]
         tasks = [self.dataset.tasks[int(columns[F.TASK_INDEX][a])] for a in anchors]
         return build_samples(columns, images, anchors, self.fps, self.config, self.stored_size, self._episode_meta(episode), tasks, str(self.path))
@@ -212,6 +221,8 @@ def make_loader(config: LoaderConfig, split: Literal["train", "val", "all"] = "t
         stream = SampleStream(sources, weights, config)
         stream.set_epoch(epoch)
         return DataLoader(stream, **common)
+    for source in sources:  # random access: decode each episode once instead of per sample
+        source.prepare_frame_cache()
     dataset = SampleDataset(sources, weights)
     generator = torch.Generator().manual_seed(config.seed * 1000003 + epoch)
     num = config.samples_per_epoch or len(dataset)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -35,6 +36,11 @@ class SampleConfig:
     action_space: str = "ego48"
     image_size: tuple[int, int] = (224, 224)  # (height, width)
     robot: bool = False  # also return robot_state / robot_actions
+    # Decoded-frame cache of map-style sampling (dexego.data.frame_cache): "auto" = when the frames take at most
+    # frame_cache_max_gib; frame_cache_dir "" = <dataset>/.cache (or the user cache dir if read-only).
+    frame_cache: Literal["auto", "on", "off"] = "auto"
+    frame_cache_max_gib: float = 2.0
+    frame_cache_dir: str = ""
 
     @property
     def num_frames(self) -> int:

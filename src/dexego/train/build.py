@@ -1,7 +1,8 @@
 """From a stage config to what the trainer needs: datasets (``dexego.data``) and a policy (``dexego.models``).
 
 Samples come from ``dexego.data.SampleDataset`` (map-style, so a resumed run
-can address exactly the samples it has not seen yet). Each mixture source
+can address exactly the samples it has not seen yet), reading frames from the
+decoded-frame cache (``data.sample.frame_cache``) instead of seeking in video. Each mixture source
 is split by episode; its held-out episodes form the validation sets
 ``val_human`` (human embodiment) and ``val_robot`` (any robot).
 """
@@ -92,6 +93,7 @@ def build_stage_data(config: StageConfig, model=None) -> StageData:
         source = SampleSource(entry.path, samples, train_eps, name)
         if source.num_samples == 0:
             raise InputError(entry.path, f"data.sources[{i}]", "no training samples (episodes too short?)")
+        source.prepare_frame_cache(progress=config.loop.progress)
         train_sets.append(SampleDataset([source]))
         for ep in train_eps:
             if probe.episode_meta(ep)["embodiment"] == HUMAN:
@@ -100,6 +102,7 @@ def build_stage_data(config: StageConfig, model=None) -> StageData:
             eps = [ep for ep in val_eps if (probe.episode_meta(ep)["embodiment"] == HUMAN) == wanted_human]
             if eps:
                 val_sources[split].append(SampleSource(entry.path, samples, eps, name))
+                val_sources[split][-1].prepare_frame_cache(progress=config.loop.progress)
         if ACTION in probe.stats and config.data.representation == STORED_SPACE:
             stats.append(probe.stats[ACTION])
     action_stats = None
