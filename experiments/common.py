@@ -38,6 +38,11 @@ def record(task: str, root: Path, episodes: int, embodiment: str, seed: int = 0,
     from dexego.sim.demos import record_demos
 
     out = root / task
+    if (out / "meta" / "info.json").is_file():
+        from dexego.data import Dataset
+
+        if Dataset(out).num_episodes >= episodes:  # done before (record_demos would replay the attempts to check)
+            return out
     summary = record_demos(task, episodes, out, seed=seed, image_size=image_size, embodiment=embodiment)
     log(f"{embodiment} {task}: {summary['written']} new + {summary['skipped_existing']} existing episodes in {out}")
     return out
@@ -80,8 +85,14 @@ def train_run(config, train: list[tuple[Path, list[int]]], val: dict[str, list[t
 
     model = policy_config(config)
     samples = sample_config(config, model)
-    train_sets = [SampleDataset([SampleSource(p, samples, eps, p.name)]) for p, eps in train if eps]
-    val_sets = {name: SampleDataset([SampleSource(p, samples, eps, p.name) for p, eps in parts if eps]) for name, parts in val.items()}
+    def source(path: Path, episodes: list[int]):
+        src = SampleSource(path, samples, episodes, path.name)
+        if hasattr(src, "prepare_frame_cache"):  # decoded-frame cache of dexego.data (when available)
+            src.prepare_frame_cache(progress=False)
+        return src
+
+    train_sets = [SampleDataset([source(p, eps)]) for p, eps in train if eps]
+    val_sets = {name: SampleDataset([source(p, eps) for p, eps in parts if eps]) for name, parts in val.items()}
     data = StageData(train_sets, None, val_sets, data_hours=data_hours, action_stats=action_stats)
     seed_everything(config.seed)
     policy = Policy(model, action_stats, tokenizer=tokenizer) if tokenizer is not None else Policy(model, action_stats)

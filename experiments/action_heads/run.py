@@ -59,6 +59,9 @@ def main() -> int:
     parser.add_argument("--episodes", type=int, default=22, help="human episodes recorded per task")
     parser.add_argument("--eval-samples", type=int, default=0, help="held-out samples evaluated (0 = all)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tokenizer-steps", type=int, default=600)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="stage config override for every head, e.g. loop.max_steps=100")
     parser.add_argument("--out", default=str(HERE / "results"))
     args = parser.parse_args()
 
@@ -70,22 +73,23 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     paths = [common.record(task, common.WORK / "human", args.episodes, "human") for task in TASKS]
-    template = load_stage_config(HERE / "stage.toml")
+    template = load_stage_config(HERE / "stage.toml", args.overrides)
     splits = common.split_datasets(paths, template.data.val_fraction, template.data.split_seed)
     stats = common.pooled_action_stats(template, paths)
     samples = sample_config(template, policy_config(template))
-    token_dir = common.WORK / "runs" / "heads" / "rvq_tokenizer"
+    runs = common.WORK / ("runs" if not args.overrides else "runs_overridden")
+    token_dir = runs / "heads" / "rvq_tokenizer"
     t0 = time.perf_counter()
     tokenizer, token_report = fit_tokenizer(splits, samples, stats, token_dir,
-                                            ["train_steps=600", "hidden=256", "codebook_size=256", "batch_size=128"])  # fmt: skip
+                                            [f"train_steps={args.tokenizer_steps}", "hidden=256", "codebook_size=256", "batch_size=128"])  # fmt: skip
     tokenizer_seconds = time.perf_counter() - t0
     train = [(s.path, s.train) for s in splits]
     val = {"val_human": [(s.path, s.val) for s in splits]}
     rows = []
     for head in HEADS:
-        run_dir = common.WORK / "runs" / "heads" / head
+        run_dir = runs / "heads" / head
         config = load_stage_config(HERE / "stage.toml", [f"output_dir={run_dir}", f"name={head}", f"model.head={head}",
-                                                          f"model.tokens.tokenizer_dir={token_dir}"])  # fmt: skip
+                                                          f"model.tokens.tokenizer_dir={token_dir}", *args.overrides])  # fmt: skip
         common.log(f"head {head} -> {run_dir}")
         t0 = time.perf_counter()
         policy, result = common.train_run(config, train, val, stats, tokenizer=tokenizer if head == "tokens" else None)

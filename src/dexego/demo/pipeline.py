@@ -78,6 +78,7 @@ def run_demo(
     out = Path(out)
     results = out / RESULTS
     torch.set_num_threads(max(1, options.threads))
+    check_profile(loaded, out)
     runner = StageRunner(out, len(stage_names(loaded)), log)
     log(f"dexego demo, profile {p.name!r} -> {out} ({p.description})")
 
@@ -131,6 +132,20 @@ def run_demo(
 
     log(summary_text(summary))
     return summary
+
+
+def check_profile(loaded: LoadedProfile, out: Path) -> None:
+    """Task names and both stage configs (model included), before anything is recorded or trained."""
+    from dexego.sim.human_tasks import get_any_task
+    from dexego.sim.tasks import get_task
+    from dexego.train.build import policy_config
+
+    for task in loaded.profile.data.human_tasks:
+        get_any_task(task)
+    for task in loaded.profile.data.robot_tasks:
+        get_task(task)
+    for template in (loaded.pretrain, loaded.finetune):
+        policy_config(stage_config(template, [out], out, ""))
 
 
 def _progress(done: int, total: int) -> None:
