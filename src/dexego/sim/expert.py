@@ -3,7 +3,10 @@
 An expert is a simulator policy like any other (``reset(seed)``,
 ``act(observation) -> action``). It plans from the first observation of an
 episode (object poses are in the observation), then follows the waypoints
-closed-loop through the env's IK at 30 Hz.
+closed-loop through the env's IK at 30 Hz. A task with ``expert_stages > 1``
+is planned in stages: when one stage's waypoints are done, the next stage is
+planned from the observation of that moment (where the objects really are),
+starting from the previous stage's last waypoint.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class WaypointFollower:
         self.segments = [(start, waypoints[0])] + list(zip(waypoints[:-1], waypoints[1:]))
         self.steps = [max(1, int(round(w.duration * hz))) for w in waypoints]
         self.total = sum(self.steps)
+        self.final = waypoints[-1]
 
     def at(self, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         for (a, b), n in zip(self.segments, self.steps):
@@ -68,18 +72,28 @@ class ScriptedExpert:
         self.rng = np.random.default_rng(0)
         self._follower: WaypointFollower | None = None
         self._step = 0
+        self._stage = 0
 
     def reset(self, seed: int | None = None) -> None:
         self.rng = np.random.default_rng(seed)
         self._follower = None
         self._step = 0
+        self._stage = 0
+
+    def _rng(self, stage: int) -> np.random.Generator:
+        return self.rng if self.noise else np.random.default_rng(stage)
 
     def act(self, observation: dict) -> np.ndarray:
         if self._follower is None:
             ee = np.asarray(observation["ee_pose"], dtype=np.float64)
             start = Waypoint(0.0, ee[:, :3].copy(), rot6d_to_matrix(ee[:, 3:]), np.asarray(observation["hand_joint_pos"], dtype=np.float64).copy())
-            rng = self.rng if self.noise else np.random.default_rng(0)
-            self._follower = WaypointFollower(start, self.task.expert_plan(observation, rng))
+            self._stage = 0
+            self._follower = WaypointFollower(start, self.task.expert_plan(observation, self._rng(0)))
+        elif self._step >= self._follower.total and self._stage + 1 < self.task.expert_stages:
+            self._stage += 1
+            start = self._follower.final
+            self._follower = WaypointFollower(start, self.task.expert_stage_plan(self._stage, observation, self._rng(self._stage), start))
+            self._step = 0
         pos, rot, hand = self._follower.at(self._step)
         self._step += 1
         return np.concatenate([pos, matrix_to_rot6d(rot), hand], axis=1).ravel()

@@ -37,6 +37,8 @@ class Task:
     object_joints: ClassVar[tuple[str, ...]] = ()  # articulation joints whose positions are observed
     sites: ClassVar[tuple[str, ...]] = ()  # sites the detectors read
     long_horizon: ClassVar[bool] = False
+    # > 1: the expert plans in stages, each from the observation at the stage's start (see ``expert_stage_plan``).
+    expert_stages: ClassVar[int] = 1
 
     def scene(self) -> SceneObjects:
         raise NotImplementedError
@@ -54,8 +56,20 @@ class Task:
         raise NotImplementedError
 
     def expert_plan(self, obs: dict, rng: np.random.Generator) -> list[Waypoint]:
-        """Object-relative wrist/hand waypoints from the first observation of an episode."""
+        """Object-relative wrist/hand waypoints from the first observation of an episode (the expert's stage 0).
+
+        The wrists start from their home poses.
+        """
         raise NotImplementedError
+
+    def expert_stage_plan(self, stage: int, obs: dict, rng: np.random.Generator, start: Waypoint) -> list[Waypoint]:
+        """Waypoints of stage ``stage`` (1 .. ``expert_stages`` - 1), planned from the observation at its start.
+
+        ``start`` is where the previous stage left the wrists and hands (its
+        last waypoint), so a stage can aim at where the objects actually are
+        now instead of where the first observation predicted them.
+        """
+        raise NotImplementedError(f"{self.name} plans in one stage")
 
 
 def set_free_pose(data: mujoco.MjData, joint: str, pos, quat=(1.0, 0.0, 0.0, 0.0)) -> None:

@@ -186,10 +186,11 @@ def home(side: int, duration: float = 0.8) -> list[Step]:
     return hold(HOME[side], PALM_DOWN, OPEN, duration)
 
 
-def two_hand_waypoints(left: list[Step], right: list[Step], rng: np.random.Generator) -> list:
+def two_hand_waypoints(left: list[Step], right: list[Step], rng: np.random.Generator, start=None) -> list:
     """Merge the two hands' step lists on one timeline (each hand interpolated at the other's key times).
 
-    Durations get +-8% noise per merged segment.
+    The hands start from ``start`` (a :class:`Waypoint`; default: their home
+    poses). Durations get +-8% noise per merged segment.
     """
     from dexego.sim.expert import _slerp_matrix
     from dexego.sim.tasks.base import Waypoint
@@ -208,7 +209,10 @@ def two_hand_waypoints(left: list[Step], right: list[Step], rng: np.random.Gener
             prev_t, prev = end, step[1:]
         return steps[-1][1:]
 
-    starts = {0: (HOME[0], PALM_DOWN, OPEN), 1: (HOME[1], PALM_DOWN, OPEN)}
+    if start is None:
+        starts = {h: (HOME[h], PALM_DOWN, OPEN) for h in (0, 1)}
+    else:
+        starts = {h: (start.pos[h], start.rot[h], start.hand[h]) for h in (0, 1)}
     sides = {0: left or home(0), 1: right or home(1)}
     ends = {h: times(sides[h]) for h in (0, 1)}
     key_times = np.unique(np.round(np.concatenate([ends[0], ends[1]]), 6))

@@ -127,7 +127,7 @@ class _TrayTask(_CanTask):
     TRAY = Container(inner_x=0.1, inner_y=0.21, wall_h=0.036, slots=2, rgba="0.35 0.38 0.45 1")
     TRAY_CENTRE = (0.45, 0.0)
     OUTSIDE = {"can_right": (0.40, -0.21), "can_left": (0.40, 0.21)}
-    RELEASE_GAP = 0.012  # the can's bottom above the tray walls when it is dropped into a slot
+    SET_DOWN_GAP = 0.004  # the can's bottom above the slot's floor when it is released
     starts_inserted = False
 
     def scene(self) -> SceneObjects:
@@ -159,20 +159,24 @@ class _TrayTask(_CanTask):
         return [unloaded(state.body_pos[c], state.body_quat[c], self.TRAY, state.body_pos["tray"]) for c in self.cans]
 
     # ------------------------------------------------------------- expert pieces
+    def _grip_height(self) -> float:
+        """Wrist above the can bottom: high enough that the sideways hand clears the walls with the can on the floor."""
+        return self.TRAY.wall_h + HAND_BELOW_WRIST + 0.006 - self.TRAY.floor
+
     def _insert(self, obs, side: int, rng) -> list:
+        # The can is set down on the slot's floor, not dropped in: released in the air, the opening fingers tip it over.
         k = self.cans.index("can_left" if side == LEFT else "can_right")
         can, tray = _pos(obs, k), _pos(obs, len(self.cans))
         slot = tray + [*self.TRAY.slot_offsets()[k], 0.0]
-        drop = TABLE_TOP_Z + self.TRAY.wall_h + self.RELEASE_GAP
-        return pick_and_place(side, can, TABLE_TOP_Z, slot, drop, rng)
+        floor = TABLE_TOP_Z + self.TRAY.floor + self.SET_DOWN_GAP
+        return pick_and_place(side, can, TABLE_TOP_Z, slot, floor, rng, grasp_height=self._grip_height())
 
     def _unload(self, obs, side: int, rng, can_in_slot: bool) -> list:
         k = self.cans.index("can_left" if side == LEFT else "can_right")
         tray = _pos(obs, len(self.cans))
         can = tray + [*self.TRAY.slot_offsets()[k], 0.0] if can_in_slot else _pos(obs, k)
         bottom = TABLE_TOP_Z + self.TRAY.floor
-        # Grip high enough that the sideways hand clears the tray walls.
-        height = TABLE_TOP_Z + self.TRAY.wall_h + HAND_BELOW_WRIST + 0.006 - bottom
+        height = self._grip_height()
         target = np.array([tray[0] - 0.01, tray[1] + (0.2 if side == LEFT else -0.2)])
         # A can dropped into its slot may rest up to ~2 cm off the slot centre: leave the palm more room.
         gap = 0.024 if can_in_slot else 0.012
@@ -246,12 +250,19 @@ class InsertAndUnloadCans(_TrayTask):
         out = [bool(w and u) for w, u in zip(self._was_inserted, self.unloaded_flags(state))]
         return tuple(self.reach_lift(state, initial) + inserted + out + [all(out)])
 
+    # Stage 0 inserts both cans; stages 1 and 2 unload the right, then the left can, each planned from where the
+    # can came to rest (a dropped can lands up to ~2 cm off its slot centre).
+    expert_stages = 3
+
     def expert_plan(self, obs, rng):
         ins_r, ins_l = self._insert(obs, RIGHT, rng), self._insert(obs, LEFT, rng)
-        out_r, out_l = self._unload(obs, RIGHT, rng, can_in_slot=True), self._unload(obs, LEFT, rng, can_in_slot=True)
-        right = sequence(ins_r, idle_for(ins_l, RIGHT), out_r, idle_for(out_l, RIGHT))
-        left = sequence(idle_for(ins_r, LEFT), ins_l, idle_for(out_r, LEFT), out_l, home(LEFT))
-        return two_hand_waypoints(left, sequence(right, home(RIGHT)), rng)
+        return two_hand_waypoints(sequence(idle_for(ins_r, LEFT), ins_l), sequence(ins_r, idle_for(ins_l, RIGHT)), rng)
+
+    def expert_stage_plan(self, stage, obs, rng, start):
+        side = RIGHT if stage == 1 else LEFT
+        out = sequence(self._unload(obs, side, rng, can_in_slot=False), home(side))
+        plans = {side: out, 1 - side: idle_for(out, 1 - side)}
+        return two_hand_waypoints(plans[LEFT], plans[RIGHT], rng, start)
 
 
 # --------------------------------------------------------------------------- Stack-Can-Into-Drawer
