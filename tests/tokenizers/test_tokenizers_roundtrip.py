@@ -1,6 +1,4 @@
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -89,7 +87,8 @@ def test_bad_input(tmp_path):
         load_tokenizer(tmp_path / "t")
 
 
-def test_cli_fits_on_a_dataset(tmp_path):
+def test_cli_fits_on_a_dataset(tmp_path, capsys):
+    from dexego.cli import main
     from dexego.data import DatasetWriter
     from dexego.data.synthetic import synthetic_episode
 
@@ -97,13 +96,12 @@ def test_cli_fits_on_a_dataset(tmp_path):
         writer.add_episode(synthetic_episode(length=90, seed=0, video=False))
         writer.add_episode(synthetic_episode(length=90, seed=1, video=False))
     out = tmp_path / "tok"
-    result = subprocess.run([sys.executable, "-m", "dexego", "tokenizer", "fit", str(tmp_path / "ds"), "--kind", "fast",
-                             "--out", str(out), "--set", "vocab_size=300"], capture_output=True, text=True)  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert "round trip: RMSE" in result.stdout
+    # in-process: the same parser and handler as the `dexego` command, without two interpreter start-ups
+    assert main(["tokenizer", "fit", str(tmp_path / "ds"), "--kind", "fast", "--out", str(out), "--set", "vocab_size=300"]) == 0
+    assert "round trip: RMSE" in capsys.readouterr().out
     tokenizer = load_tokenizer(out)
     assert tokenizer.horizon == 30 and tokenizer.dim == 48
     assert json.loads((out / "action_stats.json").read_text())["normalization"] == "mean_std"
-    missing = subprocess.run([sys.executable, "-m", "dexego", "tokenizer", "fit", str(tmp_path / "none"), "--kind", "rvq",
-                              "--out", str(tmp_path / "x")], capture_output=True, text=True)  # fmt: skip
-    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert main(["tokenizer", "fit", str(tmp_path / "none"), "--kind", "rvq", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "none/meta/info.json" in err and "Traceback" not in err and not (tmp_path / "x").exists()
