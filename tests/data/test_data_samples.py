@@ -129,3 +129,21 @@ def test_loader_batches_with_worker_processes(small_dataset):
     assert total == sum(len(a) for a in SampleSource(root, CFG).anchors.values())
     assert batches[0]["images"].shape[1:] == (6, 3, 16, 16) and batches[0]["actions"].shape[1:] == (30, 48)
     assert isinstance(batches[0]["instruction"][0], str)
+
+
+def test_nan_camera_pose_at_an_anchor_names_the_episode_frame_and_field(small_dataset):
+    from dexego.data import features as F
+    from dexego.data.samples import build_samples
+    from dexego.errors import InputError
+
+    root, _ = small_dataset
+    source = SampleSource(root, CFG)
+    columns = dict(source.dataset.episode_columns(0))
+    pose = np.array(columns[F.CAMERA_POSE], dtype=np.float32, copy=True)
+    pose[10] = np.nan
+    columns[F.CAMERA_POSE] = pose
+    meta = {"embodiment": "human", "source": "synthetic", "episode_index": 0}
+    samples = build_samples(columns, [None, None], [0, 20], 30.0, CFG, None, meta, ["a", "b"], "ds (episode 0)")
+    assert all(np.isfinite(s["actions"]).all() for s in samples)  # a NaN pose inside a chunk is never read
+    with pytest.raises(InputError, match=r"ds \(episode 0\): observation\.camera\.world_from_camera: NaN or inf at frame 10"):
+        build_samples(columns, [None, None], [0, 10], 30.0, CFG, None, meta, ["a", "b"], "ds (episode 0)")

@@ -119,7 +119,8 @@ class SampleSource:
             block = np.ascontiguousarray(cache.frames(episode, needed).transpose(0, 3, 1, 2))
             images = [block[np.searchsorted(needed, indices)] for indices, _ in plans]
         tasks = [self.dataset.tasks[int(columns[F.TASK_INDEX][a])] for a in anchors]
-        return build_samples(columns, images, anchors, self.fps, self.config, self.stored_size, self._episode_meta(episode), tasks, str(self.path))
+        where = f"{self.path} (episode {episode})"
+        return build_samples(columns, images, anchors, self.fps, self.config, self.stored_size, self._episode_meta(episode), tasks, where)
 
 
 def open_sources(config: LoaderConfig, split: Literal["train", "val", "all"] = "train") -> tuple[list[SampleSource], np.ndarray]:

@@ -135,6 +135,7 @@ def build_samples(
     valid = np.asarray(columns[F.HAND_VALID], dtype=bool).reshape(n, 2)
     pose = np.asarray(columns[F.CAMERA_POSE], dtype=np.float64).reshape(n, 4, 4)
     cameras = pose[anchors]  # (A, 4, 4)
+    _require_finite(cameras.reshape(len(anchors), -1), anchors, where, F.CAMERA_POSE)
     count, horizon = len(anchors), config.horizon
 
     # Hands are encoded once per frame with the world as the "camera" (wrist pose in the world,
@@ -160,6 +161,7 @@ def build_samples(
 
     height, width = config.image_size
     intr = np.asarray(columns[F.INTRINSICS], dtype=np.float64).reshape(n, 4)[anchors]
+    _require_finite(intr, anchors, where, F.INTRINSICS)
     out = []
     for i, anchor in enumerate(anchors):
         src_h, src_w = stored_size if stored_size is not None else (2 * intr[i, 3], 2 * intr[i, 2])
@@ -193,6 +195,13 @@ def build_samples(
             sample["robot_actions"] = interpolate(np.asarray(columns[F.ROBOT_ACTION], dtype=np.float64), robot_pos).astype(np.float32)
         out.append(sample)
     return out
+
+
+def _require_finite(values: np.ndarray, anchors: np.ndarray, where, field: str) -> None:
+    """Per-anchor values (A, K) must be finite: a NaN camera would silently turn the whole sample into NaN."""
+    bad = ~np.isfinite(values).all(axis=1)
+    if bad.any():
+        raise InputError(where, field, f"NaN or inf at frame {int(anchors[np.argmax(bad)])}")
 
 
 def world_to_camera(actions: np.ndarray, camera_from_world: np.ndarray, valid: np.ndarray, space) -> np.ndarray:
