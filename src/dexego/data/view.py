@@ -7,17 +7,33 @@ from pathlib import Path
 import numpy as np
 
 from dexego.data import features as F
+from dexego.data.layout import publish, temp_path
 from dexego.data.reader import Dataset
+from dexego.errors import InputError
 from dexego.hands.layout import BONES, FINGERTIPS, SIDES
 
 _COLORS = {"left": (60, 140, 255), "right": (255, 120, 60)}
 
 
-def record_episode(root: "str | Path", episode: int, out: "str | Path", horizon: int = 30, image_scale: float = 1.0) -> Path:
-    """Write the episode as a Rerun recording to ``out`` (never spawns a viewer)."""
+def record_episode(root: "str | Path", episode: int, out: "str | Path", horizon: int = 30) -> Path:
+    """Write the episode as a Rerun recording to ``out`` (never spawns a viewer; written under a temporary name, then renamed)."""
+    ds = Dataset(root)
+    if not 0 <= episode < ds.num_episodes:
+        raise InputError(root, "episode", f"{episode} is out of range: the dataset has episodes 0..{ds.num_episodes - 1}")
+    out = Path(out)
+    tmp = temp_path(out)
+    try:
+        _record(ds, episode, tmp, horizon)
+        publish(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+        ds.close()
+    return out
+
+
+def _record(ds: Dataset, episode: int, out: Path, horizon: int) -> None:
     import rerun as rr
 
-    ds = Dataset(root)
     cols = ds.episode_columns(episode)
     n = int(ds.episode_lengths[episode])
     kp = cols[F.KEYPOINTS].reshape(n, 2, 21, 3)
@@ -28,8 +44,6 @@ def record_episode(root: "str | Path", episode: int, out: "str | Path", horizon:
     height, width = video["shape"][:2] if video else (int(2 * intr[0, 3]), int(2 * intr[0, 2]))
     frames = ds.frames(episode, np.arange(n)) if video else None
 
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     rec = rr.RecordingStream("dexego_data_view")
     rec.save(out)
     rec.log("world", rr.ViewCoordinates.RIGHT_HAND_Z_UP, static=True)
@@ -55,5 +69,3 @@ def record_episode(root: "str | Path", episode: int, out: "str | Path", horizon:
             rec.log(f"world/hands/{side}/future", rr.LineStrips3D(paths, colors=color, radii=0.0015))
     rec.flush()
     rec.disconnect()
-    ds.close()
-    return out
