@@ -79,3 +79,22 @@ def test_max_samples_and_bad_inputs():
     del broken["intrinsics"]
     with pytest.raises(InputError, match="intrinsics: missing"):
         evaluate_motion(HoldCurrentPose(30), [broken])
+
+
+class NaNPredictor:
+    def predict_action_chunk(self, observation):
+        out = np.zeros((30, 48))
+        out[5, 30] = np.nan  # the right hand at step 6
+        return out
+
+
+def test_report_steps_beyond_the_horizon_and_nan_predictions_are_clear_errors():
+    from dexego.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"report steps \[45\] are outside the chunk's horizon 1\.\.30"):
+        evaluate_motion(HoldCurrentPose(30), [sample()], MotionEvalConfig(steps=(10, 45)))
+    labelled = {**sample(), "episode_index": np.int64(4), "frame_index": np.int64(12)}
+    with pytest.raises(InputError, match=r"predict_action_chunk: returned NaN or inf for a valid hand \(episode 4, frame 12\)"):
+        evaluate_motion(NaNPredictor(), [labelled])
+    labelled["action_valid"][:, 1] = False  # NaN in an invalid hand is ignored, as by the metrics
+    assert evaluate_motion(NaNPredictor(), [labelled])["overall"]["samples"] == 1

@@ -17,7 +17,7 @@ import numpy as np
 
 from dexego.actions import get_space
 from dexego.evaluate.motion import MotionMetrics, motion_errors
-from dexego.errors import InputError
+from dexego.errors import ConfigError, InputError
 
 TARGET_KEYS = ("actions", "action_valid", "robot_actions")
 REQUIRED_KEYS = ("actions", "action_valid", "intrinsics", "images")
@@ -56,14 +56,19 @@ def evaluate_motion(
         if target.ndim != 2 or target.shape[-1] != space.dim:
             raise InputError(None, "actions", f"expected (H, {space.dim}) for {space.name!r}, got {target.shape}")
         if metrics is None:
-            steps = tuple(s for s in config.steps if s <= target.shape[0])
-            metrics = MotionMetrics(target.shape[0], steps, config.fps, space.name)
+            beyond = [s for s in config.steps if not 1 <= s <= target.shape[0]]
+            if beyond:
+                raise ConfigError(f"report steps {beyond} are outside the chunk's horizon 1..{target.shape[0]}")
+            metrics = MotionMetrics(target.shape[0], tuple(config.steps), config.fps, space.name)
         observation = {k: v for k, v in sample.items() if k not in TARGET_KEYS}
         predicted = np.asarray(_numpy(predictor.predict_action_chunk(observation)), dtype=np.float64)
         if predicted.ndim == 3 and predicted.shape[0] == 1:
             predicted = predicted[0]
         if predicted.shape != target.shape:
             raise InputError(None, "predict_action_chunk", f"returned shape {predicted.shape}, expected {target.shape}")
+        if not np.isfinite(predicted.reshape(-1, 2, space.hand_dim)[valid]).all():
+            where = f"episode {_label(sample.get('episode_index'))}, frame {_label(sample.get('frame_index'))}"
+            raise InputError(None, "predict_action_chunk", f"returned NaN or inf for a valid hand ({where})")
         images = _array(sample, "images", None)
         image_size = (images.shape[-1], images.shape[-2])
         errors = motion_errors(predicted, target, valid, _array(sample, "intrinsics", np.float64), image_size, space)
