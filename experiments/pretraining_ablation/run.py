@@ -46,7 +46,10 @@ def main() -> int:
     (out / "results.md").write_text("\n".join(lines))
     write_bytes_atomic(out / "ablation.png", plot(summary))
     shutil.copy(work / "results" / "figures" / "finetune_loss_comparison.png", out / "finetune_loss_comparison.png")
-    shutil.copy(work / "report.html", out / "report.html")
+    shutil.copy(work / "results" / "figures" / "dataset_frames.png", out / "dataset_frames.png")
+    overlays = sorted((work / "results" / "motion" / f"{summary['arms'][0]['name']}_overlays").glob("*.png"))
+    if overlays:  # true (green) vs predicted (magenta) future hand paths on a held-out robot frame
+        shutil.copy(overlays[-1], out / "overlay_example.png")
     print("\n".join(lines))
     return 0
 
