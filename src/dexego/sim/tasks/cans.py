@@ -149,16 +149,18 @@ def pick_and_place(
     clearance: float = 0.07,
     approach_high: bool = False,
     palm_gap: float = PALM_GAP,
+    pull: float = 0.0,
 ) -> list[Step]:
     """Side-grasp a can at ``can`` (x, y) and release it with its centre over ``target`` and its bottom at ``target_bottom``.
 
     After the release the hand rises to the carrying height; ``approach_high`` also comes in from that height
-    (so the hand passes above cans that are already standing somewhere).
+    (so the hand passes above cans that are already standing somewhere). ``pull`` is how far closing the fingers
+    draws the can back towards the palm (x); the place pose makes up for it.
     """
     rot, s = SIDE_GRASP[side], outward(side)
     grasp = grasp_wrist(can, side, can_bottom, grasp_height, palm_gap) + rng.normal(0.0, 0.003, 3)
     offset = grasp - np.array([can[0], can[1], can_bottom])  # wrist relative to the can bottom, kept while carrying
-    place = np.array([target[0], target[1], target_bottom]) + offset
+    place = np.array([target[0] + pull, target[1], target_bottom]) + offset
     top = max(grasp[2], place[2]) + carry
     lift = np.array([grasp[0], grasp[1], top])
     above = np.array([place[0], place[1], top])

@@ -128,6 +128,8 @@ class _TrayTask(_CanTask):
     TRAY_CENTRE = (0.45, 0.0)
     OUTSIDE = {"can_right": (0.40, -0.21), "can_left": (0.40, 0.21)}
     SET_DOWN_GAP = 0.004  # the can's bottom above the slot's floor when it is released
+    WALL_CLEARANCE = 0.012  # the sideways hand's lowest point above the tray walls while it holds a can in a slot
+    GRASP_PULL = 0.015  # closing the fingers draws the can about this far back towards the palm (measured)
     starts_inserted = False
 
     def scene(self) -> SceneObjects:
@@ -161,7 +163,7 @@ class _TrayTask(_CanTask):
     # ------------------------------------------------------------- expert pieces
     def _grip_height(self) -> float:
         """Wrist above the can bottom: high enough that the sideways hand clears the walls with the can on the floor."""
-        return self.TRAY.wall_h + HAND_BELOW_WRIST + 0.006 - self.TRAY.floor
+        return self.TRAY.wall_h + HAND_BELOW_WRIST + self.WALL_CLEARANCE - self.TRAY.floor
 
     def _insert(self, obs, side: int, rng) -> list:
         # The can is set down on the slot's floor, not dropped in: released in the air, the opening fingers tip it over.
@@ -169,7 +171,7 @@ class _TrayTask(_CanTask):
         can, tray = _pos(obs, k), _pos(obs, len(self.cans))
         slot = tray + [*self.TRAY.slot_offsets()[k], 0.0]
         floor = TABLE_TOP_Z + self.TRAY.floor + self.SET_DOWN_GAP
-        return pick_and_place(side, can, TABLE_TOP_Z, slot, floor, rng, grasp_height=self._grip_height())
+        return pick_and_place(side, can, TABLE_TOP_Z, slot, floor, rng, grasp_height=self._grip_height(), pull=self.GRASP_PULL)
 
     def _unload(self, obs, side: int, rng, can_in_slot: bool) -> list:
         k = self.cans.index("can_left" if side == LEFT else "can_right")
