@@ -147,3 +147,15 @@ def test_nan_camera_pose_at_an_anchor_names_the_episode_frame_and_field(small_da
     assert all(np.isfinite(s["actions"]).all() for s in samples)  # a NaN pose inside a chunk is never read
     with pytest.raises(InputError, match=r"ds \(episode 0\): observation\.camera\.world_from_camera: NaN or inf at frame 10"):
         build_samples(columns, [None, None], [0, 10], 30.0, CFG, None, meta, ["a", "b"], "ds (episode 0)")
+
+
+@pytest.mark.parametrize("field, value", [("horizon", 0), ("history", -1), ("history_spacing_s", float("nan")),
+                                          ("action_fps", 0.0), ("samples_per_second", -3.0), ("image_size", (0, 64))])
+def test_sample_config_out_of_range_is_a_config_error(field, value):
+    from dexego.config import load_config
+    from dexego.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"{field} = .* is out of range"):
+        SampleConfig(**{field: value})
+    with pytest.raises(ConfigError, match=f"{field}"):  # through the config loader too
+        load_config(SampleConfig, {field: value if not isinstance(value, tuple) else list(value)})

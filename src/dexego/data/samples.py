@@ -23,7 +23,7 @@ import numpy as np
 
 from dexego.actions import get_space, keypoints_to_action
 from dexego.data import features as F
-from dexego.errors import InputError
+from dexego.errors import ConfigError, InputError
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,16 @@ class SampleConfig:
     frame_cache: Literal["auto", "on", "off"] = "auto"
     frame_cache_max_gib: float = 2.0
     frame_cache_dir: str = ""
+
+    def __post_init__(self) -> None:
+        checks = {
+            "history": self.history >= 0, "horizon": self.horizon >= 1, "history_spacing_s": self.history_spacing_s > 0,
+            "action_fps": self.action_fps > 0, "samples_per_second": self.samples_per_second > 0,
+            "image_size": len(self.image_size) == 2 and min(self.image_size) >= 1,
+        }  # fmt: skip
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise ConfigError(f"sample config: {bad[0]} = {getattr(self, bad[0])!r} is out of range")
 
     @property
     def num_frames(self) -> int:
