@@ -9,6 +9,7 @@ import numpy as np
 
 from dexego.config import load_config
 from dexego.errors import ConfigError
+from dexego.tokenizers._files import atomic_directory
 from dexego.tokenizers.base import ActionTokenizer, check_chunks
 
 TokenizerKind = Literal["rvq", "fast"]
@@ -97,6 +98,8 @@ def fit_dataset_tokenizer(dataset: str, kind: str, out: str, horizon: int = 30, 
 
     from dexego.actions import Normalizer, get_space
 
+    if max_chunks is not None and max_chunks < 1:
+        raise ConfigError(f"max_chunks must be at least 1, got {max_chunks}")
     log(f"reading action chunks from {dataset} ...")
     chunks, valid = dataset_chunks(dataset, horizon, action_space, max_chunks)
     stats = chunk_stats(chunks, valid)
@@ -113,11 +116,10 @@ def fit_dataset_tokenizer(dataset: str, kind: str, out: str, horizon: int = 30, 
 
     tokenizer = fit_tokenizer(kind, normalised, overrides=overrides, progress=progress)
     report = round_trip_report(tokenizer, normalised)
-    tokenizer.save(out)
-    from pathlib import Path
-
     stats_json = {"normalization": normalization, "stats": {k: v.tolist() for k, v in stats.items()}}
-    (Path(out) / STATS_FILE).write_text(json.dumps(stats_json))
+    with atomic_directory(out) as tmp:  # the tokenizer and its statistics appear together or not at all
+        tokenizer.save(tmp)
+        (tmp / STATS_FILE).write_text(json.dumps(stats_json))
     log(f"saved {out}: vocabulary {tokenizer.vocab_size}; {report.summary()} (normalised units)")
     return report
 

@@ -198,7 +198,7 @@ class RVQTokenizer(nn.Module):
                 optimiser.step()
                 schedule.step()
                 if progress is not None:
-                    progress(step, float(loss))
+                    progress(step, loss.item())
             model.eval()
         finally:
             torch.random.set_rng_state(torch_state)
