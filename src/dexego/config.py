@@ -21,16 +21,27 @@ from dexego.errors import ConfigError
 T = TypeVar("T")
 
 
-def load_config(cls: type[T], source: "str | Path | dict[str, Any] | None" = None, overrides: "list[str] | dict[str, Any] | None" = None) -> T:
-    """Build dataclass ``cls`` from a TOML/JSON file or a dict, then apply overrides."""
-    origin = "<dict>"
+def load_config(
+    cls: type[T],
+    source: "str | Path | dict[str, Any] | None" = None,
+    overrides: "list[str] | dict[str, Any] | None" = None,
+    *,
+    origin: str | None = None,
+    prefix: str = "",
+) -> T:
+    """Build dataclass ``cls`` from a TOML/JSON file or a dict, then apply overrides.
+
+    Errors name ``origin`` (default: the file, or ``<dict>`` / ``overrides``) and each key under
+    ``prefix`` (e.g. ``"model."`` when ``source`` is one table of a larger config).
+    """
+    label = origin or ("<dict>" if source is not None else "overrides")
     if source is None:
         data: dict[str, Any] = {}
     elif isinstance(source, dict):
         data = dict(source)
     else:
         path = Path(source)
-        origin = str(path)
+        label = origin or str(path)
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
         text = path.read_text()
@@ -40,7 +51,9 @@ def load_config(cls: type[T], source: "str | Path | dict[str, Any] | None" = Non
             raise ConfigError(f"{path}: cannot parse: {exc}") from exc
     for key, value in _parse_overrides(overrides).items():
         _set_dotted(data, key, value)
-    return _build(cls, data, origin, prefix="")
+    if prefix and not prefix.endswith("."):
+        prefix += "."
+    return _build(cls, data, label, prefix=prefix)
 
 
 def to_dict(config: Any) -> dict[str, Any]:

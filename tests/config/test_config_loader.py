@@ -55,3 +55,14 @@ def test_type_errors_name_the_field(tmp_path):
     bad.write_text("epochs = = 3")
     with pytest.raises(ConfigError, match="bad.toml: cannot parse"):
         load_config(Stage, bad)
+
+
+def test_errors_name_the_origin_and_the_prefix_of_a_sub_table():
+    with pytest.raises(ConfigError, match=r"^stage\.toml: optim\.schedule: 'linear' is not one of"):
+        load_config(Optim, {"schedule": "linear"}, origin="stage.toml", prefix="optim")
+    with pytest.raises(ConfigError, match=r"^stage\.toml: unknown key\(s\) optim\.lrr; valid keys under optim: lr, schedule"):
+        load_config(Optim, {"lrr": 1.0}, origin="stage.toml", prefix="optim.")
+    with pytest.raises(ConfigError, match=r"^overrides: epochs: expected int"):  # no source: the overrides are at fault
+        load_config(Stage, None, ["epochs=1.5"])
+    with pytest.raises(ConfigError, match=r"^<dict>: epochs: expected int"):
+        load_config(Stage, {"epochs": "x"})

@@ -114,4 +114,4 @@ class FASTTokenizer:
             raise InputError(directory / TOKENIZER_FILE, str(exc.args[0]), "missing") from exc
         except Exception as exc:  # the tokenizers library raises its own exception types
             raise InputError(directory / BPE_FILE, None, f"cannot load the BPE model: {exc}") from exc
-        return cls(load_config(FASTConfig, meta.get("config", {})), bpe, *fields)
+        return cls(load_config(FASTConfig, meta.get("config", {}), origin=str(directory / TOKENIZER_FILE), prefix="config"), bpe, *fields)

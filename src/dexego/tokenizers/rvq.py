@@ -214,7 +214,7 @@ class RVQTokenizer(nn.Module):
     def load(cls, directory: "str | os.PathLike") -> "RVQTokenizer":
         directory = Path(directory)
         meta = read_json(directory / TOKENIZER_FILE, "action tokenizer description")
-        config = load_config(RVQConfig, meta.get("config", {}))
+        config = load_config(RVQConfig, meta.get("config", {}), origin=str(directory / TOKENIZER_FILE), prefix="config")
         model = cls(config, int(meta["horizon"]), int(meta["dim"]))
         try:
             model.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))

@@ -52,7 +52,7 @@ def check_inputs(config: StageConfig):
 def policy_config(config: StageConfig):
     from dexego.models import PolicyConfig
 
-    model = load_config(PolicyConfig, dict(config.model))
+    model = load_config(PolicyConfig, dict(config.model), origin="stage config", prefix="model")
     if model.action_space != config.data.representation:
         raise ConfigError(
             f"model.action_space {model.action_space!r} differs from data.representation {config.data.representation!r}"
@@ -68,10 +68,7 @@ def sample_config(config: StageConfig, model) -> Any:
     for key in ("horizon", "action_space"):
         if options[key] != defaults[key]:
             raise ConfigError(f"data.sample.{key} = {options[key]!r} differs from the model's {defaults[key]!r}")
-    try:
-        return load_config(SampleConfig, options)
-    except ConfigError as exc:
-        raise ConfigError(f"data.sample: {exc}") from None
+    return load_config(SampleConfig, options, origin="stage config", prefix="data.sample")
 
 
 def build_stage_data(config: StageConfig, model=None) -> StageData:
