@@ -70,6 +70,17 @@ def test_fast_save_load(tmp_path):
     loaded = load_tokenizer(tmp_path / "fast")
     assert isinstance(loaded, FASTTokenizer)
     assert loaded.encode(chunks[:4]) == tokenizer.encode(chunks[:4])
+    # a damaged description or BPE file names the file and field that is wrong
+    meta_path = tmp_path / "fast" / "tokenizer.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "max_tokens": "many"}))
+    with pytest.raises(InputError, match=r"tokenizer\.json: max_tokens: expected an integer, got 'many'"):
+        load_tokenizer(tmp_path / "fast")
+    meta_path.write_text(json.dumps(meta))
+    bpe = next(p for p in (tmp_path / "fast").iterdir() if p.name != "tokenizer.json")
+    bpe.write_text("{ not json")
+    with pytest.raises(InputError, match=f"{bpe.name}: cannot load the BPE model"):
+        load_tokenizer(tmp_path / "fast")
 
 
 def test_bad_input(tmp_path):

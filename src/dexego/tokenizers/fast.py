@@ -107,11 +107,18 @@ class FASTTokenizer:
     def load(cls, directory: "str | os.PathLike") -> "FASTTokenizer":
         directory = Path(directory)
         meta = read_json(directory / TOKENIZER_FILE, "action tokenizer description")
+        fields = []
+        for key in ("horizon", "dim", "min_value", "max_value", "max_tokens"):
+            try:
+                fields.append(int(meta[key]))
+            except KeyError:
+                raise InputError(directory / TOKENIZER_FILE, key, "missing") from None
+            except (TypeError, ValueError):
+                raise InputError(directory / TOKENIZER_FILE, key, f"expected an integer, got {meta[key]!r}") from None
+        if not (directory / BPE_FILE).is_file():
+            raise InputError(directory / BPE_FILE, None, "missing (the BPE model of the tokenizer)")
         try:
             bpe = Tokenizer.from_file(str(directory / BPE_FILE))
-            fields = [int(meta[k]) for k in ("horizon", "dim", "min_value", "max_value", "max_tokens")]
-        except KeyError as exc:
-            raise InputError(directory / TOKENIZER_FILE, str(exc.args[0]), "missing") from exc
         except Exception as exc:  # the tokenizers library raises its own exception types
             raise InputError(directory / BPE_FILE, None, f"cannot load the BPE model: {exc}") from exc
         return cls(load_config(FASTConfig, meta.get("config", {}), origin=str(directory / TOKENIZER_FILE), prefix="config"), bpe, *fields)
