@@ -112,13 +112,13 @@ def rollout_strip_png(video_dir: Path, count: int = 6) -> bytes | None:
 def comparison_rows(summary: dict) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
     splits = list(summary["arms"][0]["eval"])
     header = ("policy", "human pretraining", "robot data") + tuple(f"{s} {m}" for s in splits for m in ("SR %", "PSR %")) + (
-        "val robot loss (last)", "held-out wrist err cm", "held-out fingertip err cm")
+        "val robot loss (last)", "val robot loss (lowest)", "held-out wrist err cm", "held-out fingertip err cm")
     rows = []
     for arm in summary["arms"]:
         cells = [arm["name"], "yes" if arm["pretrained"] else "no", f"{round(100 * arm['robot_fraction'])} %"]
         for s in splits:
             cells += [percent(arm["eval"][s]["sr"]), percent(arm["eval"][s]["psr"])]
-        cells += [number(arm["val_robot_loss_last"], 3), number(arm["motion"]["wrist_cm"], 2), number(arm["motion"]["fingertip_cm"], 2)]
+        cells += [number(arm["val_robot_loss_last"], 3), number(arm.get("val_robot_loss_best"), 3), number(arm["motion"]["wrist_cm"], 2), number(arm["motion"]["fingertip_cm"], 2)]
         rows.append(tuple(cells))
     return header, rows
 
