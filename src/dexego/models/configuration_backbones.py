@@ -17,10 +17,16 @@ class TinyBackboneConfig:
     heads: int = 4
     mlp_ratio: float = 4.0
     max_text_bytes: int = 64  # longer instructions are truncated (UTF-8 bytes)
+    # Speed option (changes the model, off by default): average-pool each history frame's patch grid in
+    # f x f blocks, so a history frame gives (grid / f)^2 tokens instead of grid^2; the current frame keeps all.
+    history_pool: int = 1
 
     def __post_init__(self):
         if self.image_size % self.patch_size:
             raise ValueError(f"image_size {self.image_size} must be a multiple of patch_size {self.patch_size}")
+        grid = self.image_size // self.patch_size
+        if self.history_pool < 1 or grid % self.history_pool:
+            raise ValueError(f"history_pool {self.history_pool} must be >= 1 and divide the patch grid {grid}")
 
 
 @dataclass(frozen=True)

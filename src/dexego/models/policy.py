@@ -27,8 +27,9 @@ from torch import nn
 
 from dexego.actions import Normalizer, get_space
 from dexego.config import load_config, to_dict
-from dexego.errors import InputError
+from dexego.errors import ConfigError, InputError
 from dexego.models.configuration_policy import PolicyConfig
+from dexego.models.frame_cache import FrameFeatureCache
 from dexego.models.head_inputs import HeadContext, HeadInputs
 from dexego.models.observation import prepare
 from dexego.models.registry import HEADS, backbone_class
@@ -87,6 +88,16 @@ class Policy(nn.Module):
         state = {"shift": self.normalizer_shift.cpu().numpy(), "scale": self.normalizer_scale.cpu().numpy()}
         return Normalizer.from_state_dict(state, self.config.normalization)
 
+    def set_frame_cache(self, capacity: int) -> None:
+        """Reuse the patch features of frames seen in earlier ``predict_action_chunk`` calls (tiny backbone,
+        inference only): ``capacity`` frames are kept, 0 turns the cache off (the default). Outputs agree with
+        the uncached ones up to float rounding (see ``dexego.models.frame_cache``)."""
+        if not hasattr(self.backbone, "frame_cache"):
+            raise ConfigError(f"the {self.config.backbone!r} backbone has no frame feature cache (only 'tiny')")
+        if capacity < 0:
+            raise ConfigError(f"frame cache capacity must be >= 0, got {capacity}")
+        self.backbone.frame_cache = FrameFeatureCache(capacity) if capacity else None
+
     @property
     def device(self) -> torch.device:
         return self.normalizer_shift.device
@@ -111,7 +122,8 @@ class Policy(nn.Module):
     def predict_action_chunk(self, observation: Mapping[str, Any], seed: int | None = None) -> np.ndarray:
         """Un-normalised chunk (H, D) (or (B, H, D) for a batched observation); ``seed`` fixes sampling."""
         was_training = self.training
-        self.eval()
+        if was_training:  # switching modes walks every sub-module: only when needed
+            self.eval()
         try:
             with torch.inference_mode() if self.optimized else torch.no_grad():
                 data, batched = prepare(observation, self.space.dim, self.config.n_obs_frames, self.device, with_actions=False)
@@ -119,7 +131,8 @@ class Policy(nn.Module):
                 chunk = self.head.sample(self._head_inputs(data), generator)
                 chunk = self.normalizer().unnormalize(chunk.double()).float().cpu().numpy()
         finally:
-            self.train(was_training)
+            if was_training:
+                self.train()
         return chunk if batched else chunk[0]
 
     # -- persistence ---------------------------------------------------------------------------------------------
