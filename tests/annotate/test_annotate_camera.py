@@ -110,3 +110,16 @@ def test_read_poses_formats_and_errors(tmp_path):
     np.save(tmp_path / "c.npy", bad)
     with pytest.raises(InputError, match="NaN"):
         read_poses(tmp_path / "c.npy", 3)
+
+
+def test_truncated_npz_sidecars_are_input_errors(tmp_path):
+    from dexego.annotate.sidecar import read_ground_truth
+
+    np.savez(tmp_path / "full.npz", world_from_camera=np.tile(np.eye(4), (3, 1, 1)))
+    data = (tmp_path / "full.npz").read_bytes()
+    (tmp_path / "p.npz").write_bytes(data[: len(data) // 2])  # a truncated zip archive
+    with pytest.raises(InputError, match=r"p\.npz: unreadable poses"):
+        read_poses(tmp_path / "p.npz", 3)
+    (tmp_path / "clip.hands.npz").write_bytes(data[:100])
+    with pytest.raises(InputError, match=r"clip\.hands\.npz: unreadable npz"):
+        read_ground_truth(tmp_path / "clip.mp4")

@@ -42,3 +42,12 @@ def test_dexycb_converts_camera_frame_joints(tmp_path):
     got = check_converted(tmp_path / "out", scene)
     assert "pick up the mustard bottle" in str(got["meta"]["instructions"])
     assert not got["columns"]["observation.hands.valid"][:, 1].any()  # the right hand never appears
+
+
+def test_dexycb_truncated_label_file_skips_only_its_sequence(tmp_path):
+    write_dexycb(tmp_path / "in", serials=("836212060125", "839512060362"))
+    label = tmp_path / "in/20200709-subject-01/20200709_141754/839512060362/labels_000002.npz"
+    label.write_bytes(label.read_bytes()[:60])
+    summary = convert("dexycb", tmp_path / "in", tmp_path / "out", progress=lambda m: None)
+    assert summary.converted == ["20200709-subject-01/20200709_141754/836212060125"], summary.report()
+    assert "labels_000002.npz" in summary.report()

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -62,7 +63,7 @@ def read_ground_truth(video: "str | Path") -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as data:
             out = {k: np.asarray(data[k]) for k in data.files}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # a truncated npz is a BadZipFile
         raise InputError(path, None, f"unreadable npz: {exc}") from None
     for key in ("keypoints_camera", "hand_valid"):
         if key not in out:
@@ -99,7 +100,7 @@ def read_poses(path: "str | Path", length: int) -> np.ndarray:
                 poses = data["world_from_camera"]
         else:
             poses = np.loadtxt(path, ndmin=2)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise InputError(path, None, f"unreadable poses: {exc}") from None
     poses = np.asarray(poses, dtype=np.float64)
     if poses.ndim == 2 and poses.shape[1] == 16:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,7 +63,7 @@ def _load_one(source_name: str, ref: SequenceRef, options: SourceOptions):
         raise
     except SkipSequence as exc:
         return exc.reason
-    except (InputError, DexegoError, OSError, ValueError, KeyError, EOFError) as exc:
+    except (InputError, DexegoError, OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         return f"{type(exc).__name__}: {exc}"
 
 

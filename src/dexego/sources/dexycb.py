@@ -15,6 +15,7 @@ from the grasped YCB object's name.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -80,7 +81,7 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
         try:
             with np.load(label, allow_pickle=False) as npz:
                 joints = check_array(label, "joint_3d", npz["joint_3d"], (1, 21, 3))[0]
-        except (KeyError, ValueError, OSError, EOFError) as exc:
+        except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
             raise InputError(label, "joint_3d", f"unreadable: {exc}") from None
         if not np.all(joints == -1):
             kp[t, h] = joints
