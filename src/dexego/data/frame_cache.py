@@ -178,7 +178,8 @@ def _build(dataset: Dataset, episodes: list[int], files: dict[int, Path], direct
                 array.flush()
                 del array
                 for stale in directory.glob(f"episode_{ep:06d}-*.npy"):  # older versions of this episode
-                    stale.unlink(missing_ok=True)
+                    if stale != files[ep]:  # (a concurrent builder may have published this version already)
+                        stale.unlink(missing_ok=True)
                 layout.publish(tmp, files[ep])
             finally:
                 tmp.unlink(missing_ok=True)
