@@ -36,7 +36,7 @@ def test_bad_camera_metadata_names_file_and_field(tmp_path):
     with pytest.raises(InputError, match=r"clip.json: intrinsics"):
         read_camera_metadata(video)
     (tmp_path / "clip.json").write_text("{broken")
-    with pytest.raises(InputError, match="unreadable JSON"):
+    with pytest.raises(InputError, match="not valid JSON"):
         read_camera_metadata(video)
 
 

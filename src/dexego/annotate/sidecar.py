@@ -11,12 +11,12 @@
 
 from __future__ import annotations
 
-import json
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from dexego.data.files import read_json
 from dexego.errors import InputError
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
@@ -38,12 +38,7 @@ def read_camera_metadata(video: "str | Path") -> dict:
     path = sidecar(video, ".json")
     if not path.is_file():
         return {}
-    try:
-        meta = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputError(path, None, f"unreadable JSON: {exc}") from None
-    if not isinstance(meta, dict):
-        raise InputError(path, None, "expected a JSON object")
+    meta = read_json(path, expect=dict)
     intr = meta.get("intrinsics")
     if intr is not None:
         if not isinstance(intr, dict) or any(k not in intr for k in ("fx", "fy", "cx", "cy")):

@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _emit_json(data: dict, out: str | None) -> None:
-    from dexego.evaluate.html_page import write_text_atomic
+    from dexego.data.files import write_text_atomic
 
     text = json.dumps(data, indent=2) + "\n"
     if out:
@@ -73,7 +73,8 @@ def _motion(args: argparse.Namespace) -> int:
 
 
 def _table(args: argparse.Namespace) -> int:
-    from dexego.evaluate.html_page import page, write_text_atomic
+    from dexego.data.files import write_text_atomic
+    from dexego.evaluate.html_page import page
     from dexego.evaluate.results import load_results
     from dexego.evaluate.tables import benchmark_tables, tables_to_markdown
 
@@ -91,7 +92,8 @@ def _table(args: argparse.Namespace) -> int:
 
 def _scaling(args: argparse.Namespace) -> int:
     from dexego.errors import InputError
-    from dexego.evaluate.html_page import figure_png, write_bytes_atomic
+    from dexego.data.files import write_bytes_atomic
+    from dexego.evaluate.html_page import figure_png
     from dexego.evaluate.scaling import fit_log_linear, load_points, plot_scaling, scaling_result
 
     points = load_points(args.results, args.split)

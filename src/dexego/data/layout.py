@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from dexego.data.files import TMP_MARK, atomic_file, publish, temp_path, write_json_atomic  # noqa: F401 (the writer's)
 
 CODEBASE_VERSION = "v3.0"
 DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
@@ -20,7 +19,6 @@ TASKS_PATH = "meta/tasks.parquet"
 DEFAULT_CHUNKS_SIZE = 1000
 DEFAULT_DATA_FILE_SIZE_MB = 100
 DEFAULT_VIDEO_FILE_SIZE_MB = 200
-TMP_MARK = ".tmp-"  # temporary files are "<name>.tmp-<pid>"; anything with it is not part of the dataset
 
 
 def data_file(root: Path, chunk: int, file: int) -> Path:
@@ -39,35 +37,9 @@ def next_file(chunk: int, file: int, chunks_size: int) -> tuple[int, int]:
     return (chunk + 1, 0) if file + 1 >= chunks_size else (chunk, file + 1)
 
 
-def temp_path(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.with_name(f"{path.name}{TMP_MARK}{os.getpid()}")
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def publish(tmp: Path, final: Path) -> None:
-    """Make a fully written temporary file visible under its final name, atomically."""
-    _fsync(tmp)
-    os.replace(tmp, final)
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = temp_path(path)
-    tmp.write_text(json.dumps(data, indent=4) + "\n")
-    publish(tmp, path)
-
-
 def write_parquet_atomic(path: Path, table: pa.Table) -> None:
-    tmp = temp_path(path)
-    pq.write_table(table, tmp)
-    publish(tmp, path)
+    with atomic_file(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 def remove_temporaries(root: Path) -> list[Path]:

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dexego.data import layout
+from dexego.data.files import read_json
 from dexego.data.stats import stats_from_json
 from dexego.errors import InputError
 
@@ -24,10 +25,7 @@ def read_info(root: Path) -> dict:
     path = root / layout.INFO_PATH
     if not path.is_file():
         raise InputError(path, None, "missing: not a LeRobot dataset (no meta/info.json)")
-    try:
-        info = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(path, None, f"invalid JSON: {exc}") from exc
+    info = read_json(path, expect=dict)
     for key in ("codebase_version", "fps", "features", "total_episodes", "total_frames"):
         if key not in info:
             raise InputError(path, key, "missing")
@@ -83,9 +81,10 @@ def read_stats(root: Path) -> dict[str, dict[str, np.ndarray]]:
     path = root / layout.STATS_PATH
     if not path.is_file():
         return {}
+    data = read_json(path, expect=dict)
     try:
-        return stats_from_json(json.loads(path.read_text()))
-    except (json.JSONDecodeError, ValueError, TypeError) as exc:
+        return stats_from_json(data)
+    except (ValueError, TypeError) as exc:
         raise InputError(path, None, f"invalid statistics: {exc}") from exc
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 from dexego.actions import get_space
 from dexego.data import features as F
 from dexego.data import layout
+from dexego.data.files import read_json
 from dexego.data.meta import INFO_KEYS, read_episodes, read_parquet, read_tasks
 from dexego.data.reader import _column_to_numpy
 from dexego.data.video import probe_video
@@ -40,12 +40,9 @@ def validate_dataset(root: "str | Path") -> list[Problem]:
 
     info_path = root / layout.INFO_PATH
     try:
-        info = json.loads(info_path.read_text())
-    except FileNotFoundError:
-        report(info_path, None, "missing")
-        return problems
-    except json.JSONDecodeError as exc:
-        report(info_path, None, f"invalid JSON: {exc}")
+        info = read_json(info_path, expect=dict)
+    except InputError as exc:
+        report(info_path, exc.field, exc.problem)
         return problems
     for key in INFO_KEYS:
         if key not in info:
@@ -112,12 +109,12 @@ def validate_dataset(root: "str | Path") -> list[Problem]:
         report(stats_path, None, "missing")
     elif stats_path.is_file():
         try:
-            stats = json.loads(stats_path.read_text())
+            stats = read_json(stats_path, expect=dict)
             for name in F.numeric_keys(features):
                 if name not in stats:
                     report(stats_path, name, "no statistics for this feature")
-        except json.JSONDecodeError as exc:
-            report(stats_path, None, f"invalid JSON: {exc}")
+        except InputError as exc:
+            report(stats_path, exc.field, exc.problem)
     return problems
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
-from pathlib import Path
+
+from dexego.data.files import write_bytes_atomic, write_text_atomic  # noqa: F401 (re-exported: pages, PNGs and reports use them)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -65,20 +65,3 @@ def figure_png(fig, dpi: int = 100) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     return buffer.getvalue()
-
-
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to a temporary sibling, then rename it into place."""
-    return write_bytes_atomic(path, text.encode("utf-8"))
-
-
-def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path

@@ -17,7 +17,7 @@ import numpy as np
 
 from dexego.actions import action_to_keypoints, get_space
 from dexego.errors import InputError
-from dexego.evaluate.html_page import write_bytes_atomic
+from dexego.data.files import write_bytes_atomic
 from dexego.geometry import Intrinsics, project
 from dexego.hands.layout import FINGERTIPS
 

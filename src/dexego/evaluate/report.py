@@ -26,10 +26,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from dexego.data.files import read_json, write_text_atomic
 from dexego.errors import InputError
 from dexego.evaluate import motion as motion_mod
 from dexego.evaluate import scaling as scaling_mod
-from dexego.evaluate.html_page import PNG_SIGNATURE, figure_png, page, png_img, write_text_atomic
+from dexego.evaluate.html_page import PNG_SIGNATURE, figure_png, page, png_img
 from dexego.evaluate.metrics_log import FILENAME as METRICS_FILENAME
 from dexego.evaluate.metrics_log import MetricsLog, read_metrics
 from dexego.evaluate.results import BenchmarkResults, parse_results
@@ -79,7 +80,7 @@ def build_report(run_dir: str | Path, config: ReportConfig = ReportConfig(), exc
     for path in files:
         if path.suffix != ".json" or path.name == "config.json":
             continue
-        data = _read_json(path)
+        data = read_json(path)
         if not isinstance(data, dict):
             continue
         kind = data.get("format")
@@ -117,13 +118,6 @@ def _walk(root: Path, depth: int = 0) -> Iterator[Path]:
             yield from _walk(entry, depth + 1)
         elif entry.is_file():
             yield entry
-
-
-def _read_json(path: Path) -> object:
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(path, None, f"not valid JSON: {exc}") from None
 
 
 def _rel(path: Path, root: Path) -> str:

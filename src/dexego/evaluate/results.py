@@ -23,11 +23,11 @@ completed, the final success counting as the last subtask; averaged over rollout
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dexego.data.files import read_json
 from dexego.errors import InputError
 
 SPLITS = ("seen", "unseen")
@@ -56,13 +56,7 @@ class BenchmarkResults:
 def load_results(path: str | Path) -> BenchmarkResults:
     """Read one results JSON file (see the module docstring)."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(path, None, "file not found") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(path, None, f"not valid JSON: {exc}") from None
-    return parse_results(data, path)
+    return parse_results(read_json(path), path)
 
 
 def parse_results(data: Any, path: str | Path = "<results>") -> BenchmarkResults:

@@ -19,7 +19,6 @@ Points come from files:
 from __future__ import annotations
 
 import csv
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -27,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dexego.data.files import read_json
 from dexego.errors import InputError
 from dexego.evaluate.metrics_log import AMOUNT_KEYS, read_metrics, resolve_metrics_path
 
@@ -112,12 +112,7 @@ def _load_one(path: Path, split: str | None) -> list[ScalingPoint]:
         raise InputError(path, None, "file not found")
     if path.suffix == ".csv":
         return _points_from_csv(path)
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(path, None, f"not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise InputError(path, None, "expected a JSON object")
+    data = read_json(path, expect=dict)
     if "points" in data:
         if not isinstance(data["points"], list) or not data["points"]:
             raise InputError(path, "points", "expected a non-empty list")

@@ -18,10 +18,10 @@ relative to the mixture file.
 
 from __future__ import annotations
 
-import json
 import tomllib
 from pathlib import Path
 
+from dexego.data.files import read_json
 from dexego.data.loader import MixtureEntry
 from dexego.errors import ConfigError, InputError
 
@@ -65,9 +65,9 @@ def read_mixture(path: "str | Path") -> tuple[MixtureEntry, ...]:
 
 def _total_frames(dataset: Path) -> int:
     info = dataset / "meta" / "info.json"
-    try:
-        return int(json.loads(info.read_text())["total_frames"])
-    except FileNotFoundError:
-        raise InputError(info, None, "dataset not found (a 'scale' entry needs the converted dataset)") from None
-    except (KeyError, ValueError, json.JSONDecodeError) as exc:
-        raise InputError(info, "total_frames", f"unreadable: {exc}") from None
+    if not info.is_file():
+        raise InputError(info, None, "dataset not found (a 'scale' entry needs the converted dataset)")
+    total = read_json(info, expect=dict).get("total_frames")
+    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+        raise InputError(info, "total_frames", f"expected a frame count, got {total!r}")
+    return total

@@ -1,50 +1,26 @@
-"""Writing a directory of artefacts atomically (temporary sibling, then rename) and reading its JSON."""
+"""The files of a saved tokenizer (and policy) directory: atomic publication, JSON description.
+
+The atomic writes and checked reads are dexego.data.files'; this module keeps the
+names tokenizers and policies save and load with.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Iterator
 
-from dexego.errors import InputError
+from dexego.data.files import atomic_directory
+from dexego.data.files import read_json as _read_json
 
-
-@contextlib.contextmanager
-def atomic_directory(path: "str | os.PathLike") -> Iterator[Path]:
-    """Yield a temporary directory that replaces ``path`` only when the block succeeds."""
-    final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
-        yield tmp
-        if final.exists():
-            old = final.with_name(f".{final.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            final.rename(old)
-            tmp.rename(final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+__all__ = ["atomic_directory", "read_json", "write_json"]
 
 
-def read_json(path: Path, what: str) -> dict:
-    if not path.is_file():
-        raise InputError(path, None, f"missing ({what})")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(path, None, f"not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InputError(path, None, "expected a JSON object")
-    return data
+def read_json(path: "str | os.PathLike", what: str) -> dict:
+    """The JSON object in ``path`` (``what`` says what the file is, for the error when it is missing)."""
+    return _read_json(path, what, expect=dict)
 
 
 def write_json(path: Path, data: dict) -> None:
+    """Write into a directory that ``atomic_directory`` publishes (no rename of its own)."""
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -21,15 +21,15 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from dexego.data.files import TMP_MARK, atomic_directory
 from dexego.errors import InputError
-from dexego.train.state_io import fsync_tree
 
 CHECKPOINTS = "checkpoints"
 FINAL = "final"
 STATE_FILE = "state.json"
 WEIGHTS_FILE = "model.safetensors"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
-_TMP_PREFIX = ".tmp-"
+_TMP_PREFIX = TMP_MARK  # atomic_directory's temporaries: ".tmp-<name>-<pid>"
 
 
 def checkpoint_name(step: int) -> str:
@@ -38,24 +38,8 @@ def checkpoint_name(step: int) -> str:
 
 def publish_dir(final: Path, fill: Callable[[Path], None]) -> Path:
     """Create ``final`` atomically: ``fill`` writes into a temporary sibling that is then renamed."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f"{_TMP_PREFIX}{final.name}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
+    with atomic_directory(final) as tmp:
         fill(tmp)
-        fsync_tree(tmp)
-        if final.exists():  # a re-written directory (e.g. final/ of a re-run): swap it out
-            old = final.parent / f"{_TMP_PREFIX}old-{final.name}-{os.getpid()}"
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return final
 
 

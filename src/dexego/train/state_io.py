@@ -9,7 +9,6 @@ optimiser and scheduler state and the RNG states of python, numpy and torch.
 from __future__ import annotations
 
 import json
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from dexego.data.files import read_json
 from dexego.errors import InputError
 
 _TENSOR = "__tensor__"
@@ -99,15 +99,6 @@ def write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=1, allow_nan=True) + "\n")
 
 
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InputError(path, None, "file not found") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(path, f"line {exc.lineno}", f"not valid JSON: {exc.msg}") from None
-
-
 def rng_state() -> dict[str, Any]:
     """The RNG states of python, numpy and torch (CPU and every CUDA device)."""
     state: dict[str, Any] = {
@@ -127,14 +118,3 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def fsync_tree(directory: Path) -> None:
-    """Flush every file under ``directory`` to disk before it is published by a rename."""
-    for path in directory.rglob("*"):
-        if path.is_file():
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)

@@ -23,6 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from dexego.config import to_dict
+from dexego.data.files import write_json_atomic
 from dexego.errors import DexegoError, InputError
 from dexego.train import checkpoints as ckpt
 from dexego.train.config import StageConfig
@@ -150,7 +151,7 @@ class Trainer:
         elif acc.is_main_process:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         if acc.is_main_process:
-            write_json(self.run_dir / "config.json", to_dict(cfg))
+            write_json_atomic(self.run_dir / "config.json", to_dict(cfg))
             self.logger = MetricsLogger(self.run_dir, resume_step=position.step if resume_from else None)
         self.last_checkpoint = resume_from
         return position
