@@ -18,8 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from dexego.annotate.pipeline import AnnotateConfig, annotate_video
-from dexego.annotate.run import RunSummary, annotated_videos, poses_for
-from dexego.annotate.sidecar import list_videos
+from dexego.annotate.run import RunSummary, pending_videos, poses_for
 from dexego.config import load_config, to_dict
 from dexego.data import DatasetWriter, Episode
 from dexego.errors import ConfigError, DexegoError
@@ -100,10 +99,8 @@ def annotate_with_ray(
         import ray
     except ImportError:
         raise ConfigError("--ray needs the optional extra: pip install -e '.[scale]'") from None
-    videos = list_videos(video_dir)
-    done = annotated_videos(output)
-    summary = RunSummary(skipped=[v.name for v in videos if v.name in done])
-    todo = [v for v in videos if v.name not in done]
+    todo, summary = pending_videos(video_dir, output)
+    single = len(todo) + len(summary.skipped) == 1  # a poses file (not a folder) is allowed for one video only
     if not todo:
         log(f"annotate: nothing to do ({len(summary.skipped)} videos already in {output})")
         return summary
@@ -116,7 +113,7 @@ def annotate_with_ray(
     try:
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
-        items = [{"video": str(v.resolve()), "poses": str(Path(poses).resolve()) if poses else "", "single": len(videos) == 1} for v in todo]
+        items = [{"video": str(v.resolve()), "poses": str(Path(poses).resolve()) if poses else "", "single": single} for v in todo]
         dataset = ray.data.from_items(items, override_num_blocks=len(items)).map(
             AnnotateRow, fn_constructor_kwargs={"config": to_dict(config)}, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1
         )

@@ -50,6 +50,13 @@ def annotated_videos(output: "str | Path") -> set[str]:
         dataset.close()
 
 
+def pending_videos(video_dir: "str | Path", output: "str | Path") -> tuple[list[Path], RunSummary]:
+    """The videos of ``video_dir`` still to annotate, and a summary that lists those already in ``output``."""
+    videos = list_videos(video_dir)
+    done = annotated_videos(output)
+    return [v for v in videos if v.name not in done], RunSummary(skipped=[v.name for v in videos if v.name in done])
+
+
 def poses_for(spec: str | None, video: Path, single: bool) -> np.ndarray | None:
     """Poses of ``video`` from ``spec`` = a directory holding ``<stem>.npy|.npz|.txt`` or, for one video, a file."""
     if not spec:
@@ -90,10 +97,8 @@ def annotate_directory(
     log: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
 ) -> RunSummary:
     """Annotate every video of ``video_dir`` not yet in the dataset at ``output``."""
-    videos = list_videos(video_dir)
-    done = annotated_videos(output)
-    summary = RunSummary(skipped=[v.name for v in videos if v.name in done])
-    todo = [v for v in videos if v.name not in done]
+    todo, summary = pending_videos(video_dir, output)
+    single = len(todo) + len(summary.skipped) == 1  # a poses file (not a folder) is allowed for one video only
     if not todo:
         log(f"annotate: nothing to do ({len(summary.skipped)} videos already in {output})")
         return summary
@@ -106,7 +111,7 @@ def annotate_directory(
         for video in bar:
             bar.set_postfix_str(video.name)
             try:
-                result = annotate_video(video, config, estimator, captioner, poses_for(poses, video, len(videos) == 1))
+                result = annotate_video(video, config, estimator, captioner, poses_for(poses, video, single))
                 writer.add_episode(result.episode)
             except DexegoError as exc:
                 summary.failed[video.name] = str(exc)
