@@ -67,6 +67,19 @@ def split_datasets(paths: list[Path], val_fraction: float, seed: int = 0) -> lis
     return out
 
 
+def hold_out_last(paths: list[Path], count: int) -> list[Split]:
+    """The last ``count`` episodes of every dataset for validation, the others (in order) for training."""
+    from dexego.data import Dataset
+
+    out = []
+    for path in paths:
+        total = Dataset(path).num_episodes
+        if total <= count:
+            raise ValueError(f"{path}: {total} episodes, need more than the {count} held out")
+        out.append(Split(path, list(range(total - count)), list(range(total - count, total))))
+    return out
+
+
 def hours(path: Path, episodes: list[int]) -> float:
     from dexego.data import Dataset
 

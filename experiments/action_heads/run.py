@@ -47,9 +47,14 @@ def fit_tokenizer(splits, samples, stats, out_dir: Path, overrides: list[str]):
     normaliser = Normalizer(stats, "mean_std", skip=get_space("ego48").part_mask("wrist_rot6d"))
     normalised = normaliser.normalize(chunks).astype(np.float32)
     normalised = np.where(np.repeat(valid, chunks.shape[-1] // 2, axis=-1), normalised, 0.0)
-    tokenizer = fit("rvq", normalised, overrides=overrides)
+    if out_dir.is_dir():  # fitted by an earlier run of this script: its token-head run was trained with it
+        from dexego.tokenizers import load_tokenizer
+
+        tokenizer = load_tokenizer(out_dir)
+    else:
+        tokenizer = fit("rvq", normalised, overrides=overrides)
+        tokenizer.save(out_dir)
     report = round_trip_report(tokenizer, normalised)
-    tokenizer.save(out_dir)
     common.log(f"tokenizer: {len(chunks)} chunks; {report.summary()}")
     return tokenizer, report
 
@@ -101,6 +106,12 @@ def main() -> int:
                      "final_train_loss": result.last_train_loss, "val_human_loss": result.val_losses.get("val_human"),
                      "motion": metrics})  # fmt: skip
         common.log(f"{head}: wrist {metrics['overall']['wrist_cm']:.2f} cm, fingertips {metrics['overall']['fingertip_cm']:.2f} cm")
+    from dexego.evaluate import HoldCurrentPose
+
+    t0 = time.perf_counter()
+    metrics = evaluate(HoldCurrentPose(horizon=template.model["horizon"]), splits, samples, args.eval_samples)
+    rows.append({"head": "hold (baseline)", "parameters": 0, "train_seconds": 0.0, "eval_seconds": round(time.perf_counter() - t0, 1),
+                 "final_train_loss": None, "val_human_loss": None, "motion": metrics})  # fmt: skip
     write_results(Path(args.out), rows, template, splits, token_report, tokenizer_seconds, args, time.perf_counter() - start)
     return 0
 
@@ -118,7 +129,8 @@ def evaluate(policy, splits, samples, limit: int) -> dict:
 
     import torch
 
-    policy.eval()
+    if isinstance(policy, torch.nn.Module):
+        policy.eval()
     torch.manual_seed(0)
     with torch.no_grad():
         return evaluate_motion(policy, held_out(), MotionEvalConfig(space="ego48", max_samples=limit))
@@ -144,7 +156,7 @@ def write_results(out: Path, rows, template, splits, token_report, tokenizer_sec
         "# Action heads on the same data", "",
         f"Tasks: {', '.join(TASKS)}; {sum(len(s.train) for s in splits)} training and {sum(len(s.val) for s in splits)} held-out "
         f"human episodes; every head: the same tiny backbone and {template.loop.max_steps} steps. Errors are means over the "
-        "1 s chunk (30 steps) on held-out episodes (lower is better).", "",
+        "1 s chunk (30 steps) on held-out episodes (lower is better). Baseline: hold the current hand pose for the whole chunk.", "",
         header, "|---|---:|" + "---:|" * len(keys) + "---:|---:|",
     ]  # fmt: skip
     for r in rows:
@@ -157,7 +169,8 @@ def write_results(out: Path, rows, template, splits, token_report, tokenizer_sec
     fig = Figure(figsize=(9, 3))
     axes = fig.subplots(1, len(keys))
     for ax, (key, label) in zip(axes, keys):
-        ax.bar([r["head"] for r in rows], [r["motion"]["overall"][key] for r in rows], color=["C0", "C1", "C2"])
+        ax.bar([r["head"] for r in rows], [r["motion"]["overall"][key] for r in rows], color=[f"C{i}" for i in range(len(rows))])
+        ax.tick_params(axis="x", labelsize=7)
         ax.set_title(label, fontsize=10)
         ax.grid(True, axis="y", alpha=0.3)
     fig.suptitle("Held-out human motion error by action head (lower is better)", fontsize=10)

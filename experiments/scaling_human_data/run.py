@@ -1,7 +1,7 @@
 """(b) EgoScale's scaling law on the simulator: held-out human validation loss against the amount of human data.
 
-Records synthetic human demonstrations of several tasks, holds out the same
-episodes of each task for validation, and pretrains the same model with the
+Records synthetic human demonstrations of several tasks, holds out the last
+episodes of each task for validation (the same for every run), and pretrains the same model with the
 same number of steps on 1, 2, 4, ... training episodes per task. Each run's
 metrics carry the hours of human footage it trained on; ``dexego eval scaling``
 fits loss = a + b * log10(hours) over the runs.
@@ -28,6 +28,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--episodes", type=int, default=22, help="human episodes recorded per task")
     parser.add_argument("--amounts", type=int, nargs="+", default=[1, 2, 4, 8, 16], help="training episodes per task, per run")
+    parser.add_argument("--val-episodes", type=int, default=4, help="last episodes of every task held out for validation")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(HERE / "results"))
     args = parser.parse_args()
@@ -41,9 +42,8 @@ def main() -> int:
     work = common.WORK / "human"
     paths = [common.record(task, work, args.episodes, "human") for task in TASKS]
     template = load_stage_config(HERE / "pretrain.toml")
-    splits = common.split_datasets(paths, template.data.val_fraction, template.data.split_seed)
-    too_few = min(len(s.train) for s in splits)
-    amounts = [k for k in args.amounts if k <= too_few]
+    splits = common.hold_out_last(paths, args.val_episodes)
+    amounts = [k for k in args.amounts if k <= min(len(s.train) for s in splits)]
     stats = common.pooled_action_stats(template, paths)
     val = {"val_human": [(s.path, s.val) for s in splits]}
     runs, rows = [], []
