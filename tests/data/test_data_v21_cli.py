@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -98,3 +99,13 @@ def test_cli_validate_reports_every_problem(tmp_path, small_dataset):
     assert result.returncode == 1
     assert "info.json: total_frames" in result.stdout and f"{video}: observation.images.ego" in result.stdout
     assert main(["data", "info", str(tmp_path / "nowhere")]) == 2
+
+
+def test_validate_reports_progress_for_every_data_and_video_file(small_dataset):
+    from dexego.data.validate import validate_dataset
+
+    root, _ = small_dataset
+    seen = []
+    assert validate_dataset(root, progress=seen.append) == []
+    assert [Path(p).relative_to(root).parts[0] for p in seen] == ["data", "videos"]
+    assert all(Path(p).is_file() for p in seen)

@@ -40,7 +40,12 @@ def _info(args) -> int:
 def _validate(args) -> int:
     from dexego.data.validate import validate_dataset
 
-    problems = validate_dataset(args.path)
+    def progress(path: str) -> None:  # one line per file, overwritten: large datasets take a while
+        print(f"\rchecking {path}\033[K", end="", file=sys.stderr, flush=True)
+
+    problems = validate_dataset(args.path, progress if sys.stderr.isatty() else None)
+    if sys.stderr.isatty():
+        print("\r\033[K", end="", file=sys.stderr)
     for problem in problems:
         print(problem)
     if problems:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,8 +32,10 @@ class Problem:
         return f"{self.path}: {self.field}: {self.message}" if self.field else f"{self.path}: {self.message}"
 
 
-def validate_dataset(root: "str | Path") -> list[Problem]:
+def validate_dataset(root: "str | Path", progress: "Callable[[str], None] | None" = None) -> list[Problem]:
+    """Every problem found in the dataset at ``root``; ``progress`` is called with each data/video file before it is read."""
     root = Path(root)
+    progress = progress or (lambda path: None)
     problems: list[Problem] = []
 
     def report(path, field, message):
@@ -102,8 +105,8 @@ def validate_dataset(root: "str | Path") -> list[Problem]:
     if expected_from != info["total_frames"]:
         report(info_path, "total_frames", f"{info['total_frames']}, the episodes hold {expected_from}")
 
-    _check_data_files(root, info, episodes, tasks, report)
-    _check_videos(root, info, episodes, report)
+    _check_data_files(root, info, episodes, tasks, report, progress)
+    _check_videos(root, info, episodes, report, progress)
     stats_path = root / layout.STATS_PATH
     if episodes and not stats_path.is_file():
         report(stats_path, None, "missing")
@@ -118,7 +121,7 @@ def validate_dataset(root: "str | Path") -> list[Problem]:
     return problems
 
 
-def _check_data_files(root: Path, info: dict, episodes: list[dict], tasks: list[str], report) -> None:
+def _check_data_files(root: Path, info: dict, episodes: list[dict], tasks: list[str], report, progress) -> None:
     features = info["features"]
     fps = int(info["fps"])
     declared = [k for k, v in features.items() if v.get("dtype") not in ("video", "image")]
@@ -128,6 +131,7 @@ def _check_data_files(root: Path, info: dict, episodes: list[dict], tasks: list[
     space = get_space(F.STORED_SPACE)
     for (chunk, file), rows in sorted(by_file.items()):
         path = layout.data_file(root, chunk, file)
+        progress(str(path))
         try:
             table = read_parquet(path, "index")
         except InputError as exc:
@@ -187,7 +191,7 @@ def _check_data_files(root: Path, info: dict, episodes: list[dict], tasks: list[
                 report(path, name, f"NaN or inf (episode {int(ep_col[r])}, frame {int(cols[F.FRAME_INDEX].reshape(-1)[r])})")
 
 
-def _check_videos(root: Path, info: dict, episodes: list[dict], report) -> None:
+def _check_videos(root: Path, info: dict, episodes: list[dict], report, progress) -> None:
     fps = int(info["fps"])
     for key in F.video_keys(info["features"]):
         height, width = info["features"][key]["shape"][:2]
@@ -196,6 +200,7 @@ def _check_videos(root: Path, info: dict, episodes: list[dict], report) -> None:
             by_file.setdefault((row[f"videos/{key}/chunk_index"], row[f"videos/{key}/file_index"]), []).append(row)
         for (chunk, file), rows in sorted(by_file.items()):
             path = layout.video_file(root, key, chunk, file)
+            progress(str(path))
             if not path.is_file():
                 report(path, key, "missing video file")
                 continue
