@@ -1,3 +1,5 @@
+from fractions import Fraction
+
 import av
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from dexego.evaluate.overlay import (
     project_points,
     save_png,
     write_overlay_video,
+    write_video,
 )
 from dexego.geometry import Intrinsics
 
@@ -71,6 +74,9 @@ def test_png_and_video_round_trip(tmp_path):
         rate = container.streams.video[0].average_rate
     assert len(decoded) == 6 and decoded[0].shape == (64, 66, 3) and rate == 15
     assert list(path.parent.iterdir()) == [path]  # no temporary left behind
+    ntsc = write_video(tmp_path / "ntsc.mp4", frames, fps=29.97)  # a fractional rate is kept exactly
+    with av.open(str(ntsc)) as container:
+        assert container.streams.video[0].average_rate == Fraction("29.97") and container.streams.video[0].frames == 6
     png = save_png(tmp_path / "f.png", overlays[0])
     from PIL import Image
 

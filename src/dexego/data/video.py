@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -27,11 +28,15 @@ class VideoCodecConfig:
     gop: int = 30  # frames between keyframes; every episode also starts on one
 
 
-def encode_video(path: Path, frames: np.ndarray, fps: int, config: VideoCodecConfig = VideoCodecConfig()) -> None:
-    """Write (T, H, W, 3) uint8 RGB frames as an H.264 mp4 (no B-frames, so pts == dts order)."""
+def encode_video(path: Path, frames: np.ndarray, fps: "int | float", config: VideoCodecConfig = VideoCodecConfig()) -> None:
+    """Write (T, H, W, 3) uint8 RGB frames as an H.264 mp4 (no B-frames, so pts == dts order).
+
+    ``fps`` may be fractional (29.97 is stored as the rate 2997/100); height and width must be even (yuv420p).
+    """
     height, width = frames.shape[1:3]
+    rate = fps if isinstance(fps, int) else Fraction(fps).limit_denominator(1001)
     with av.open(str(path), "w", format="mp4") as out:
-        stream = out.add_stream(config.codec, rate=fps)
+        stream = out.add_stream(config.codec, rate=rate)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"crf": str(config.crf), "preset": config.preset, "bf": "0", "g": str(config.gop)}
         for i, image in enumerate(frames):

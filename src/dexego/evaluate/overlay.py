@@ -17,7 +17,7 @@ import numpy as np
 
 from dexego.actions import action_to_keypoints, get_space
 from dexego.errors import InputError
-from dexego.data.files import write_bytes_atomic
+from dexego.data.files import atomic_file, write_bytes_atomic
 from dexego.geometry import Intrinsics, project
 from dexego.hands.layout import FINGERTIPS
 
@@ -202,7 +202,7 @@ def overlay_video_frames(
 
 def write_video(path: str | Path, frames: np.ndarray, fps: float = 30.0, crf: int = 23) -> Path:
     """Encode frames (T, H, W, 3) uint8 as H.264 MP4 (odd sizes padded to even), atomically."""
-    import av
+    from dexego.data.video import VideoCodecConfig, encode_video
 
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
@@ -210,36 +210,15 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float = 30.0, crf: in
     pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
     if pad_h or pad_w:
         frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.mp4")
-    try:
-        with av.open(str(tmp), mode="w") as container:
-            stream = container.add_stream("libx264", rate=_rate(fps))
-            stream.width, stream.height = frames.shape[2], frames.shape[1]
-            stream.pix_fmt = "yuv420p"
-            stream.options = {"crf": str(crf)}
-            for frame in frames:
-                for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    with atomic_file(path) as tmp:
+        encode_video(tmp, frames, fps, VideoCodecConfig(crf=crf))
+    return Path(path)
 
 
 def write_overlay_video(path: str | Path, frames: np.ndarray, intrinsics, predicted=None, target=None, valid=None,
                         fps: float = 30.0, space: str = "ego48", style: OverlayStyle = OverlayStyle()) -> Path:
     """:func:`overlay_video_frames` encoded to ``path`` (MP4)."""
     return write_video(path, overlay_video_frames(frames, intrinsics, predicted, target, valid, space, style), fps)
-
-
-def _rate(fps: float):
-    from fractions import Fraction
-
-    return Fraction(fps).limit_denominator(1001)
 
 
 def _check_frame(frame: np.ndarray) -> np.ndarray:
