@@ -173,16 +173,13 @@ class _TrayTask(_CanTask):
         floor = TABLE_TOP_Z + self.TRAY.floor + self.SET_DOWN_GAP
         return pick_and_place(side, can, TABLE_TOP_Z, slot, floor, rng, grasp_height=self._grip_height(), pull=self.GRASP_PULL)
 
-    def _unload(self, obs, side: int, rng, can_in_slot: bool) -> list:
+    def _unload(self, obs, side: int, rng) -> list:
+        """Take the can out of its slot, from where ``obs`` shows it, and stand it on the table beside the tray."""
         k = self.cans.index("can_left" if side == LEFT else "can_right")
-        tray = _pos(obs, len(self.cans))
-        can = tray + [*self.TRAY.slot_offsets()[k], 0.0] if can_in_slot else _pos(obs, k)
+        can, tray = _pos(obs, k), _pos(obs, len(self.cans))
         bottom = TABLE_TOP_Z + self.TRAY.floor
-        height = self._grip_height()
         target = np.array([tray[0] - 0.01, tray[1] + (0.2 if side == LEFT else -0.2)])
-        # A can dropped into its slot may rest up to ~2 cm off the slot centre: leave the palm more room.
-        gap = 0.024 if can_in_slot else 0.012
-        return pick_and_place(side, can, bottom, target, TABLE_TOP_Z + 0.004, rng, grasp_height=height, palm_gap=gap)
+        return pick_and_place(side, can, bottom, target, TABLE_TOP_Z + 0.004, rng, grasp_height=self._grip_height())
 
 
 @register_task
@@ -215,8 +212,8 @@ class UnloadCans(_TrayTask):
         return tuple(self.reach_lift(state, initial) + out + [all(out)])
 
     def expert_plan(self, obs, rng):
-        right = sequence(self._unload(obs, RIGHT, rng, can_in_slot=False), home(RIGHT))
-        left = self._unload(obs, LEFT, rng, can_in_slot=False)
+        right = sequence(self._unload(obs, RIGHT, rng), home(RIGHT))
+        left = self._unload(obs, LEFT, rng)
         return two_hand_waypoints(sequence(idle_for(right, LEFT), left, home(LEFT)), right + idle_for(left, RIGHT), rng)
 
 
@@ -252,8 +249,8 @@ class InsertAndUnloadCans(_TrayTask):
         out = [bool(w and u) for w, u in zip(self._was_inserted, self.unloaded_flags(state))]
         return tuple(self.reach_lift(state, initial) + inserted + out + [all(out)])
 
-    # Stage 0 inserts both cans; stages 1 and 2 unload the right, then the left can, each planned from where the
-    # can came to rest (a dropped can lands up to ~2 cm off its slot centre).
+    # Stage 0 inserts both cans; stages 1 and 2 unload the right, then the left can, each planned from where that
+    # can came to rest (not the slot centre: a can set down in a slot may end up about a centimetre off it).
     expert_stages = 3
 
     def expert_plan(self, obs, rng):
@@ -262,7 +259,7 @@ class InsertAndUnloadCans(_TrayTask):
 
     def expert_stage_plan(self, stage, obs, rng, start):
         side = RIGHT if stage == 1 else LEFT
-        out = sequence(self._unload(obs, side, rng, can_in_slot=False), home(side))
+        out = sequence(self._unload(obs, side, rng), home(side))
         plans = {side: out, 1 - side: idle_for(out, 1 - side)}
         return two_hand_waypoints(plans[LEFT], plans[RIGHT], rng, start)
 
