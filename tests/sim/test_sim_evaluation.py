@@ -52,6 +52,19 @@ def test_a_python_policy_object_is_evaluated_and_scored(tmp_path):
     assert "| Open-Laptop | 0.000 | 0.000 | 2 |" in md.read_text()
 
 
+def test_rollout_videos_hold_every_observed_frame(tmp_path):
+    from dexego.data.files import TMP_MARK
+    from dexego.data.video import probe_video, read_frames_naive
+
+    results = evaluate(lambda task: HoldStill(), "Open-Laptop", "seen", episodes=1, video_dir=tmp_path,
+                       env_overrides={"horizon": 5, "image_size": 64})  # fmt: skip
+    row = results["rollouts"][0]
+    probe = probe_video(row["video"], 30, "video")
+    assert (probe.frames, probe.width, probe.height) == (row["steps"] + 1, 64, 64)  # the reset frame and one per step
+    assert read_frames_naive(row["video"], [0, row["steps"]], 30).shape == (2, 64, 64, 3)
+    assert [p.name for p in tmp_path.iterdir() if TMP_MARK in p.name] == []
+
+
 def test_expert_evaluation_is_reproducible():
     a = evaluate(ExpertFactory(), "Close-Drawer", "unseen", episodes=2)
     b = evaluate(ExpertFactory(), "Close-Drawer", "unseen", episodes=2)

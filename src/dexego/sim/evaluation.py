@@ -10,16 +10,15 @@ rollouts can run in worker processes.
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
 import numpy as np
 
+from dexego.data.files import atomic_file, write_json_atomic, write_text_atomic
 from dexego.errors import ConfigError
 from dexego.sim.scene import SEEN_CONFIGS, UNSEEN_CONFIGS
 from dexego.sim.tasks import get_task, task_names
@@ -119,20 +118,10 @@ def run_rollout(env, policy: SimPolicy, spec: RolloutSpec, video_path: Path | No
 
 
 def _write_video(path: Path, frames: list[np.ndarray], fps: int) -> None:
-    import av
+    from dexego.data.video import encode_video
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    with av.open(str(tmp), "w") as container:
-        stream = container.add_stream("libx264", rate=int(fps))
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
-        for f in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        encode_video(tmp, np.stack(frames), fps)
 
 
 class ExpertFactory:
@@ -256,10 +245,7 @@ def markdown_table(results: dict) -> str:
 def write_results(results: dict, out: "str | Path") -> tuple[Path, Path]:
     """Write ``out`` (JSON) and the Markdown table next to it (same name, .md), atomically."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     md = out.with_suffix(".md")
-    for path, text in ((out, json.dumps(results, indent=2)), (md, markdown_table(results))):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+    write_json_atomic(out, results, indent=2)
+    write_text_atomic(md, markdown_table(results))
     return out, md
