@@ -3,6 +3,7 @@ import pytest
 
 from dexego.cli import main
 from dexego.data import Dataset, DatasetWriter
+from dexego.data.files import TMP_MARK
 from dexego.data.synthetic import synthetic_episode
 from dexego.errors import InputError
 from dexego.retarget.dataset import DatasetRetargetConfig, _hold, retarget_dataset
@@ -55,4 +56,5 @@ def test_hands_only_cli_and_bad_inputs(human_dataset, tmp_path, capsys):
     assert "unknown robot 'no_such_robot'" in capsys.readouterr().err
     with pytest.raises(InputError, match="episode 0.*already has robot data"):
         retarget_dataset(out, "inspire_hand_right", tmp_path / "twice", DatasetRetargetConfig())
-    assert not (tmp_path / "twice").exists() and not (tmp_path / "twice.partial").exists()
+    assert not (tmp_path / "twice").exists()
+    assert not [p.name for p in tmp_path.iterdir() if TMP_MARK in p.name]

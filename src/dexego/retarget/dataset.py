@@ -18,13 +18,13 @@ metadata under ``retarget``.
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from dexego.data.files import atomic_directory
 from dexego.errors import InputError
 from dexego.geometry.transforms import invert_transform
 from dexego.hands.frame import hand_frame
@@ -161,9 +161,6 @@ def retarget_dataset(
     cfg = config or DatasetRetargetConfig()
     dataset = Dataset(source)
     retargeters = {side: HandRetargeter(hand, cfg.hand) for side, hand in robot.hands.items()}
-    tmp = out.with_name(out.name + ".partial")
-    if tmp.exists():
-        shutil.rmtree(tmp)
     episodes = range(dataset.num_episodes)
     if progress:
         from tqdm import tqdm
@@ -171,7 +168,7 @@ def retarget_dataset(
         episodes = tqdm(episodes, desc=f"retarget -> {robot.name}")
     totals = {"episodes": 0, "frames": 0, "missing_frames": 0, "unreachable_frames": 0}
     try:
-        with DatasetWriter(tmp, fps=dataset.fps, robot_type=robot.name) as writer:
+        with atomic_directory(out) as tmp, DatasetWriter(tmp, fps=dataset.fps, robot_type=robot.name) as writer:
             for index in episodes:
                 episode = dataset.episode(index)
                 try:
@@ -185,10 +182,6 @@ def retarget_dataset(
                     if side in summary:
                         totals["missing_frames"] += summary[side]["missing_frames"]
                         totals["unreachable_frames"] += summary[side]["unreachable_frames"]
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     finally:
         dataset.close()
     return totals

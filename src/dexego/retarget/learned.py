@@ -20,6 +20,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from dexego.data.files import atomic_file
 from dexego.errors import InputError
 from dexego.retarget.hand import RobotHand
 
@@ -68,9 +69,8 @@ class LearnedRetargeter(torch.nn.Module):
         """Write safetensors (weights + JSON metadata) through a temporary file."""
         path = Path(path)
         meta = {"hidden": list(self.hidden), "joint_names": list(self.joint_names), "hand_name": self.hand_name}
-        tmp = path.with_name(path.name + ".tmp")
-        save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(tmp), metadata={"dexego": json.dumps(meta)})
-        os.replace(tmp, path)
+        with atomic_file(path) as tmp:
+            save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(tmp), metadata={"dexego": json.dumps(meta)})
 
     @classmethod
     def load(cls, path: "str | os.PathLike") -> "LearnedRetargeter":

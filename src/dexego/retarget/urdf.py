@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dexego.data.files import write_text_atomic
 from dexego.geometry.rotations import quat_to_matrix
 from dexego.hands.layout import KEYPOINT_NAMES
 from dexego.retarget.chain import HINGE
@@ -117,11 +118,7 @@ def hand_to_urdf(hand: RobotHand) -> str:
 
 def export_urdf(hand: RobotHand, path: "str | os.PathLike") -> Path:
     """Write the hand's URDF (through a temporary file) and return its path."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(hand_to_urdf(hand))
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, hand_to_urdf(hand))
 
 
 def urdf_hand_spec(hand: RobotHand, urdf_path: "str | os.PathLike") -> dict:

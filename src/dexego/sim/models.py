@@ -6,6 +6,7 @@ from pathlib import Path
 
 import mujoco
 
+from dexego.data.files import write_text_atomic
 from dexego.sim.hand_mjcf import SIDES, hand_model_xml
 from dexego.sim.robot_mjcf import (
     ROBOT_NAME,
@@ -60,11 +61,7 @@ def write_assets(directory: Path = ASSETS_DIR) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in generated_assets().items():
-        path = directory / name
-        tmp = path.with_suffix(".xml.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
-        written.append(path)
+        written.append(write_text_atomic(directory / name, text))
     return written
 
 
