@@ -124,7 +124,7 @@ class ObservationHistory:
         if image.ndim != 3 or image.shape[-1] != 3 or image.dtype != np.uint8:
             raise InputError("observation", "image", f"expected (H, W, 3) uint8, got {image.dtype} {image.shape}")
         self.step += 1
-        self._frames[self.step] = resize_frames(image.transpose(2, 0, 1)[None], self.config.image_size)[0]
+        self._frames[self.step] = resize_like_backbone(image.transpose(2, 0, 1)[None], self.config.image_size)[0]
         self._frames.pop(self.step - self._span, None)
         keypoints = self.geometry.hand_keypoints(observation)
         valid = np.ones(2, dtype=bool)  # robot hands are always there (as in the recorded demonstrations)
@@ -154,8 +154,13 @@ class ObservationHistory:
         }
 
 
-def resize_frames(frames: np.ndarray, size: int | None) -> np.ndarray:
-    """(T, 3, H, W) uint8 -> (T, 3, size, size) uint8 with the bilinear antialiased resize the backbones use."""
+def resize_like_backbone(frames: np.ndarray, size: int | None) -> np.ndarray:
+    """(T, 3, H, W) uint8 -> (T, 3, size, size) uint8 with the bilinear antialiased resize the backbones use.
+
+    It does ahead of time (so a history or a server request holds small frames) exactly what the
+    backbone would do to a larger frame. Not :func:`dexego.data.writer.resize_frames`: that one is
+    swscale on (T, H, W, 3) for storing video, and would hand the model slightly different pixels.
+    """
     if size is None or frames.shape[-2:] == (size, size):
         return np.ascontiguousarray(frames)
     import torch
