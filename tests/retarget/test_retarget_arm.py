@@ -73,3 +73,11 @@ def test_calibrated_offset_moves_the_end_effector_target():
     torch.testing.assert_close(arm.wrist_to_end_effector(wrist), arm.end_effector_pose(q))
     result = arm.solve(wrist[None], init=q[None] + 0.1)
     torch.testing.assert_close(arm.wrist_pose(result.joints[0]), wrist, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("change", [{"iterations": -1}, {"damping": 0.0}, {"max_step": float("nan")}])
+def test_config_rejects_out_of_range_values(change):
+    from dexego.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="arm IK"):
+        ArmIKConfig(**change)

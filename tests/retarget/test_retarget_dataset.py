@@ -5,7 +5,7 @@ from dexego.cli import main
 from dexego.data import Dataset, DatasetWriter
 from dexego.data.files import TMP_MARK
 from dexego.data.synthetic import synthetic_episode
-from dexego.errors import InputError
+from dexego.errors import ConfigError, InputError
 from dexego.retarget.dataset import DatasetRetargetConfig, _hold, retarget_dataset
 
 
@@ -54,6 +54,10 @@ def test_hands_only_cli_and_bad_inputs(human_dataset, tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
     assert main(["retarget", str(human_dataset), "--robot", "no_such_robot", "--out", str(tmp_path / "x")]) == 2
     assert "unknown robot 'no_such_robot'" in capsys.readouterr().err
+    assert main(["retarget", str(human_dataset), "--robot", "inspire_hand_right", "--smoothness", "-1", "--out", str(tmp_path / "y")]) == 2
+    assert "smoothness must be >= 0" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="anchor must be one of knuckles, wrist"):
+        DatasetRetargetConfig(anchor="elbow")
     with pytest.raises(InputError, match="episode 0.*already has robot data"):
         retarget_dataset(out, "inspire_hand_right", tmp_path / "twice", DatasetRetargetConfig())
     assert not (tmp_path / "twice").exists()

@@ -112,3 +112,13 @@ def test_ego48_round_trip_through_the_robot(inspire):
         result = HandRetargeter(hand).retarget(targets, valid=ok)
         assert bool(result.valid[5]) == (side == 0)
         assert float(np.nanmax(result.fingertip_error.numpy())) < 1e-3
+
+
+@pytest.mark.parametrize("change", [{"smoothness": -1.0}, {"fingertip_weight": float("nan")}, {"iterations": -1},
+                                    {"grid_spacing": 0.0}, {"fingertip_weight": 0.0}])  # fmt: skip
+def test_config_rejects_out_of_range_values(change):
+    from dexego.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="hand retarget"):
+        HandRetargetConfig(**change)
+    assert HandRetargetConfig(iterations=0, grid_candidates=0).iterations == 0  # grid or initializer only is allowed

@@ -15,7 +15,7 @@ import mujoco
 import numpy as np
 import torch
 
-from dexego.errors import InputError
+from dexego.errors import ConfigError, InputError
 from dexego.geometry.rotations import matrix_to_axis_angle
 from dexego.geometry.transforms import invert_transform, make_transform
 from dexego.hands.frame import hand_frame
@@ -36,6 +36,13 @@ class ArmIKConfig:
     max_step: float = 0.3  # rad per joint per iteration
     position_tolerance: float = 0.005  # m: frames above are flagged unreachable
     rotation_tolerance: float = 0.05  # rad
+
+    def __post_init__(self) -> None:
+        if self.iterations < 0:
+            raise ConfigError(f"arm IK iterations must be >= 0, got {self.iterations}")
+        for name in ("damping", "rotation_weight", "max_step", "position_tolerance", "rotation_tolerance"):
+            if not getattr(self, name) > 0:  # also rejects NaN
+                raise ConfigError(f"arm IK {name} must be > 0, got {getattr(self, name)}")
 
 
 @dataclass

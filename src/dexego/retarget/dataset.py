@@ -25,13 +25,15 @@ import numpy as np
 import torch
 
 from dexego.data.files import atomic_directory
-from dexego.errors import InputError
+from dexego.errors import ConfigError, InputError
 from dexego.geometry.transforms import invert_transform
 from dexego.hands.frame import hand_frame
 from dexego.hands.layout import SIDES
 from dexego.geometry.transforms import make_transform
 from dexego.retarget.hand_retarget import HandRetargetConfig, HandRetargeter, human_to_targets, knuckle_aligned_targets
 from dexego.retarget.robots import Robot, load_robot
+
+ANCHORS = ("knuckles", "wrist")
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,12 @@ class DatasetRetargetConfig:
     # length); "wrist": the robot's wrist goes on the human's, the hand scaled about it. See dexego.retarget.replay.
     anchor: str = "knuckles"
     arm_refine_iterations: int = 50
+
+    def __post_init__(self) -> None:
+        if self.anchor not in ANCHORS:
+            raise ConfigError(f"anchor must be one of {', '.join(ANCHORS)}, got {self.anchor!r}")
+        if self.arm_refine_iterations < 0:
+            raise ConfigError(f"arm_refine_iterations must be >= 0, got {self.arm_refine_iterations}")
 
 
 def _hold(values: np.ndarray, ok: np.ndarray, default: np.ndarray) -> np.ndarray:
@@ -79,11 +87,9 @@ def retarget_episode(robot: Robot, episode, config: DatasetRetargetConfig | None
         if cfg.anchor == "knuckles":
             targets, ok, offset = knuckle_aligned_targets(kp[None, :, side_index], hand, valid=valid[None, :, side_index])
             offset = torch.nan_to_num(offset[0])
-        elif cfg.anchor == "wrist":
+        else:  # "wrist"
             targets, ok = human_to_targets(kp[None, :, side_index], hand, valid=valid[None, :, side_index])
             offset = torch.zeros(steps, 3, dtype=torch.float64)
-        else:
-            raise InputError(None, "anchor", f"must be 'knuckles' or 'wrist', got {cfg.anchor!r}")
         result = retargeter.retarget(targets, valid=ok)
         q_hand = result.joints[0].double().cpu().numpy()
         ok_np = result.valid[0].cpu().numpy()

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from dexego.actions.spaces import get_space
+from dexego.errors import ConfigError
 from dexego.geometry.transforms import apply_transform, invert_transform
 from dexego.hands.frame import hand_frame
 from dexego.hands.layout import FINGERTIPS
@@ -55,6 +56,17 @@ class HandRetargetConfig:
     damping: float = 1e-3  # initial Levenberg-Marquardt damping, relative to the diagonal
     tolerance: float = 1e-5  # rad: stop when no frame's step is larger
     unreachable_error: float = 0.01  # m: mean fingertip error above which a frame is flagged
+
+    def __post_init__(self) -> None:
+        for name in ("fingertip_weight", "pinch_weight", "keypoint_weight", "smoothness", "damping", "tolerance"):
+            if not getattr(self, name) >= 0:  # also rejects NaN
+                raise ConfigError(f"hand retarget {name} must be >= 0, got {getattr(self, name)}")
+        if self.fingertip_weight + self.pinch_weight + self.keypoint_weight <= 0:
+            raise ConfigError("hand retarget needs a positive fingertip, pinch or keypoint weight")
+        if self.iterations < 0 or self.grid_candidates < 0:  # 0 iterations: the grid search or initializer alone
+            raise ConfigError(f"hand retarget iterations and grid_candidates must be >= 0, got {self.iterations}, {self.grid_candidates}")
+        if not (self.grid_spacing > 0 and self.unreachable_error > 0):
+            raise ConfigError(f"hand retarget grid_spacing and unreachable_error must be > 0, got {self.grid_spacing}, {self.unreachable_error}")
 
 
 @dataclass
