@@ -71,8 +71,22 @@ def test_malformed_actions_are_rejected(env):
     bad[4] = np.nan
     with pytest.raises(InputError, match="NaN"):
         env.step(bad)
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match="not a numeric array"):
         env.step("left")
+    obs, _ = env.reset(seed=0)
+    hold = np.concatenate([obs["ee_pose"], obs["hand_joint_pos"]], axis=1).ravel()
+    degenerate = hold.copy()
+    degenerate[15 + 6 : 15 + 9] = 2 * degenerate[15 + 3 : 15 + 6]  # right rot6d: second column parallel to the first
+    with pytest.raises(InputError, match=r"right wrist rot6d \(indices 18\.\.23\)"):
+        env.step(degenerate)
+    env.step(hold)  # a rejected action leaves the episode usable
+
+
+def test_step_before_reset_says_so():
+    e = HumanoidTaskEnv("Close-Drawer", render=False)
+    with pytest.raises(RuntimeError, match="reset"):
+        e.step(np.zeros(EE_ACTION_DIM))
+    e.close()
 
 
 def test_unknown_task_or_visual_config_is_an_error():

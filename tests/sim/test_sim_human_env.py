@@ -84,6 +84,8 @@ def test_pose_action_mode_drives_the_wrists_and_fingers():
     assert np.allclose(obs["finger_joint_pos"][1], fingers[1], atol=0.08)
     with pytest.raises(InputError, match="shape"):
         e.step(np.zeros(30))
+    with pytest.raises(InputError, match="left wrist rot6d"):
+        e.step(np.concatenate([np.zeros_like(target), fingers], axis=1).ravel())
 
 
 def test_action_modes_are_checked_per_embodiment():

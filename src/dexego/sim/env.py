@@ -202,6 +202,8 @@ class TaskEnv(gym.Env):
         return self._observation(), self._info(tuple(False for _ in self.task.subtasks))
 
     def step(self, action):
+        if not hasattr(self, "initial_state"):
+            raise RuntimeError("call reset() before step()")
         if self._failed is not None:
             raise RuntimeError(f"episode ended ({self._failed}); call reset()")
         self._apply_action(self._validate_action(action))
@@ -234,6 +236,16 @@ class TaskEnv(gym.Env):
         if not np.isfinite(action).all():
             bad = np.flatnonzero(~np.isfinite(action)).tolist()
             raise InputError(None, "action", f"contains NaN or inf at indices {bad}")
+        if self.config.action_mode in ("ee", "pose"):  # per hand: position (3), rot6d (6), hand values
+            per_hand = len(action) // 2
+            rot6d = action.reshape(2, per_hand)[:, 3:9]
+            first, second = rot6d[:, :3], rot6d[:, 3:]
+            norms = np.linalg.norm(first, axis=1) * np.linalg.norm(second, axis=1)
+            sine = np.linalg.norm(np.cross(first, second), axis=1) / np.maximum(norms, 1e-300)
+            for h in np.flatnonzero((norms < 1e-12) | (sine < 1e-6)):
+                start = h * per_hand + 3
+                raise InputError(None, "action", f"{SIDES[h]} wrist rot6d (indices {start}..{start + 5}) has a zero or "
+                                 "two parallel columns, so it names no rotation")  # fmt: skip
         return action
 
     def ee_action(self, pos: np.ndarray, rot: np.ndarray, hand: np.ndarray) -> np.ndarray:
