@@ -18,6 +18,7 @@ import torch
 import yaml
 
 from dexego.errors import InputError
+from dexego.geometry.transforms import invert_transform, make_transform
 from dexego.hands.layout import SIDES
 from dexego.retarget.arm import RobotArm
 from dexego.retarget.chain import load_model
@@ -114,13 +115,9 @@ def _camera_pose(model: mujoco.MjModel, root: str, camera: str, path: Path) -> t
         raise InputError(path, "camera", f"no camera named {camera!r} in the robot description")
     data = mujoco.MjData(model)
     mujoco.mj_kinematics(model, data)
+    mujoco.mj_camlight(model, data)  # camera poses are not part of mj_kinematics
     body = data.body(root)
 
-    def pose(rot: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        out = np.eye(4)
-        out[:3, :3], out[:3, 3] = rot, pos
-        return out
-
-    world_from_root = pose(body.xmat.reshape(3, 3), body.xpos)
-    world_from_camera = pose(data.cam_xmat[cid].reshape(3, 3), data.cam_xpos[cid]) @ np.diag([1.0, -1.0, -1.0, 1.0])
-    return torch.tensor(np.linalg.inv(world_from_root) @ world_from_camera)
+    world_from_root = make_transform(body.xmat.reshape(3, 3), body.xpos)
+    world_from_camera = make_transform(data.cam_xmat[cid].reshape(3, 3), data.cam_xpos[cid]) @ np.diag([1.0, -1.0, -1.0, 1.0])
+    return torch.tensor(invert_transform(world_from_root) @ world_from_camera)
