@@ -81,3 +81,19 @@ def test_config_rejects_out_of_range_values(change):
 
     with pytest.raises(ConfigError, match="arm IK"):
         ArmIKConfig(**change)
+
+
+def test_robot_head_camera_is_the_simulators_camera_in_the_torso_frame():
+    from dexego.sim.env import HumanoidTaskEnv
+
+    robot = load_robot("h1_inspire")
+    env = HumanoidTaskEnv("Push-Box", render=False)
+    try:
+        env.reset(seed=0)
+        torso = env.data.body("torso")
+        world_from_torso = make_transform(torch.tensor(torso.xmat.reshape(3, 3)), torch.tensor(torso.xpos))
+        expected = torch.linalg.inv(world_from_torso) @ torch.tensor(env.camera_pose())
+    finally:
+        env.close()
+    torch.testing.assert_close(robot.base_from_camera, expected, atol=1e-9, rtol=0)
+    assert torch.isclose(torch.linalg.det(robot.base_from_camera[:3, :3]), torch.tensor(1.0, dtype=torch.float64))
