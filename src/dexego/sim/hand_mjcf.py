@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import math
 
+from dexego.sim.mjcf import numbers as _f
+
 SIDES = ("left", "right")
 FINGERS = ("index", "middle", "ring", "little")
 # Actuated joints in action order (per hand).
@@ -61,10 +63,6 @@ def thumb_sign(side: str) -> float:
     if side not in SIDES:
         raise ValueError(f"side must be 'left' or 'right', got {side!r}")
     return 1.0 if side == "left" else -1.0
-
-
-def _f(*values: float) -> str:
-    return " ".join(f"{v:.6g}" for v in values)
 
 
 def _finger(side: str, finger: str, indent: str) -> str:

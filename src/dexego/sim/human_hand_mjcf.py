@@ -20,8 +20,10 @@ import math
 
 import numpy as np
 
-from dexego.geometry import matrix_to_quat
+from dexego.geometry import euler_to_matrix, matrix_to_quat
 from dexego.sim.hand_mjcf import FINGERTIP_ORDER, SIDES, thumb_sign
+from dexego.sim.mjcf import ego_camera_xyaxes
+from dexego.sim.mjcf import numbers as _f
 from dexego.sim.scene import EmbodimentXML
 
 HUMAN_EMBODIMENT = "human"
@@ -72,22 +74,8 @@ FOREARM_LENGTH = 0.24
 HEAD_FOVY_DEG = 72.0
 
 
-def _f(*values: float) -> str:
-    return " ".join(f"{v:.6g}" for v in values)
-
-
 def _quat_of(matrix: np.ndarray) -> str:
     return _f(*matrix_to_quat(np.asarray(matrix, dtype=np.float64)))
-
-
-def _rot_z(a: float) -> np.ndarray:
-    c, s = math.cos(a), math.sin(a)
-    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]])
-
-
-def _rot_y(a: float) -> np.ndarray:
-    c, s = math.cos(a), math.sin(a)
-    return np.array([[c, 0, s], [0, 1.0, 0], [-s, 0, c]])
 
 
 def _joint(side: str, name: str, axis: tuple[float, float, float]) -> str:
@@ -131,7 +119,7 @@ def _thumb(side: str, ind: str) -> str:
     t = thumb_sign(side)
     bx, by, bz = THUMB_CMC
     # Metacarpal direction: splayed towards the thumb side, tilted towards the palm (mirrored for the left hand).
-    orient = _rot_z(t * THUMB_SPLAY) @ _rot_y(-THUMB_TILT)
+    orient = euler_to_matrix(np.array([t * THUMB_SPLAY, -THUMB_TILT, 0.0]), "ZYX")  # about z, then the new y
     l1, l2, l3 = THUMB_BONES
     r = THUMB_RADIUS
     flex = (0, -1, 0)
@@ -199,12 +187,8 @@ def human_hand_body_xml(side: str, pos: tuple[float, float, float] = (0.2, 0.2, 
 
 def head_body_xml(pos: tuple[float, float, float], pitch_deg: float, fovy_deg: float = HEAD_FOVY_DEG, indent: str = "    ") -> str:
     """A mocap ``head`` body holding the ``ego`` camera, looking along +x and pitched down."""
-    pitch = math.radians(pitch_deg)
-    # MuJoCo cameras look along -z with y up: x_cam = -y_world, then tilt the view down by ``pitch``.
-    xaxis = (0.0, -1.0, 0.0)
-    yaxis = (math.sin(pitch), 0.0, math.cos(pitch))
     return f"""{indent}<body name="head" mocap="true" pos="{_f(*pos)}">
-{indent}  <camera name="ego" xyaxes="{_f(*xaxis, *yaxis)}" fovy="{fovy_deg:g}"/>
+{indent}  <camera name="ego" xyaxes="{_f(*ego_camera_xyaxes(pitch_deg))}" fovy="{fovy_deg:g}"/>
 {indent}</body>
 """
 

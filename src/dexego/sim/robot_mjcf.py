@@ -8,6 +8,8 @@ the arms hang down with the palms facing the body.
 from __future__ import annotations
 
 from dexego.sim.hand_mjcf import hand_actuators_xml, hand_body_xml, hand_defaults_xml, hand_equalities_xml
+from dexego.sim.mjcf import ego_camera_xyaxes
+from dexego.sim.mjcf import numbers as _f
 
 ROBOT_NAME = "h1_inspire"
 TORSO_POS = (-0.12, 0.0, 0.98)  # world position of the torso origin; the table top is at z = 1.0
@@ -35,10 +37,6 @@ HEAD_CAMERA_PITCH_DEG = 52.0  # looking down from the horizontal
 HEAD_CAMERA_FOVY_DEG = 72.0
 ARM_COLOR = "0.15 0.16 0.18 1"
 TORSO_COLOR = "0.2 0.22 0.25 1"
-
-
-def _f(*values: float) -> str:
-    return " ".join(f"{v:.6g}" for v in values)
 
 
 def arm_joint_range(side: str, joint: str) -> tuple[float, float]:
@@ -102,18 +100,12 @@ def robot_defaults_xml() -> str:
 
 
 def robot_body_xml() -> str:
-    import math
-
-    pitch = math.radians(HEAD_CAMERA_PITCH_DEG)
-    # MuJoCo cameras look along -z with y up: first face +x (x_cam = -y_world, z_cam = -x_world), then tilt down.
-    xaxis = (0.0, -1.0, 0.0)
-    yaxis = (math.sin(pitch), 0.0, math.cos(pitch))
     return f"""    <body name="torso" pos="{_f(*TORSO_POS)}">
       <geom type="box" pos="-0.02 0 0.2" size="0.09 0.13 0.26" rgba="{TORSO_COLOR}" contype="0" conaffinity="0"/>
       <geom type="box" pos="-0.02 0 0.43" size="0.07 0.19 0.04" rgba="{TORSO_COLOR}" contype="0" conaffinity="0"/>
       <geom type="capsule" fromto="-0.02 0 0.47 -0.02 0 0.53" size="0.035" rgba="{TORSO_COLOR}" contype="0" conaffinity="0"/>
       <geom type="sphere" pos="0.0 0 0.62" size="0.1" rgba="{TORSO_COLOR}" contype="0" conaffinity="0" group="3"/>
-      <camera name="ego" pos="{_f(*HEAD_CAMERA_POS)}" xyaxes="{_f(*xaxis, *yaxis)}" fovy="{HEAD_CAMERA_FOVY_DEG}"/>
+      <camera name="ego" pos="{_f(*HEAD_CAMERA_POS)}" xyaxes="{_f(*ego_camera_xyaxes(HEAD_CAMERA_PITCH_DEG))}" fovy="{HEAD_CAMERA_FOVY_DEG}"/>
 {_arm("left")}{_arm("right")}    </body>
 """
 
