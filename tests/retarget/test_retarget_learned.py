@@ -37,6 +37,11 @@ def test_save_load_round_trip_and_bad_files(trained, tmp_path):
     tips = hand.fingertips(hand.joint_map.middle()[None])
     torch.testing.assert_close(loaded(tips), model(tips))
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path), metadata={"dexego": '{"hidden": [8]}'})
+    with pytest.raises(InputError, match=r"metadata\.dexego\.joint_names: missing"):
+        LearnedRetargeter.load(path)
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(InputError, match="not a dexego learned retargeter"):
         LearnedRetargeter.load(path)

@@ -83,6 +83,14 @@ class LearnedRetargeter(torch.nn.Module):
                 meta = json.loads((f.metadata() or {})["dexego"])
         except Exception as exc:  # safetensors raises its own error types for corrupt files
             raise InputError(path, None, f"not a dexego learned retargeter: {exc}") from None
+        if not isinstance(meta, dict):
+            raise InputError(path, "metadata.dexego", "expected a JSON object")
+        for key in ("hidden", "joint_names", "hand_name"):
+            if key not in meta:
+                raise InputError(path, f"metadata.dexego.{key}", "missing")
+        for key in ("lower", "upper"):
+            if key not in tensors:
+                raise InputError(path, key, "missing tensor")
         model = cls(tuple(meta["hidden"]), tensors["lower"], tensors["upper"], tuple(meta["joint_names"]), meta["hand_name"])
         try:
             model.load_state_dict(tensors)
