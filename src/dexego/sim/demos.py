@@ -149,6 +149,8 @@ def record_demos(
     from dexego.sim.robot_mjcf import ROBOT_NAME
 
     _check_embodiment(embodiment)
+    if episodes < 1 or workers < 1:
+        raise ConfigError(f"episodes and workers must be >= 1, got {episodes} and {workers}")
     if embodiment == "human":
         from dexego.sim.human_tasks import get_any_task
 
