@@ -19,6 +19,9 @@ class TinyBackboneConfig:
     max_text_bytes: int = 64  # longer instructions are truncated (UTF-8 bytes)
     # Speed option (changes the model, off by default): average-pool each history frame's patch grid in
     # f x f blocks, so a history frame gives (grid / f)^2 tokens instead of grid^2; the current frame keeps all.
+    # At the defaults f = 2 takes the frame tokens from 216 to 81 (regression ~30% less CPU per chunk, training
+    # steps ~2x faster). Its effect on accuracy is not established: it discards fine detail of the history
+    # frames (motion below a pooled cell), so compare on your data before relying on it.
     history_pool: int = 1
 
     def __post_init__(self):
