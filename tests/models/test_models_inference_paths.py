@@ -193,13 +193,13 @@ def test_history_pool_cuts_history_tokens_and_still_learns(stats, batch):
     ref_loss, _ = loss_and_grads(policy, batch, False)
     np.testing.assert_allclose(fast_loss, ref_loss, rtol=1e-5)
     optimiser = torch.optim.AdamW(policy.parameters(), lr=3e-3, weight_decay=0.0)
-    first = float(policy(batch)[0])
+    first = float(policy(batch)[0].detach())
     for _ in range(60):
         loss, _ = policy(batch)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-    assert float(policy(batch)[0]) < first / 10
+    assert float(policy(batch)[0].detach()) < first / 10
     with pytest.raises(ConfigError, match="history_pool"):
         load_config(PolicyConfig, {"tiny": {**TINY, "history_pool": 3}})
 
