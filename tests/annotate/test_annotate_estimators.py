@@ -57,6 +57,19 @@ def test_oracle_noise_has_the_configured_spread_and_dropout():
     assert 2.7 < errors.std() < 3.3
 
 
+def test_oracle_noise_depends_on_the_file_name_not_its_directory():
+    kp = _hands(3)
+    k = Intrinsics(200.0, 200.0, 160.0, 120.0, 320, 240)
+    frames = np.zeros((3, 8, 320, 3), np.uint8)
+
+    def noisy(name):
+        out = estimate_video(OracleEstimator(OracleConfig(), kp, np.ones((3, 2), bool), k), frames, name)
+        return np.stack([d.keypoints_2d for frame in out for d in frame])
+
+    np.testing.assert_array_equal(noisy("/tmp/a/clip.mp4"), noisy("/data/b/clip.mp4"))
+    assert not np.allclose(noisy("/tmp/a/clip.mp4"), noisy("/tmp/a/other.mp4"))
+
+
 def test_oracle_reads_ground_truth_next_to_the_video(task_video):
     path, truth = task_video("static")
     oracle = make_estimator("oracle", pixel_noise=0.0, relative_noise=0.0, scale_noise=0.0)

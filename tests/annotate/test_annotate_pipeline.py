@@ -40,7 +40,9 @@ def test_static_video_wrists_and_boundaries_match_the_truth(task_video):
     # Noise: 2 px keypoints and 4 mm relative 3D per keypoint -> a few percent of depth at 0.5 m.
     assert accuracy.coverage == 1.0
     assert accuracy.wrist_world_mm < 30.0, accuracy
-    assert max(accuracy.boundary_error_s) <= 0.5, accuracy
+    # The true phase changes are the centres of 0.6 s pauses; a cut anywhere in the pause is right.
+    assert max(accuracy.boundary_error_s) <= 0.4, accuracy
+    # Hold | reach | grasp | carry | release | return | hold: at most 6 cuts, at least the two pauses.
     assert 2 <= len(accuracy.boundaries) <= 6
     assert result.episode.metadata["camera"]["mode"] == "static"
     # Every segment was captioned from 8 frames, and the moving hand is the right one.

@@ -34,6 +34,24 @@ def test_cuts_fall_in_the_pauses():
     assert all(a.end == b.start for a, b in zip(segments[:-1], segments[1:]))
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_jitter_does_not_cut_a_smooth_stroke(seed):
+    # 1 cm of frame-to-frame jitter (what a lifted monocular track has) on strokes of ~15 cm.
+    path, true_cuts = reach_pause_path([1.0, 1.5, 0.8, 1.2], seed=seed)
+    noisy = path + np.random.default_rng(100 + seed).normal(scale=0.01, size=path.shape)
+    cuts = [s.start for s in segment_hand(noisy, np.ones(len(path), bool), FPS, "right")[1:]]
+    assert len(cuts) == len(true_cuts), (cuts, true_cuts)
+    assert np.all(np.abs(np.array(cuts) - true_cuts) <= 0.3 * FPS)
+
+
+def test_jitter_on_one_long_stroke_needs_the_rise_test():
+    path, _ = reach_pause_path([4.0], pause_s=0.0, seed=1)
+    noisy = path + np.random.default_rng(7).normal(scale=0.01, size=path.shape)
+    valid = np.ones(len(path), bool)
+    assert len(segment_hand(noisy, valid, FPS, "right")) == 1
+    assert len(segment_hand(noisy, valid, FPS, "right", SegmentConfig(min_rise=0.0, smooth_seconds=0.1))) > 1
+
+
 def test_min_and_max_lengths():
     path, _ = reach_pause_path([0.3] * 6, pause_s=0.2)
     config = SegmentConfig(min_seconds=1.0, max_seconds=2.0)
@@ -69,4 +87,6 @@ def test_two_hands_and_bad_input():
         segment_episode(left, valid, FPS)
     with pytest.raises(ValueError):
         SegmentConfig(min_seconds=2, max_seconds=1)
+    with pytest.raises(ValueError, match="pause_ratio"):
+        SegmentConfig(pause_ratio=1.5)
     assert cut_points(np.zeros(5), FPS, SegmentConfig()) == []

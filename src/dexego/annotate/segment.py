@@ -1,30 +1,40 @@
 """Atomic action segments: cut a hand's motion at minima of its 3D wrist speed (VITRA).
 
 People pause (the wrist slows down) between atomic actions: reach, grasp,
-move, release. The cut points are local minima of the smoothed wrist
-speed; segments shorter than ``min_seconds`` are merged into a neighbour and
-segments longer than ``max_seconds`` are split at their slowest inner frame.
+move, release. The cut points are local minima of the wrist speed, taken on
+the smoothed path, that are real dips (the speed rises clearly on both
+sides, so tracking jitter does not cut a motion in pieces). Segments
+shorter than ``min_seconds`` are merged into a neighbour and segments
+longer than ``max_seconds`` are split at their slowest inner frame.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import minimum_filter1d, uniform_filter1d
+from scipy.ndimage import gaussian_filter1d, minimum_filter1d
+from scipy.signal import peak_prominences
 
 
 @dataclass(frozen=True)
 class SegmentConfig:
     min_seconds: float = 0.5
     max_seconds: float = 8.0
-    smooth_seconds: float = 0.2  # moving-average window applied to the speed
-    # A minimum only counts as a pause if the speed there is below this fraction of the segment's peak speed.
+    smooth_seconds: float = 0.3  # Gaussian smoothing of the wrist path before its speed is taken (2 sigma)
+    # A minimum only counts as a pause if the speed there is below this fraction of the lower of the
+    # two motions around it ...
     pause_ratio: float = 0.5
+    # ... and the speed rises by at least this much (m/s) on both sides, so that jitter in a noisy
+    # track, which makes shallow dips everywhere, does not cut a pause or a smooth reach in pieces.
+    min_rise: float = 0.05
 
     def __post_init__(self) -> None:
         if not 0 < self.min_seconds < self.max_seconds:
             raise ValueError(f"need 0 < min_seconds < max_seconds, got {self.min_seconds}, {self.max_seconds}")
+        if not 0 < self.pause_ratio < 1 or self.min_rise < 0:
+            raise ValueError(f"need 0 < pause_ratio < 1 and min_rise >= 0, got {self.pause_ratio}, {self.min_rise}")
 
 
 @dataclass(frozen=True)
@@ -44,9 +54,14 @@ def wrist_speed(positions: np.ndarray, valid: np.ndarray, fps: float, smooth_sec
         return np.zeros(len(positions))
     t = np.arange(len(positions))
     filled = np.stack([np.interp(t, t[valid], positions[valid, k]) for k in range(3)], axis=-1)
-    speed = np.linalg.norm(np.gradient(filled, axis=0), axis=-1) * fps
-    window = max(1, int(round(smooth_seconds * fps)))
-    return uniform_filter1d(speed, size=window, mode="nearest")
+    # Smooth the path, not the speed: the norm of jitter never averages out to zero. Odd reflection
+    # at the ends continues a steady motion, so its speed stays exact up to the first and last frame.
+    sigma = smooth_seconds * fps / 2
+    if sigma > 0:
+        pad = min(int(np.ceil(4 * sigma)), len(filled) - 1)
+        padded = np.pad(filled, ((pad, pad), (0, 0)), mode="reflect", reflect_type="odd")
+        filled = gaussian_filter1d(padded, sigma, axis=0, mode="nearest")[pad : pad + len(filled)]
+    return np.linalg.norm(np.gradient(filled, axis=0), axis=-1) * fps
 
 
 def cut_points(speed: np.ndarray, fps: float, config: SegmentConfig) -> list[int]:
@@ -55,8 +70,12 @@ def cut_points(speed: np.ndarray, fps: float, config: SegmentConfig) -> list[int
     min_len = max(1, int(round(config.min_seconds * fps)))
     max_len = max(min_len + 1, int(round(config.max_seconds * fps)))
     candidates = [i for i in _minima(speed, window=max(3, min_len | 1)) if 0 < i < n - 1]
-    peak = float(speed.max()) if n else 0.0
-    candidates = [i for i in candidates if speed[i] <= config.pause_ratio * peak]
+    if candidates:
+        # A dip's prominence: how far the speed rises before it falls below the dip again, on the lower side.
+        with warnings.catch_warnings():  # a flat stretch has zero prominence, which is the answer, not a problem
+            warnings.filterwarnings("ignore", message="some peaks have a prominence of 0")
+            rise = peak_prominences(-speed, candidates)[0]
+        candidates = [i for i, r in zip(candidates, rise) if r >= config.min_rise and speed[i] <= config.pause_ratio * (speed[i] + r)]
     cuts: list[int] = []
     # Keep pauses slowest-first while every segment stays at least min_len long.
     for i in sorted(candidates, key=lambda i: speed[i]):
