@@ -154,3 +154,21 @@ def test_visual_configurations_change_the_image():
     c, _ = e.reset(seed=0, options={"room": 1, "table": 1})
     assert np.array_equal(a["image"], c["image"]) and not np.array_equal(a["image"], b["image"])
     e.close()
+
+
+def test_renders_headless_without_a_chosen_gl_backend():
+    # A fresh process on a display-less machine with MUJOCO_GL unset: importing dexego picks EGL.
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "DISPLAY", "WAYLAND_DISPLAY")}
+    code = (
+        "from dexego.sim.env import HumanoidTaskEnv\n"
+        "e = HumanoidTaskEnv('Push-Box', image_size=32)\n"
+        "obs, _ = e.reset(seed=0)\n"
+        "import os; print(os.environ['MUJOCO_GL'], obs['image'].shape, int(obs['image'].std() > 0))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["egl", "(32,", "32,", "3)", "1"]
