@@ -190,7 +190,7 @@ def main() -> int:
             params = sum(p.numel() for p in policy.parameters()) / 1e6
             hf = policy.config.backbone == "hf"
             use = {k: (v[:2] if hf else v) for k, v in batch.items()}
-            slow = hf or policy.config.head == "tokens"  # FAST decoding takes ~1 s per chunk here
+            slow = hf or policy.config.head == "tokens"  # FAST: up to max_tokens generation steps per chunk (not the decode)
             repeats = max(3, args.repeats // 4) if slow else args.repeats
             rows.append((name, params, measure(policy, use, repeats, args.device, not args.skip_train)))
         print(f"\ntorch threads {n}; load average (1, 5, 15 min) before {before}, after {load_average()}")
