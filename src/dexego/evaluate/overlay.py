@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +45,14 @@ class OverlayStyle:
     tip_width: int = 1
     fingertips: bool = True
     legend: bool = True
+
+
+def style_for_frame(height: int, width: int, base: OverlayStyle = OverlayStyle()) -> OverlayStyle:
+    """``base`` with line widths scaled to the frame (its widths suit ~224 px) and no legend where it would not fit."""
+    side = min(height, width)
+    scale = side / 224.0
+    return replace(base, wrist_width=max(1, round(base.wrist_width * scale)), tip_width=max(1, round(base.tip_width * scale)),
+                   legend=base.legend and side >= 128)  # fmt: skip
 
 
 def project_points(points: np.ndarray, intrinsics: "Intrinsics | np.ndarray") -> tuple[np.ndarray, np.ndarray]:

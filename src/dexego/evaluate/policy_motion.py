@@ -60,15 +60,7 @@ def evaluate_motion(
             if beyond:
                 raise ConfigError(f"report steps {beyond} are outside the chunk's horizon 1..{target.shape[0]}")
             metrics = MotionMetrics(target.shape[0], tuple(config.steps), config.fps, space.name)
-        observation = {k: v for k, v in sample.items() if k not in TARGET_KEYS}
-        predicted = np.asarray(_numpy(predictor.predict_action_chunk(observation)), dtype=np.float64)
-        if predicted.ndim == 3 and predicted.shape[0] == 1:
-            predicted = predicted[0]
-        if predicted.shape != target.shape:
-            raise InputError(None, "predict_action_chunk", f"returned shape {predicted.shape}, expected {target.shape}")
-        if not np.isfinite(predicted.reshape(-1, 2, space.hand_dim)[valid]).all():
-            where = f"episode {_label(sample.get('episode_index'))}, frame {_label(sample.get('frame_index'))}"
-            raise InputError(None, "predict_action_chunk", f"returned NaN or inf for a valid hand ({where})")
+        predicted = predict_chunk(predictor, sample, target.shape, valid, space.hand_dim)
         images = _array(sample, "images", None)
         image_size = (images.shape[-1], images.shape[-2])
         errors = motion_errors(predicted, target, valid, _array(sample, "intrinsics", np.float64), image_size, space)
@@ -83,6 +75,21 @@ def evaluate_motion(
     if metrics is None:
         raise InputError(None, "samples", "no samples to evaluate")
     return metrics.result()
+
+
+def predict_chunk(predictor: MotionPredictor, sample: dict[str, Any], shape: tuple[int, ...], valid: np.ndarray,
+                  hand_dim: int) -> np.ndarray:  # fmt: skip
+    """The predictor's chunk for one sample (its targets withheld), checked: ``shape`` and finite for valid hands."""
+    observation = {k: v for k, v in sample.items() if k not in TARGET_KEYS}
+    predicted = np.asarray(_numpy(predictor.predict_action_chunk(observation)), dtype=np.float64)
+    if predicted.ndim == 3 and predicted.shape[0] == 1:
+        predicted = predicted[0]
+    if predicted.shape != tuple(shape):
+        raise InputError(None, "predict_action_chunk", f"returned shape {predicted.shape}, expected {tuple(shape)}")
+    if not np.isfinite(predicted.reshape(-1, 2, hand_dim)[valid]).all():
+        where = f"episode {_label(sample.get('episode_index'))}, frame {_label(sample.get('frame_index'))}"
+        raise InputError(None, "predict_action_chunk", f"returned NaN or inf for a valid hand ({where})")
+    return predicted
 
 
 def iter_single_samples(samples: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:

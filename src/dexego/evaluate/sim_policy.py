@@ -37,6 +37,9 @@ class SimPolicyConfig:
     fingertip_scale: float = 1.0  # 1: robot-scale ego48 (sim demos); robot/human palm ratio for human-scale output
     retarget_iterations: int = 2
     control_hz: float = 30.0
+    # Draw each queried chunk (predicted wrist and fingertip paths) on the observed frames until the next query,
+    # so recorded rollout videos show it; actions are unchanged. Turn it on where rollout videos are recorded.
+    overlay: bool = False
 
     def __post_init__(self) -> None:
         if self.query_every < 1:
@@ -68,18 +71,32 @@ class ModelSimPolicy:
                                             ActionConfig(config.fingertip_scale, config.retarget_iterations))  # fmt: skip
         chunked.observation_fn = self.history
         chunked.retarget = self.converter
+        self.tap = self.overlay = None
+        if config.overlay:
+            from dexego.evaluate.sim_overlay import ChunkTap, RolloutOverlay
+
+            self.tap = chunked.source = ChunkTap(chunked.source)
+            self.overlay = RolloutOverlay(geometry.intrinsics, ACTION_SPACE)
         self.chunked = chunked
 
     def reset(self, seed: int | None = None) -> None:
         self.chunked.reset(seed)  # resets the history and the converter too
+        if self.overlay is not None:
+            self.tap.latest = None
+            self.overlay.reset()
 
     def act(self, observation: dict) -> np.ndarray:
         self.history.push(observation)  # every step: the history frames are 0.2 s apart, queries every k steps
-        return self.chunked.act(observation)
+        action = self.chunked.act(observation)
+        if self.overlay is not None:  # after the history copied the frame: the drawing only reaches the video
+            self.overlay.draw(observation.get("image"), self.tap.latest, self.tap.queries)
+        return action
 
     def close(self) -> None:
         from dexego.serve import close_policy
 
+        if self.tap is not None:
+            self.chunked.source = self.tap.source
         close_policy(self.chunked)
 
 

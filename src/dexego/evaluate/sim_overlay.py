@@ -1,0 +1,88 @@
+"""The predicted path on simulator rollout frames: each queried ego48 chunk drawn until the next query.
+
+:class:`ChunkTap` sits between :class:`dexego.serve.ChunkedPolicy` and its
+chunk source and keeps the latest raw chunk (before temporal ensembling).
+:class:`RolloutOverlay` draws that chunk's wrist and fingertip paths, in the
+camera frame of the (torso-fixed) ego camera, into an observed frame.
+
+Drawing happens in place on the observation's ``image``: the rollout
+recorder (:func:`dexego.sim.evaluation.run_rollout`) keeps each observation's
+image array and then hands the observation to the policy, so the drawing
+ends up in the video. The policy's observation history has already copied
+the frame by then, so the model never sees the drawing and the actions do
+not change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from dexego.actions import get_space
+from dexego.evaluate.overlay import OverlayStyle, Trajectory, chunk_trajectories, draw_trajectories, style_for_frame
+from dexego.evaluate.sim_action import MIN_ROT6D_NORM
+from dexego.geometry import Intrinsics
+
+
+class ChunkTap:
+    """A chunk source that forwards to ``source`` and remembers the latest chunk it returned."""
+
+    def __init__(self, source: Any):
+        self.source = source
+        self.latest: np.ndarray | None = None
+        self.queries = 0
+
+    def predict_action_chunk(self, observation: dict) -> Any:
+        chunk = self.source.predict_action_chunk(observation)
+        value = chunk.detach().cpu().numpy() if hasattr(chunk, "detach") else chunk
+        value = np.array(value, dtype=np.float64)
+        self.latest = value[0] if value.ndim == 3 and value.shape[0] == 1 else value
+        self.queries += 1
+        return chunk
+
+    def __getattr__(self, name: str) -> Any:  # metadata, close, ... of the wrapped source
+        if name == "source":
+            raise AttributeError(name)
+        return getattr(self.source, name)
+
+
+def predicted_hand_valid(chunk: np.ndarray, space: str = "ego48") -> np.ndarray:
+    """(H, 2): steps where a hand's prediction is finite with a non-degenerate wrist rotation (zeros = no hand)."""
+    space_ = get_space(space)
+    valid = np.zeros((chunk.shape[0], 2), dtype=bool)
+    for hand in range(2):
+        part = chunk[:, space_.hand_slice(hand)]
+        rot6d = chunk[:, space_.part_slice("wrist_rot6d", hand)]
+        norms = np.minimum(np.linalg.norm(rot6d[:, :3], axis=-1), np.linalg.norm(rot6d[:, 3:], axis=-1))
+        valid[:, hand] = np.isfinite(part).all(-1) & (norms > MIN_ROT6D_NORM)
+    return valid
+
+
+class RolloutOverlay:
+    """Draws the latest predicted chunk into frames of the camera with ``intrinsics`` (any frame size)."""
+
+    def __init__(self, intrinsics: Intrinsics, space: str = "ego48", style: OverlayStyle = OverlayStyle()):
+        self.intrinsics = intrinsics
+        self.space = space
+        self.style = style
+        self.reset()
+
+    def reset(self) -> None:
+        self._key: tuple | None = None
+        self._trajectories: list[Trajectory] = []
+        self._legend: dict | None = None
+
+    def draw(self, image: np.ndarray, chunk: np.ndarray | None, query: int) -> None:
+        """Draw ``chunk`` (the ``query``-th of the episode) into ``image`` (H, W, 3) uint8, in place."""
+        if chunk is None or not isinstance(image, np.ndarray) or not image.flags.writeable:
+            return
+        height, width = image.shape[:2]
+        key = (query, height, width)
+        if key != self._key:  # trajectories are decoded once per query, not per frame
+            style = style_for_frame(height, width, self.style)
+            self._trajectories = chunk_trajectories(chunk, predicted_hand_valid(chunk, self.space), "predicted", self.space, style)
+            self._legend = {"predicted": style.predicted_wrist} if style.legend else None
+            self._key = key
+        k = self.intrinsics.scaled(width, height)
+        image[...] = draw_trajectories(image, self._trajectories, k, self._legend)
