@@ -131,7 +131,7 @@ def test_policy_from_spec_without_a_known_space_uses_one_decay_and_refuses_bad_s
             assert remote.config.action_space is None
         finally:
             close_policy(remote)
-    with pytest.raises(InputError, match="checkpoint directory not found"):
+    with pytest.raises(InputError, match="missing: not found"):
         policy_from_spec(str(tmp_path / "missing"))
 
 

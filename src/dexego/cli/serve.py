@@ -12,10 +12,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "serve",
         help="Serve a policy over the websocket protocol.",
-        description="Serve a trained policy (a checkpoint directory) over openpi's websocket + msgpack-numpy protocol. "
+        description="Serve a trained policy over openpi's websocket + msgpack-numpy protocol (docs/serve.md). "
         f"Loopback only unless --host says otherwise; the API key may also come from ${API_KEY_ENV}.",
     )
-    parser.add_argument("checkpoint", help="checkpoint directory written by Policy.save")
+    parser.add_argument("checkpoint", help="a training run folder (runs/NAME: its newest checkpoint), a checkpoint folder "
+                        "(runs/NAME/final, runs/NAME/checkpoints/step-N) or a policy folder (runs/NAME/final/policy)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, loopback only)")
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
     parser.add_argument("--api-key", default=None, help="require 'Authorization: Api-Key KEY' from clients")
@@ -26,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _serve(args: argparse.Namespace) -> int:
     from dexego.serve import PolicyServer, ServerConfig, dexego_observation_spec, run_server
-    from dexego.serve.loading import load_policy, policy_info
+    from dexego.serve.loading import load_policy, policy_info, resolve_policy
 
     config = ServerConfig(
         host=args.host,
@@ -34,14 +35,15 @@ def _serve(args: argparse.Namespace) -> int:
         api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
         max_message_bytes=int(args.max_message_mb * 2**20),
     )
-    policy = load_policy(args.checkpoint)
+    location = resolve_policy(args.checkpoint)
+    policy = load_policy(location)
     info = policy_info(policy)
     spec = None if args.no_validate else dexego_observation_spec(info.get("action_dim"))
     server = PolicyServer(policy, config, metadata=info, observation_spec=spec)
 
     def ready(url: str) -> None:
         auth = "API key required" if config.api_key else "no API key"
-        print(f"dexego serve: {info.get('policy', 'policy')} from {args.checkpoint} on {url} ({auth}); "
+        print(f"dexego serve: {info.get('policy', 'policy')} from {location} on {url} ({auth}); "
               f"health check at {url.replace('ws://', 'http://')}/healthz; Ctrl-C to stop", flush=True)
 
     run_server(server, on_ready=ready)

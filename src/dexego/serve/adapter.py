@@ -1,7 +1,8 @@
 """From a ``--policy`` argument to a simulator policy (``reset(seed)``, ``act(observation)``).
 
 ``ws://HOST:PORT`` (or ``wss://``) drives a remote policy server; a
-checkpoint directory loads the policy in-process. Both go through the same
+run, checkpoint or policy folder loads the policy in-process
+(:func:`dexego.serve.loading.load_policy` resolves which). Both go through the same
 :class:`ChunkedPolicy`, so in-process and remote evaluation differ only in
 the transport.
 """
@@ -27,7 +28,7 @@ def policy_from_spec(
     retarget: Retarget | None = None,
     client_config: ClientConfig = ClientConfig(),
 ) -> ChunkedPolicy:
-    """A simulator policy for ``spec`` (a ws:// URL or a checkpoint directory).
+    """A simulator policy for ``spec`` (a ws:// URL, or a run/checkpoint/policy folder for :func:`load_policy`).
 
     With ``chunking=None`` the defaults apply (re-query every step, EgoVLA ensembling) and the
     arm/hand split of the ensembling weights follows the action space the policy reports (ego48, kp21,
