@@ -99,7 +99,7 @@ def test_missing_site_and_broken_chain_are_clear_errors(tmp_path):
     data = yaml.safe_load(path.read_text())
     data["keypoints"]["index_tip"] = "no_such_site"
     path.write_text(yaml.safe_dump(data))
-    with pytest.raises(InputError, match="keypoints.index_tip.*no site named 'no_such_site'"):
+    with pytest.raises(InputError, match=r"hand_right.yaml: keypoints.index_tip: no site or body \(link\) named 'no_such_site'"):
         RobotHand.from_yaml(path)
     data = hand_yaml_dict("right", "hand_right.xml")
     data["root"] = "index_proximal"  # the palm sites are not below this body

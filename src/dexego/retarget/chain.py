@@ -6,6 +6,12 @@ their hinge/slide joints with limits, and the joint couplings (MuJoCo joint
 equality constraints; URDF ``<mimic>`` tags are also read from the file
 for MuJoCo versions whose URDF importer does not turn them into equalities).
 
+URDF files are compiled for kinematics only (:func:`urdf_for_kinematics`):
+links attached by fixed joints are kept (MuJoCo would otherwise merge them
+into their parents, and the base, palm and fingertip links that hand files
+name would vanish), and visual and collision geometry is dropped, so the
+meshes a URDF references need not exist — nothing here uses geometry.
+
 MuJoCo's convention, reproduced by :mod:`dexego.retarget.kinematics`: a
 body's frame is ``parent @ T(pos, quat)``, then each of its joints in order
 applies a rotation about (or a translation along) its axis through its
@@ -132,9 +138,41 @@ def load_model(path: "str | os.PathLike") -> mujoco.MjModel:
     if not path.is_file():
         raise InputError(path, None, "robot description not found")
     try:
+        if path.suffix.lower() == ".urdf":
+            return mujoco.MjModel.from_xml_string(urdf_for_kinematics(path))
         return mujoco.MjModel.from_xml_path(str(path))
     except ValueError as exc:
         raise InputError(path, None, f"MuJoCo cannot compile this robot description: {str(exc).strip()}") from None
+
+
+def urdf_for_kinematics(path: "str | os.PathLike") -> str:
+    """The URDF's text rewritten for a kinematics-only compile.
+
+    Fixed-joint links stay bodies of their own (``fusestatic="false"``);
+    ``<visual>`` and ``<collision>`` elements are removed, so missing or
+    ``package://`` meshes are never opened; masses and inertias are bounded
+    from below so that links without ``<inertial>`` still compile (MuJoCo
+    rejects massless moving bodies; kinematics does not depend on mass).
+    """
+    path = Path(path)
+    try:
+        robot = ET.parse(path).getroot()
+    except ET.ParseError as exc:
+        raise InputError(path, None, f"not valid XML: {exc}") from None
+    if robot.tag != "robot":
+        raise InputError(path, None, f"a URDF's top element must be <robot>, got <{robot.tag}>")
+    for link in robot.iter("link"):
+        for geometry in link.findall("visual") + link.findall("collision"):
+            link.remove(geometry)
+    block = robot.find("mujoco")
+    if block is None:
+        block = ET.Element("mujoco")
+        robot.insert(0, block)
+    compiler = block.find("compiler")
+    if compiler is None:
+        compiler = ET.SubElement(block, "compiler")
+    compiler.attrib.update(fusestatic="false", discardvisual="true", boundmass="1e-6", boundinertia="1e-12")
+    return ET.tostring(robot, encoding="unicode")
 
 
 def load_chain(path: "str | os.PathLike", root: str, points: "list[PointSpec]") -> KinematicChain:
@@ -151,24 +189,36 @@ def chain_from_model(
     points: "list[PointSpec]",
     source: str = "<model>",
     extra_couplings: "list[tuple[str, str, float, float]] | None" = None,
+    spec_source: "str | os.PathLike | None" = None,
 ) -> KinematicChain:
-    """Extract the chain from a compiled model. ``extra_couplings``: (joint, driver, multiplier, offset)."""
-    root_id = _body_id(model, root, source, "root")
+    """Extract the chain from a compiled model. ``extra_couplings``: (joint, driver, multiplier, offset).
+
+    ``spec_source`` is the file that named ``root`` and the points (a hand
+    YAML); errors about those names cite it and its field (default: ``source``).
+    A point given by ``site`` falls back to the body (URDF link) of that name
+    when the model has no such site: URDF files have links, not sites.
+    """
+    names_from = source if spec_source is None else spec_source
+    in_description = "" if spec_source is None else f" of {source}"
+    root_id = _body_id(model, root, names_from, "root", in_description)
     resolved: list[tuple[str, int, np.ndarray, np.ndarray]] = []
     for spec in points:
-        if spec.site is not None:
-            sid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, spec.site)
-            if sid < 0:
-                raise InputError(source, f"keypoints.{spec.name}", f"no site named {spec.site!r} in the robot description")
+        field_name = f"keypoints.{spec.name}"
+        sid = -1 if spec.site is None else mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, spec.site)
+        if sid >= 0:
             body = int(model.site_bodyid[sid])
             pos = _site_offset(model, sid) + np.asarray(spec.offset, dtype=np.float64)
             quat = np.asarray(model.site_quat[sid], dtype=np.float64).copy()
-        elif spec.body is not None:
-            body = _body_id(model, spec.body, source, f"keypoints.{spec.name}")
+        elif spec.site is not None and mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, spec.site) < 0:
+            raise InputError(
+                names_from, field_name, f"no site or body (link) named {spec.site!r} in the robot description{in_description}{_known(model, True)}"
+            )
+        elif spec.site is not None or spec.body is not None:
+            body = _body_id(model, spec.body or spec.site, names_from, field_name, in_description)
             pos = np.asarray(spec.offset, dtype=np.float64)
             quat = np.array([1.0, 0.0, 0.0, 0.0])
         else:
-            raise InputError(source, f"keypoints.{spec.name}", "give a site or a body")
+            raise InputError(names_from, field_name, "give a site or a body")
         resolved.append((spec.name, body, pos, quat))
 
     # Keep the bodies on the paths root -> each point (in MuJoCo's order, parents first).
@@ -178,7 +228,7 @@ def chain_from_model(
         while b != root_id:
             if b == 0:
                 raise InputError(
-                    source, f"keypoints.{name}", f"body {model.body(body).name!r} is not below the root body {root!r}: the chain is broken"
+                    names_from, f"keypoints.{name}", f"body {model.body(body).name!r} is not below the root body {root!r}: the chain is broken"
                 )
             path_ids.append(b)
             b = int(model.body_parentid[b])
@@ -236,11 +286,21 @@ def chain_from_model(
     return KinematicChain(source, root, tuple(bodies), tuple(joints), tuple(couplings), chain_points)
 
 
-def _body_id(model: mujoco.MjModel, name: str, source: str, field: str) -> int:
+def _body_id(model: mujoco.MjModel, name: str, source: "str | os.PathLike", field: str, in_description: str = "") -> int:
     bid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, name)
     if bid < 0:
-        raise InputError(source, field, f"no body named {name!r} in the robot description")
+        raise InputError(source, field, f"no body (link) named {name!r} in the robot description{in_description}{_known(model, False)}")
     return bid
+
+
+def _known(model: mujoco.MjModel, with_sites: bool, limit: int = 40) -> str:
+    """'; bodies: a, b, ...' (and sites) to help fix a misspelt name."""
+    bodies = [model.body(i).name for i in range(1, model.nbody) if model.body(i).name]
+    text = "; bodies: " + ", ".join(bodies[:limit]) + (" ..." if len(bodies) > limit else "")
+    if with_sites and model.nsite:
+        sites = [model.site(i).name for i in range(model.nsite) if model.site(i).name]
+        text += "; sites: " + ", ".join(sites[:limit]) + (" ..." if len(sites) > limit else "")
+    return text
 
 
 def _site_offset(model: mujoco.MjModel, sid: int) -> np.ndarray:

@@ -3,18 +3,22 @@
 The YAML names which sites (or body origins) play the role of dexego's
 21 hand keypoints. The wrist and the index, middle and little MCPs are
 required — they define the wrist frame through ``dexego.hands.hand_frame``,
-exactly as for human hands — and so are the five fingertips::
+exactly as for human hands; on a hand without those fingers they are
+points on the palm — and so is at least one fingertip (a hand with fewer
+than five fingers maps the ones it has)::
 
     name: my_hand_right
     side: right
     description: my_hand_right.xml    # MJCF or URDF, relative to this file
-    root: hand_base                   # the palm body; its own joints (a free base) are ignored
+    root: hand_base                   # the palm body (URDF: base link); its own joints (a free base) are ignored
     actuated: [thumb_yaw, ...]        # optional: default = every joint no coupling drives
     keypoints:
-      wrist: wrist_site               # a site name, or a body name (its origin)
-      index_mcp: {body: index_proximal, offset: [0, 0, 0]}
+      wrist: wrist_site               # a site name, or (no such site) a body / URDF link name: its origin
+      index_mcp: {body: index_proximal, offset: [0, 0, 0]}   # metres, in that body's frame
       ...
       thumb_tip: thumb_tip_site
+
+docs/retarget.md describes every key, with a complete three-finger URDF example.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from dexego.retarget.chain import KinematicChain, PointSpec, chain_from_model, l
 from dexego.retarget.joint_map import JointMap
 from dexego.retarget.kinematics import ChainKinematics
 
-REQUIRED_KEYPOINTS = tuple(FRAME_KEYPOINTS.values()) + FINGERTIPS
+REQUIRED_KEYPOINTS = tuple(FRAME_KEYPOINTS.values())  # and at least one of FINGERTIPS
 # A typical adult hand length (wrist -> middle MCP -> along the straight middle finger to its tip);
 # used to scale human hands when only fingertips are known.
 HUMAN_HAND_LENGTH = 0.18
@@ -54,6 +58,7 @@ class HandSpec:
     keypoints: tuple[PointSpec, ...]  # named after dexego keypoints
     actuated: tuple[str, ...] | None = None
     human_hand_length: float = HUMAN_HAND_LENGTH
+    origin: str = "<dict>"  # the hand file, cited by errors about the names it gives
 
 
 def parse_hand_spec(data: dict[str, Any], origin: "str | os.PathLike", base_dir: "Path | None" = None) -> HandSpec:
@@ -88,6 +93,8 @@ def parse_hand_spec(data: dict[str, Any], origin: "str | os.PathLike", base_dir:
     missing = [KEYPOINT_NAMES[i] for i in REQUIRED_KEYPOINTS if KEYPOINT_NAMES[i] not in raw]
     if missing:
         raise InputError(origin, "keypoints", f"missing required keypoint(s): {', '.join(missing)}")
+    if not any(KEYPOINT_NAMES[k] in raw for k in FINGERTIPS):
+        raise InputError(origin, "keypoints", f"map at least one fingertip ({', '.join(KEYPOINT_NAMES[k] for k in FINGERTIPS)})")
     description = str(data["description"])
     if base_dir is not None and not description.startswith("<"):
         description = str((base_dir / description).resolve())
@@ -102,6 +109,7 @@ def parse_hand_spec(data: dict[str, Any], origin: "str | os.PathLike", base_dir:
         keypoints=tuple(points),
         actuated=None if actuated is None else tuple(actuated),
         human_hand_length=float(data.get("human_hand_length", HUMAN_HAND_LENGTH)),
+        origin=str(origin),
     )
 
 
@@ -131,6 +139,9 @@ class RobotHand(torch.nn.Module):
         self.side = spec.side
         self.chain = chain
         self.keypoint_indices = tuple(KEYPOINT_INDEX[p.name] for p in chain.points)
+        unknown = [n for n in spec.actuated or () if n not in chain.joint_names]
+        if unknown:
+            raise InputError(spec.origin, "actuated", f"no joint {unknown[0]!r} in the chain (joints: {', '.join(chain.joint_names)})")
         actuated = None if spec.actuated is None else tuple(chain.joint_index(n) for n in spec.actuated)
         self.joint_map = JointMap(chain, actuated, dtype=dtype)
         self.kinematics = ChainKinematics(chain, dtype=dtype)
@@ -139,22 +150,27 @@ class RobotHand(torch.nn.Module):
         moved = self._moving_rows(frame_rows)
         if moved:
             names = ", ".join(KEYPOINT_NAMES[self.keypoint_indices[r]] for r in moved)
-            raise InputError(chain.source, "keypoints", f"wrist-frame keypoint(s) {names} move with the joints: put them on the palm")
-        self.tip_rows = tuple(self.keypoint_indices.index(k) for k in FINGERTIPS)
+            raise InputError(spec.origin, "keypoints", f"wrist-frame keypoint(s) {names} move with the joints: put them on the palm")
+        # The fingertips this hand maps (all five on a five-finger hand), in FINGERTIPS order.
+        self.tip_indices = tuple(k for k in FINGERTIPS if k in self.keypoint_indices)
+        self.tip_rows = tuple(self.keypoint_indices.index(k) for k in self.tip_indices)
         with torch.no_grad():
             rest = self.kinematics(self.joint_map(self.joint_map.middle().double().to(dtype))[0]).points.double()
             full = torch.full((21, 3), float("nan"), dtype=torch.float64)
             full[list(self.keypoint_indices)] = rest
             root_from_wrist = hand_frame(full, self.side)
         if not torch.isfinite(root_from_wrist).all() or _degenerate(full):
-            raise InputError(chain.source, "keypoints", "wrist, index/middle/little MCP do not span a plane: cannot build the wrist frame")
+            raise InputError(spec.origin, "keypoints", "wrist, index/middle/little MCP do not span a plane: cannot build the wrist frame")
         self.register_buffer("root_from_wrist", root_from_wrist.to(dtype))
         self.register_buffer("wrist_from_root", invert_transform(root_from_wrist).to(dtype))
         self.palm_length = float((full[9] - full[0]).norm())
         self.hand_length = self.palm_length + self._longest_middle_finger()
 
     def _longest_middle_finger(self) -> float:
-        """The largest middle MCP -> middle tip distance over sampled configurations (the straight finger)."""
+        """The largest middle MCP -> middle tip distance over sampled configurations (the straight finger).
+
+        Without a middle finger: the longest of the mapped non-thumb fingers, from the middle MCP (palm) point.
+        """
         gen = torch.Generator().manual_seed(1)
         lower, upper = self.joint_map.lower.double(), self.joint_map.upper.double()
         finite = torch.isfinite(lower) & torch.isfinite(upper)
@@ -162,8 +178,10 @@ class RobotHand(torch.nn.Module):
         q = torch.cat([lo[None], hi[None], lo + (hi - lo) * torch.rand(254, len(lo), generator=gen, dtype=torch.float64)])
         with torch.no_grad():
             points = self.kinematics(self.joint_map(q.to(self.dtype))[0]).points.double()
-        mcp, tip = self.keypoint_indices.index(9), self.keypoint_indices.index(12)
-        return float((points[:, tip] - points[:, mcp]).norm(dim=-1).max())
+        mcp = self.keypoint_indices.index(9)
+        fingers = [12] if 12 in self.tip_indices else [k for k in self.tip_indices if k != FINGERTIPS[0]] or list(self.tip_indices)
+        tips = [self.keypoint_indices.index(k) for k in fingers]
+        return float((points[:, tips] - points[:, mcp, None]).norm(dim=-1).max())
 
     def _moving_rows(self, rows: list[int]) -> list[int]:
         """Rows among ``rows`` whose points move at some of a few sampled configurations."""
@@ -185,7 +203,9 @@ class RobotHand(torch.nn.Module):
             model = load_model(spec.description)
             if spec.description.lower().endswith(".urdf"):
                 mimics = _urdf_mimics(Path(spec.description))
-        chain = chain_from_model(model, spec.root, list(spec.keypoints), source=spec.description, extra_couplings=mimics)
+        chain = chain_from_model(
+            model, spec.root, list(spec.keypoints), source=spec.description, extra_couplings=mimics, spec_source=spec.origin
+        )
         return cls(spec, chain, dtype=dtype)
 
     @classmethod
@@ -255,7 +275,7 @@ class RobotHand(torch.nn.Module):
         return cache[key]
 
     def fingertips(self, q: torch.Tensor) -> torch.Tensor:
-        """(..., A) -> (..., 5, 3) thumb to little, in the wrist frame."""
+        """(..., A) -> (..., F, 3): the mapped fingertips (``tip_indices``, thumb to little), in the wrist frame."""
         return self.keypoints(q)[0][..., list(self.tip_rows), :]
 
     def keypoints21(self, q: torch.Tensor) -> torch.Tensor:

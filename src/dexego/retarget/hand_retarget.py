@@ -103,8 +103,10 @@ class HandRetargeter:
                 row[k] = weight**0.5
                 rows.append(row)
         if cfg.pinch_weight > 0:
+            if THUMB_TIP not in indices:
+                raise ConfigError(f"hand retarget pinch_weight > 0 needs a thumb tip; hand {self.hand.name!r} maps none")
             thumb = indices.index(THUMB_TIP)
-            for tip in FINGERTIPS[1:]:
+            for tip in self.hand.tip_indices[1:]:
                 row = torch.zeros(num)
                 row[indices.index(tip)] = cfg.pinch_weight**0.5
                 row[thumb] = -(cfg.pinch_weight**0.5)
@@ -135,7 +137,7 @@ class HandRetargeter:
         batch, steps = targets.shape[:-3], targets.shape[-3]
         seqs, num_act = int(np.prod(batch, dtype=np.int64)), hand.num_joints
         targets = targets.reshape((-1, steps, 21, 3))
-        tip_targets = targets[..., list(FINGERTIPS), :]
+        tip_targets = targets[..., list(hand.tip_indices), :]  # the fingertips this hand has
         frame_valid = torch.isfinite(tip_targets).all(-1).all(-1)
         if valid is not None:
             valid_t = torch.as_tensor(valid, dtype=torch.bool, device=device)

@@ -41,14 +41,27 @@ class LearnedRetargeterConfig:
 
 
 class LearnedRetargeter(torch.nn.Module):
-    """fingertips (..., 5, 3) in the robot's wrist frame -> actuated joints (..., A)."""
+    """fingertips (..., F, 3) in the robot's wrist frame -> actuated joints (..., A).
 
-    def __init__(self, hidden: tuple[int, ...], lower: torch.Tensor, upper: torch.Tensor, joint_names: tuple[str, ...], hand_name: str):
+    F is the number of fingertips the hand maps (``RobotHand.tip_indices``): 5 on a five-finger hand.
+    """
+
+    def __init__(
+        self,
+        hidden: tuple[int, ...],
+        lower: torch.Tensor,
+        upper: torch.Tensor,
+        joint_names: tuple[str, ...],
+        hand_name: str,
+        num_tips: int = 5,
+    ):
         super().__init__()
         self.hidden = tuple(hidden)
         self.joint_names = tuple(joint_names)
         self.hand_name = hand_name
-        sizes = (15,) + self.hidden + (len(joint_names),)
+        self.num_tips = int(num_tips)
+        inputs = 3 * self.num_tips
+        sizes = (inputs,) + self.hidden + (len(joint_names),)
         layers: list[torch.nn.Module] = []
         for i in range(len(sizes) - 1):
             layers.append(torch.nn.Linear(sizes[i], sizes[i + 1]))
@@ -58,17 +71,17 @@ class LearnedRetargeter(torch.nn.Module):
         finite = torch.isfinite(lower) & torch.isfinite(upper)
         self.register_buffer("lower", torch.where(finite, lower, -torch.pi * torch.ones_like(lower)).float())
         self.register_buffer("upper", torch.where(finite, upper, torch.pi * torch.ones_like(upper)).float())
-        self.register_buffer("input_mean", torch.zeros(15))
-        self.register_buffer("input_std", torch.ones(15))
+        self.register_buffer("input_mean", torch.zeros(inputs))
+        self.register_buffer("input_std", torch.ones(inputs))
 
     def forward(self, fingertips: torch.Tensor) -> torch.Tensor:
-        x = (fingertips.reshape(fingertips.shape[:-2] + (15,)).float() - self.input_mean) / self.input_std
+        x = (fingertips.reshape(fingertips.shape[:-2] + (3 * self.num_tips,)).float() - self.input_mean) / self.input_std
         return self.lower + (self.upper - self.lower) * torch.sigmoid(self.net(x))
 
     def save(self, path: "str | os.PathLike") -> None:
         """Write safetensors (weights + JSON metadata) through a temporary file."""
         path = Path(path)
-        meta = {"hidden": list(self.hidden), "joint_names": list(self.joint_names), "hand_name": self.hand_name}
+        meta = {"hidden": list(self.hidden), "joint_names": list(self.joint_names), "hand_name": self.hand_name, "num_tips": self.num_tips}
         with atomic_file(path) as tmp:
             save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(tmp), metadata={"dexego": json.dumps(meta)})
 
@@ -91,7 +104,9 @@ class LearnedRetargeter(torch.nn.Module):
         for key in ("lower", "upper"):
             if key not in tensors:
                 raise InputError(path, key, "missing tensor")
-        model = cls(tuple(meta["hidden"]), tensors["lower"], tensors["upper"], tuple(meta["joint_names"]), meta["hand_name"])
+        model = cls(
+            tuple(meta["hidden"]), tensors["lower"], tensors["upper"], tuple(meta["joint_names"]), meta["hand_name"], meta.get("num_tips", 5)
+        )
         try:
             model.load_state_dict(tensors)
         except RuntimeError as exc:
@@ -100,7 +115,7 @@ class LearnedRetargeter(torch.nn.Module):
 
 
 def sample_hand(hand: RobotHand, count: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Joints uniform within the limits and the fingertips they reach: (count, A), (count, 5, 3)."""
+    """Joints uniform within the limits and the fingertips they reach: (count, A), (count, F, 3)."""
     lower, upper = hand.lower.float(), hand.upper.float()
     finite = torch.isfinite(lower) & torch.isfinite(upper)
     lower = torch.where(finite, lower, -torch.pi * torch.ones_like(lower))
@@ -119,8 +134,8 @@ def train_learned_retargeter(
     gen = torch.Generator().manual_seed(cfg.seed)
     q_train, tips_train = sample_hand(hand, cfg.samples, gen)
     q_val, tips_val = sample_hand(hand, min(10_000, max(1000, cfg.samples // 10)), gen)
-    model = LearnedRetargeter(cfg.hidden, hand.lower, hand.upper, hand.joint_names, hand.name)
-    flat = tips_train.reshape(-1, 15)
+    model = LearnedRetargeter(cfg.hidden, hand.lower, hand.upper, hand.joint_names, hand.name, len(hand.tip_indices))
+    flat = tips_train.reshape(-1, 3 * model.num_tips)
     model.input_mean.copy_(flat.mean(0))
     model.input_std.copy_(flat.std(0).clamp_min(cfg.min_input_std))
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from dexego.actions.convert import keypoints_to_action, mano_to_action
+from dexego.errors import InputError
 from dexego.geometry.transforms import apply_transform, invert_transform
 from dexego.hands.frame import hand_frame
 from dexego.hands.layout import FINGERTIPS
@@ -47,7 +48,14 @@ def robot_to_ego48(
     valid: "np.ndarray | torch.Tensor | None" = None,
     human_scale: bool = False,
 ) -> np.ndarray:
-    """Robot hand joints and wrist poses -> ``ego48`` actions (..., 48) in the camera frame."""
+    """Robot hand joints and wrist poses -> ``ego48`` actions (..., 48) in the camera frame.
+
+    ``ego48`` holds five fingertips per hand: a hand with fewer fingers cannot fill it (use
+    :func:`robot_to_mano_action`, which fits MANO to the fingertips the hand has).
+    """
+    for hand in hands:
+        if len(hand.tip_indices) != len(FINGERTIPS):
+            raise InputError(hand.spec.origin, "keypoints", f"ego48 needs five fingertips; hand {hand.name!r} maps {len(hand.tip_indices)}")
     keypoints = robot_keypoints_world(hands, joints, world_from_wrist, human_scale)
     finite = torch.isfinite(keypoints[..., [0, 5, 9, 17, *FINGERTIPS], :]).all(-1).all(-1)
     valid_t = finite if valid is None else torch.as_tensor(valid, dtype=torch.bool) & finite
@@ -65,12 +73,16 @@ class ManoFit:
 def fit_mano_to_fingertips(
     mano: MANOModel,
     fingertips: "np.ndarray | torch.Tensor",
+    fingertip_indices: "tuple[int, ...]" = FINGERTIPS,
     iterations: int = 100,
     learning_rate: float = 0.1,
     beta: float = 0.005,
     regularisation: float = 1e-4,
 ) -> ManoFit:
-    """MANO PCA coefficients whose fingertips match (..., 5, 3) human-scale fingertips in the wrist frame.
+    """MANO PCA coefficients whose fingertips match (..., F, 3) human-scale fingertips in the wrist frame.
+
+    ``fingertip_indices``: which keypoints the F fingertips are (default all five; a three-finger
+    robot hand gives its three, and the other fingers follow the pull towards the mean pose).
 
     The loss is SmoothL1 (``beta`` in metres) on the fingertips, as EgoVLA
     fits hand parameters to robot fingertips, plus a small L2 pull towards
@@ -78,12 +90,15 @@ def fit_mano_to_fingertips(
     not depend on the finger pose, so it is computed once.
     """
     tips = torch.as_tensor(fingertips, dtype=torch.float64)
-    if tips.shape[-2:] != (5, 3):
-        raise ValueError(f"fingertips must have shape (..., 5, 3), got {tuple(tips.shape)}")
+    chosen = list(fingertip_indices)
+    if not chosen or not set(chosen) <= set(FINGERTIPS):
+        raise ValueError(f"fingertip_indices must be a non-empty subset of {FINGERTIPS}, got {fingertip_indices}")
+    if tips.shape[-2:] != (len(chosen), 3):
+        raise ValueError(f"fingertips must have shape (..., {len(chosen)}, 3), got {tuple(tips.shape)}")
     if not torch.isfinite(tips).all():
         raise ValueError("fingertips contain NaN or inf: fit only valid frames")
     batch = tips.shape[:-2]
-    tips = tips.reshape(-1, 5, 3)
+    tips = tips.reshape(-1, len(chosen), 3)
     with torch.no_grad():
         rest = mano(pca=torch.zeros(1, mano.num_pca, dtype=torch.float64))
         root_from_wrist = hand_frame((rest.keypoints - rest.joints[..., :1, :])[0], mano.side)
@@ -93,14 +108,14 @@ def fit_mano_to_fingertips(
     loss_fn = torch.nn.SmoothL1Loss(beta=beta, reduction="sum")
     for _ in range(iterations):
         out = mano(pca=pca)
-        local = apply_transform(wrist_from_root, (out.keypoints - out.joints[..., :1, :])[..., list(FINGERTIPS), :])
+        local = apply_transform(wrist_from_root, (out.keypoints - out.joints[..., :1, :])[..., chosen, :])
         loss = loss_fn(local, tips) + regularisation * (pca**2).sum()
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
     with torch.no_grad():
         out = mano(pca=pca)
-        local = apply_transform(wrist_from_root, (out.keypoints - out.joints[..., :1, :])[..., list(FINGERTIPS), :])
+        local = apply_transform(wrist_from_root, (out.keypoints - out.joints[..., :1, :])[..., chosen, :])
         error = (local - tips).norm(dim=-1).mean(-1)
     return ManoFit(pca.detach().reshape(batch + (mano.num_pca,)), wrist_from_root, error.reshape(batch))
 
@@ -125,7 +140,7 @@ def robot_to_mano_action(
         ok = valid_t[..., side] & torch.isfinite(joints[..., side, :]).all(-1)
         q = torch.where(ok[..., None], joints[..., side, :], hand.joint_map.middle().double())
         tips = hand.fingertips(q.to(hand.dtype)).double() / hand.human_scale()
-        fit = fit_mano_to_fingertips(mano, tips, **fit_options)
+        fit = fit_mano_to_fingertips(mano, tips, hand.tip_indices, **fit_options)
         poses.append(camera_from_wrist[..., side, :, :] @ fit.wrist_from_mano)
         pcas.append(fit.pca)
         errors.append(torch.where(ok, fit.fingertip_error, torch.full_like(fit.fingertip_error, float("nan"))))
