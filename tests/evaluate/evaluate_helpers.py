@@ -31,3 +31,28 @@ def hand_chunk(
 def rot_z(angle: float) -> np.ndarray:
     c, s = np.cos(angle), np.sin(angle)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def synthetic_dataset(root, lengths=(45, 40)):
+    """A small dexego dataset of synthetic episodes (video + hands) at ``root``."""
+    from dexego.data import DatasetWriter, WriterConfig
+    from dexego.data.synthetic import synthetic_episode
+
+    with DatasetWriter(root, WriterConfig()) as writer:
+        for seed, length in enumerate(lengths):
+            writer.add_episode(synthetic_episode(length=length, seed=seed))
+    return root
+
+
+def tiny_policy_checkpoint(path, horizon: int = 8):
+    """A randomly initialised tiny Policy (32 px, one layer) saved at ``path``."""
+    import torch
+
+    from dexego.config import load_config
+    from dexego.models import Policy, PolicyConfig
+
+    config = {"horizon": horizon, "tiny": {"image_size": 32, "patch_size": 16, "width": 32, "depth": 1, "heads": 2, "max_text_bytes": 16},
+              "regression": {"width": 32, "depth": 1, "heads": 2}}  # fmt: skip
+    torch.manual_seed(0)
+    Policy(load_config(PolicyConfig, config), None).save(path)
+    return path

@@ -21,6 +21,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     motion.add_argument("--steps", type=int, nargs="+", default=[10, 20, 30], help="future steps reported on their own")
     motion.add_argument("--max-samples", type=int, default=0, help="stop after this many samples (0 = all)")
     motion.add_argument("--overlays", type=int, default=0, metavar="N", help="also save N overlay PNGs next to --out")
+    motion.add_argument("--overlay-video", metavar="PATH",
+                        help="also write an MP4 of one episode with the true (green) and predicted (magenta) chunks per frame")
+    motion.add_argument("--video-episode", type=int, default=0, help="episode of the overlay video (index in the dataset)")
+    motion.add_argument("--video-stride", type=int, default=1, help="draw every N-th frame of the episode (default 1)")
     motion.set_defaults(handler=_motion)
 
     table = group.add_parser("table", help="Combine `dexego sim eval` results into SR/PSR comparison tables.")
@@ -66,7 +70,12 @@ def _motion(args: argparse.Namespace) -> int:
         max_samples=args.max_samples,
         overlays=args.overlays,
         overlay_dir=Path(args.out).with_suffix("") if args.out else None,
+        overlay_video=args.overlay_video,
+        video_episode=args.video_episode,
+        video_stride=args.video_stride,
     )
+    if args.overlay_video:
+        print(f"wrote {args.overlay_video}", file=sys.stderr)
     print(motion_summary_line(result), file=sys.stderr)
     _emit_json(result, args.out)
     return 0
