@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from dexego.serve.chunking import ChunkedPolicy, ChunkingConfig, Retarget
+from dexego.serve.chunking import CameraPose, ChunkedPolicy, ChunkingConfig, Retarget
 from dexego.serve.client import ClientConfig, PolicyClient
 from dexego.serve.loading import load_policy, policy_info
 
@@ -27,12 +27,14 @@ def policy_from_spec(
     observation_fn: Callable[[Any], dict] | None = None,
     retarget: Retarget | None = None,
     client_config: ClientConfig = ClientConfig(),
+    camera_pose: CameraPose | None = None,
 ) -> ChunkedPolicy:
     """A simulator policy for ``spec`` (a ws:// URL, or a run/checkpoint/policy folder for :func:`load_policy`).
 
     With ``chunking=None`` the defaults apply (re-query every step, EgoVLA ensembling) and the
     arm/hand split of the ensembling weights follows the action space the policy reports (ego48, kp21,
-    mano); for any other space every dimension gets the arm decay.
+    mano); for any other space every dimension gets the arm decay. ``camera_pose``: see :class:`ChunkedPolicy`
+    (needed when the camera moves relative to the robot base).
     """
     if is_server_spec(spec):
         source: Any = PolicyClient(spec, client_config)
@@ -45,7 +47,7 @@ def policy_from_spec(
 
         # A server that names no dexego space (a robot joint space, an openpi server): one decay for every dim.
         chunking = ChunkingConfig(action_space=space if space in SPACES else None)
-    return ChunkedPolicy(source, chunking, observation_fn=observation_fn, retarget=retarget)
+    return ChunkedPolicy(source, chunking, observation_fn=observation_fn, retarget=retarget, camera_pose=camera_pose)
 
 
 def close_policy(policy: ChunkedPolicy) -> None:

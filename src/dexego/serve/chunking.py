@@ -9,10 +9,23 @@ with one entry per action dimension, built from the action space's parts.
 
 The blend averages rot6d vectors component-wise; the result is not exactly
 orthonormal, which rot6d decoders (Gram-Schmidt) absorb.
+
+Camera frames: a policy predicts each chunk in the camera frame of the
+observation it was queried with. Chunks queried at different steps are only
+comparable when that camera does not move relative to the robot base (a head
+camera on a fixed torso, the benchmark humanoid): then blending them as they
+come is exact. With a moving camera (a turning head, a walking robot, a
+hand-held or head-mounted camera) give :class:`ChunkedPolicy` a
+``camera_pose`` function: each chunk is then moved into the world frame when
+it arrives, blended there, and the blended action is expressed in the camera
+frame of the CURRENT observation (see :mod:`dexego.serve.camera_frames`).
+Without it, chunks from different camera poses are mixed as if the camera had
+stood still, and actions stay in their query-time frame.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, Protocol
@@ -20,6 +33,7 @@ from typing import Any, Callable, Literal, Protocol
 import numpy as np
 
 from dexego.errors import ConfigError, InputError
+from dexego.serve.camera_frames import change_chunk_frame, check_pose
 
 ARM_PARTS = ("wrist_pos", "wrist_rot6d")  # the parts a robot executes with its arm; every other part is the hand
 
@@ -29,6 +43,7 @@ class ChunkSource(Protocol):
 
 
 Retarget = Callable[[np.ndarray, Any], np.ndarray]  # (action (D,), raw observation) -> robot command
+CameraPose = Callable[[Any], np.ndarray]  # raw observation -> world_from_camera (4, 4) of its image
 
 
 @dataclass(frozen=True)
@@ -136,6 +151,12 @@ class ChunkedPolicy:
     in-process and remote evaluation run the very same code). ``observation_fn`` turns the controller's
     observation into the policy's; ``retarget(action, observation)`` turns one blended action (e.g. ego48)
     into the robot command. Both default to the identity.
+
+    ``camera_pose(observation) -> world_from_camera (4, 4)`` (any fixed world: odometry, the robot base)
+    is needed when the camera moves between queries: chunks are then blended in that world frame and
+    each action comes out in the current observation's camera frame. Without it, overlapping chunks
+    are blended in the frames they were predicted in, which is right only for a camera fixed to the
+    robot base (see the module doc).
     """
 
     def __init__(
@@ -144,11 +165,15 @@ class ChunkedPolicy:
         config: ChunkingConfig = ChunkingConfig(),
         observation_fn: Callable[[Any], dict] | None = None,
         retarget: Retarget | None = None,
+        camera_pose: CameraPose | None = None,
     ):
+        if camera_pose is not None and config.action_space is None:
+            raise ConfigError("chunking: camera_pose needs an action_space, to know which dimensions are the wrist poses")
         self.source = source
         self.config = config
         self.observation_fn = observation_fn
         self.retarget = retarget
+        self.camera_pose = camera_pose
         self._ensembler: TemporalEnsembler | None = None
         self.step = 0
         self.queries = 0
@@ -158,19 +183,33 @@ class ChunkedPolicy:
         self.step = 0
         if self._ensembler is not None:
             self._ensembler.reset()
-        for hook in (self.observation_fn, self.retarget):
+        for hook in (self.observation_fn, self.retarget, self.camera_pose):
             if hasattr(hook, "reset"):
-                hook.reset(seed)
+                _reset(hook, seed)
 
     def act(self, observation: Any) -> np.ndarray:
+        world_from_camera = None if self.camera_pose is None else check_pose(self.camera_pose(observation))
         if self.step % self.config.query_every == 0:
             model_obs = observation if self.observation_fn is None else self.observation_fn(observation)
             chunk = as_chunk(self.source.predict_action_chunk(model_obs))
             self.queries += 1
             if self._ensembler is None:
                 self._ensembler = TemporalEnsembler(self.config.decay(chunk.shape[1]), self.config.favour)
+            if world_from_camera is not None:
+                chunk = change_chunk_frame(chunk, self.config.action_space, world_from_camera)
             self._ensembler.add(self.step, chunk)
         assert self._ensembler is not None
         action = self._ensembler.action(self.step) if self.config.ensemble else self._ensembler.latest(self.step)
+        if world_from_camera is not None:
+            action = change_chunk_frame(action, self.config.action_space, np.linalg.inv(world_from_camera))
         self.step += 1
         return action if self.retarget is None else np.asarray(self.retarget(action, observation))
+
+
+def _reset(hook: Any, seed: int | None) -> None:
+    """``hook.reset(seed)``, or ``hook.reset()`` for hooks whose reset takes no seed (e.g. retarget.deploy.Ego48ToRobot)."""
+    try:
+        takes_seed = bool(inspect.signature(hook.reset).parameters)
+    except (TypeError, ValueError):  # builtins without a signature
+        takes_seed = True
+    hook.reset(seed) if takes_seed else hook.reset()
