@@ -32,8 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--task", required=True, help="a benchmark task, or (with --embodiment human) a human-only task")
     p.add_argument("--embodiment", default="robot", choices=("robot", "human"),
                    help="robot: the humanoid (robot state/action); human: human hands filmed by a moving head camera")
-    p.add_argument("--episodes", type=int, default=100, help="successful episodes to write")
-    p.add_argument("--out", required=True, help="dataset folder (created or resumed)")
+    p.add_argument("--episodes", type=int, default=100,
+                   help="successful episodes of this task the dataset should hold (those already there count)")
+    p.add_argument("--out", required=True,
+                   help="dataset folder (created, or continued: it may hold other tasks of the same embodiment)")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--image-size", type=int, default=224)
@@ -88,8 +90,12 @@ def _demos(args: argparse.Namespace) -> int:
         args.task, args.episodes, args.out, workers=args.workers, seed=args.seed, image_size=args.image_size,
         progress=_progress, embodiment=args.embodiment,
     )  # fmt: skip
-    print(
-        f"{summary['task']} ({summary['embodiment']}): wrote {summary['written']} episodes to {args.out} "
-        f"(expert yield {summary['yield']:.3f} over {summary['attempts']} attempts, {summary['skipped_existing']} already there)"
-    )
+    head = f"{summary['task']} ({summary['embodiment']}, seed {summary['seed']})"
+    if summary["attempts"] == 0:
+        print(f"{head}: {args.out} already holds {summary['skipped_existing']} episodes of this task; nothing to record")
+    else:
+        print(
+            f"{head}: wrote {summary['written']} episodes to {args.out} (expert yield {summary['yield']:.3f} over "
+            f"{summary['attempts']} attempts from attempt {summary['first_attempt']}, {summary['skipped_existing']} already there)"
+        )
     return 0

@@ -5,20 +5,28 @@ episodes (``embodiment="human"``, see :mod:`dexego.sim.human_demos`) look like
 real human data. Attempts use seeds ``seed * 1_000_000 + i`` on the seen
 visual configurations for the robot (rooms 1-3 with table 1, cycling) and
 on all 25 for the human; only successful episodes are written, so the
-expert's yield is reported. Resuming an existing dataset replays the
-earlier attempts without rendering to find where to continue, so the result
-is the same as an uninterrupted run.
+expert's yield is reported.
+
+Each written episode's metadata records its task, ``base_seed`` (``seed``),
+``attempt`` (``i``) and full ``seed``; the dataset row holds its embodiment.
+Several tasks (and base seeds) can share one dataset: re-opening counts only
+the episodes of the same task, embodiment and base seed, and continues from
+the attempt after the last one recorded for them, so an interrupted or
+repeated run neither duplicates nor skips seeds and ends with the episodes of
+an uninterrupted run. One dataset holds one embodiment.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import multiprocessing
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from dexego.errors import ConfigError
+from dexego.errors import ConfigError, InputError
 from dexego.sim.scene import SEEN_CONFIGS
 from dexego.sim.tasks import get_task
 
@@ -128,6 +136,53 @@ def _attempt(args: tuple) -> dict:
     return _run(task, seed * SEED_STRIDE + i, room, table, embodiment, render=True, image_size=image_size)
 
 
+def _embodiment_name(embodiment: str) -> str:
+    """The name a dataset row stores for ``embodiment`` ("robot" -> the robot's name)."""
+    if embodiment == "human":
+        from dexego.sim.human_hand_mjcf import HUMAN_EMBODIMENT
+
+        return HUMAN_EMBODIMENT
+    from dexego.sim.robot_mjcf import ROBOT_NAME
+
+    return ROBOT_NAME
+
+
+def recorded_attempts(out: "str | Path", task: str, embodiment: str, seed: int = 0) -> list[int]:
+    """The attempt numbers of the episodes of ``task`` recorded from base ``seed`` in the dataset at ``out``.
+
+    Episodes of other tasks or base seeds are ignored. Raises :class:`InputError`
+    (field ``embodiment``) when the dataset holds episodes of another
+    embodiment: one dataset holds one embodiment. Datasets written before the
+    metadata carried ``attempt``/``base_seed`` are read from the full seed.
+    """
+    from dexego.data.meta import DatasetMeta
+    from dexego.data.layout import INFO_PATH
+
+    root = Path(out)
+    if not (root / INFO_PATH).is_file():
+        return []
+    wanted = _embodiment_name(embodiment)
+    attempts = []
+    for row in DatasetMeta.load(root).episodes.to_pylist():
+        index = row.get("episode_index")
+        stored = row.get("embodiment")
+        if stored != wanted:
+            raise InputError(root, "embodiment", f"episode {index} is {stored!r}; refusing to add {wanted!r} ({embodiment}) "
+                             "episodes: one dataset holds one embodiment, write them to another folder")  # fmt: skip
+        try:
+            meta = json.loads(row.get("metadata") or "{}")
+        except json.JSONDecodeError as err:
+            raise InputError(root, "metadata", f"episode {index}: not JSON ({err})") from None
+        if not isinstance(meta, dict) or meta.get("task") != task or "seed" not in meta:
+            continue
+        base_seed, attempt = meta.get("base_seed"), meta.get("attempt")
+        if base_seed is None or attempt is None:
+            base_seed, attempt = divmod(int(meta["seed"]), SEED_STRIDE)
+        if int(base_seed) == seed:
+            attempts.append(int(attempt))
+    return attempts
+
+
 def record_demos(
     task: str,
     episodes: int,
@@ -139,13 +194,14 @@ def record_demos(
     progress: Callable[[int, int], None] | None = None,
     embodiment: str = "robot",
 ) -> dict:
-    """Write ``episodes`` successful expert episodes of ``task`` into the dataset at ``out`` (resumable).
+    """Make the dataset at ``out`` hold ``episodes`` successful expert episodes of ``task`` (resumable).
 
     ``embodiment``: "robot" (the humanoid; benchmark tasks) or "human" (human
-    hands and head camera; benchmark and human-only tasks).
+    hands and head camera; benchmark and human-only tasks). Only the episodes
+    of this task, embodiment and ``seed`` already in ``out`` count towards
+    ``episodes``; other tasks may share the dataset, other embodiments may not.
     """
     from dexego.data import DatasetWriter
-    from dexego.sim.env import HumanoidTaskEnv
     from dexego.sim.robot_mjcf import ROBOT_NAME
 
     _check_embodiment(embodiment)
@@ -157,30 +213,25 @@ def record_demos(
         name = get_any_task(task).name
     else:
         name = get_task(task).name
+    done = recorded_attempts(out, name, embodiment, seed)
+    existing = len(done)
+    # Attempts run in order and only successes are written, so the next attempt follows the last recorded one.
+    attempt = start_attempt = max(done) + 1 if done else 0
+    written = 0
+    limit = start_attempt + int(max(episodes - existing, 0) * max_attempts_factor) + 5
     with DatasetWriter(out, fps=30, robot_type=ROBOT_NAME if embodiment == "robot" else None) as writer:
-        existing = writer.total_episodes
-        # Replay earlier attempts (no rendering) to find where an interrupted run stopped.
-        attempt, found = 0, 0
-        if existing:
-            env = HumanoidTaskEnv(name, render=False) if embodiment == "robot" else None
-            while found < existing:
-                room, table = _attempt_config(attempt, embodiment)
-                found += _run(name, seed * SEED_STRIDE + attempt, room, table, embodiment, render=False, env=env)["success"]
-                attempt += 1
-            if env is not None:
-                env.close()
-        start_attempt, written = attempt, 0
-        limit = start_attempt + int(max(episodes - existing, 0) * max_attempts_factor) + 5
-        pool = multiprocessing.get_context("spawn").Pool(workers) if workers > 1 else None
+        pool = multiprocessing.get_context("spawn").Pool(workers) if workers > 1 and existing < episodes else None
         try:
             while existing + written < episodes and attempt < limit:
                 batch = [(name, attempt + k, seed, image_size, embodiment) for k in range(max(1, workers))]
                 results = pool.map(_attempt, batch) if pool else [_attempt(batch[0])]
                 for r in results:
-                    attempt += 1
                     if r["success"] and existing + written < episodes:
-                        writer.add_episode(_episode(name, r, embodiment))
+                        episode = _episode(name, r, embodiment)
+                        episode = dataclasses.replace(episode, metadata={**episode.metadata, "base_seed": seed, "attempt": attempt})
+                        writer.add_episode(episode)
                         written += 1
+                    attempt += 1
                     if progress:
                         progress(existing + written, episodes)
         finally:
@@ -191,8 +242,10 @@ def record_demos(
     return {
         "task": name,
         "embodiment": embodiment,
+        "seed": seed,
         "written": written,
         "skipped_existing": existing,
+        "first_attempt": start_attempt,
         "attempts": attempts,
         "yield": written / attempts if attempts else 1.0,
     }
