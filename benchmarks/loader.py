@@ -88,7 +88,7 @@ def trainer_path_rate(root: Path, size: tuple[int, int], workers: int, batches: 
     import torch
 
     from dexego.data import SampleDataset, SampleSource
-    from dexego.train.sampler import MixtureSampler
+    from dexego.data.mixtures import MixtureSampler
 
     source = SampleSource(root, SampleConfig(image_size=size, frame_cache=cache))
     source.prepare_frame_cache(progress=False)

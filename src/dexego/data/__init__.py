@@ -3,13 +3,13 @@
 from dexego.data.episode import Episode
 from dexego.data.loader import (
     LoaderConfig,
-    MixtureEntry,
     SampleDataset,
     SampleSource,
     SampleStream,
     make_loader,
     split_episodes,
 )
+from dexego.data.mixtures import MixtureEntry, MixtureSampler, read_mixture
 from dexego.data.reader import Dataset
 from dexego.data.samples import SampleConfig, build_sample
 from dexego.data.writer import DatasetWriter, WriterConfig
@@ -20,6 +20,7 @@ __all__ = [
     "Episode",
     "LoaderConfig",
     "MixtureEntry",
+    "MixtureSampler",
     "SampleConfig",
     "SampleDataset",
     "SampleSource",
@@ -27,5 +28,6 @@ __all__ = [
     "WriterConfig",
     "build_sample",
     "make_loader",
+    "read_mixture",
     "split_episodes",
 ]

@@ -11,9 +11,9 @@ Two paths:
   evaluation or custom samplers; decoders stay open and decode forward when
   requests are close together.
 
-Mixtures: each dataset gets a weight; an epoch draws ``weight / sum(weights)``
-of its samples from each (over- or under-sampling blocks). Train/validation
-splits are by episode, from a stable hash of (seed, dataset name, episode).
+Mixtures (``dexego.data.mixtures``): each dataset gets a weight or a scale; an
+epoch draws its quota of samples from each (over- or under-sampling blocks).
+Train/validation splits are by episode, from a stable hash of (seed, dataset name, episode).
 """
 
 from __future__ import annotations
@@ -25,22 +25,15 @@ from pathlib import Path
 from typing import Iterator, Literal
 
 import numpy as np
-import torch
-from torch.utils.data import DataLoader, IterableDataset, WeightedRandomSampler, get_worker_info
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from torch.utils.data import Dataset as TorchDataset
 
 from dexego.data import features as F
 from dexego.data.frame_cache import FrameCache, prepare_frame_cache
+from dexego.data.mixtures import MixtureEntry, MixtureSampler, epoch_counts, epoch_quotas
 from dexego.data.reader import Dataset
 from dexego.data.samples import SampleConfig, anchor_frames, build_samples, history_frames, require_dexego
 from dexego.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class MixtureEntry:
-    path: str
-    weight: float = 1.0
-    name: str | None = None  # defaults to the folder name
 
 
 @dataclass(frozen=True)
@@ -124,45 +117,45 @@ class SampleSource:
 
 
 def open_sources(config: LoaderConfig, split: Literal["train", "val", "all"] = "train") -> tuple[list[SampleSource], np.ndarray]:
+    """The datasets' sources and their quotas (expected samples per epoch, ``dexego.data.mixtures.epoch_quotas``)."""
     if not config.datasets:
         raise ConfigError("the loader config names no datasets (datasets = [{path = ..., weight = ...}])")
-    sources, weights = [], []
+    sources = []
     for entry in config.datasets:
-        if entry.weight < 0:
-            raise ConfigError(f"dataset {entry.path}: weight must be >= 0, got {entry.weight}")
         probe = Dataset(entry.path)
-        name = entry.name or Path(entry.path).name
-        train, val = split_episodes(probe.num_episodes, config.val_fraction, config.seed, name)
+        train, val = split_episodes(probe.num_episodes, config.val_fraction, config.seed, entry.label)
         episodes = {"train": train, "val": val, "all": None}[split]
-        sources.append(SampleSource(entry.path, config.sample, episodes, name))
-        weights.append(entry.weight)
-    weights = np.asarray(weights, dtype=np.float64)
-    if weights.sum() <= 0:
-        raise ConfigError("mixture weights sum to zero")
-    return sources, weights / weights.sum()
+        sources.append(SampleSource(entry.path, config.sample, episodes, entry.label))
+    try:
+        return sources, epoch_quotas(config.datasets, [s.num_samples for s in sources])
+    except ValueError as exc:
+        raise ConfigError(f"loader datasets: {exc}") from None
 
 
 class SampleStream(IterableDataset):
-    """Block-sequential decoding + shuffle buffer; deterministic for a given (seed, epoch, num_workers)."""
+    """Block-sequential decoding + shuffle buffer; deterministic for a given (seed, epoch, num_workers).
 
-    def __init__(self, sources: list[SampleSource], weights: np.ndarray, config: LoaderConfig):
-        self.sources, self.weights, self.config = sources, np.asarray(weights, dtype=np.float64), config
+    ``quotas``: each source's expected samples per epoch (from :func:`open_sources`); the epoch
+    has ``config.samples_per_epoch`` samples or, by default, the quotas' sum.
+    """
+
+    def __init__(self, sources: list[SampleSource], quotas: np.ndarray, config: LoaderConfig):
+        self.sources, self.config = sources, config
+        self.counts = epoch_counts(quotas, config.samples_per_epoch)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        return self.config.samples_per_epoch or sum(s.num_samples for s in self.sources)
+        return sum(self.counts)
 
     def plan(self, epoch: int | None = None) -> list[tuple[int, int, np.ndarray]]:
         """The epoch's blocks (source, episode, anchors) in order."""
         rng = np.random.default_rng([self.config.seed, self.epoch if epoch is None else epoch])
-        total = len(self)
         per_block = max(1, int(round(self.config.block_seconds * self.config.sample.samples_per_second)))
         blocks = []
-        for sid, (source, weight) in enumerate(zip(self.sources, self.weights)):
-            target = int(round(weight * total))
+        for sid, (source, target) in enumerate(zip(self.sources, self.counts)):
             own = [(sid, ep, a[i : i + per_block]) for ep, a in source.anchors.items() for i in range(0, len(a), per_block)]
             if not own or target == 0:
                 continue
@@ -195,10 +188,10 @@ class SampleStream(IterableDataset):
 class SampleDataset(TorchDataset):
     """Map-style: item i is one (source, episode, anchor)."""
 
-    def __init__(self, sources: list[SampleSource], weights: np.ndarray | None = None):
+    def __init__(self, sources: list[SampleSource]):
         self.sources = sources
+        # grouped by source, in order: the layout dexego.data.mixtures.MixtureSampler indexes
         self.items = [(sid, ep, int(a)) for sid, s in enumerate(sources) for ep, anchors in s.anchors.items() for a in anchors]
-        self.mixture = np.ones(len(sources)) / len(sources) if weights is None else np.asarray(weights, dtype=np.float64)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -207,27 +200,21 @@ class SampleDataset(TorchDataset):
         sid, episode, anchor = self.items[i]
         return self.sources[sid].samples(episode, [anchor])[0]
 
-    def item_weights(self) -> np.ndarray:
-        """Per-item sampling weights realising the mixture (for WeightedRandomSampler)."""
-        counts = np.array([s.num_samples for s in self.sources], dtype=np.float64)
-        per_source = np.where(counts > 0, self.mixture / np.maximum(counts, 1), 0.0)
-        return np.array([per_source[sid] for sid, _, _ in self.items])
-
 
 def make_loader(config: LoaderConfig, split: Literal["train", "val", "all"] = "train", epoch: int = 0) -> DataLoader:
     """A DataLoader of training samples (batched by the default collate)."""
-    sources, weights = open_sources(config, split)
+    sources, quotas = open_sources(config, split)
     common = dict(batch_size=config.batch_size, num_workers=config.num_workers, persistent_workers=False)
     if config.mode == "stream":
-        stream = SampleStream(sources, weights, config)
+        stream = SampleStream(sources, quotas, config)
         stream.set_epoch(epoch)
         return DataLoader(stream, **common)
     for source in sources:  # random access: decode each episode once instead of per sample
         source.prepare_frame_cache()
-    dataset = SampleDataset(sources, weights)
-    generator = torch.Generator().manual_seed(config.seed * 1000003 + epoch)
-    num = config.samples_per_epoch or len(dataset)
-    sampler = WeightedRandomSampler(torch.as_tensor(dataset.item_weights()), num_samples=num, replacement=True, generator=generator)
+    dataset = SampleDataset(sources)
+    sizes = [s.num_samples for s in sources]
+    sampler = MixtureSampler(sizes, quotas, seed=config.seed, num_samples=sum(epoch_counts(quotas, config.samples_per_epoch)))
+    sampler.set_epoch(epoch)
     return DataLoader(dataset, sampler=sampler, **common)
 
 

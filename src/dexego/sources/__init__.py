@@ -2,7 +2,7 @@
 
 One module per dataset; each exposes ``NAME``, ``find_sequences``, ``dataset_fps``
 and ``load`` (see :mod:`dexego.sources.base`). :func:`dexego.sources.convert.convert`
-drives them; :mod:`dexego.sources.mixture` reads multi-source mixture files.
+drives them; :mod:`dexego.data.mixtures` reads multi-source mixture files.
 """
 
 from __future__ import annotations

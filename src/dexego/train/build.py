@@ -2,7 +2,8 @@
 
 Samples come from ``dexego.data.SampleDataset`` (map-style, so a resumed run
 can address exactly the samples it has not seen yet), reading frames from the
-decoded-frame cache (``data.sample.frame_cache``) instead of seeking in video. Each mixture source
+decoded-frame cache (``data.sample.frame_cache``) instead of seeking in video. The datasets are
+``data.sources`` or the ``data.mixture`` file, drawn by ``dexego.data.mixtures``' rule. Each
 is split by episode; its held-out episodes form the validation sets
 ``val_human`` (human embodiment) and ``val_robot`` (any robot).
 """
@@ -10,12 +11,12 @@ is split by episode; its held-out episodes form the validation sets
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from dexego.config import load_config
+from dexego.data.mixtures import MixtureEntry, check_dataset_paths, epoch_quotas, read_mixture
 from dexego.errors import ConfigError, InputError
 from dexego.train.config import StageConfig
 from dexego.train.trainer import StageData, Trainer, TrainResult, make_accelerator, seed_everything
@@ -23,16 +24,26 @@ from dexego.train.trainer import StageData, Trainer, TrainResult, make_accelerat
 HUMAN = "human"
 
 
-def check_data_sources(config: StageConfig) -> None:
-    """Fail before anything starts when a dataset of the mixture is missing."""
+def stage_mixture(config: StageConfig) -> tuple[MixtureEntry, ...]:
+    """The stage's datasets: ``data.sources``, or the entries of the ``data.mixture`` file."""
+    if config.data.mixture:
+        return read_mixture(config.data.mixture)
     if not config.data.sources:
-        raise ConfigError("data.sources: no dataset given; add [[data.sources]] tables with path = \"...\" (and weight)")
-    for i, source in enumerate(config.data.sources):
-        path = Path(source.path)
-        if not path.is_dir():
-            raise InputError(path, f"data.sources[{i}].path", "dataset not found")
-        if not (path / "meta" / "info.json").is_file():
-            raise InputError(path, f"data.sources[{i}].path", "not a dataset (meta/info.json is missing)")
+        raise ConfigError(
+            "data.sources: no dataset given; add [[data.sources]] tables with path = \"...\" (and weight), "
+            "or data.mixture = \"a mixture file\""
+        )
+    return config.data.sources
+
+
+def check_data_sources(config: StageConfig) -> tuple[MixtureEntry, ...]:
+    """Fail before anything starts when a dataset of the mixture is missing; returns the mixture."""
+    entries = stage_mixture(config)
+    if config.data.mixture:
+        check_dataset_paths(entries, "datasets", mixture_file=config.data.mixture)
+    else:
+        check_dataset_paths(entries, "data.sources")
+    return entries
 
 
 def check_inputs(config: StageConfig):
@@ -77,19 +88,20 @@ def build_stage_data(config: StageConfig, model=None) -> StageData:
     from dexego.data.reader import Dataset
     from dexego.data.stats import aggregate_stats
 
-    check_data_sources(config)
+    entries = check_data_sources(config)
     model = model or policy_config(config)
     samples = sample_config(config, model)
     train_sets, val_sources, stats, human_hours = [], {"val_human": [], "val_robot": []}, [], 0.0
-    for i, entry in enumerate(config.data.sources):
+    field = "datasets" if config.data.mixture else "data.sources"
+    for i, entry in enumerate(entries):
         probe = Dataset(entry.path)
-        name = Path(entry.path).name
+        name = entry.label
         train_eps, val_eps = split_episodes(probe.num_episodes, config.data.val_fraction, config.data.split_seed, name)
         if not train_eps:
-            raise InputError(entry.path, f"data.sources[{i}]", "no training episodes left after the validation split")
+            raise InputError(entry.path, f"{field}[{i}]", "no training episodes left after the validation split")
         source = SampleSource(entry.path, samples, train_eps, name)
         if source.num_samples == 0:
-            raise InputError(entry.path, f"data.sources[{i}]", "no training samples (episodes too short?)")
+            raise InputError(entry.path, f"{field}[{i}]", "no training samples (episodes too short?)")
         source.prepare_frame_cache(progress=config.loop.progress)
         train_sets.append(SampleDataset([source]))
         for ep in train_eps:
@@ -103,10 +115,12 @@ def build_stage_data(config: StageConfig, model=None) -> StageData:
         if ACTION in probe.stats and config.data.representation == STORED_SPACE:
             stats.append(probe.stats[ACTION])
     action_stats = None
-    if len(stats) == len(config.data.sources):
+    if len(stats) == len(entries):
         action_stats = stats[0] if len(stats) == 1 else aggregate_stats(stats)
     val = {split: SampleDataset(sources) for split, sources in val_sources.items() if sources}
-    return StageData(train_sets, config.data.weights, val, data_hours=human_hours or None, action_stats=action_stats)
+    quotas = epoch_quotas(entries, [len(d) for d in train_sets])
+    return StageData(train_sets, list(quotas), val, data_hours=human_hours or None, action_stats=action_stats,
+                     samples_per_epoch=round(float(quotas.sum())))
 
 
 def build_policy(config: StageConfig, action_stats: Mapping[str, np.ndarray] | None = None, model=None):

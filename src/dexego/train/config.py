@@ -7,41 +7,30 @@ stage's output through ``init_from``.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from dexego.config import load_config
+from dexego.data.mixtures import MixtureEntry, check_entries
 
 
-@dataclass(frozen=True)
-class DataSource:
-    """One dataset of the mixture.
-
-    ``weight``: its share of the samples drawn, relative to the others' weights (e.g. hours of
-    footage, or 1 for one source at 1/10 beside another at 9). Leave it out for every source to
-    draw every sample once per epoch.
-    """
-
-    path: str
-    weight: float | None = None
-
-    def __post_init__(self):
-        if not self.path:
-            raise ValueError("path must not be empty")
-        if self.weight is not None and not self.weight > 0:
-            raise ValueError(f"weight must be > 0, got {self.weight}")
+# One dataset of the mixture: ``path`` and ``weight`` (share relative to the others) or ``scale``
+# (x its natural share); see dexego.data.mixtures. Leave both out everywhere to draw every sample once per epoch.
+DataSource = MixtureEntry
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    """The data mixture, its train/validation split (by episode) and the sample options."""
+    """The data mixture, its train/validation split (by episode) and the sample options.
 
-    sources: tuple[DataSource, ...] = ()
+    The mixture is ``sources`` (inline ``[[data.sources]]`` tables) or ``mixture``, a mixture
+    file (``dexego.data.mixtures``) whose path is relative to the stage config file.
+    """
 
-    @property
-    def weights(self) -> list[float] | None:
-        return None if not self.sources or self.sources[0].weight is None else [s.weight for s in self.sources]
+    sources: tuple[MixtureEntry, ...] = ()
+    mixture: str = ""
     val_fraction: float = 0.1  # share of each dataset's episodes held out for validation
     split_seed: int = 0
     representation: str = "ego48"  # the action space of the samples (must match model.action_space)
@@ -49,9 +38,9 @@ class DataConfig:
     num_workers: int = 0
 
     def __post_init__(self):
-        given = [s.weight is not None for s in self.sources]
-        if any(given) and not all(given):
-            raise ValueError("give a weight to every source of the mixture, or to none")
+        if self.sources and self.mixture:
+            raise ValueError("give the datasets inline (data.sources) or as a mixture file (data.mixture), not both")
+        check_entries(self.sources)
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.num_workers < 0:
@@ -155,5 +144,13 @@ class StageConfig:
 
 
 def load_stage_config(source: "str | Path | dict[str, Any]", overrides: "list[str] | None" = None) -> StageConfig:
-    """Read a stage config (TOML/JSON/dict) with ``key=value`` overrides."""
-    return load_config(StageConfig, source, overrides)
+    """Read a stage config (TOML/JSON/dict) with ``key=value`` overrides.
+
+    A relative ``data.mixture`` is made relative to the config file's folder (the working
+    directory for a dict)."""
+    config = load_config(StageConfig, source, overrides)
+    mixture = Path(config.data.mixture)
+    if config.data.mixture and not mixture.is_absolute() and not isinstance(source, dict):
+        mixture = Path(source).parent / mixture
+        config = dataclasses.replace(config, data=dataclasses.replace(config.data, mixture=str(mixture)))
+    return config

@@ -29,7 +29,7 @@ from dexego.train import checkpoints as ckpt
 from dexego.train.config import StageConfig
 from dexego.train.metrics_logger import MetricsLogger
 from dexego.train.parameters import EMA, build_optimizer, freeze_parameters, load_initial_weights
-from dexego.train.sampler import MixtureSampler
+from dexego.data.mixtures import MixtureSampler
 from dexego.train.schedule import build_scheduler
 from dexego.train.state_io import load_state, load_tensors, read_json, rng_state, save_state, set_rng_state, write_json
 
@@ -43,7 +43,9 @@ class StageData:
     """What a stage trains and validates on.
 
     ``train_sources`` are the mixture's datasets (concatenated, drawn by
-    ``weights``); ``val`` maps a split name ("val_human", "val_robot") to a
+    ``weights``, relative shares; ``None``: every sample once per epoch, see
+    ``dexego.data.mixtures``); ``samples_per_epoch`` sets the epoch length (default:
+    the datasets' total size); ``val`` maps a split name ("val_human", "val_robot") to a
     held-out dataset. ``data_hours`` (optional) is logged for the scaling-law fit.
     """
 
@@ -53,6 +55,7 @@ class StageData:
     data_hours: float | None = None
     collate_fn: Any = None
     action_stats: dict | None = None  # statistics of the actions, for the policy's normaliser
+    samples_per_epoch: int | None = None
 
 
 @dataclass
@@ -108,7 +111,8 @@ class Trainer:
             raise InputError(None, "data.sources", f"every training dataset needs samples, got sizes {sizes}")
         self.train_set = torch.utils.data.ConcatDataset(list(self.data.train_sources))
         self.sampler = MixtureSampler(
-            sizes, self.data.weights, seed=cfg.seed, rank=acc.process_index, world_size=acc.num_processes
+            sizes, self.data.weights, seed=cfg.seed, num_samples=self.data.samples_per_epoch,
+            rank=acc.process_index, world_size=acc.num_processes,
         )
         self.steps_per_epoch = self.sampler.per_process // self.loop.batch_size // self.loop.grad_accum
         if self.steps_per_epoch < 1:

@@ -1,0 +1,96 @@
+"""Training stages read their datasets from a mixture file (data.mixture) as well as inline (data.sources)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dexego.cli import main
+from dexego.data.mixtures import MixtureSampler
+from dexego.errors import ConfigError
+from dexego.train.build import build_stage_data
+from dexego.train.config import load_stage_config
+
+CPU_PRETRAIN = Path(__file__).resolve().parents[2] / "configs" / "cpu" / "pretrain.toml"
+INLINE = '[[data.sources]]\npath = "data/sim/human"\n'
+
+
+@pytest.fixture(scope="module")
+def two_datasets(tmp_path_factory):
+    """``<root>/data/{big,small}``: 2 and 1 episodes of 60 frames, without video (fast)."""
+    from dexego.data import DatasetWriter
+    from dexego.data.synthetic import synthetic_episode
+
+    root = tmp_path_factory.mktemp("mixture")
+    for name, episodes in (("big", 2), ("small", 1)):
+        with DatasetWriter(root / "data" / name) as writer:
+            for i in range(episodes):
+                writer.add_episode(synthetic_episode(length=60, video=False, seed=10 * episodes + i))
+    return root
+
+
+def _stage(root: Path, data_lines: str, mixture_body: str | None = None) -> Path:
+    """The CPU pretraining recipe at <root>/configs/stage.toml with its datasets replaced by ``data_lines``."""
+    text = CPU_PRETRAIN.read_text()
+    assert INLINE in text
+    config = root / "configs" / "stage.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(text.replace(INLINE, data_lines))
+    if mixture_body is not None:
+        (root / "configs" / "mixes").mkdir(exist_ok=True)
+        (root / "configs" / "mixes" / "m.toml").write_text(mixture_body)
+    return config
+
+
+MIX_3_TO_1 = 'root = "../../data"\n[[datasets]]\npath = "big"\nweight = 3\n[[datasets]]\npath = "small"\nweight = 1\n'
+
+
+def test_mixture_file_weights_set_the_sampled_ratio(two_datasets, monkeypatch):
+    monkeypatch.chdir(two_datasets.parent)  # the mixture path does not depend on the working directory
+    stage = _stage(two_datasets, 'mixture = "mixes/m.toml"\n', MIX_3_TO_1)
+    config = load_stage_config(stage, ["data.val_fraction=0", "loop.progress=false"])
+    assert Path(config.data.mixture) == two_datasets / "configs" / "mixes" / "m.toml"  # relative to the config file
+    data = build_stage_data(config)
+    sizes = [len(d) for d in data.train_sources]
+    assert sizes[0] == 2 * sizes[1]  # natural shares 2:1; the weights, not the sizes, set the drawn shares
+    sampler = MixtureSampler(sizes, data.weights, seed=0, num_samples=data.samples_per_epoch)
+    assert sampler.num_samples == sum(sizes) and abs(sampler.counts[0] - 0.75 * sum(sizes)) <= 0.5  # natural length
+    long = MixtureSampler(sizes, data.weights, seed=1, num_samples=4000)
+    assert long.counts == [3000, 1000]
+    for epoch in range(2):
+        first = long.epoch_indices(epoch).numpy()[:400]
+        # a window of a shuffled epoch of 3000 + 1000 draws is hypergeometric: sd ~ 8.2 for 400 draws; allow 4 sd
+        assert abs(int((first < sizes[0]).sum()) - 300) <= 33
+
+
+def test_inline_sources_without_weights_still_draw_every_sample_once(two_datasets):
+    lines = "".join(f'[[data.sources]]\npath = "{two_datasets / "data" / n}"\n' for n in ("big", "small"))
+    data = build_stage_data(load_stage_config(_stage(two_datasets, lines), ["data.val_fraction=0", "loop.progress=false"]))
+    sizes = [len(d) for d in data.train_sources]
+    sampler = MixtureSampler(sizes, data.weights, seed=0, num_samples=data.samples_per_epoch)
+    assert sampler.counts == sizes
+    assert np.array_equal(np.sort(sampler.epoch_indices(0).numpy()), np.arange(sum(sizes)))
+
+
+def test_train_check_accepts_a_mixture_config(two_datasets, capsys, monkeypatch):
+    monkeypatch.chdir(two_datasets.parent)  # the mixture path does not depend on the working directory
+    config = _stage(two_datasets, 'mixture = "mixes/m.toml"\n', MIX_3_TO_1)
+    assert main(["train", str(config), "--check"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["data"]["mixture"] == str(two_datasets / "configs" / "mixes" / "m.toml") and printed["data"]["sources"] == []
+
+
+def test_unknown_dataset_in_the_mixture_names_the_file_and_the_field(two_datasets, capsys):
+    body = MIX_3_TO_1.replace('path = "small"', 'path = "smal"')
+    config = _stage(two_datasets, 'mixture = "mixes/m.toml"\n', body)
+    assert main(["train", str(config), "--check"]) == 2
+    mixture = two_datasets / "configs" / "mixes" / "m.toml"
+    err = capsys.readouterr().err
+    assert f"{mixture}: datasets[1].path: dataset not found: " in err and "smal" in err and "Traceback" not in err
+
+
+def test_mixture_and_inline_sources_together_are_refused(two_datasets):
+    config = _stage(two_datasets, 'mixture = "mixes/m.toml"\n' + INLINE, MIX_3_TO_1)
+    with pytest.raises(ConfigError, match=r"data: .*data.sources.*data.mixture.*not both"):
+        load_stage_config(config)
