@@ -176,3 +176,21 @@ def test_learned_retargeter_and_robot_to_human_with_three_fingertips(hand, tmp_p
     assert len(FINGERTIPS) == 5
     with pytest.raises(InputError, match=r"three_finger_right\.yaml: keypoints: ego48 needs five fingertips"):
         robot_to_ego48((hand, hand), torch.zeros(2, 3), torch.eye(4).expand(2, 4, 4), torch.eye(4))
+
+
+def test_dexego_retarget_onto_the_three_finger_hand_file(tmp_path, capsys):
+    from dexego.cli import main
+    from dexego.data import Dataset, DatasetWriter
+    from dexego.data.synthetic import synthetic_episode
+
+    human = tmp_path / "human"
+    with DatasetWriter(human, fps=30) as writer:
+        writer.add_episode(synthetic_episode(length=20, seed=2, video=False))
+    out = tmp_path / "three_finger"
+    assert main(["retarget", str(human), "--robot", str(HAND_YAML), "--out", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    episode = Dataset(out).episode(0, frames=False)
+    assert episode.robot_state_names == ["right.thumb_flex", "right.index_mcp", "right.middle_mcp"]
+    assert episode.robot_state.shape == (20, 3) and np.isfinite(episode.robot_state).all()
+    summary = episode.metadata["retarget"]["right"]
+    assert summary["missing_frames"] == 0 and summary["fingertip_error_mean_m"] < 0.05
