@@ -3,8 +3,10 @@
 - :mod:`codec` — msgpack with numpy arrays (the wire format), safe to decode.
 - :class:`PolicyServer` / :class:`ServerThread` / :func:`run_server` — the websocket server.
 - :class:`PolicyClient` — blocking client with reconnect and timeouts.
-- :class:`ChunkedPolicy` — step-by-step control over chunks (re-query every k steps, ensembling, retargeting hook).
-- :func:`policy_from_spec` — ``ws://HOST:PORT`` or a checkpoint directory -> a simulator policy.
+- :class:`ChunkedPolicy` — step-by-step control over chunks (re-query every k steps, ensembling, retargeting hook,
+  blending in the world frame when given camera poses).
+- :func:`policy_from_spec` — ``ws://HOST:PORT`` or a run/checkpoint/policy folder -> a simulator policy.
+- :func:`loading.load_policy` — the one loader of a trained Policy from any of those folders (docs/serve.md).
 """
 
 from dexego.serve.adapter import close_policy, is_server_spec, policy_from_spec
