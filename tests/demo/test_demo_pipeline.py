@@ -20,13 +20,28 @@ def _check_report(out, arms):
         assert f"<td>{arm}</td>" in report
     assert "<h2>Benchmark</h2>" in report and "SR" in report
     assert len(re.findall(r'<img alt="[^"]*"[^>]* src="data:image/png;base64,', report)) >= 6
-    assert "data:video/mp4;base64," in report
+    # per arm: the held-out overlay video (true vs predicted) and a rollout video with the predicted path
+    assert report.count("data:video/mp4;base64,") == 2 * len(arms)
+    assert report.count("true future wrist and fingertip paths (green) and the predicted ones (magenta)") == len(arms)
     figures = out / "results" / "figures"
     for name in ["finetune_loss_comparison.png", "dataset_frames.png", *(f"rollout_frames_{a}.png" for a in arms)]:
         assert (figures / name).read_bytes().startswith(PNG), name
     for arm in arms:
         assert list((out / "results" / "motion" / f"{arm}_overlays").glob("*.png")), arm
+        motion = json.loads((out / "results" / "motion" / f"{arm}.json").read_text())
+        video = out / "results" / "motion" / f"{arm}_overlay.mp4"
+        assert motion["overlay_video"]["path"] == str(video) and motion["overlay_video"]["frames"] >= 2, arm
+        assert _frame_count(video) == motion["overlay_video"]["frames"]
+        adapter = json.loads((out / "results" / "eval" / f"{arm}.json").read_text())["adapter"]
+        assert adapter["overlay"] is True  # the first split records videos: they show the predicted chunks
     return report
+
+
+def _frame_count(video) -> int:
+    import av
+
+    with av.open(str(video)) as container:
+        return sum(1 for _ in container.decode(video=0))
 
 
 def test_micro_demo_runs_end_to_end_and_resumes(tmp_path):

@@ -9,8 +9,9 @@ Output folder layout::
     OUT/results/runs/<arm>/          robot fine-tuning of each compared policy
     OUT/results/eval/<arm>.json      benchmark rollouts, seen and unseen (dexego sim eval format)
     OUT/results/motion/<arm>.json    motion errors on held-out robot episodes (+ overlay PNGs)
+    OUT/results/motion/<arm>_overlay.mp4   a held-out episode with the true and predicted chunks per frame
     OUT/results/figures/             comparison plots, dataset frames, rollout frames
-    OUT/results/videos/<arm>/        rollout videos (MP4)
+    OUT/results/videos/<arm>/        rollout videos (MP4) with each queried predicted chunk drawn on
     OUT/stages/                      one marker per finished stage (resume)
     OUT/summary.json, OUT/report.html
 """
@@ -32,6 +33,7 @@ from dexego.demo.stages import StageRunner
 from dexego.evaluate.html_page import write_text_atomic
 
 DATA, RESULTS = "data", "results"
+OVERLAY_VIDEO_STRIDE = 2  # held-out overlay video at 15 fps: half the predictions of every frame, same picture
 
 
 @dataclass(frozen=True)
@@ -187,8 +189,9 @@ def evaluate_arm(loaded: LoadedProfile, out: Path, arm: Arm, split: str, options
     from dexego.sim.evaluation import evaluate
 
     p = loaded.profile
-    factory = CheckpointPolicyFactory(str(policy_dir(out, arm)), SimPolicyConfig(query_every=p.eval.query_every))
     video_dir = out / RESULTS / "videos" / arm.name if p.eval.videos and split == p.eval.splits[0] else None
+    config = SimPolicyConfig(query_every=p.eval.query_every, overlay=video_dir is not None)  # predicted paths in the videos
+    factory = CheckpointPolicyFactory(str(policy_dir(out, arm)), config)
     results = evaluate(factory, list(p.data.robot_tasks), split, episodes=p.eval.rollouts, workers=options.workers,
                        video_dir=video_dir, env_overrides={"image_size": p.data.image_size, "horizon": p.eval.horizon},
                        progress=_rollout_progress if options.progress else None, policy_name=arm.name)  # fmt: skip
@@ -227,11 +230,17 @@ def motion_arm(loaded: LoadedProfile, out: Path, arm: Arm) -> dict:
     if overlay_dir.exists():
         shutil.rmtree(overlay_dir)
     result = run_motion_eval(policy_dir(out, arm), data, max_samples=p.eval.motion_samples, overlays=p.eval.overlays,
-                             overlay_dir=overlay_dir)  # fmt: skip
+                             overlay_dir=overlay_dir, overlay_video=motion_video(out, arm.name),
+                             video_stride=OVERLAY_VIDEO_STRIDE)  # fmt: skip
     path = out / RESULTS / "motion" / f"{arm.name}.json"
     write_text_atomic(path, json.dumps(result, indent=2))
     overall = result["overall"]
     return {key: overall.get(key) for key in ("samples", "wrist_cm", "rotation_deg", "fingertip_cm")} | {"results": str(path)}
+
+
+def motion_video(out: Path, arm: str) -> Path:
+    """The held-out episode with true and predicted chunks of ``arm`` (what the report embeds)."""
+    return out / RESULTS / "motion" / f"{arm}_overlay.mp4"
 
 
 # ------------------------------------------------------------------------------------------------ summary

@@ -169,13 +169,24 @@ def summary_html(summary: dict, results: Path) -> str:
         timing.to_html(),
     ]
     for arm in summary["arms"]:
+        name = html.escape(arm["name"])
+        overlay = results / "motion" / f"{arm['name']}_overlay.mp4"
+        parts.append(embedded_video(overlay, f"{name} on a held-out robot episode: true future wrist and fingertip paths "
+                                             "(green) and the predicted ones (magenta) from each frame"))  # fmt: skip
         videos = sorted((results / "videos" / arm["name"]).glob("*.mp4"))
-        if videos and videos[0].stat().st_size <= MAX_EMBEDDED_VIDEO_BYTES:
-            data = base64.b64encode(videos[0].read_bytes()).decode("ascii")
-            parts.append(f"<figure><video controls loop muted width=\"320\" style=\"image-rendering:pixelated\" "
-                         f"src=\"data:video/mp4;base64,{data}\"></video><figcaption>Rollout of {html.escape(arm['name'])}: "
-                         f"{html.escape(videos[0].name)}</figcaption></figure>")  # fmt: skip
+        if videos:
+            parts.append(embedded_video(videos[0], f"Rollout of {name}: {html.escape(videos[0].name)}; magenta: the "
+                                                   "chunk the policy predicted at its latest query"))  # fmt: skip
     return "\n".join(parts) + "\n"
+
+
+def embedded_video(path: Path, caption_html: str) -> str:
+    """A looping MP4 inside the page (data URI), or nothing when it is missing or too large to embed."""
+    if not path.is_file() or path.stat().st_size > MAX_EMBEDDED_VIDEO_BYTES:
+        return ""
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return (f"<figure><video controls loop muted width=\"320\" style=\"image-rendering:pixelated\" "
+            f"src=\"data:video/mp4;base64,{data}\"></video><figcaption>{caption_html}</figcaption></figure>")  # fmt: skip
 
 
 def summary_text(summary: dict) -> str:

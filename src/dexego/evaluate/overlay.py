@@ -75,14 +75,17 @@ def draw_trajectories(
     image = Image.fromarray(frame)
     draw = ImageDraw.Draw(image)
     limit = 4.0 * max(width, height)  # keep far off-screen points finite for the rasteriser
-    for trajectory in trajectories:
-        pixels, ok = project_points(trajectory.points, intrinsics)
+    # One projection for every path (per-path calls cost more than the drawing on small frames).
+    points = [np.asarray(t.points, dtype=np.float64).reshape(-1, 3) for t in trajectories]
+    bounds = np.cumsum([0] + [len(p) for p in points])
+    all_pixels, all_ok = project_points(np.concatenate(points) if points else np.zeros((0, 3)), intrinsics)
+    all_pixels = np.clip(all_pixels, -limit, limit)
+    for trajectory, start, stop in zip(trajectories, bounds[:-1], bounds[1:]):
+        pixels, ok = all_pixels[start:stop], all_ok[start:stop].copy()
         if trajectory.valid is not None:
             ok &= np.asarray(trajectory.valid, dtype=bool)
-        pixels = np.clip(pixels, -limit, limit)
-        for i in range(len(pixels) - 1):
-            if ok[i] and ok[i + 1]:
-                draw.line([tuple(pixels[i]), tuple(pixels[i + 1])], fill=trajectory.color, width=trajectory.width)
+        for run in _valid_runs(ok):  # one polyline per unbroken run: far fewer rasteriser calls than per segment
+            draw.line([tuple(p) for p in pixels[run]], fill=trajectory.color, width=trajectory.width)
         first = np.flatnonzero(ok)
         if first.size:
             x, y = pixels[first[0]]
@@ -95,6 +98,13 @@ def draw_trajectories(
             draw.text((14, y), label, fill=(255, 255, 255))
             y += 12
     return np.asarray(image)
+
+
+def _valid_runs(ok: np.ndarray) -> list[slice]:
+    """Slices of the maximal runs of at least two consecutive True entries."""
+    edges = np.diff(np.concatenate([[0], ok.astype(np.int8), [0]]))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return [slice(a, b) for a, b in zip(starts, stops) if b - a >= 2]
 
 
 def chunk_trajectories(
