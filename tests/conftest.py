@@ -4,6 +4,12 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MUJOCO_GL", "egl")
+# The tests' HTTP servers listen on loopback: reach them directly where the machine routes HTTP through a proxy.
+for _name in ("NO_PROXY", "no_proxy"):
+    os.environ[_name] = ",".join(filter(None, [os.environ.get(_name), "127.0.0.1,localhost,::1"]))
+# API keys in the machine's environment would change what the serve and caption tests expect; tests set their own.
+for _name in ("DEXEGO_API_KEY", "DEXEGO_CAPTION_API_KEY"):
+    os.environ.pop(_name, None)
 
 import pickle
 import random
