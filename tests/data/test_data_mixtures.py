@@ -5,7 +5,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dexego.data.mixtures import MixtureEntry, MixtureSampler, check_dataset_paths, epoch_counts, epoch_quotas, read_mixture
+from dexego.data.mixtures import (
+    MixtureEntry,
+    MixtureSampler,
+    check_dataset_paths,
+    epoch_counts,
+    epoch_quotas,
+    read_mixture,
+)
 from dexego.errors import InputError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -86,13 +86,13 @@ def epoch_quotas(entries: Sequence[MixtureEntry], sizes: Sequence[int]) -> np.nd
 
 
 def epoch_counts(quotas: Sequence[float], num_samples: int | None = None) -> list[int]:
-    """Samples drawn from each dataset in an epoch of ``num_samples`` (default: the quotas' sum)."""
-    quotas_ = np.asarray(quotas, dtype=np.float64)
-    total = quotas_.sum()
+    """Samples drawn from each dataset in an epoch of ``num_samples`` (default, or 0: the quotas' sum)."""
+    quotas_ = [float(q) for q in quotas]
+    total = sum(quotas_)
     if not total > 0:
         raise ConfigError("mixture weights sum to zero")
-    n = round(total) if num_samples is None else int(num_samples)
-    return [int(round(n * q / total)) for q in quotas_]
+    n = int(num_samples) if num_samples else round(total)
+    return [round(n * q / total) for q in quotas_]
 
 
 class MixtureSampler(torch.utils.data.Sampler[int]):

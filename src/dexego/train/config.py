@@ -15,7 +15,6 @@ from typing import Any, Literal
 from dexego.config import load_config
 from dexego.data.mixtures import MixtureEntry, check_entries
 
-
 # One dataset of the mixture: ``path`` and ``weight`` (share relative to the others) or ``scale``
 # (x its natural share); see dexego.data.mixtures. Leave both out everywhere to draw every sample once per epoch.
 DataSource = MixtureEntry

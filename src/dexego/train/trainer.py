@@ -24,12 +24,12 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from dexego.config import to_dict
 from dexego.data.files import write_json_atomic
+from dexego.data.mixtures import MixtureSampler
 from dexego.errors import DexegoError, InputError
 from dexego.train import checkpoints as ckpt
 from dexego.train.config import StageConfig
 from dexego.train.metrics_logger import MetricsLogger
 from dexego.train.parameters import EMA, build_optimizer, freeze_parameters, load_initial_weights
-from dexego.data.mixtures import MixtureSampler
 from dexego.train.schedule import build_scheduler
 from dexego.train.state_io import load_state, load_tensors, read_json, rng_state, save_state, set_rng_state, write_json
 
