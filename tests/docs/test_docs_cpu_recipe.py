@@ -22,7 +22,7 @@ TINY_TRAINING = ["--set", "loop.max_steps=3", "--set", "loop.batch_size=2", "--s
 
 
 def bash_lines(markdown: str) -> list[str]:
-    blocks = re.findall(r"```bash\n(.*?)```", markdown, flags=re.S)
+    blocks = re.findall(r"```bash\n(.*?)```", markdown, flags=re.DOTALL)
     lines = [line.split("#", 1)[0].strip() for block in blocks for line in block.splitlines()]
     return [line for line in lines if line]
 

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-import dexego.sim.demos as demos
 from dexego.cli import main
 from dexego.data import Dataset, DatasetWriter
 from dexego.data.validate import validate_dataset
 from dexego.errors import InputError
+from dexego.sim import demos
 from dexego.sim.demos import SEED_STRIDE, record_demos, recorded_attempts, run_expert_episode, to_episode
 
 SIZE = 32  # tiny frames keep these tests fast

@@ -21,8 +21,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import multiprocessing
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -147,7 +147,7 @@ def _embodiment_name(embodiment: str) -> str:
     return ROBOT_NAME
 
 
-def recorded_attempts(out: "str | Path", task: str, embodiment: str, seed: int = 0) -> list[int]:
+def recorded_attempts(out: str | Path, task: str, embodiment: str, seed: int = 0) -> list[int]:
     """The attempt numbers of the episodes of ``task`` recorded from base ``seed`` in the dataset at ``out``.
 
     Episodes of other tasks or base seeds are ignored. Raises :class:`InputError`
@@ -155,8 +155,8 @@ def recorded_attempts(out: "str | Path", task: str, embodiment: str, seed: int =
     embodiment: one dataset holds one embodiment. Datasets written before the
     metadata carried ``attempt``/``base_seed`` are read from the full seed.
     """
-    from dexego.data.meta import DatasetMeta
     from dexego.data.layout import INFO_PATH
+    from dexego.data.meta import DatasetMeta
 
     root = Path(out)
     if not (root / INFO_PATH).is_file():
@@ -186,7 +186,7 @@ def recorded_attempts(out: "str | Path", task: str, embodiment: str, seed: int =
 def record_demos(
     task: str,
     episodes: int,
-    out: "str | Path",
+    out: str | Path,
     workers: int = 1,
     seed: int = 0,
     image_size: int = 224,
