@@ -87,14 +87,16 @@ class RolloutOverlay:
     def _layer(self, chunk: np.ndarray, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
         """The pixels the chunk covers and their colours, rasterised once per query (the camera is fixed).
 
-        Drawn on a black and on a white canvas: the pixels that come out equal are the drawn ones (no
-        anti-aliasing, so a drawn pixel has exactly its colour on both).
+        Drawn on a canvas of a colour the style does not use: the pixels that changed are the drawn ones
+        (no anti-aliasing, so a drawn pixel has exactly its colour).
         """
         style = style_for_frame(height, width, self.style)
         trajectories = chunk_trajectories(chunk, predicted_hand_valid(chunk, self.space), "predicted", self.space, style)
         legend = {"predicted": style.predicted_wrist} if style.legend else None
-        k = self.intrinsics.scaled(width, height)
-        dark = draw_trajectories(np.zeros((height, width, 3), np.uint8), trajectories, k, legend)
-        light = draw_trajectories(np.full((height, width, 3), 255, np.uint8), trajectories, k, legend)
-        mask = (dark == light).all(-1)
-        return mask, dark[mask]
+        used = {t.color for t in trajectories} | {(255, 255, 255), style.predicted_wrist}
+        background = next(c for c in ((1, 2, 3), (3, 2, 1), (2, 3, 1)) if c not in used)
+        canvas = np.empty((height, width, 3), np.uint8)
+        canvas[...] = background
+        drawn = draw_trajectories(canvas, trajectories, self.intrinsics.scaled(width, height), legend)
+        mask = (drawn != np.asarray(background, np.uint8)).any(-1)
+        return mask, drawn[mask]
