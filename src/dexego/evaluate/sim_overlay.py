@@ -62,10 +62,10 @@ def predicted_hand_valid(chunk: np.ndarray, space: str = "ego48") -> np.ndarray:
 class RolloutOverlay:
     """Draws the latest predicted chunk into frames of the camera with ``intrinsics`` (any frame size)."""
 
-    def __init__(self, intrinsics: Intrinsics, space: str = "ego48", style: OverlayStyle = OverlayStyle()):
+    def __init__(self, intrinsics: Intrinsics, space: str = "ego48", style: OverlayStyle | None = None):
         self.intrinsics = intrinsics
         self.space = space
-        self.style = style
+        self.style = OverlayStyle() if style is None else style
         self.reset()
 
     def reset(self) -> None:
