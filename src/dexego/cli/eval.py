@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group = add_group(subparsers, "eval", "Evaluate policies: human motion prediction, benchmark tables, scaling fits, reports.")
 
     motion = group.add_parser("motion", help="Human hand motion prediction errors of a policy on a dataset.")
-    motion.add_argument("--policy", required=True, help="checkpoint directory, or 'hold' for the hold-current-pose baseline")
+    motion.add_argument("--policy", required=True, help="a training run, checkpoint or policy folder, or 'hold' for the hold-current-pose baseline")
     motion.add_argument("--data", required=True, help="dataset directory")
     motion.add_argument("--out", help="write the metrics JSON here (default: print it)")
     motion.add_argument("--space", default="ego48", help="action space of the policy's predictions (default ego48)")

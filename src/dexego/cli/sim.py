@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_list)
 
     p = group.add_parser("eval", help="Evaluate a policy (SR/PSR) with the benchmark protocol.")
-    p.add_argument("--policy", default="expert", help="'expert' (scripted experts), a policy checkpoint directory, or ws://HOST:PORT")
+    p.add_argument("--policy", default="expert", help="'expert' (scripted experts), a training run, checkpoint or policy folder (see docs/serve.md), or ws://HOST:PORT")
     p.add_argument("--tasks", default="all", help="comma-separated task names, or 'all'")
     p.add_argument("--split", default="seen", help="seen (27 rollouts/task) or unseen (66 rollouts/task)")
     p.add_argument("--episodes", type=int, default=None, help="rollouts per task (default: the protocol's)")
@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--image-size", type=int, default=224)
     p.add_argument("--horizon", type=int, default=0, help="control steps per rollout (default 0: the task's own)")
     p.add_argument("--query-every", type=int, default=4, help="model policies: control steps between chunk queries (EgoVLA: 1)")
-    p.add_argument("--videos", default=None, help="write rollout videos into this folder")
+    p.add_argument("--videos", default=None, help="write rollout videos into this folder (model policies: each predicted chunk drawn on the frames)")
     p.add_argument("--out", required=True, help="results JSON (a Markdown table is written next to it)")
     p.set_defaults(handler=_eval)
 
@@ -69,7 +69,7 @@ def _eval(args: argparse.Namespace) -> int:
     else:  # model policies reach the simulator through an adapter in dexego.evaluate
         from dexego.evaluate.sim_policy import CheckpointPolicyFactory, SimPolicyConfig
 
-        factory, name = CheckpointPolicyFactory(args.policy, SimPolicyConfig(query_every=args.query_every)), args.policy
+        factory, name = CheckpointPolicyFactory(args.policy, SimPolicyConfig(query_every=args.query_every, overlay=args.videos is not None)), args.policy
     results = evaluate(
         factory, tasks, args.split, episodes=args.episodes, workers=args.workers, base_seed=args.seed,
         video_dir=args.videos, env_overrides={"image_size": args.image_size, "horizon": args.horizon}, progress=_progress,
