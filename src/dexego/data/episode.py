@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from dexego.actions import get_space
-from dexego.data.features import STORED_SPACE
+from dexego.data.features import STORED_SPACE, mano_hand_dim
 from dexego.errors import InputError
 from dexego.geometry import Intrinsics
 
@@ -36,6 +36,8 @@ class Episode:
     robot_state_names: list[str] | None = None
     robot_action_names: list[str] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # (T, 2, 24) float32 MANO hands in the world frame (dexego.data.features: observation.hands.mano), NaN where invalid
+    hand_mano: np.ndarray | None = None
 
     @property
     def length(self) -> int:
@@ -68,6 +70,8 @@ class Episode:
         if bad.any():
             t, h = (int(v) for v in np.argwhere(bad)[0])
             raise InputError(where, "keypoints_world", f"NaN or inf keypoints of the {('left', 'right')[h]} hand marked valid at frame {t}")
+        if self.hand_mano is not None:
+            _check_mano(where, self.hand_mano, valid)
         if self.frames is not None:
             frames = self.frames
             if frames.ndim != 4 or frames.shape[0] != n or frames.shape[-1] != 3:
@@ -105,6 +109,16 @@ def task_of_frame(instructions, n: int, where: str) -> list[str]:
         covered[start:end] = True
         tasks[start:end] = [text] * (end - start)
     return tasks
+
+
+def _check_mano(where: str, mano, valid: np.ndarray) -> None:
+    n, k = len(valid), mano_hand_dim()
+    if tuple(np.shape(mano)) != (n, 2, k):
+        raise InputError(where, "hand_mano", f"expected shape ({n}, 2, {k}) (wrist position 3, rot6d 6, 15 PCA per hand), got {tuple(np.shape(mano))}")
+    bad = valid & ~np.isfinite(np.asarray(mano, dtype=np.float64)).all(axis=-1)
+    if bad.any():
+        t, h = (int(v) for v in np.argwhere(bad)[0])
+        raise InputError(where, "hand_mano", f"NaN or inf MANO parameters of the {('left', 'right')[h]} hand marked valid at frame {t}")
 
 
 def _shape(where: str, name: str, value, shape: tuple[int, ...]) -> None:

@@ -16,6 +16,13 @@ Per frame (data parquet, LeRobot v3.0 columns):
   pose, row-major.
 - ``observation.camera.intrinsics`` float32 (4,): fx, fy, cx, cy at the stored
   video size.
+- optional ``observation.hands.mano`` float32 (48,): (2, 24) MANO hands in the
+  WORLD frame, left then right, each the ``mano`` action-space layout: root
+  (wrist) position (3), root rotation as rot6d (6), 15 PCA coefficients. The
+  convention (:data:`MANO_FLAT_HAND_MEAN`, :data:`MANO_NUM_PCA`): PCA relative to the MANO file's
+  ``hands_mean`` (``flat_hand_mean=False``), average shape (betas = 0, as
+  EgoVLA). NaN for hands that are not valid; present in every episode of a
+  dataset that declares it (``dexego data fit-mano`` or a MANO source adds it).
 - robot episodes only: ``observation.robot.state`` (S,) and ``action.robot`` (A,).
 - the LeRobot defaults ``timestamp``, ``frame_index``, ``episode_index``,
   ``index``, ``task_index``.
@@ -33,6 +40,7 @@ KEYPOINTS = "observation.hands.keypoints_world"
 HAND_VALID = "observation.hands.valid"
 CAMERA_POSE = "observation.camera.world_from_camera"
 INTRINSICS = "observation.camera.intrinsics"
+HAND_MANO = "observation.hands.mano"
 ROBOT_STATE = "observation.robot.state"
 ROBOT_ACTION = "action.robot"
 
@@ -44,6 +52,15 @@ TASK_INDEX = "task_index"
 DEFAULT_FEATURES = (TIMESTAMP, FRAME_INDEX, EPISODE_INDEX, INDEX, TASK_INDEX)
 
 STORED_SPACE = "ego48"  # the representation of observation.state / action on disk
+MANO_SPACE = "mano"  # the per-hand layout of observation.hands.mano (world frame)
+# How observation.hands.mano's PCA coefficients are defined: decode them with
+# MANOModel(params, side, flat_hand_mean=MANO_FLAT_HAND_MEAN, num_pca=MANO_NUM_PCA) and zero betas.
+MANO_FLAT_HAND_MEAN = False
+MANO_NUM_PCA = 15
+
+
+def mano_hand_dim() -> int:
+    return get_space(MANO_SPACE).hand_dim
 
 
 def _default_features(fps: int) -> dict[str, dict]:
@@ -83,8 +100,9 @@ def dexego_features(
     video_shape: tuple[int, int] | None,
     robot_state_names: list[str] | None = None,
     robot_action_names: list[str] | None = None,
+    mano: bool = False,
 ) -> dict[str, dict]:
-    """The ``features`` dict of info.json for a dexego dataset."""
+    """The ``features`` dict of info.json for a dexego dataset (``mano``: with observation.hands.mano)."""
     space = get_space(STORED_SPACE)
     feats: dict[str, dict] = {}
     if video_shape is not None:
@@ -99,6 +117,8 @@ def dexego_features(
     add(HAND_VALID, "bool", list(SIDES))
     add(CAMERA_POSE, "float32", [f"r{i}{j}" for i in range(4) for j in range(4)])
     add(INTRINSICS, "float32", ["fx", "fy", "cx", "cy"])
+    if mano:
+        add(HAND_MANO, "float32", get_space(MANO_SPACE).names())
     if robot_state_names is not None:
         add(ROBOT_STATE, "float32", robot_state_names)
     if robot_action_names is not None:

@@ -32,7 +32,7 @@ from dexego.data import features as F
 from dexego.data.frame_cache import FrameCache, prepare_frame_cache
 from dexego.data.mixtures import MixtureEntry, MixtureSampler, epoch_counts, epoch_quotas
 from dexego.data.reader import Dataset
-from dexego.data.samples import SampleConfig, anchor_frames, build_samples, history_frames, require_dexego
+from dexego.data.samples import SampleConfig, anchor_frames, build_samples, history_frames, require_action_space, require_dexego
 from dexego.errors import ConfigError
 
 
@@ -75,6 +75,7 @@ class SampleSource:
         self.config = config
         self.dataset = Dataset(self.path, image_size=config.image_size)
         require_dexego(self.dataset.features, self.path / "meta/info.json")
+        require_action_space(self.dataset.features, config.action_space, self.path)
         self.episodes = list(range(self.dataset.num_episodes)) if episodes is None else list(episodes)
         self.fps = float(self.dataset.fps)
         self.anchors = {ep: anchor_frames(int(self.dataset.episode_lengths[ep]), self.fps, config.samples_per_second) for ep in self.episodes}

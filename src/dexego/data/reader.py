@@ -237,6 +237,7 @@ class Dataset:
             robot_state_names=self.features.get(F.ROBOT_STATE, {}).get("names"),
             robot_action_names=self.features.get(F.ROBOT_ACTION, {}).get("names"),
             metadata=meta["metadata"],
+            hand_mano=cols[F.HAND_MANO].reshape(n, 2, -1) if F.HAND_MANO in cols else None,
         )
 
     def close(self) -> None:

@@ -153,12 +153,20 @@ def build_samples(
     # of frame that is much cheaper than re-encoding every chunk step for every anchor.
     reach = int(math.ceil(horizon * fps / config.action_fps)) + 2
     lo, hi = int(anchors.min()), min(n, int(anchors.max()) + reach)
-    world = _to_action(kp[lo:hi], np.eye(4), valid[lo:hi], space, where)  # (m, D)
+    mano = space.name == F.MANO_SPACE
+    if mano:  # stored in the world frame already: read the whole column, no encoding
+        lo, hi = 0, n
+        world = _mano_world(columns, valid, n, where)
+    else:
+        world = _to_action(kp[lo:hi], np.eye(4), valid[lo:hi], space, where)  # (m, D)
     positions = np.stack([_future_positions(int(a), n, fps, config)[0] for a in anchors])  # (A, H)
     inside = np.stack([_future_positions(int(a), n, fps, config)[1] for a in anchors])
     if np.allclose(positions, np.round(positions)):
         steps = np.round(positions).astype(np.int64)
         future_world, future_valid = world[steps - lo], valid[steps]
+    elif mano:  # another frame rate: interpolate the parameters (rot6d is re-orthonormalised when decoded)
+        future_valid = np.stack([hands_at(kp, valid, p)[1] for p in positions])
+        future_world = np.stack([interpolate(world, p) for p in positions])
     else:  # a source at another frame rate: interpolate world keypoints, then encode
         hands = [hands_at(kp, valid, p) for p in positions]
         future_valid = np.stack([ok for _, ok in hands])
@@ -205,6 +213,29 @@ def build_samples(
             sample["robot_actions"] = interpolate(np.asarray(columns[F.ROBOT_ACTION], dtype=np.float64), robot_pos).astype(np.float32)
         out.append(sample)
     return out
+
+
+_NO_MANO = (
+    "action_space 'mano' needs MANO hand parameters and this dataset has none: run "
+    "`dexego data fit-mano DATASET --mano MANO_DIR --out NEW_DATASET` (or convert a source that ships MANO)"
+)
+
+
+def _mano_world(columns: dict[str, np.ndarray], valid: np.ndarray, n: int, where) -> np.ndarray:
+    """The stored world-frame MANO hands (n, 48), zeros for invalid hands (the ``mano`` space encoded in the world)."""
+    if F.HAND_MANO not in columns:
+        raise InputError(where, F.HAND_MANO, _NO_MANO)
+    mano = np.asarray(columns[F.HAND_MANO], dtype=np.float64).reshape(n, 2, -1)
+    bad = valid & ~np.isfinite(mano).all(axis=-1)
+    if bad.any():
+        raise InputError(where, F.HAND_MANO, f"NaN or inf MANO parameters of a valid hand at frame {int(np.argwhere(bad)[0][0])}")
+    return np.where(valid[..., None], mano, 0.0).reshape(n, -1)
+
+
+def require_action_space(features: dict, action_space: str, where) -> None:
+    """Fail early (naming the dataset) when the dataset cannot give ``action_space``."""
+    if get_space(action_space).name == F.MANO_SPACE and F.HAND_MANO not in features:
+        raise InputError(where, F.HAND_MANO, _NO_MANO)
 
 
 def _require_finite(values: np.ndarray, anchors: np.ndarray, where, field: str) -> None:

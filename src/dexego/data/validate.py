@@ -186,6 +186,11 @@ def _check_data_files(root: Path, info: dict, episodes: list[dict], tasks: list[
                 if bad.any():
                     r = int(np.argwhere(bad)[0][0])
                     report(path, name, f"NaN or inf keypoints of a valid hand (episode {int(ep_col[r])}, frame {int(cols[F.FRAME_INDEX].reshape(-1)[r])})")
+            elif name == F.HAND_MANO and F.HAND_VALID in cols:
+                bad = cols[F.HAND_VALID].astype(bool) & ~np.isfinite(values.reshape(len(values), 2, -1)).all(axis=-1)
+                if bad.any():
+                    r = int(np.argwhere(bad)[0][0])
+                    report(path, name, f"NaN or inf MANO parameters of a valid hand (episode {int(ep_col[r])}, frame {int(cols[F.FRAME_INDEX].reshape(-1)[r])})")
             elif not np.isfinite(values).all():
                 r = int(np.argwhere(~np.isfinite(values.reshape(len(values), -1)).all(1))[0][0])
                 report(path, name, f"NaN or inf (episode {int(ep_col[r])}, frame {int(cols[F.FRAME_INDEX].reshape(-1)[r])})")

@@ -124,11 +124,12 @@ class DatasetWriter:
         return _FileCursor(where[0], where[1], int(count), True)
 
     # ------------------------------------------------------------- streaming
-    def add_frame(self, *, keypoints_world, hand_valid, world_from_camera, intrinsics, frame=None, robot_state=None, robot_action=None) -> None:
+    def add_frame(self, *, keypoints_world, hand_valid, world_from_camera, intrinsics, frame=None, robot_state=None, robot_action=None,
+                  hand_mano=None) -> None:  # fmt: skip
         """Buffer one frame of the current episode (commit with ``commit_episode``)."""
         self._buffer.append(
             dict(keypoints_world=keypoints_world, hand_valid=hand_valid, world_from_camera=world_from_camera,
-                 intrinsics=intrinsics, frame=frame, robot_state=robot_state, robot_action=robot_action)
+                 intrinsics=intrinsics, frame=frame, robot_state=robot_state, robot_action=robot_action, hand_mano=hand_mano)
         )  # fmt: skip
 
     def discard_episode(self) -> None:
@@ -149,7 +150,7 @@ class DatasetWriter:
         episode = Episode(
             keypoints_world=stack("keypoints_world"), hand_valid=stack("hand_valid"),
             world_from_camera=stack("world_from_camera"), intrinsics=intrinsics, frames=stack("frame"),
-            robot_state=stack("robot_state"), robot_action=stack("robot_action"), **episode_fields,
+            robot_state=stack("robot_state"), robot_action=stack("robot_action"), hand_mano=stack("hand_mano"), **episode_fields,
         )  # fmt: skip
         return self.add_episode(episode)
 
@@ -195,12 +196,15 @@ class DatasetWriter:
             video_shape,
             state_names if episode.robot_state is not None else None,
             action_names if episode.robot_action is not None else None,
+            mano=episode.hand_mano is not None,
         )
 
     def _check_schema(self, episode: Episode, where: str) -> None:
         has_video = bool(F.video_keys(self.features))
         if has_video and episode.frames is None:
             raise InputError(where, "frames", "this dataset stores video; the episode has no frames")
+        if (episode.hand_mano is None) != (F.HAND_MANO not in self.features):
+            raise InputError(where, "hand_mano", "must be given for every episode of a dataset that declares observation.hands.mano, and only then")
         for name, feat in (("robot_state", F.ROBOT_STATE), ("robot_action", F.ROBOT_ACTION)):
             value = getattr(episode, name)
             declared = self.features.get(feat)
@@ -244,6 +248,10 @@ class DatasetWriter:
             F.INDEX: self.total_frames + np.arange(n, dtype=np.int64),
             F.TASK_INDEX: np.array([self._tasks[t] for t in task_names], dtype=np.int64),
         }
+        if episode.hand_mano is not None:
+            mano = np.asarray(episode.hand_mano, dtype=np.float32).copy()
+            mano[~valid] = np.nan  # an invalid hand has no MANO parameters
+            columns[F.HAND_MANO] = mano.reshape(n, -1)
         if episode.robot_state is not None:
             columns[F.ROBOT_STATE] = np.asarray(episode.robot_state, dtype=np.float32)
         if episode.robot_action is not None:
