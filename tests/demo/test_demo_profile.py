@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dexego.demo import profile_names, stage_names
-from dexego.demo.pipeline import fraction_episodes, stage_config
+from dexego.demo.pipeline import PROFILE_RECORD, check_same_profile, fraction_episodes, stage_config
 from dexego.demo.profile import Arm, DataPlan, EvalPlan, load_profile
 from dexego.demo.report import findings
 from dexego.errors import ConfigError
@@ -98,3 +98,21 @@ def test_findings_state_what_was_measured():
     assert not any("SR 0 for all" in line for line in mixed)
     assert any("SR 50.0 % with human pretraining vs 25.0 % without" in line for line in mixed)
     assert any("higher with pretraining" in line for line in mixed)  # reported as measured, not spun
+
+
+def test_a_run_folder_resumes_only_the_same_profile(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    check_same_profile(load_profile("micro"), out)
+    assert (out / PROFILE_RECORD).is_file()
+    (out / "results").mkdir()  # stages have run
+    check_same_profile(load_profile("micro"), out)  # the same profile resumes
+    with pytest.raises(ConfigError, match=r"another profile \(profile 'micro', not 'micro'; differs in: demo\.eval\.rollouts\)"):
+        check_same_profile(load_profile("micro", ["eval.rollouts=3"]), out)
+    with pytest.raises(ConfigError, match="profile 'micro', not 'quick'"):
+        check_same_profile(load_profile("quick"), out)
+    # A folder filled before profiles were recorded is resumed as before.
+    old = tmp_path / "old"
+    (old / "results").mkdir(parents=True)
+    check_same_profile(load_profile("quick"), old)
+    assert not (old / PROFILE_RECORD).exists()

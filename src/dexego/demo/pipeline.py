@@ -30,6 +30,7 @@ from typing import Any
 
 from dexego.demo.profile import Arm, LoadedProfile, load_profile
 from dexego.demo.stages import StageRunner
+from dexego.errors import ConfigError, InputError
 from dexego.evaluate.html_page import write_text_atomic
 
 DATA, RESULTS = "data", "results"
@@ -148,6 +149,43 @@ def check_profile(loaded: LoadedProfile, out: Path) -> None:
         get_task(task)
     for template in (loaded.pretrain, loaded.finetune):
         policy_config(stage_config(template, [out], out, ""))
+    check_same_profile(loaded, out)
+
+
+PROFILE_RECORD = "profile.json"
+
+
+def check_same_profile(loaded: LoadedProfile, out: Path) -> None:
+    """Resume only the run of the same profile: finished stages of another profile would be silently reused.
+
+    The first run writes the resolved profile (with its ``--set`` overrides and both stage configs) to
+    ``OUT/profile.json``; a later run into OUT must resolve to the same one.
+    """
+    from dexego.config import to_dict
+
+    record = {"demo": to_dict(loaded.profile), "pretrain": loaded.pretrain, "finetune": loaded.finetune}
+    record = json.loads(json.dumps(record, default=str))  # the form it takes on disk (tuples -> lists)
+    path = out / PROFILE_RECORD
+    if path.is_file():
+        try:
+            before = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise InputError(path, None, f"unreadable ({exc}); delete it or use another --out") from None
+        if before != record:
+            differ = sorted(_differences(before, record))
+            names = f"profile {before.get('demo', {}).get('name')!r}, not {loaded.profile.name!r}"
+            raise ConfigError(f"{out} holds a demo run of another profile ({names}; differs in: {', '.join(differ[:8])}"
+                              f"{', ...' if len(differ) > 8 else ''}); use another --out, or delete {out} to start over")  # fmt: skip
+        return
+    if out.is_dir() and any(out.iterdir()):
+        return  # a run from before profiles were recorded: nothing to compare with
+    write_text_atomic(path, json.dumps(record, indent=2, sort_keys=True))
+
+
+def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b)) for d in _differences(a.get(k), b.get(k), f"{prefix}{k}.")]
+    return [] if a == b else [prefix.rstrip(".")]
 
 
 def _progress(done: int, total: int) -> None:
