@@ -37,6 +37,7 @@ from dexego.errors import InputError
 from dexego.geometry.transforms import apply_transform, invert_transform
 from dexego.hands.frame import FRAME_KEYPOINTS, hand_frame
 from dexego.hands.layout import FINGERTIPS, KEYPOINT_INDEX, KEYPOINT_NAMES, SIDES
+from dexego.retarget.arrays import namespace, numpy_buffers
 from dexego.retarget.chain import KinematicChain, PointSpec, chain_from_model, load_model, _urdf_mimics
 from dexego.retarget.joint_map import JointMap
 from dexego.retarget.kinematics import ChainKinematics
@@ -236,31 +237,42 @@ class RobotHand(torch.nn.Module):
 
     # -- kinematics ------------------------------------------------------------------------------------------------
     def keypoints(
-        self, q: torch.Tensor, jacobian: bool = False, rows: "tuple[int, ...] | None" = None
+        self, q, jacobian: bool = False, rows: "tuple[int, ...] | None" = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """(..., A) -> mapped keypoints (..., K, 3) in the wrist frame [, d/dq (..., K', 3, A) for ``rows`` (default all)]."""
-        q = torch.as_tensor(q, dtype=self.dtype)
+        """(..., A) -> mapped keypoints (..., K, 3) in the wrist frame [, d/dq (..., K', 3, A) for ``rows`` (default all)].
+
+        A numpy ``q`` is computed in numpy float64 (the small-batch path), anything else in torch at ``dtype``.
+        """
+        numpy = isinstance(q, np.ndarray)
+        q = q.astype(np.float64, copy=False) if numpy else torch.as_tensor(q, dtype=self.dtype)
         q_full, dfull = self.joint_map(q, derivative=jacobian and not self.joint_map.linear)
         pose = self.kinematics(q_full, jacobian=jacobian, dense=False)
-        rot = self.wrist_from_root[:3, :3]
-        points = pose.points @ rot.T + self.wrist_from_root[:3, 3]
+        wrist_from_root = numpy_buffers(self)["wrist_from_root"] if numpy else self.wrist_from_root
+        rot = wrist_from_root[:3, :3]
+        points = pose.points @ rot.T + wrist_from_root[:3, 3]
         if not jacobian:
             return points, None
         rows = tuple(range(len(self.keypoint_indices))) if rows is None else tuple(rows)
-        pairs, selection = self._jacobian_layout(rows, q.device)
+        pairs, selection = self._jacobian_layout(rows, "numpy" if numpy else q.device)
         columns = self.kinematics.jacobian_columns(pose, pairs) @ rot.T  # (..., P, 3) in the wrist frame
         batch = q.shape[:-1]
+        xp = namespace(q)
         if self.joint_map.linear:
             # One product maps the (point, joint) columns straight to actuated joints through the couplings.
-            jac = (columns.transpose(-1, -2) @ selection).reshape(batch + (3, len(rows), self.num_joints)).transpose(-2, -3)
-            return points, jac
-        dense = columns.new_zeros(batch + (len(rows), 3, len(self.chain.joints)))
+            jac = (xp.swapaxes(columns, -1, -2) @ selection).reshape(batch + (3, len(rows), self.num_joints))
+            return points, xp.swapaxes(jac, -2, -3)
+        dense = xp.zeros(batch + (len(rows), 3, len(self.chain.joints)), dtype=columns.dtype) if numpy else columns.new_zeros(
+            batch + (len(rows), 3, len(self.chain.joints))
+        )
         for k, (p, j) in enumerate(pairs):
             dense[..., rows.index(p), :, j] = columns[..., k, :]
-        return points, dense @ dfull.unsqueeze(-3)
+        return points, dense @ dfull[..., None, :, :]
 
     def _jacobian_layout(self, rows: tuple[int, ...], device) -> tuple[list[tuple[int, int]], torch.Tensor]:
-        """(point, joint) pairs where the joint moves the point, and their map to (row, actuated joint)."""
+        """(point, joint) pairs where the joint moves the point, and their map to (row, actuated joint).
+
+        ``device`` "numpy": the map as a float64 numpy array.
+        """
         key = (rows, str(device))
         cache = self.__dict__.setdefault("_layouts", {})
         if key not in cache:
@@ -271,7 +283,7 @@ class RobotHand(torch.nn.Module):
             for k, (p, j) in enumerate(pairs):
                 r = rows.index(p)
                 selection[k, r * self.num_joints : (r + 1) * self.num_joints] = dfull[j]
-            cache[key] = (pairs, selection.to(device))
+            cache[key] = (pairs, selection.double().numpy() if device == "numpy" else selection.to(device))
         return cache[key]
 
     def fingertips(self, q: torch.Tensor) -> torch.Tensor:

@@ -36,6 +36,7 @@ from dexego.errors import ConfigError
 from dexego.geometry.transforms import apply_transform, invert_transform
 from dexego.hands.frame import hand_frame
 from dexego.hands.layout import FINGERTIPS
+from dexego.retarget.arrays import cast, concat, expand, eye, namespace, repeat_each
 from dexego.retarget.hand import RobotHand
 from dexego.retarget.solve import solve_spd
 
@@ -55,16 +56,24 @@ class HandRetargetConfig:
     grid_spacing: float = 0.005
     damping: float = 1e-3  # initial Levenberg-Marquardt damping, relative to the diagonal
     tolerance: float = 1e-5  # rad: stop when no frame's step is larger
+    # Calls with at most this many frames (all sequences together) on the CPU run in numpy float64:
+    # the online path (a frame or a chunk per call), where torch's per-operation overhead dominates. 0: never.
+    small_batch: int = 64
+    # Warm-started calls (``previous`` given) also stop once every frame's accepted step lowered its objective by less
+    # than this (m^2 of summed squared fingertip error): from the last solution two or three steps usually suffice.
+    warm_cost_tolerance: float = 1e-8
     unreachable_error: float = 0.01  # m: mean fingertip error above which a frame is flagged
 
     def __post_init__(self) -> None:
-        for name in ("fingertip_weight", "pinch_weight", "keypoint_weight", "smoothness", "damping", "tolerance"):
+        for name in ("fingertip_weight", "pinch_weight", "keypoint_weight", "smoothness", "damping", "tolerance", "warm_cost_tolerance"):
             if not getattr(self, name) >= 0:  # also rejects NaN
                 raise ConfigError(f"hand retarget {name} must be >= 0, got {getattr(self, name)}")
         if self.fingertip_weight + self.pinch_weight + self.keypoint_weight <= 0:
             raise ConfigError("hand retarget needs a positive fingertip, pinch or keypoint weight")
-        if self.iterations < 0 or self.grid_candidates < 0:  # 0 iterations: the grid search or initializer alone
-            raise ConfigError(f"hand retarget iterations and grid_candidates must be >= 0, got {self.iterations}, {self.grid_candidates}")
+        if self.iterations < 0 or self.grid_candidates < 0 or self.small_batch < 0:  # 0 iterations: the grid search or initializer alone
+            raise ConfigError(
+                f"hand retarget iterations, grid_candidates and small_batch must be >= 0, got {self.iterations}, {self.grid_candidates}, {self.small_batch}"
+            )
         if not (self.grid_spacing > 0 and self.unreachable_error > 0):
             raise ConfigError(f"hand retarget grid_spacing and unreachable_error must be > 0, got {self.grid_spacing}, {self.unreachable_error}")
 
@@ -127,108 +136,155 @@ class HandRetargeter:
         ``valid`` (..., T) marks frames with a hand; ``init`` (..., T, A) or
         (A,) starts the solver (default: middle of the limits, or
         ``previous``); ``previous`` (..., A) is the solution just before
-        the first frame (streaming warm start).
+        the first frame (streaming warm start). A warm-started call without
+        ``init`` starts each frame from the best (lowest objective) of the
+        previous solution, the initializer's guess and the grid search.
+        Calls of at most ``small_batch`` frames on the CPU run in numpy
+        float64 (same objective and steps, far less per-call overhead).
         """
         hand, cfg = self.hand, self.config
-        device = self.hand.lower.device
-        targets = torch.as_tensor(targets, dtype=hand.dtype, device=device)
-        if targets.ndim < 3 or targets.shape[-2:] != (21, 3):
-            raise ValueError(f"targets must have shape (..., T, 21, 3), got {tuple(targets.shape)}")
-        batch, steps = targets.shape[:-3], targets.shape[-3]
+        device = hand.lower.device
+        shape = tuple(np.shape(targets))
+        if len(shape) < 3 or shape[-2:] != (21, 3):
+            raise ValueError(f"targets must have shape (..., T, 21, 3), got {shape}")
+        batch, steps = shape[:-3], shape[-3]
         seqs, num_act = int(np.prod(batch, dtype=np.int64)), hand.num_joints
-        targets = targets.reshape((-1, steps, 21, 3))
+        small = device.type == "cpu" and seqs * steps <= cfg.small_batch
+        if small:
+            xp, as_array = np, _numpy_float64
+        else:
+            xp = torch
+            as_array = lambda x: torch.as_tensor(x, dtype=hand.dtype, device=device)  # noqa: E731
+        targets = as_array(targets).reshape((-1, steps, 21, 3))
+        prev = None
+        if previous is not None:
+            prev = as_array(previous)
+            if prev.shape[-1:] != (num_act,) or prev.ndim > 1 + len(batch) or int(np.prod(prev.shape)) not in (num_act, seqs * num_act):
+                raise ValueError(f"previous must have shape ({num_act},) or {tuple(batch + (num_act,))}, got {tuple(prev.shape)}")
+            if not bool(xp.isfinite(prev).all()):
+                raise ValueError("previous joints must be finite (pass None to start a new sequence)")
+            prev = expand(prev.reshape(-1, num_act), (seqs, num_act))
         tip_targets = targets[..., list(hand.tip_indices), :]  # the fingertips this hand has
-        frame_valid = torch.isfinite(tip_targets).all(-1).all(-1)
+        frame_valid = xp.isfinite(tip_targets).all(-1).all(-1)
         if valid is not None:
-            valid_t = torch.as_tensor(valid, dtype=torch.bool, device=device)
-            if valid_t.shape != batch + (steps,):
+            valid_t = _numpy_bool(valid) if small else torch.as_tensor(valid, dtype=torch.bool, device=device)
+            if tuple(valid_t.shape) != batch + (steps,):
                 raise ValueError(f"valid must have shape {tuple(batch + (steps,))}, got {tuple(valid_t.shape)}")
-            frame_valid &= valid_t.reshape(-1, steps)
+            frame_valid = frame_valid & valid_t.reshape(-1, steps)
 
         # Per-keypoint target and weight mask (non-finite optional keypoints drop out of the objective).
         mine = targets[..., list(hand.keypoint_indices), :]  # (S, T, K, 3)
-        known = torch.isfinite(mine).all(-1) & frame_valid[..., None]
-        mine = torch.where(known[..., None], mine, torch.zeros_like(mine))
-        all_terms = self._terms.to(device)
-        row_known = ((all_terms != 0).to(hand.dtype) @ (~known).to(hand.dtype).unsqueeze(-1))[..., 0] == 0  # (S, T, R)
-        target_rows = torch.einsum("rk,stkc->strc", all_terms, mine)
+        known = xp.isfinite(mine).all(-1) & frame_valid[..., None]
+        mine = xp.where(known[..., None], mine, xp.zeros_like(mine))
+        all_terms = self._constants(xp, device)["terms"]
+        row_known = (cast(all_terms != 0, mine) @ cast(~known, mine)[..., None])[..., 0] == 0  # (S, T, R)
+        target_rows = xp.einsum("rk,stkc->strc", all_terms, mine)
+        flat = lambda x: x.reshape((seqs * steps,) + tuple(x.shape[2:]))  # noqa: E731
+        objective = _Objective(self, flat(target_rows), flat(cast(row_known, mine)))
 
+        guess = None
         if init is None and self.initializer is not None:
             with torch.no_grad():
-                safe_tips = torch.where(frame_valid[..., None, None], tip_targets, torch.zeros_like(tip_targets))
-                init = self.initializer(safe_tips).to(hand.dtype).reshape(batch + (steps, num_act))
-        q = self._initial(init, previous, batch, seqs, steps).clone()
-        if init is None and previous is None and cfg.grid_candidates > 0:
-            q = self._grid_start(target_rows, row_known, q)
-        prev = None if previous is None else torch.as_tensor(previous, dtype=hand.dtype, device=device).reshape(-1, num_act)
-        if prev is not None and prev.shape[0] != seqs:
-            prev = prev.expand(seqs, num_act)
-
-        flat = lambda x: x.reshape((seqs * steps,) + x.shape[2:])  # noqa: E731
-        weights = flat(row_known.to(hand.dtype))
-        target_flat = flat(target_rows)
-
-        used = self._term_rows
-        terms = self._terms[:, list(used)].to(device)
-
-        def evaluate(q_flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            points, jac = hand.keypoints(q_flat, jacobian=True, rows=used)
-            residual = (torch.einsum("rk,nkc->nrc", terms, points[:, list(used)]) - target_flat) * weights[..., None]
-            jac_rows = torch.einsum("rk,nkca->nrca", terms, jac) * weights[..., None, None]
-            return residual.reshape(residual.shape[0], -1), jac_rows.reshape(jac_rows.shape[0], -1, num_act)
-
-        q_flat = flat(q)
-        residual, jac = evaluate(q_flat)
-        mu = torch.full((seqs * steps,), cfg.damping, dtype=hand.dtype, device=device)
-        eye = torch.eye(num_act, dtype=hand.dtype, device=device)
+                tips = torch.as_tensor(xp.where(frame_valid[..., None, None], tip_targets, xp.zeros_like(tip_targets)))
+                guess = as_array(self.initializer(tips).reshape(seqs, steps, num_act))
+        if prev is None or init is not None:
+            q = self._initial(init if init is not None else guess, prev, batch, seqs, steps, like=mine)
+            if init is None and guess is None and prev is None and cfg.grid_candidates > 0:
+                q = self._grid_start(target_rows, row_known, q)
+        else:
+            starts = [self._initial(None, prev, batch, seqs, steps, like=mine)]
+            if guess is not None:
+                starts.append(self.hand.joint_map.clamp(xp.where(xp.isfinite(guess), guess, starts[0])))
+            if cfg.grid_candidates > 0:
+                starts.append(self._grid_start(target_rows, row_known, starts[0]))
+            q_flat, residual, jac, points = self._best_start(xp.stack(starts), objective, frame_valid, prev)
+        if prev is None or init is not None:
+            q_flat = flat(q)
+            residual, jac, points = objective(q_flat)
+        mu = xp.zeros_like(q_flat[:, 0]) + cfg.damping
+        identity = eye(num_act, q_flat)
+        lam = cfg.smoothness
+        cost_tolerance = cfg.warm_cost_tolerance if prev is not None else 0.0
         iterations = 0
         for iterations in range(1, cfg.iterations + 1):
             nb_sum, nb_count = self._neighbours(q_flat.reshape(seqs, steps, num_act), frame_valid, prev)
             nb_sum, nb_count = flat(nb_sum), flat(nb_count)
-            lam = cfg.smoothness
-
-            def cost(res: torch.Tensor, qq: torch.Tensor) -> torch.Tensor:
-                return (res**2).sum(-1) + lam * (nb_count[:, None] * qq**2 - 2 * qq * nb_sum).sum(-1)
-
-            current = cost(residual, q_flat)
-            grad = (jac.transpose(-1, -2) @ residual.unsqueeze(-1))[..., 0] + lam * (nb_count[:, None] * q_flat - nb_sum)
-            normal = jac.transpose(-1, -2) @ jac + (lam * nb_count)[:, None, None] * eye
-            diagonal = torch.diagonal(normal, dim1=-2, dim2=-1)
-            damped = normal + torch.diag_embed(mu[:, None] * (diagonal + 1e-9))
+            current = objective.cost(residual, q_flat, nb_sum, nb_count)
+            jac_t = xp.swapaxes(jac, -1, -2)
+            grad = (jac_t @ residual[..., None])[..., 0] + lam * (nb_count[:, None] * q_flat - nb_sum)
+            normal = jac_t @ jac + (lam * nb_count)[:, None, None] * identity
+            diagonal = xp.diagonal(normal, 0, -2, -1)
+            damped = normal + identity * (mu[:, None] * (diagonal + 1e-9))[:, None, :]
             step = -solve_spd(damped, grad)
             candidate = hand.joint_map.clamp(q_flat + step)
-            new_residual, new_jac = evaluate(candidate)
-            accept = cost(new_residual, candidate) <= current
-            q_flat = torch.where(accept[:, None], candidate, q_flat)
-            residual = torch.where(accept[:, None], new_residual, residual)
-            jac = torch.where(accept[:, None, None], new_jac, jac)
-            mu = torch.where(accept, mu * 0.3, mu * 4.0).clamp(1e-9, 1e9)
-            if float(step.abs().max()) < cfg.tolerance:
+            new_residual, new_jac, new_points = objective(candidate)
+            decrease = current - objective.cost(new_residual, candidate, nb_sum, nb_count)
+            accept = decrease >= 0
+            q_flat = xp.where(accept[:, None], candidate, q_flat)
+            residual = xp.where(accept[:, None], new_residual, residual)
+            jac = xp.where(accept[:, None, None], new_jac, jac)
+            points = xp.where(accept[:, None, None], new_points, points)
+            mu = xp.where(accept, mu * 0.3, mu * 4.0).clip(1e-9, 1e9)
+            # Converged: every frame's step is below the tolerance or (warm start) its accepted step barely lowered the cost.
+            if bool(((xp.amax(abs(step), -1) < cfg.tolerance) | (accept & (decrease < cost_tolerance))).all()):
                 break
 
         q = q_flat.reshape(seqs, steps, num_act)
-        tips = hand.fingertips(q)
-        error = (tips - tip_targets).norm(dim=-1).mean(-1)
-        nan = torch.tensor(float("nan"), dtype=hand.dtype, device=device)
-        error = torch.where(frame_valid, error, nan)
-        joints = torch.where(frame_valid[..., None], q, nan)
+        tips = points.reshape(seqs, steps, -1, 3)[..., list(hand.tip_rows), :]
+        error = xp.where(frame_valid, xp.linalg.norm(tips - tip_targets, axis=-1).mean(-1) if small else (tips - tip_targets).norm(dim=-1).mean(-1), float("nan"))
+        joints = xp.where(frame_valid[..., None], q, float("nan"))
+        if small:
+            joints = torch.from_numpy(joints).to(hand.dtype)
+            error = torch.from_numpy(error).to(hand.dtype)
+            frame_valid = torch.from_numpy(frame_valid)
         reachable = frame_valid & (error <= cfg.unreachable_error)
-        shape = batch + (steps,)
+        out = batch + (steps,)
         return HandRetargetResult(
-            joints=joints.reshape(shape + (num_act,)),
-            fingertip_error=error.reshape(shape),
-            valid=frame_valid.reshape(shape),
-            reachable=reachable.reshape(shape),
+            joints=joints.reshape(out + (num_act,)),
+            fingertip_error=error.reshape(out),
+            valid=frame_valid.reshape(out),
+            reachable=reachable.reshape(out),
             iterations=iterations,
             joint_names=hand.joint_names,
         )
 
+    def _constants(self, xp, device) -> dict:
+        """Constant arrays of the objective and grid search, built once per library (numpy float64 or torch)."""
+        key = "numpy" if xp is np else str(device)
+        cache = self.__dict__.setdefault("_constant_cache", {})
+        if key not in cache:
+            used = self._term_rows
+            terms = self._terms.to(device)
+            const = {"terms": terms, "used_terms": terms[:, list(used)], "used": used}
+            if xp is np:
+                const = {k: (v.double().cpu().numpy() if isinstance(v, torch.Tensor) else v) for k, v in const.items()}
+            cache[key] = const
+        return cache[key]
+
+    def _best_start(self, starts, objective: "_Objective", frame_valid, prev):
+        """starts (C, S, T, A) -> per frame the start with the lowest objective (smoothness included):
+        joints (S * T, A) and their residual, Jacobian and keypoints (one evaluation for all candidates)."""
+        xp = namespace(starts)
+        count, seqs, steps, num_act = starts.shape
+        many = starts.reshape(count * seqs, steps, num_act)
+        nb_sum, nb_count = self._neighbours(
+            many, concat([frame_valid] * count, 0), None if prev is None else concat([prev] * count, 0)
+        )
+        flat_q = many.reshape(-1, num_act)
+        residual, jac, points = objective(flat_q, copies=count)
+        cost = objective.cost(residual, flat_q, nb_sum.reshape(-1, num_act), nb_count.reshape(-1))
+        best = cost.reshape(count, seqs * steps).argmin(0)
+        frames = np.arange(seqs * steps) if xp is np else torch.arange(seqs * steps, device=best.device)
+        pick = best * (seqs * steps) + frames
+        return flat_q[pick], residual[pick], jac[pick], points[pick]
+
     def _build_grid(self) -> list[tuple[list[int], list[int], torch.Tensor, torch.Tensor]]:
-        """Per independent group of joints: (joints, residual rows, candidate joints (G, A), candidate rows (G, R', 3)).
+        """Per independent group of joints: (joints, residual rows, candidate joints (G, A), table (2 R'*3, G)).
 
         Joints and residual rows split into groups that do not interact (with
         position objectives each finger is its own group), so each group's
-        grid is small and searched on its own.
+        grid is small and searched on its own. The table holds the squared
+        and plain candidate residual coordinates, [c^2, c], for one product.
         """
         hand = self.hand
         moves = torch.tensor(hand.chain.ancestors_mask(), dtype=torch.float64)  # (K, J)
@@ -267,60 +323,120 @@ class HandRetargeter:
             candidates = middle.expand(mesh.shape[0], -1).clone()
             candidates[:, joints] = mesh
             points = hand.keypoints(candidates)[0]
-            cand_rows = torch.einsum("rk,gkc->grc", self._terms.to(points), points)[:, rows]
-            grids.append((joints, rows, candidates, cand_rows))
+            cand = torch.einsum("rk,gkc->grc", self._terms.to(points), points)[:, rows].reshape(len(candidates), -1)
+            table = torch.cat([cand**2, cand], -1).T.contiguous()  # (2 R'*3, G)
+            grids.append((joints, rows, candidates, table))
         return grids
 
-    def _grid_start(self, target_rows: torch.Tensor, row_known: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
-        if not hasattr(self, "_grids"):
-            self._grids = self._build_grid()
-        q = q.clone()
-        for joints, rows, candidates, cand_rows in self._grids:
-            known = row_known[..., rows].repeat_interleave(3, dim=-1).to(target_rows.dtype)  # (S, T, R'*3)
-            tgt = (target_rows[..., rows, :] * row_known[..., rows, None]).flatten(-2)
+    def _grids(self, xp) -> list:
+        cache = self.__dict__.setdefault("_grid_cache", {})
+        key = "numpy" if xp is np else "torch"
+        if key not in cache:
+            grids = cache["torch"] if "torch" in cache else self._build_grid()
+            cache["torch"] = grids
+            if xp is np:
+                cache[key] = [(j, r, c.double().cpu().numpy(), t.double().cpu().numpy()) for j, r, c, t in grids]
+        return cache[key]
+
+    def _grid_start(self, target_rows, row_known, q):
+        """Per frame and joint group, the grid candidate nearest the targets (joints outside every group: ``q``)."""
+        q = q.copy() if isinstance(q, np.ndarray) else q.clone()
+        for joints, rows, candidates, table in self._grids(namespace(q)):
+            known = cast(repeat_each(row_known[..., rows], 3, -1), target_rows)  # (S, T, R'*3)
+            tgt = (target_rows[..., rows, :] * row_known[..., rows, None]).reshape(known.shape)
             # sum over known coordinates of (c - t)^2 minus the constant t^2: [m, -2 m t] . [c^2, c], one product
-            features = torch.cat([known, -2 * tgt * known], -1).reshape(-1, 2 * tgt.shape[-1])
-            cand = cand_rows.reshape(cand_rows.shape[0], -1)
-            table = torch.cat([cand**2, cand], -1).T.contiguous()  # (2 R'*3, G)
-            best = torch.cat([(chunk @ table).argmin(-1) for chunk in features.split(1024)]).reshape(known.shape[:2])
-            q[..., joints] = candidates[best][..., joints]
+            features = concat([known, -2 * tgt * known], -1).reshape(-1, 2 * tgt.shape[-1])
+            best = concat([features[i : i + 1024] @ table for i in range(0, len(features), 1024)], 0).argmin(-1)
+            q[..., joints] = candidates[best.reshape(known.shape[:2])][..., joints]
         return q
 
-    def _initial(self, init, previous, batch, seqs: int, steps: int) -> torch.Tensor:
+    def _initial(self, init, previous, batch, seqs: int, steps: int, like) -> "torch.Tensor | np.ndarray":
+        """Start joints (S, T, A), clamped to the limits, in the library and dtype of ``like``."""
         hand = self.hand
+        xp = namespace(like)
         num_act = hand.num_joints
+        middle = hand.joint_map.middle_numpy() if xp is np else hand.joint_map.middle()
         if init is not None:
-            start = torch.as_tensor(init, dtype=hand.dtype, device=hand.lower.device)
-            if start.shape == (num_act,):
-                start = start.expand(seqs, steps, num_act)
-            elif start.shape == batch + (steps, num_act):
+            start = _numpy_float64(init) if xp is np else torch.as_tensor(init, dtype=hand.dtype, device=hand.lower.device)
+            if tuple(start.shape) == (num_act,):
+                start = expand(start, (seqs, steps, num_act))
+            elif tuple(start.shape) == batch + (steps, num_act):
                 start = start.reshape(seqs, steps, num_act)
             else:
                 raise ValueError(f"init must have shape ({num_act},) or {tuple(batch + (steps, num_act))}, got {tuple(start.shape)}")
-            start = torch.where(torch.isfinite(start), start, hand.joint_map.middle())
+            start = xp.where(xp.isfinite(start), start, middle)
         elif previous is not None:
-            start = torch.as_tensor(previous, dtype=hand.dtype, device=hand.lower.device).reshape(-1, 1, num_act)
-            start = start.expand(seqs, steps, num_act)
+            start = expand(previous.reshape(-1, 1, num_act), (seqs, steps, num_act))
         else:
-            start = hand.joint_map.middle().expand(seqs, steps, num_act)
+            start = expand(middle, (seqs, steps, num_act))
         return hand.joint_map.clamp(start)
 
     @staticmethod
-    def _neighbours(q: torch.Tensor, valid: torch.Tensor, previous: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _neighbours(q, valid, previous):
         """Sum of the valid neighbours' joints (S, T, A) and their count (S, T)."""
-        weight = valid.to(q.dtype)
-        qv = torch.where(valid[..., None], q, torch.zeros_like(q))
-        left_q = torch.zeros_like(q)
-        left_w = torch.zeros_like(weight)
+        xp = namespace(q)
+        weight = cast(valid, q)
+        qv = xp.where(valid[..., None], q, xp.zeros_like(q))
+        left_q = xp.zeros_like(q)
+        left_w = xp.zeros_like(weight)
         left_q[:, 1:], left_w[:, 1:] = qv[:, :-1], weight[:, :-1]
         if previous is not None:
             left_q[:, 0], left_w[:, 0] = previous, 1.0
-        right_q = torch.zeros_like(q)
-        right_w = torch.zeros_like(weight)
+        right_q = xp.zeros_like(q)
+        right_w = xp.zeros_like(weight)
         right_q[:, :-1], right_w[:, :-1] = qv[:, 1:], weight[:, 1:]
         count = (left_w + right_w) * weight
         total = (left_q + right_q) * weight[..., None]
         return total, count
+
+
+class _Objective:
+    """One call's objective: weighted residual rows of the used keypoints, plus the smoothness term in ``cost``.
+
+    The batch (torch) and small-batch (numpy) paths both evaluate it; it holds
+    the call's flattened targets (N, R, 3) and row weights (N, R).
+    """
+
+    def __init__(self, retargeter: HandRetargeter, target, weights):
+        xp = namespace(target)
+        const = retargeter._constants(xp, None if xp is np else target.device)
+        self.hand = retargeter.hand
+        self.terms, self.used = const["used_terms"], list(const["used"])
+        self.target, self.weights = target, weights
+        self.smoothness = retargeter.config.smoothness
+
+    def _rows(self, points, copies: int):
+        xp = namespace(points)
+        target, weights = (self.target, self.weights) if copies == 1 else (concat([self.target] * copies, 0), concat([self.weights] * copies, 0))
+        return (xp.einsum("rk,nkc->nrc", self.terms, points[:, self.used]) - target) * weights[..., None], weights
+
+    def __call__(self, q_flat, copies: int = 1):
+        """(N, A) -> residual (N, R*3), its Jacobian (N, R*3, A), every mapped keypoint (N, K, 3).
+
+        ``copies`` > 1: ``q_flat`` stacks that many candidates for the same targets.
+        """
+        xp = namespace(q_flat)
+        points, jac = self.hand.keypoints(q_flat, jacobian=True, rows=tuple(self.used))
+        residual, weights = self._rows(points, copies)
+        jac_rows = xp.einsum("rk,nkca->nrca", self.terms, jac) * weights[..., None, None]
+        num = residual.shape[0]
+        return residual.reshape(num, -1), jac_rows.reshape(num, -1, q_flat.shape[-1]), points
+
+    def cost(self, residual, q, nb_sum, nb_count):
+        """Squared residual plus smoothness towards the neighbours (up to a constant per frame)."""
+        return (residual**2).sum(-1) + self.smoothness * (nb_count[:, None] * q**2 - 2 * q * nb_sum).sum(-1)
+
+
+def _numpy_float64(x) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().double().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+def _numpy_bool(x) -> np.ndarray:
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().numpy().astype(bool)
+    return np.asarray(x, dtype=bool)
 
 
 def human_to_targets(

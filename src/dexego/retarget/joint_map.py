@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from dexego.errors import InputError
+from dexego.retarget.arrays import eye, expand, namespace, numpy_buffers
 from dexego.retarget.chain import KinematicChain
 
 
@@ -80,30 +81,58 @@ class JointMap(torch.nn.Module):
         clamped = torch.minimum(torch.maximum(ref, self.lower), self.upper)
         return torch.where(finite, (self.lower + self.upper) / 2, clamped)
 
-    def clamp(self, q: torch.Tensor) -> torch.Tensor:
-        return torch.minimum(torch.maximum(q, self.lower), self.upper)
+    def clamp(self, q):
+        """Project actuated joints (torch or numpy, see ``dexego.retarget.arrays``) onto the limits."""
+        xp = namespace(q)
+        const = numpy_buffers(self) if xp is np else {"lower": self.lower, "upper": self.upper}
+        return xp.minimum(xp.maximum(q, const["lower"]), const["upper"])
 
-    def forward(self, q_act: torch.Tensor, derivative: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def _numpy_affine(self) -> tuple[np.ndarray, np.ndarray]:
+        """Linear couplings: q_full = offset + slope @ q_act, both taken from the coupling loop at q_act = 0 (numpy)."""
+        cache = self.__dict__.get("_affine")
+        if cache is None:
+            linear, self.linear = self.linear, False
+            try:
+                offset, slope = self.forward(np.zeros(self.num_actuated), derivative=True)
+            finally:
+                self.linear = linear
+            cache = self.__dict__["_affine"] = (offset, slope)
+        return cache
+
+    def middle_numpy(self) -> np.ndarray:
+        """:meth:`middle` as a float64 numpy array (cached)."""
+        cache = self.__dict__.get("_middle_numpy")
+        if cache is None:
+            cache = self.__dict__["_middle_numpy"] = self.middle().detach().cpu().double().numpy()
+        return cache
+
+    def forward(self, q_act, derivative: bool = False):
+        """q_act (..., A) torch or numpy -> q_full (..., J) [, d q_full / d q_act (..., J, A)]."""
         if q_act.shape[-1] != self.num_actuated:
             raise ValueError(f"expected {self.num_actuated} actuated joint values, got shape {tuple(q_act.shape)}")
+        xp = namespace(q_act)
+        if xp is np and self.linear:
+            offset, slope = self._numpy_affine()
+            return q_act @ slope.T + offset, (expand(slope, q_act.shape[:-1] + slope.shape) if derivative else None)
+        ref = numpy_buffers(self)["ref"] if xp is np else self.ref
         batch = q_act.shape[:-1]
-        columns: list[torch.Tensor | None] = [None] * self.num_joints
-        values: list[torch.Tensor | None] = [None] * self.num_joints
-        eye = torch.eye(self.num_actuated, dtype=q_act.dtype, device=q_act.device)
+        columns: list = [None] * self.num_joints
+        values: list = [None] * self.num_joints
+        identity = eye(self.num_actuated, q_act)
         for i, a in enumerate(self.actuated):
             values[a] = q_act[..., i]
-            columns[a] = eye[i].expand(batch + (self.num_actuated,))
+            columns[a] = expand(identity[i], batch + (self.num_actuated,))
         for c in self.order:
-            x = values[c.driver] - self.ref[c.driver]
-            y = torch.zeros_like(x)
-            dy = torch.zeros_like(x)
+            x = values[c.driver] - ref[c.driver]
+            y = xp.zeros_like(x)
+            dy = xp.zeros_like(x)
             for k, coefficient in enumerate(c.coefficients):
                 if coefficient == 0:
                     continue
                 y = y + coefficient * x**k
                 if k > 0:
                     dy = dy + coefficient * k * x ** (k - 1)
-            values[c.joint] = y + self.ref[c.joint]
+            values[c.joint] = y + ref[c.joint]
             columns[c.joint] = dy[..., None] * columns[c.driver]
-        q_full = torch.stack(values, -1)  # type: ignore[arg-type]
-        return q_full, (torch.stack(columns, -2) if derivative else None)  # type: ignore[arg-type]
+        q_full = xp.stack(values, -1)
+        return q_full, (xp.stack(columns, -2) if derivative else None)

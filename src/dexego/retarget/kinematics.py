@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from dexego.geometry.rotations import quat_to_matrix
+from dexego.retarget.arrays import cast, cross, expand, namespace, numpy_buffers
 from dexego.retarget.chain import HINGE, KinematicChain
 
 
@@ -72,47 +73,52 @@ class ChainKinematics(torch.nn.Module):
         self.point_body = [p.body for p in chain.points]
         self.register_buffer("moves", torch.tensor(chain.ancestors_mask(), dtype=dtype))  # (P, J)
 
-    def forward(self, q: torch.Tensor, jacobian: bool = False, dense: bool = True) -> ChainPose:
-        """FK; with ``jacobian`` the joint axes and anchors too, and (``dense``) the (..., P, 3, J) Jacobian."""
+    def forward(self, q, jacobian: bool = False, dense: bool = True) -> ChainPose:
+        """FK; with ``jacobian`` the joint axes and anchors too, and (``dense``) the (..., P, 3, J) Jacobian.
+
+        ``q`` a torch tensor (computed in this module's dtype) or a numpy array (float64; see ``dexego.retarget.arrays``).
+        """
         if q.shape[-1] != self.num_joints:
             raise ValueError(f"expected {self.num_joints} joint values in the last axis, got shape {tuple(q.shape)}")
         batch = q.shape[:-1]
-        dtype = self.body_rot.dtype
-        q = q.to(dtype)
-        delta = q - self.ref
-        rots: list[torch.Tensor] = []
-        trans: list[torch.Tensor] = []
-        joint_axis_world: list[torch.Tensor | None] = [None] * self.num_joints
-        joint_anchor_world: list[torch.Tensor | None] = [None] * self.num_joints
-        eye = torch.eye(3, dtype=dtype, device=q.device)
+        xp = namespace(q)
+        const = numpy_buffers(self) if xp is np else dict(self.named_buffers(recurse=False))
+        body_rot, body_pos, axis_const, anchor_const = const["body_rot"], const["body_pos"], const["axis"], const["anchor"]
+        axis_skew, axis_skew2 = const["axis_skew"], const["axis_skew2"]
+        q = cast(q, body_rot)
+        delta = q - const["ref"]
+        rots: list = []
+        trans: list = []
+        joint_axis_world: list = [None] * self.num_joints
+        joint_anchor_world: list = [None] * self.num_joints
         for b, parent in enumerate(self.parents):
             if parent < 0:
-                rot = self.body_rot[b].expand(batch + (3, 3))
-                pos = self.body_pos[b].expand(batch + (3,))
+                rot = expand(body_rot[b], batch + (3, 3))
+                pos = expand(body_pos[b], batch + (3,))
             else:
-                rot = rots[parent] @ self.body_rot[b]
-                pos = trans[parent] + (rots[parent] @ self.body_pos[b].unsqueeze(-1))[..., 0]
+                rot = rots[parent] @ body_rot[b]
+                pos = trans[parent] + (rots[parent] @ body_pos[b][..., None])[..., 0]
             for j in self.body_joints[b]:
-                anchor = pos + (rot @ self.anchor[j].unsqueeze(-1))[..., 0]
-                axis_world = (rot @ self.axis[j].unsqueeze(-1))[..., 0]
+                anchor = pos + (rot @ anchor_const[j][..., None])[..., 0]
+                axis_world = (rot @ axis_const[j][..., None])[..., 0]
                 joint_axis_world[j], joint_anchor_world[j] = axis_world, anchor
                 angle = delta[..., j, None, None]
                 if self.joint_is_hinge[j]:
                     # rot @ (I + sin K + (1 - cos) K^2) with K constant: products with constant matrices batch well
-                    rot = rot + torch.sin(angle) * (rot @ self.axis_skew[j]) + (1 - torch.cos(angle)) * (rot @ self.axis_skew2[j])
-                    pos = anchor - (rot @ self.anchor[j].unsqueeze(-1))[..., 0]
+                    rot = rot + xp.sin(angle) * (rot @ axis_skew[j]) + (1 - xp.cos(angle)) * (rot @ axis_skew2[j])
+                    pos = anchor - (rot @ anchor_const[j][..., None])[..., 0]
                 else:
                     pos = pos + axis_world * delta[..., j, None]
             rots.append(rot)
             trans.append(pos)
-        rotations = torch.stack(rots, -3)
-        translations = torch.stack(trans, -2)
+        rotations = xp.stack(rots, -3)
+        translations = xp.stack(trans, -2)
         body_idx = self.point_body
-        points = (rotations[..., body_idx, :, :] @ self.point_pos.unsqueeze(-1))[..., 0] + translations[..., body_idx, :]
+        points = (rotations[..., body_idx, :, :] @ const["point_pos"][..., None])[..., 0] + translations[..., body_idx, :]
         jac = axes = anchors = None
         if jacobian:
-            axes = torch.stack(joint_axis_world, -2) if self.num_joints else points.new_zeros(batch + (0, 3))  # type: ignore[arg-type]
-            anchors = torch.stack(joint_anchor_world, -2) if self.num_joints else points.new_zeros(batch + (0, 3))  # type: ignore[arg-type]
+            axes = xp.stack(joint_axis_world, -2) if self.num_joints else xp.zeros_like(points[..., :0, :])
+            anchors = xp.stack(joint_anchor_world, -2) if self.num_joints else xp.zeros_like(points[..., :0, :])
             if dense:
                 jac = self._jacobian(points, axes, anchors, q)
         return ChainPose(rotations, translations, points, jac, axes, tuple(body_idx), anchors)
@@ -122,7 +128,7 @@ class ChainKinematics(torch.nn.Module):
         points = pose.points[..., [p for p, _ in pairs], :]
         joints = [j for _, j in pairs]
         axis = pose.axes[..., joints, :]
-        columns = torch.linalg.cross(axis, points - pose.anchors[..., joints, :], dim=-1)
+        columns = cross(axis, points - pose.anchors[..., joints, :])
         slide = [k for k, j in enumerate(joints) if not self.joint_is_hinge[j]]
         if slide:
             columns[..., slide, :] = axis[..., slide, :]
