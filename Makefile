@@ -4,13 +4,16 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export HF_HUB_OFFLINE := 1
 export MUJOCO_GL ?= egl
+# Where torch comes from. Empty: pip's own configuration (PyPI serves the CUDA build on x86-64 Linux).
+# CPU-only machine: make install TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
 
 .PHONY: install demo test test-slow bench clean annotate-model
 
 $(BIN)/dexego: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install -c constraints.txt "torch==2.13.0"
+	$(BIN)/pip install -c constraints.txt "torch==2.13.0" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/pip install -c constraints.txt -e ".[dev]"
 	@! $(BIN)/pip show torchvision >/dev/null 2>&1 || (echo "torchvision must not be installed" && exit 1)
 	touch $(BIN)/dexego
