@@ -24,9 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from dexego.actions.convert import mano_to_action
 from dexego.data import Episode
 from dexego.errors import InputError
-from dexego.geometry import Intrinsics, quat_to_matrix
+from dexego.geometry import Intrinsics, axis_angle_to_matrix, make_transform, quat_to_matrix
 from dexego.sources.base import SequenceRef, SkipSequence, SourceOptions, check_array, placeholder_instructions, rigid_from_rt, truncate
 from dexego.sources.mano_hands import load_mano_pair, mano_keypoints
 from dexego.sources.media import read_image
@@ -84,6 +85,8 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
         if betas.shape != (10,):
             raise InputError(f"{ref.path}:__hand_shapes.json__", "mano", f"expected 10 betas, got {betas.shape}")
         poses, frames, kp, intr = [], [], np.full((n, 2, 21, 3), np.nan), None
+        # observation.hands.mano: HOT3D's MANO convention (flat_hand_mean=False, 15 PCA) is the stored one.
+        orient, pca = np.zeros((n, 2, 3)), np.zeros((n, 2, 15))
         for t, fid in enumerate(frame_ids[:n]):
             key = f"{fid:06d}"
             cameras = read_json(f"{key}.cameras.json")
@@ -106,12 +109,19 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
                     continue
                 thetas = check_array(f"{ref.path}:{key}.hands.json", f"{side}.mano_pose.thetas", mano["thetas"], (15,))
                 xform = check_array(f"{ref.path}:{key}.hands.json", f"{side}.mano_pose.wrist_xform", mano["wrist_xform"], (6,))
+                orient[t, h], pca[t, h] = xform[:3], thetas
                 kp[t, h] = mano_keypoints(models[side], pca=thetas[None], global_orient=xform[None, :3],
                                           betas=betas[None], transl=xform[None, 3:])[0]  # fmt: skip
     instructions, meta = placeholder_instructions(n, "manipulate the objects")
+    valid = np.isfinite(kp).all(axis=(-1, -2))
+    # MANO's root joint is keypoint 0; its world rotation is the global orientation (the parameters are in the world frame).
+    root = make_transform(axis_angle_to_matrix(orient), np.nan_to_num(kp[:, :, 0]))
+    hand_mano = mano_to_action(root, pca, valid).reshape(n, 2, -1)
+    hand_mano[~valid] = np.nan
     return Episode(
         keypoints_world=kp.astype(np.float32),
-        hand_valid=np.isfinite(kp).all(axis=(-1, -2)),
+        hand_valid=valid,
+        hand_mano=hand_mano.astype(np.float32),
         world_from_camera=np.stack(poses).astype(np.float32),
         intrinsics=intr,
         frames=np.stack(frames),
