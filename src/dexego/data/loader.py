@@ -32,7 +32,14 @@ from dexego.data import features as F
 from dexego.data.frame_cache import FrameCache, prepare_frame_cache
 from dexego.data.mixtures import MixtureEntry, MixtureSampler, epoch_counts, epoch_quotas
 from dexego.data.reader import Dataset
-from dexego.data.samples import SampleConfig, anchor_frames, build_samples, history_frames, require_action_space, require_dexego
+from dexego.data.samples import (
+    SampleConfig,
+    anchor_frames,
+    build_samples,
+    history_frames,
+    require_action_space,
+    require_dexego,
+)
 from dexego.errors import ConfigError
 
 
