@@ -159,7 +159,7 @@ class HandRetargeter:
         prev = None
         if previous is not None:
             prev = as_array(previous)
-            if prev.shape[-1:] != (num_act,) or prev.ndim > 1 + len(batch) or int(np.prod(prev.shape)) not in (num_act, seqs * num_act):
+            if tuple(prev.shape[-1:]) != (num_act,) or int(np.prod(prev.shape)) not in (num_act, seqs * num_act):
                 raise ValueError(f"previous must have shape ({num_act},) or {tuple(batch + (num_act,))}, got {tuple(prev.shape)}")
             if not bool(xp.isfinite(prev).all()):
                 raise ValueError("previous joints must be finite (pass None to start a new sequence)")
@@ -187,18 +187,17 @@ class HandRetargeter:
             with torch.no_grad():
                 tips = torch.as_tensor(xp.where(frame_valid[..., None, None], tip_targets, xp.zeros_like(tip_targets)))
                 guess = as_array(self.initializer(tips).reshape(seqs, steps, num_act))
-        if prev is None or init is not None:
-            q = self._initial(init if init is not None else guess, prev, batch, seqs, steps, like=mine)
-            if init is None and guess is None and prev is None and cfg.grid_candidates > 0:
-                q = self._grid_start(target_rows, row_known, q)
-        else:
+        if prev is not None and init is None:  # warm start: per frame the best of several starts
             starts = [self._initial(None, prev, batch, seqs, steps, like=mine)]
             if guess is not None:
                 starts.append(self.hand.joint_map.clamp(xp.where(xp.isfinite(guess), guess, starts[0])))
             if cfg.grid_candidates > 0:
                 starts.append(self._grid_start(target_rows, row_known, starts[0]))
             q_flat, residual, jac, points = self._best_start(xp.stack(starts), objective, frame_valid, prev)
-        if prev is None or init is not None:
+        else:
+            q = self._initial(init if init is not None else guess, prev, batch, seqs, steps, like=mine)
+            if init is None and guess is None and prev is None and cfg.grid_candidates > 0:
+                q = self._grid_start(target_rows, row_known, q)
             q_flat = flat(q)
             residual, jac, points = objective(q_flat)
         mu = xp.zeros_like(q_flat[:, 0]) + cfg.damping
