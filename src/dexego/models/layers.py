@@ -9,6 +9,7 @@ Two inference helpers leave the results unchanged (up to float rounding):
 ``keep`` computes only some output rows in the last block (the rows a head
 reads; every row still serves as a key/value), and precomputed adaLN
 modulations let a sampler compute them for all its steps in one product.
+``KVCache`` keeps a decoder's keys and values in buffers allocated once.
 """
 
 from __future__ import annotations
@@ -20,6 +21,31 @@ import torch.nn.functional as F
 from torch import nn
 
 
+class KVCache:
+    """One attention layer's keys and values for autoregressive decoding, in buffers allocated once.
+
+    ``update`` writes the new keys/values after the stored ones and returns views of all of them (no copy of the
+    earlier ones, unlike growing the cache with ``torch.cat`` every step).
+    """
+
+    def __init__(self, capacity: int):
+        self.capacity, self.length = capacity, 0
+        self.k = self.v = None
+
+    def update(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """New (B, heads, n, d) keys and values -> all (B, heads, length, d) so far."""
+        end = self.length + k.shape[2]
+        if end > self.capacity:
+            raise ValueError(f"key/value cache of {self.capacity} positions is full ({end} needed)")
+        if self.k is None:
+            shape = (k.shape[0], k.shape[1], self.capacity, k.shape[3])
+            self.k, self.v = k.new_empty(shape), v.new_empty(shape)
+        self.k[:, :, self.length: end] = k
+        self.v[:, :, self.length: end] = v
+        self.length = end
+        return self.k[:, :, :end], self.v[:, :, :end]
+
+
 class Attention(nn.Module):
     def __init__(self, width: int, heads: int):
         super().__init__()
@@ -29,10 +55,11 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(width, 3 * width)
         self.out = nn.Linear(width, width)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, cache: dict | None = None,
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, cache: "KVCache | None" = None,
                 keep: slice | None = None) -> torch.Tensor:  # fmt: skip
-        """``mask``: (N, N), (B, N, N) or a key mask (B, 1, N) (broadcast over queries); ``keep``: the query rows
-        to compute (all rows are keys and values)."""
+        """``mask``: (N, N), (B, N, N) or a key mask (B, 1, N) (broadcast over queries) over all keys (the cached
+        ones first); ``keep``: the query rows to compute (all rows are keys and values); ``cache``: anything with
+        ``update(k, v) -> (all keys, all values)``, such as ``KVCache``."""
         b, n, w = x.shape
         d = w // self.heads
         if keep is None:
@@ -44,9 +71,7 @@ class Attention(nn.Module):
             if mask is not None and mask.shape[-2] > 1:
                 mask = mask[..., keep, :]
         if cache is not None:
-            if "k" in cache:
-                k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
-            cache["k"], cache["v"] = k, v
+            k, v = cache.update(k, v)
         attn_mask = None if mask is None else mask[:, None] if mask.dim() == 3 else mask
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
         return self.out(y.transpose(1, 2).reshape(b, q.shape[2], w))
@@ -70,7 +95,7 @@ class Block(nn.Module):
             nn.init.zeros_(self.modulation[1].bias)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, cond: torch.Tensor | None = None,
-                cache: dict | None = None, keep: slice | None = None,
+                cache: "KVCache | None" = None, keep: slice | None = None,
                 modulation: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         """``keep``: compute only these output rows; ``modulation``: ``self.modulation(cond)`` computed beforehand."""
         residual = x if keep is None else x[:, keep]
@@ -90,7 +115,7 @@ class Transformer(nn.Module):
         self.blocks = nn.ModuleList(Block(width, heads, mlp_ratio, adaln) for _ in range(depth))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, cond: torch.Tensor | None = None,
-                caches: list[dict] | None = None, keep: slice | None = None,
+                caches: "list[KVCache] | None" = None, keep: slice | None = None,
                 modulations: list[torch.Tensor] | None = None) -> torch.Tensor:  # fmt: skip
         """``keep``: the output rows wanted from the last block (None: all); ``modulations``: per block, its adaLN
         modulation of ``cond`` computed beforehand (see ``modulations``)."""

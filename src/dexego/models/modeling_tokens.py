@@ -4,8 +4,10 @@ Sequence: [backbone tokens, left/right state, fov | <BOA>, code_1 .. code_L]
 with targets [code_1 .. code_L, <EOS>]. The prefix attends within itself
 (with padding masked); code positions attend to the prefix and causally to
 earlier codes. Decoding samples with temperature and nucleus (top-p)
-filtering, using a key/value cache, and restricts each position to the ids
-the tokenizer allows there (residual-VQ levels).
+filtering (greedy at temperature 0), using a key/value cache allocated once,
+and restricts each position to the ids the tokenizer allows there
+(residual-VQ levels); it stops as soon as every row has emitted EOS or is
+complete (see ``generate``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from torch import nn
 from dexego.models.conditioning import ConditionTokens
 from dexego.models.configuration_tokens import TokenHeadConfig
 from dexego.models.head_inputs import HeadContext, HeadInputs
-from dexego.models.layers import Transformer
+from dexego.models.fast_completion import FASTCompletion
+from dexego.models.layers import KVCache, Transformer, compact_key_mask
 
 
 class TokenHead(nn.Module):
@@ -54,6 +57,7 @@ class TokenHead(nn.Module):
         allowed[self.max_tokens] = False
         allowed[self.max_tokens, self.codes] = True  # the logit after the last code is EOS
         self.register_buffer("allowed", allowed, persistent=False)
+        self.completion = FASTCompletion.for_tokenizer(tokenizer)  # None: stop at EOS or a fixed length only
 
     def _prefix(self, inputs: HeadInputs) -> tuple[torch.Tensor, torch.Tensor]:
         b = inputs.backbone.tokens
@@ -95,28 +99,46 @@ class TokenHead(nn.Module):
         accuracy = ((predicted == flat_targets.view_as(codes)) & counted).sum() / counted.sum().clamp_min(1)
         return loss, {"token_accuracy": float(accuracy)}
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def generate(self, inputs: HeadInputs, generator: torch.Generator | None = None) -> list[list[int]]:
+        """One code sequence per row (EOS left out).
+
+        A row stops at its EOS or once it is complete: after a fixed number of codes (a position where only
+        EOS is allowed needs no step) or, for FAST, once its codes decode to a full chunk that later codes
+        cannot change (the codes are then a prefix of what a longer run would emit, decoding to the same
+        chunk). Rows that stopped still run with the others until all have, so the random draws of the rows
+        still going are the same as without stopping early (the call as a whole draws fewer).
+        """
         prefix, prefix_valid = self._prefix(inputs)
         b, p = prefix.shape[:2]
-        caches = [dict() for _ in self.transformer.blocks]
-        # Prefix pass (the cached keys of padded positions stay masked out by the key mask below).
-        self.transformer(prefix, prefix_valid[:, None, :].expand(-1, p, -1), caches=caches)
-        key_valid = prefix_valid
+        steps = self.max_tokens + 1
+        caches = [KVCache(p + steps) for _ in self.transformer.blocks]
+        self.transformer(prefix, compact_key_mask(prefix_valid), caches=caches)  # padded keys stay masked below
+        keys_valid = None
+        if not bool(prefix_valid.all()):
+            keys_valid = torch.cat([prefix_valid, prefix_valid.new_ones(b, steps)], dim=1)[:, None, :]
+        blocked = ~self.allowed
+        only_eos = (~self.allowed[:, : self.codes].any(dim=1)).tolist()
+        progress = None if self.completion is None else self.completion.start(b)
         token = torch.full((b,), self.boa, dtype=torch.long, device=prefix.device)
-        finished = torch.zeros(b, dtype=torch.bool, device=prefix.device)
+        finished = [False] * b
         sequences: list[list[int]] = [[] for _ in range(b)]
-        for position in range(self.max_tokens + 1):
-            key_valid = torch.cat([key_valid, torch.ones(b, 1, dtype=torch.bool, device=prefix.device)], dim=1)
+        for position in range(steps):
+            if only_eos[position]:  # every row's next output is EOS
+                break
+            mask = None if keys_valid is None else keys_valid[..., : p + position + 1]
             x = self.token_embed(token)[:, None] + self.position[position]
-            hidden = self.norm(self.transformer(x, key_valid[:, None, :], caches=caches))[:, -1]
-            logits = self.logits(hidden).masked_fill(~self.allowed[position], float("-inf"))
-            token = self._sample(logits, generator)
-            for i in range(b):
-                if not finished[i] and int(token[i]) != self.codes:
-                    sequences[i].append(int(token[i]))
-            finished |= token == self.codes
-            if bool(finished.all()):
+            hidden = self.norm(self.transformer(x, mask, caches=caches))[:, -1]
+            token = self._sample(self.logits(hidden).masked_fill(blocked[position], float("-inf")), generator)
+            for i, code in enumerate(token.tolist()):
+                if finished[i]:
+                    continue
+                if code == self.codes:
+                    finished[i] = True
+                else:
+                    sequences[i].append(code)
+                    finished[i] = progress is not None and progress.add(i, code)
+            if all(finished):
                 break
             token = token.masked_fill(token == self.codes, self.eos)
         return sequences
