@@ -149,6 +149,10 @@ def test_warm_start_takes_the_lowest_cost_start(hand64):
     # ... and the other way round.
     bad_guess = HandRetargeter(hand64, config, initializer=Fixed(q[1])).retarget(targets, previous=q[0])
     torch.testing.assert_close(bad_guess.joints[0], q[0])
+    # Cold (no previous): the guess alone starts the solver, for a single frame (no batch axes) as for a batch.
+    cold = HandRetargeter(hand64, config, initializer=Fixed(q[0]))
+    torch.testing.assert_close(cold.retarget(targets).joints[0], q[0])
+    torch.testing.assert_close(cold.retarget(targets[None]).joints[0, 0], q[0])
     # Without an initializer, the grid search is a candidate: far better than a wrong previous solution.
     grid = HandRetargeter(hand64, HandRetargetConfig(iterations=0, smoothness=0.0)).retarget(targets, previous=q[1])
     stale = HandRetargeter(hand64, config).retarget(targets, previous=q[1])

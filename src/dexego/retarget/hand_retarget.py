@@ -15,7 +15,14 @@ Levenberg-Marquardt method on the actuated joints:
   frames stay independent within an iteration and the batch stays wide);
 - warm start: ``init`` (e.g. the learned retargeter's prediction, or the
   last solution of the previous chunk) and ``previous`` (the joint vector
-  just before the first frame, which the first frame is kept close to).
+  just before the first frame, which the first frame is kept close to);
+  a warm-started call starts each frame from the lowest-cost of the
+  previous solution, the initializer's guess and the grid search, and
+  stops once the cost no longer drops;
+- small calls (a frame or a chunk, up to ``small_batch`` frames on the CPU)
+  run the same kinematics and objective in numpy float64
+  (``dexego.retarget.arrays``): on tiny arrays torch's per-operation
+  overhead, not arithmetic, is what costs.
 
 Targets are robot-scale points in the robot's wrist frame; see
 :func:`human_to_targets` / :func:`ego48_to_targets` for human input.
@@ -186,10 +193,11 @@ class HandRetargeter:
         if init is None and self.initializer is not None:
             with torch.no_grad():
                 tips = torch.as_tensor(xp.where(frame_valid[..., None, None], tip_targets, xp.zeros_like(tip_targets)))
-                guess = as_array(self.initializer(tips).reshape(seqs, steps, num_act))
+                guess = as_array(self.initializer(tips).reshape(batch + (steps, num_act)))
         if prev is not None and init is None:  # warm start: per frame the best of several starts
             starts = [self._initial(None, prev, batch, seqs, steps, like=mine)]
             if guess is not None:
+                guess = guess.reshape(seqs, steps, num_act)
                 starts.append(self.hand.joint_map.clamp(xp.where(xp.isfinite(guess), guess, starts[0])))
             if cfg.grid_candidates > 0:
                 starts.append(self._grid_start(target_rows, row_known, starts[0]))
@@ -230,7 +238,8 @@ class HandRetargeter:
 
         q = q_flat.reshape(seqs, steps, num_act)
         tips = points.reshape(seqs, steps, -1, 3)[..., list(hand.tip_rows), :]
-        error = xp.where(frame_valid, xp.linalg.norm(tips - tip_targets, axis=-1).mean(-1) if small else (tips - tip_targets).norm(dim=-1).mean(-1), float("nan"))
+        distance = np.linalg.norm(tips - tip_targets, axis=-1) if small else (tips - tip_targets).norm(dim=-1)
+        error = xp.where(frame_valid, distance.mean(-1), float("nan"))
         joints = xp.where(frame_valid[..., None], q, float("nan"))
         if small:
             joints = torch.from_numpy(joints).to(hand.dtype)

@@ -1,4 +1,4 @@
-"""Batched, differentiable forward kinematics of a :class:`KinematicChain` in torch.
+"""Batched forward kinematics of a :class:`KinematicChain` in torch (differentiable) or numpy (float64, small batches).
 
 Everything is expressed in the chain's root frame. Besides point positions
 it returns the analytic positional Jacobian (a hinge moves a point by
