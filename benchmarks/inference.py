@@ -6,7 +6,11 @@ video (so history frames repeat across queries, as in a rollout). Named
 baseline, measured in the same run and interleaved with the current figures
 (so machine load hits both alike): the reference path
 (``policy.optimized = False``: the plain computation the optimized one must
-match up to float rounding). Also shown: the optimized path with the opt-in
+match up to float rounding). For the token heads, a second named baseline:
+``old generate``, the optimized path with the head's original decoding loop
+(tests/models/helpers_token_reference.py: key/value cache grown by
+concatenation, mask rebuilt every step, no early stop), with the codes per
+chunk and the time per code of both loops. Also shown: the optimized path with the opt-in
 frame feature cache (``policy.set_frame_cache``), and the backbone alone as
 the head uses it (the floor every head pays). Targets (issue 7, default
 path, no cache): regression <= 20 ms per chunk, flow (10 steps) <= 60 ms.
@@ -21,12 +25,14 @@ little), at 2 threads it sums both threads. Targets are judged on wall-clock
 time; the CPU-time verdict is printed beside it at 1 thread.
 
     python benchmarks/inference.py [--repeats 20] [--threads 1,2] [--hf] [--device cpu|cuda] [--skip-train]
+                                   [--only tokens]
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import os
 import statistics
 import sys
@@ -39,6 +45,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "models"))
 from helpers_models import action_stats, synthetic_batch, synthetic_chunks  # noqa: E402
+from helpers_token_reference import reference_generate  # noqa: E402
 
 from dexego.config import load_config  # noqa: E402
 from dexego.models import Policy, PolicyConfig  # noqa: E402
@@ -109,20 +116,45 @@ def measure(policy: Policy, batch: dict, repeats: int, device: str, train: bool)
         p.optimized = optimized
         p.predict_action_chunk(o, seed=0)
 
+    def predict_old_generate(o):
+        policy.head.generate = functools.partial(reference_generate, policy.head)  # shadows the method
+        try:
+            predict(policy, o, True)
+        finally:
+            del policy.head.generate
+
+    token_head = policy.config.head == "tokens"
+
     clock = Clock(device)
     for i, o in enumerate(obs):
         target = clock if i >= 2 else Clock(device)  # the first two rounds warm up
         target.run("reference", lambda: predict(policy, o, False))
         target.run("optimized", lambda: predict(policy, o, True))
+        if token_head:
+            target.run("old generate", lambda: predict_old_generate(o))
         if cached is not None:
             target.run("cache", lambda: predict(cached, o, True))
         target.run("backbone", lambda: backbone_only(o))
     policy.optimized = True
-    result = {k: clock.median_ms(k) for k in ("reference", "optimized", "cache", "backbone")}
-    result.update({f"{k} cpu": clock.median_cpu_ms(k) for k in ("reference", "optimized", "cache")})
+    result = {k: clock.median_ms(k) for k in ("reference", "optimized", "cache", "backbone", "old generate")}
+    result.update({f"{k} cpu": clock.median_cpu_ms(k) for k in ("reference", "optimized", "cache", "old generate")})
+    if token_head:
+        result.update(code_counts(policy, obs[2:]))
     if train:
         result.update(train_steps(policy, batch, max(3, repeats // 4), device))
     return result
+
+
+def code_counts(policy: Policy, obs: list[dict]) -> dict[str, float]:
+    """Median codes per chunk of the current and the original decoding loop (same seed as the timed runs)."""
+    counts = {"codes": [], "old codes": []}
+    with torch.inference_mode():
+        for o in obs:
+            data, _ = prepare(o, policy.space.dim, policy.config.n_obs_frames, policy.device, with_actions=False)
+            inputs = policy._head_inputs(data)
+            for key, generate in (("codes", policy.head.generate), ("old codes", functools.partial(reference_generate, policy.head))):
+                counts[key].append(len(generate(inputs, torch.Generator(device=policy.device).manual_seed(0))[0]))
+    return {k: float(statistics.median(v)) for k, v in counts.items()}
 
 
 def train_steps(policy: Policy, batch: dict, repeats: int, device: str) -> dict[str, float]:
@@ -169,6 +201,7 @@ def main() -> int:
     parser.add_argument("--hf", action="store_true", help="also a ~250M-parameter random Idefics3 backbone")
     parser.add_argument("--skip-train", action="store_true", help="inference figures only")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--only", default="", help="measure only the rows whose name contains this text (e.g. tokens)")
     args = parser.parse_args()
     threads = [int(x) for x in args.threads.split(",") if x.strip()]
     print(f"device {args.device}, cpus {os.cpu_count()}, niceness {os.nice(0)}, torch {torch.__version__}, "
@@ -181,6 +214,7 @@ def main() -> int:
     policies = list(head_policies(stats, tokenizers))
     if args.hf:
         policies.append(hf_policy(stats))
+    policies = [(name, policy) for name, policy in policies if args.only in name]
     verdicts = []
     for n in threads:
         torch.set_num_threads(n)
@@ -205,7 +239,9 @@ def main() -> int:
                   f"{r['reference cpu']:8.1f} {r['optimized cpu']:8.1f} {r['cache cpu']:10.1f} "
                   f"{r.get('train reference', float('nan')):10.1f} {r.get('train optimized', float('nan')):10.1f}")  # fmt: skip
         for name, limit in TARGETS.items():
-            r = next(row[2] for row in rows if row[0] == name)
+            r = next((row[2] for row in rows if row[0] == name), None)
+            if r is None:  # left out by --only
+                continue
             verdict = (f"threads {n}: {name}: {r['optimized']:.1f} ms per chunk (reference {r['reference']:.1f}, "
                        f"with frame cache {r['cache']:.1f}) <= {limit:.0f} ms: {'met' if r['optimized'] <= limit else 'NOT met'}"
                        f" (load average {load_average()})")  # fmt: skip
@@ -214,10 +250,25 @@ def main() -> int:
                             f"{'met' if r['optimized cpu'] <= limit else 'NOT met'}, with frame cache "
                             f"{r['cache cpu']:.1f} ms: {'met' if r['cache cpu'] <= limit else 'NOT met'}")  # fmt: skip
             print("target " + verdict)
-            verdicts.append(verdict)
+            verdicts.append("target " + verdict)
+        token_rows = [(name, r) for name, _, r in rows if "codes" in r]
+        if token_rows:
+            print(f"\ntoken heads, threads {n}: optimized path with the current generate against the named baseline "
+                  f"'old generate' (the original decoding loop), interleaved; ms per chunk (median), codes per chunk "
+                  f"(median; without EOS), ms per code = (chunk - backbone time) / (codes + 1)")  # fmt: skip
+            print(f"{'policy':42s} {'old gen':>8s} {'new gen':>8s} {'speed-up':>8s} {'old cpu':>8s} {'new cpu':>8s} "
+                  f"{'old codes':>9s} {'new codes':>9s} {'old ms/code':>11s} {'new ms/code':>11s}")  # fmt: skip
+            for name, r in token_rows:
+                old, new = r["old generate"], r["optimized"]
+                print(f"{name:42s} {old:8.1f} {new:8.1f} {old / new:7.2f}x {r['old generate cpu']:8.1f} "
+                      f"{r['optimized cpu']:8.1f} {r['old codes']:9.0f} {r['codes']:9.0f} "
+                      f"{(old - r['backbone']) / (r['old codes'] + 1):11.2f} {(new - r['backbone']) / (r['codes'] + 1):11.2f}")  # fmt: skip
+                verdicts.append(f"token head, threads {n}: {name}: {new:.1f} ms per chunk, old generate {old:.1f} ms "
+                                f"({old / new:.2f}x; cpu {r['optimized cpu']:.1f} vs {r['old generate cpu']:.1f} ms)"
+                                f" (load average {load_average()})")  # fmt: skip
     print("\nsummary (load average now " + load_average() + ")")
     for verdict in verdicts:
-        print("target " + verdict)
+        print(verdict)
     return 0
 
 
