@@ -223,6 +223,10 @@ class HandRetargeter:
             diagonal = xp.diagonal(normal, 0, -2, -1)
             damped = normal + identity * (mu[:, None] * (diagonal + 1e-9))[:, None, :]
             step = -solve_spd(damped, grad)
+            if cost_tolerance > 0:  # warm start: skip evaluating a step the Gauss-Newton model says gains nothing anywhere
+                predicted = -(2 * (step * grad).sum(-1) + (step[..., None, :] @ normal @ step[..., None])[..., 0, 0])
+                if bool((predicted < cost_tolerance).all()):
+                    break
             candidate = hand.joint_map.clamp(q_flat + step)
             new_residual, new_jac, new_points = objective(candidate)
             decrease = current - objective.cost(new_residual, candidate, nb_sum, nb_count)

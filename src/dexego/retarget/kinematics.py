@@ -87,6 +87,7 @@ class ChainKinematics(torch.nn.Module):
         axis_skew, axis_skew2 = const["axis_skew"], const["axis_skew2"]
         q = cast(q, body_rot)
         delta = q - const["ref"]
+        sin, one_minus_cos = xp.sin(delta), 1 - xp.cos(delta)  # every joint at once: one call each, not one per joint
         rots: list = []
         trans: list = []
         joint_axis_world: list = [None] * self.num_joints
@@ -102,10 +103,9 @@ class ChainKinematics(torch.nn.Module):
                 anchor = pos + (rot @ anchor_const[j][..., None])[..., 0]
                 axis_world = (rot @ axis_const[j][..., None])[..., 0]
                 joint_axis_world[j], joint_anchor_world[j] = axis_world, anchor
-                angle = delta[..., j, None, None]
                 if self.joint_is_hinge[j]:
                     # rot @ (I + sin K + (1 - cos) K^2) with K constant: products with constant matrices batch well
-                    rot = rot + xp.sin(angle) * (rot @ axis_skew[j]) + (1 - xp.cos(angle)) * (rot @ axis_skew2[j])
+                    rot = rot + sin[..., j, None, None] * (rot @ axis_skew[j]) + one_minus_cos[..., j, None, None] * (rot @ axis_skew2[j])
                     pos = anchor - (rot @ anchor_const[j][..., None])[..., 0]
                 else:
                     pos = pos + axis_world * delta[..., j, None]
