@@ -113,11 +113,13 @@ class TokenHead(nn.Module):
         b, p = prefix.shape[:2]
         steps = self.max_tokens + 1
         caches = [KVCache(p + steps) for _ in self.transformer.blocks]
-        self.transformer(prefix, compact_key_mask(prefix_valid), caches=caches)  # padded keys stay masked below
+        # The prefix pass only fills the caches (padded keys stay masked below): its last block computes one row.
+        self.transformer(prefix, compact_key_mask(prefix_valid), caches=caches, keep=slice(p - 1, None))
         keys_valid = None
         if not bool(prefix_valid.all()):
             keys_valid = torch.cat([prefix_valid, prefix_valid.new_ones(b, steps)], dim=1)[:, None, :]
         blocked = ~self.allowed
+        restricted = blocked.any(dim=1).tolist()  # positions where some ids are not allowed
         only_eos = (~self.allowed[:, : self.codes].any(dim=1)).tolist()
         progress = None if self.completion is None else self.completion.start(b)
         token = torch.full((b,), self.boa, dtype=torch.long, device=prefix.device)
@@ -129,7 +131,10 @@ class TokenHead(nn.Module):
             mask = None if keys_valid is None else keys_valid[..., : p + position + 1]
             x = self.token_embed(token)[:, None] + self.position[position]
             hidden = self.norm(self.transformer(x, mask, caches=caches))[:, -1]
-            token = self._sample(self.logits(hidden).masked_fill(blocked[position], float("-inf")), generator)
+            logits = self.logits(hidden)
+            if restricted[position]:
+                logits = logits.masked_fill(blocked[position], float("-inf"))
+            token = self._sample(logits, generator)
             for i, code in enumerate(token.tolist()):
                 if finished[i]:
                     continue
