@@ -11,13 +11,14 @@ import pytest
 import torch
 import yaml
 
-from conftest import inspire_like_xml, hand_yaml_dict
 from dexego.hands.layout import FINGERTIPS
 from dexego.retarget import HandRetargetConfig, HandRetargeter, RobotHand
 from dexego.retarget.robots import load_robot
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "hands" / "three_finger" / "three_finger_right.yaml"
-TORCH = dict(small_batch=0)
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "hands" / "three_finger" / "three_finger_right.yaml"
+INSPIRE = ROOT / "src" / "dexego" / "retarget" / "robots" / "inspire_hand_right.yaml"
+TORCH = {"small_batch": 0}
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +92,7 @@ def test_one_frame_fast_path_matches_the_batch_optimiser_on_random_poses(hand64)
 def test_chunk_fast_path_matches_the_batch_optimiser_warm_started(hand64):
     q = _smooth_sequence(hand64, 31, seed=3)
     targets = _noisy_targets(hand64, q, 0.002, seed=4)
-    config = dict(iterations=10, warm_cost_tolerance=0.0)  # both run to the same convergence test
+    config = {"iterations": 10, "warm_cost_tolerance": 0.0}  # both run to the same convergence test
     fast = HandRetargeter(hand64, HandRetargetConfig(**config))
     batch = HandRetargeter(hand64, HandRetargetConfig(**config, **TORCH))
     a = fast.retarget(targets[1:], previous=q[0])
@@ -160,14 +161,16 @@ def test_warm_start_takes_the_lowest_cost_start(hand64):
 
 
 def test_limits_and_couplings_are_respected_on_the_fast_path(tmp_path):
-    # A quadratic coupling (non-linear: the per-joint coupling loop) next to the linear ones.
-    xml = inspire_like_xml("right").replace(
-        '<joint joint1="index_intermediate_joint" joint2="index_proximal_joint" polycoef="0 1 0 0 0"/>',
-        '<joint joint1="index_intermediate_joint" joint2="index_proximal_joint" polycoef="0 0.5 0.3 0 0"/>',
-    )
-    (tmp_path / "hand.xml").write_text(xml)
-    (tmp_path / "hand.yaml").write_text(yaml.safe_dump(hand_yaml_dict("right", "hand.xml")))
-    for hand in (RobotHand.from_yaml(tmp_path / "hand.yaml", dtype=torch.float64), RobotHand.from_yaml(EXAMPLE, dtype=torch.float64)):
+    # The built-in hand with one quadratic coupling (non-linear: the per-joint coupling loop) next to the linear ones.
+    spec = yaml.safe_load(INSPIRE.read_text())
+    xml = (INSPIRE.parent / spec["description"]).read_text()
+    linear = '<joint joint1="right_index_intermediate" joint2="right_index_proximal" polycoef="0 1 0 0 0"'
+    assert linear in xml
+    (tmp_path / "hand.xml").write_text(xml.replace(linear, linear.replace("0 1 0 0 0", "0 0.5 0.3 0 0")))
+    (tmp_path / "hand.yaml").write_text(yaml.safe_dump({**spec, "description": "hand.xml"}))
+    quadratic = RobotHand.from_yaml(tmp_path / "hand.yaml", dtype=torch.float64)
+    assert not quadratic.joint_map.linear
+    for hand in (quadratic, RobotHand.from_yaml(EXAMPLE, dtype=torch.float64)):
         q = _random_joints(hand, 12, seed=11)
         full, dfull = hand.joint_map(q, derivative=True)
         full_np, dfull_np = hand.joint_map(q.numpy(), derivative=True)

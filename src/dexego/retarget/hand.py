@@ -38,7 +38,7 @@ from dexego.geometry.transforms import apply_transform, invert_transform
 from dexego.hands.frame import FRAME_KEYPOINTS, hand_frame
 from dexego.hands.layout import FINGERTIPS, KEYPOINT_INDEX, KEYPOINT_NAMES, SIDES
 from dexego.retarget.arrays import namespace, numpy_buffers
-from dexego.retarget.chain import KinematicChain, PointSpec, chain_from_model, load_model, _urdf_mimics
+from dexego.retarget.chain import KinematicChain, PointSpec, _urdf_mimics, chain_from_model, load_model
 from dexego.retarget.joint_map import JointMap
 from dexego.retarget.kinematics import ChainKinematics
 

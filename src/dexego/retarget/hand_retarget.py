@@ -161,7 +161,7 @@ class HandRetargeter:
             xp, as_array = np, _numpy_float64
         else:
             xp = torch
-            as_array = lambda x: torch.as_tensor(x, dtype=hand.dtype, device=device)  # noqa: E731
+            as_array = lambda x: torch.as_tensor(x, dtype=hand.dtype, device=device)
         targets = as_array(targets).reshape((-1, steps, 21, 3))
         prev = None
         if previous is not None:
@@ -186,7 +186,7 @@ class HandRetargeter:
         all_terms = self._constants(xp, device)["terms"]
         row_known = (cast(all_terms != 0, mine) @ cast(~known, mine)[..., None])[..., 0] == 0  # (S, T, R)
         target_rows = xp.einsum("rk,stkc->strc", all_terms, mine)
-        flat = lambda x: x.reshape((seqs * steps,) + tuple(x.shape[2:]))  # noqa: E731
+        flat = lambda x: x.reshape((seqs * steps,) + tuple(x.shape[2:]))
         objective = _Objective(self, flat(target_rows), flat(cast(row_known, mine)))
 
         guess = None

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from dexego.errors import InputError
-from dexego.retarget.arrays import eye, expand, namespace, numpy_buffers
+from dexego.retarget.arrays import expand, eye, namespace, numpy_buffers
 from dexego.retarget.chain import KinematicChain
 
 
