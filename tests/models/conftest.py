@@ -14,3 +14,11 @@ def single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def stats():
+    """Action statistics of 256 synthetic chunks, the normaliser every model test uses."""
+    from helpers_models import action_stats, synthetic_chunks
+
+    return action_stats(synthetic_chunks(256, seed=1))

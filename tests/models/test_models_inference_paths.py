@@ -10,15 +10,10 @@ from dexego.models import Policy, PolicyConfig
 from dexego.models.frame_cache import FrameFeatureCache
 from dexego.models.layers import Transformer
 from dexego.tokenizers import fit_tokenizer
-from helpers_models import action_stats, synthetic_batch, synthetic_chunks
+from helpers_models import synthetic_batch, synthetic_chunks
 
 TINY = {"image_size": 32, "patch_size": 8, "width": 48, "depth": 2, "heads": 2, "max_text_bytes": 24}
 HEAD = {"width": 48, "depth": 2, "heads": 2}
-
-
-@pytest.fixture(scope="module")
-def stats():
-    return action_stats(synthetic_chunks(256, seed=1))
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from dexego.errors import ConfigError, InputError
 from dexego.models import Policy, PolicyConfig
 from dexego.models.observation import prepare
 from dexego.tokenizers import fit_tokenizer
-from helpers_models import action_stats, synthetic_batch, synthetic_chunks
+from helpers_models import synthetic_batch, synthetic_chunks
 
 TINY = {"tiny": {"image_size": 32, "patch_size": 16, "width": 48, "depth": 1, "heads": 2, "max_text_bytes": 16}}
 SMALL_HEAD = {"width": 48, "depth": 1, "heads": 2}
@@ -16,11 +16,6 @@ SMALL_HEAD = {"width": 48, "depth": 1, "heads": 2}
 
 def tiny_config(head: str, **extra) -> PolicyConfig:
     return load_config(PolicyConfig, {"head": head, **TINY, head: {**SMALL_HEAD, **extra}})
-
-
-@pytest.fixture(scope="module")
-def stats():
-    return action_stats(synthetic_chunks(256, seed=1))
 
 
 @pytest.fixture(scope="module")

@@ -12,16 +12,11 @@ from dexego.models.fast_completion import FASTCompletion
 from dexego.models.layers import KVCache
 from dexego.models.observation import prepare
 from dexego.tokenizers import fit_tokenizer
-from helpers_models import action_stats, synthetic_batch, synthetic_chunks
+from helpers_models import synthetic_batch, synthetic_chunks
 from helpers_token_reference import reference_generate
 
 TINY = {"image_size": 32, "patch_size": 16, "width": 48, "depth": 1, "heads": 2, "max_text_bytes": 24}
 HEAD = {"width": 48, "depth": 2, "heads": 2}
-
-
-@pytest.fixture(scope="module")
-def stats():
-    return action_stats(synthetic_chunks(256, seed=1))
 
 
 @pytest.fixture(scope="module")
