@@ -8,7 +8,9 @@
 rational distortion}. Images ``images/<subject>/<seq>/0/%05d.jpg`` whose number is
 frame + ``meta/misc.json[subject]["ioi_offset"]`` (or ``cropped_images/`` at 0.3x).
 Both .npy files are read with the restricted unpickler; images are undistorted to
-the pinhole ``intrinsics``. Language: the sequence name ("box_grab_01" -> "grab the box").
+the pinhole ``intrinsics``. ``observation.hands.mano``: ``pose`` (relative to
+``hands_mean``) projected on 15 PCA, root = wrist keypoint + ``rot``
+(:mod:`dexego.sources.mano_feature`). Language: the sequence name ("box_grab_01" -> "grab the box").
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import numpy as np
 
 from dexego.data import Episode
 from dexego.errors import InputError
-from dexego.geometry import Intrinsics, invert_transform
+from dexego.geometry import Intrinsics, axis_angle_to_matrix, invert_transform
 from dexego.sources.base import SequenceRef, SkipSequence, SourceOptions, check_array, labelled_instructions, require_file, rigid_from_rt, truncate
+from dexego.sources.mano_feature import load_projectors, mano_feature
 from dexego.sources.mano_hands import load_mano_pair, mano_keypoints
 from dexego.sources.media import read_image
 from dexego.sources.safe_pickle import safe_load_npy_object
@@ -67,7 +70,7 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
     except KeyError as exc:
         raise InputError(cam_path, str(exc), "missing key") from None
     models = load_mano_pair(options.mano_dir, NAME, flat_hand_mean=False, num_pca=45)
-    n, kps = len(rot_wc), []
+    n, kps, orients, poses = len(rot_wc), [], [], []
     for side in ("left", "right"):
         hand = mano.get(side)
         if not isinstance(hand, dict):
@@ -81,6 +84,8 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
             raise InputError(ref.path, f"{side}.{exc.args[0]}", "missing key") from None
         betas = np.broadcast_to(shape.reshape(-1, 10), (len(rot), 10))
         kps.append(mano_keypoints(models[side], pose=pose, global_orient=rot, betas=betas, transl=trans))
+        orients.append(rot)
+        poses.append(pose)
         n = min(n, len(rot))
     n = truncate(n, options)
     misc_path = require_file(root / "meta" / "misc.json", ref.source_id)
@@ -100,10 +105,16 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
     distorted = bool(np.any(dist8 != 0))
     frames = np.stack([warp_to_pinhole(read_image(p, p), project, intr) if distorted else read_image(p, p) for p in paths])
     keypoints = np.stack([kps[0][:n], kps[1][:n]], axis=1)
+    valid = np.isfinite(keypoints).all(axis=(-1, -2))
+    # The parameters are in ARCTIC's world frame: the root joint's world rotation is the global orientation.
+    mano_hands = mano_feature(load_projectors(options.mano_dir, NAME), np.stack([p[:n] for p in poses], axis=1),
+                              axis_angle_to_matrix(np.stack([r[:n] for r in orients], axis=1)), keypoints[:, :, 0], valid,
+                              source_flat_hand_mean=False)  # fmt: skip
     instructions, meta = labelled_instructions(n, sequence_instruction(seq), "sequence name")
     return Episode(
         keypoints_world=keypoints.astype(np.float32),
-        hand_valid=np.isfinite(keypoints).all(axis=(-1, -2)),
+        hand_valid=valid,
+        hand_mano=mano_hands.hand_mano,
         world_from_camera=invert_transform(rigid_from_rt(rot_wc[:n], t_wc[:n])).astype(np.float32),
         intrinsics=intr,
         frames=frames,
@@ -111,5 +122,5 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
         instructions=instructions,
         source=NAME,
         embodiment="human",
-        metadata={"source_id": ref.source_id, "undistorted": distorted, **meta},
+        metadata={"source_id": ref.source_id, "undistorted": distorted, "mano_pca_loss_rad": mano_hands.mean_loss_rad, **meta},
     )

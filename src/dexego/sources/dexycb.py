@@ -11,6 +11,13 @@ One episode per (sequence, camera). The cameras are static, so the world frame
 is the camera's (world_from_camera = identity). Keypoints come from the
 dataset's own ``joint_3d`` (no MANO needed). Language: "pick up the <object>"
 from the grasped YCB object's name.
+
+With ``--mano-dir``, ``pose_m`` also gives ``observation.hands.mano``: DexYCB's
+toolkit decodes it with manopth ``use_pca=True, ncomps=45, flat_hand_mean=False``
+(3 global axis-angle in the camera frame, 45 PCA coefficients, 3 translation), so
+the pose relative to ``hands_mean`` is re-projected onto the stored 15 PCA and
+the root is the ``joint_3d`` wrist with the global orientation. Without it the
+feature is absent.
 """
 
 from __future__ import annotations
@@ -23,8 +30,9 @@ import yaml
 
 from dexego.data import Episode
 from dexego.errors import InputError
-from dexego.geometry import Intrinsics
+from dexego.geometry import Intrinsics, axis_angle_to_matrix
 from dexego.sources.base import SequenceRef, SkipSequence, SourceOptions, check_array, labelled_instructions, placeholder_instructions, require_file, truncate
+from dexego.sources.mano_feature import load_projectors, mano_feature
 from dexego.sources.media import read_images
 
 NAME = "dexycb"
@@ -75,16 +83,26 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
     intr_path = require_file(root / "calibration" / "intrinsics" / f"{serial}_640x480.yml", ref.source_id)
     color = _yaml(intr_path).get("color", {})
     kp = np.full((n, 2, 21, 3), np.nan)
+    pose_m = np.zeros((n, 2, 51))
+    projectors = load_projectors(options.mano_dir, NAME) if options.mano_dir is not None else None
     h = 0 if side == "left" else 1
     for t in range(n):
         label = require_file(ref.path / f"labels_{t:06d}.npz", ref.source_id)
         try:
             with np.load(label, allow_pickle=False) as npz:
                 joints = check_array(label, "joint_3d", npz["joint_3d"], (1, 21, 3))[0]
+                if projectors is not None:
+                    pose_m[t, h] = check_array(label, "pose_m", npz["pose_m"], (1, 51))[0]
         except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-            raise InputError(label, "joint_3d", f"unreadable: {exc}") from None
+            raise InputError(label, "joint_3d/pose_m", f"unreadable: {exc}") from None
         if not np.all(joints == -1):
             kp[t, h] = joints
+    valid = np.isfinite(kp).all(axis=(-1, -2))
+    mano_hands = None
+    if projectors is not None:
+        pose = np.stack([projectors[s].pose_from_coefficients(pose_m[:, i, 3:48]) for i, s in enumerate(("left", "right"))], axis=1)
+        # World = this camera's frame, where pose_m's global orientation already is.
+        mano_hands = mano_feature(projectors, pose, axis_angle_to_matrix(pose_m[..., :3]), kp[:, :, 0], valid, source_flat_hand_mean=False)
     frames = read_images([require_file(ref.path / f"color_{t:06d}.jpg", ref.source_id) for t in range(n)])
     try:
         intr = Intrinsics(float(color["fx"]), float(color["fy"]), float(color["ppx"]), float(color["ppy"]), 640, 480)
@@ -99,7 +117,8 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
         instructions, extra = placeholder_instructions(n, "pick up the object")
     return Episode(
         keypoints_world=kp.astype(np.float32),
-        hand_valid=np.isfinite(kp).all(axis=(-1, -2)),
+        hand_valid=valid,
+        hand_mano=None if mano_hands is None else mano_hands.hand_mano,
         world_from_camera=np.tile(np.eye(4, dtype=np.float32), (n, 1, 1)),
         intrinsics=intr,
         frames=frames,
@@ -107,5 +126,6 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
         instructions=instructions,
         source=NAME,
         embodiment="human",
-        metadata={"source_id": ref.source_id, "static_camera": True, **extra},
+        metadata={"source_id": ref.source_id, "static_camera": True, **extra,
+                  **({} if mano_hands is None else {"mano_pca_loss_rad": mano_hands.mean_loss_rad})},
     )

@@ -16,7 +16,9 @@ below it (``HOI4D_release/``, ``HOI4D_annotations/``, ``HOI4D_Handpose/handpose/
   camera frame) and ``kps2D`` (21 x 2 pixels). HOI4D's loader (manopth) outputs
   joints in millimetres and divides by 1000 before adding ``trans``; dexego's MANO
   is in metres, so keypoints = MANO(poseCoeff, beta) + trans. A frame without a
-  pickle has no hand.
+  pickle has no hand. ``observation.hands.mano``: the absolute 45-D pose minus
+  ``hands_mean`` projected on 15 PCA; root = world wrist keypoint + the global
+  orientation carried from the camera to the world (:mod:`dexego.sources.mano_feature`).
 - ``camera_params/<camera>/intrin.npy``: the 3x3 colour intrinsics.
 
 Videos hold 300 frames; the annotations index them. A video stored at 30 fps
@@ -36,10 +38,11 @@ import numpy as np
 
 from dexego.data import Episode
 from dexego.errors import InputError
-from dexego.geometry import Intrinsics, apply_transform, project
+from dexego.geometry import Intrinsics, apply_transform, axis_angle_to_matrix, project
 from dexego.sources.base import (
     SequenceRef, SkipSequence, SourceOptions, check_array, labelled_instructions, placeholder_instructions, truncate,
 )  # fmt: skip
+from dexego.sources.mano_feature import load_projectors, mano_feature
 from dexego.sources.mano_hands import load_mano_pair, mano_keypoints
 from dexego.sources.media import read_video
 from dexego.sources.safe_pickle import safe_load_pickle
@@ -225,6 +228,7 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
 
     kp_cam = np.full((n, 2, 21, 3), np.nan)
     kps2d = np.full((n, 2, 2), np.nan)
+    full_pose = np.zeros((n, 2, 48))  # global orientation (camera frame) + 45 absolute, per present hand
     for h, side in enumerate(("left", "right")):
         if hand_dirs[side] is None:
             continue
@@ -233,6 +237,7 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
             continue
         hands = [read_hand_pickle(hand_dirs[side] / f"{native[t]}.pickle") for t in present]
         pose = np.stack([x["pose"] for x in hands])
+        full_pose[present, h] = pose
         kp_cam[present, h] = mano_keypoints(models[side], pose=pose[:, 3:], global_orient=pose[:, :3],
                                             betas=np.stack([x["beta"] for x in hands]),
                                             transl=np.stack([x["trans"] for x in hands]))  # fmt: skip
@@ -247,6 +252,10 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
 
     pose = world_from_camera[:n * step:step][:n]
     keypoints = apply_transform(pose[:, None], kp_cam)
+    # The parameters are in the camera frame: the root's world rotation is world_R_camera @ R(global orientation).
+    mano_hands = mano_feature(load_projectors(options.mano_dir, NAME), full_pose[..., 3:],
+                              pose[:, None, :3, :3] @ axis_angle_to_matrix(full_pose[..., :3]), keypoints[:, :, 0], valid,
+                              source_flat_hand_mean=True)  # fmt: skip
     task = task_instruction(seq)
     action_path = next((p for b in seq_bases if (p := b / "action" / "color.json").is_file()), None)
     events = read_action_events(action_path, len(world_from_camera), rate, step, n) if action_path else []
@@ -257,6 +266,7 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
     return Episode(
         keypoints_world=keypoints.astype(np.float32),
         hand_valid=valid,
+        hand_mano=mano_hands.hand_mano,
         world_from_camera=pose.astype(np.float32),
         intrinsics=intr,
         frames=frames,
@@ -265,7 +275,7 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
         source=NAME,
         embodiment="human",
         metadata={
-            "source_id": seq, **meta, "action_segments": events, "frame_step": step,
+            "source_id": seq, **meta, "action_segments": events, "frame_step": step, "mano_pca_loss_rad": mano_hands.mean_loss_rad,
             "kps2d_wrist_error_px": float(np.median(wrist_err)) if wrist_err.size else None,
         },  # fmt: skip
     )

@@ -9,7 +9,9 @@ axis-angle (3 global + 45 joints, no PCA), "hand_trans" (3)}, torch tensors;
 
 TACO's loader runs manopth with ``flat_hand_mean=True`` and ``center_idx=0``: the
 joints are centred on the posed wrist, then ``hand_trans`` is added, so the wrist
-is exactly ``hand_trans`` (world, metres). Pickles are read with
+is exactly ``hand_trans`` (world, metres). ``observation.hands.mano``: the absolute
+45-D pose minus ``hands_mean`` projected on 15 PCA, root = wrist + global
+orientation (:mod:`dexego.sources.mano_feature`). Pickles are read with
 :mod:`dexego.sources.safe_pickle` (no code from the file runs).
 The triplet names the task: "(stir, spoon, bowl)" -> "stir the bowl with the spoon".
 """
@@ -22,8 +24,9 @@ import numpy as np
 
 from dexego.data import Episode
 from dexego.errors import InputError
-from dexego.geometry import Intrinsics, invert_transform
+from dexego.geometry import Intrinsics, axis_angle_to_matrix, invert_transform
 from dexego.sources.base import SequenceRef, SkipSequence, SourceOptions, check_array, labelled_instructions, require_file, truncate
+from dexego.sources.mano_feature import load_projectors, mano_feature
 from dexego.sources.mano_hands import load_mano_pair, mano_keypoints
 from dexego.sources.media import read_video
 from dexego.sources.safe_pickle import safe_load_pickle
@@ -89,11 +92,12 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
     except ValueError as exc:
         raise InputError(ext_path, None, f"unreadable array: {exc}") from None
     models = load_mano_pair(options.mano_dir, NAME, flat_hand_mean=True, num_pca=45)
-    kp, n = [], len(camera_from_world)
+    kp, poses, n = [], [], len(camera_from_world)
     for side in ("left", "right"):
         pose, trans = read_hand_poses(require_file(ref.path / f"{side}_hand.pkl", ref.source_id))
         betas = read_hand_shape(ref.path / f"{side}_hand_shape.pkl")
         n = min(n, len(pose))
+        poses.append(pose)
         kp.append(mano_keypoints(models[side], pose=pose[:, 3:], global_orient=pose[:, :3],
                                  betas=np.broadcast_to(betas, (len(pose), 10)), transl=trans, center_on_wrist=True))  # fmt: skip
     n = truncate(n, options)
@@ -101,11 +105,16 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
     if len(frames) < n:
         raise SkipSequence(ref.source_id, f"video has {len(frames)} frames, annotations {n} (truncated video?)")
     keypoints = np.stack([kp[0][:n], kp[1][:n]], axis=1)
+    valid = np.isfinite(keypoints).all(axis=(-1, -2))
+    full_pose = np.stack([p[:n] for p in poses], axis=1)  # (n, 2, 48): global orientation (world) + 45 absolute
+    mano_hands = mano_feature(load_projectors(options.mano_dir, NAME), full_pose[..., 3:], axis_angle_to_matrix(full_pose[..., :3]),
+                              keypoints[:, :, 0], valid, source_flat_hand_mean=True)  # fmt: skip
     text = triplet_instruction(rel.parent.name)
     instructions, meta = labelled_instructions(n, text or rel.parent.name, "triplet")
     return Episode(
         keypoints_world=keypoints.astype(np.float32),
-        hand_valid=np.isfinite(keypoints).all(axis=(-1, -2)),
+        hand_valid=valid,
+        hand_mano=mano_hands.hand_mano,
         world_from_camera=invert_transform(camera_from_world[:n]).astype(np.float32),
         intrinsics=Intrinsics.from_matrix(k, frames.shape[2], frames.shape[1]),
         frames=frames[:n],
@@ -113,5 +122,5 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
         instructions=instructions,
         source=NAME,
         embodiment="human",
-        metadata={"source_id": ref.source_id, **meta},
+        metadata={"source_id": ref.source_id, "mano_pca_loss_rad": mano_hands.mean_loss_rad, **meta},
     )
