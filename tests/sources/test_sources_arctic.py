@@ -10,9 +10,9 @@ from dexego.sources.base import SourceOptions
 from dexego.sources.convert import convert
 
 
-def write_arctic(root, mano_dir, n=4, seed=7, offset=2):
+def write_arctic(root, mano_dir, n=4, seed=7, offset=2, num_pca=45):
     base = make_scene(n, seed=seed)
-    params, kp = mano_scene_hands(mano_dir, base, np.random.default_rng(seed), flat_hand_mean=False)
+    params, kp = mano_scene_hands(mano_dir, base, np.random.default_rng(seed), flat_hand_mean=False, num_pca=num_pca)
     scene = Scene(kp, base.valid, base.world_from_camera)
     raw = root / "raw_seqs" / "s01"
     raw.mkdir(parents=True)
@@ -29,11 +29,11 @@ def write_arctic(root, mano_dir, n=4, seed=7, offset=2):
     images.mkdir(parents=True)
     for t, frame in enumerate(scene.frames()):
         Image.fromarray(frame).save(images / f"{t + offset:05d}.jpg", quality=100)
-    return scene
+    return scene, params
 
 
 def test_arctic_converts_world_mano_and_egocam(tmp_path, synthetic_mano_dir):
-    scene = write_arctic(tmp_path / "in", synthetic_mano_dir)
+    scene, _ = write_arctic(tmp_path / "in", synthetic_mano_dir)
     summary = convert("arctic", tmp_path / "in", tmp_path / "out", SourceOptions(mano_dir=synthetic_mano_dir), progress=lambda m: None)
     assert summary.converted == ["s01/box_grab_01"], summary.report()
     got = check_converted(tmp_path / "out", scene)

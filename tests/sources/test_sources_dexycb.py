@@ -7,7 +7,7 @@ from dexego.geometry import apply_transform, invert_transform
 from dexego.sources.convert import convert
 
 
-def write_dexycb(root, n=4, seed=9, side="left", serials=("836212060125",)):
+def write_dexycb(root, n=4, seed=9, side="left", serials=("836212060125",), pose_m=None):
     base = make_scene(n, seed=seed)
     h = 0 if side == "left" else 1
     valid = np.zeros((n, 2), dtype=bool)
@@ -29,7 +29,7 @@ def write_dexycb(root, n=4, seed=9, side="left", serials=("836212060125",)):
         cam.mkdir()
         for t, frame in enumerate(scene.frames()):
             joints = np.where(valid[t, h], kp_cam[t, h], -1.0)[None].astype(np.float32)
-            np.savez(cam / f"labels_{t:06d}.npz", joint_3d=joints, pose_m=np.zeros((1, 51), np.float32))
+            np.savez(cam / f"labels_{t:06d}.npz", joint_3d=joints, pose_m=(np.zeros((1, 51)) if pose_m is None else pose_m[t][None]).astype(np.float32))
             Image.fromarray(frame).save(cam / f"color_{t:06d}.jpg", quality=100)
     return scene
 

@@ -14,7 +14,7 @@ from dexego.sources.convert import convert
 SEQ = "ZY20210800002/H2/C2/N10/S42/s05/T1"  # C2 = mug, T1 = pick and place
 
 
-def write_hoi4d(root, mano_dir, seq=SEQ, n=4, seed=3, missing_left=(2,), video_fps=15):
+def write_hoi4d(root, mano_dir, seq=SEQ, n=4, seed=3, missing_left=(2,), video_fps=15, params_out=None):
     """HOI4D's release layout: video, annotations, hand poses and intrinsics in their own archives' folders."""
     base = make_scene(n, seed=seed)
     valid = np.ones((n, 2), dtype=bool)
@@ -49,6 +49,8 @@ def write_hoi4d(root, mano_dir, seq=SEQ, n=4, seed=3, missing_left=(2,), video_f
     cam.mkdir(parents=True, exist_ok=True)
     np.save(cam / "intrin.npy", INTRINSICS.matrix)
     write_mp4(root / "HOI4D_release" / seq / "align_rgb" / "image.mp4", np.repeat(scene.frames(), video_fps // 15, axis=0), fps=video_fps)
+    if params_out is not None:
+        params_out.update(params)
     return scene
 
 

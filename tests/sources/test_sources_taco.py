@@ -14,7 +14,7 @@ from dexego.sources.convert import convert
 TRIPLET, SEQ = "(stir, spoon, bowl)", "20231105_019"
 
 
-def write_taco(root, mano_dir, n=4, seed=0):
+def write_taco(root, mano_dir, n=4, seed=0, params_out=None):
     base = make_scene(n, seed=seed)
     params, kp = mano_scene_hands(mano_dir, base, np.random.default_rng(seed), flat_hand_mean=True)
     scene = Scene(kp, base.valid, base.world_from_camera)
@@ -33,6 +33,8 @@ def write_taco(root, mano_dir, n=4, seed=0):
     np.savetxt(cam / "egocentric_intrinsic.txt", INTRINSICS.matrix)
     np.save(cam / "egocentric_frame_extrinsic.npy", invert_transform(scene.world_from_camera))
     write_mp4(root / "Egocentric_RGB_Videos" / TRIPLET / SEQ / "color.mp4", scene.frames())
+    if params_out is not None:
+        params_out.update(params)
     return scene
 
 
