@@ -35,7 +35,7 @@ class PCAProjector:
     hands_mean: np.ndarray
 
     @classmethod
-    def from_params(cls, params: MANOParams) -> "PCAProjector":
+    def from_params(cls, params: MANOParams) -> PCAProjector:
         return cls(np.asarray(params.hands_components, np.float64), np.asarray(params.hands_mean, np.float64))
 
     @property
