@@ -33,7 +33,8 @@ def fit_tokenizer(splits, samples, stats, out_dir: Path, overrides: list[str]):
 
     from dexego.actions import Normalizer, get_space
     from dexego.data import SampleConfig, SampleSource
-    from dexego.tokenizers.fit import fit_tokenizer as fit, round_trip_report
+    from dexego.tokenizers.fit import fit_tokenizer as fit
+    from dexego.tokenizers.fit import round_trip_report
 
     small = SampleConfig(**{**samples.__dict__, "image_size": (16, 16)})  # chunks only: decode tiny frames
     chunks, valid = [], []

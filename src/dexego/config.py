@@ -23,8 +23,8 @@ T = TypeVar("T")
 
 def load_config(
     cls: type[T],
-    source: "str | Path | dict[str, Any] | None" = None,
-    overrides: "list[str] | dict[str, Any] | None" = None,
+    source: str | Path | dict[str, Any] | None = None,
+    overrides: list[str] | dict[str, Any] | None = None,
     *,
     origin: str | None = None,
     prefix: str = "",
@@ -67,7 +67,7 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
-def _parse_overrides(overrides: "list[str] | dict[str, Any] | None") -> dict[str, Any]:
+def _parse_overrides(overrides: list[str] | dict[str, Any] | None) -> dict[str, Any]:
     if overrides is None:
         return {}
     if isinstance(overrides, dict):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 
-
 _WORKER_TRACEBACK = "\nOriginal Traceback (most recent call last):"
 
 

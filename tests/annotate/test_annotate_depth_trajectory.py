@@ -66,5 +66,5 @@ def test_outliers_gaps_and_smoothing():
     valid[20:50] = False
     _, ok = fill_gaps(kp, valid, max_gap=7)
     assert not ok[20:50].any()
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match=r"shape \(\.\.\., 3\)"):
         to_world(np.zeros((3, 21, 2)), np.tile(np.eye(4), (3, 1, 1)))

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from dexego.annotate.accuracy import episode_accuracy
-from dexego.annotate.caption import UNCAPTIONED, Caption, OfflineCaptioner
 from dexego.annotate.camera import CameraConfig
+from dexego.annotate.caption import UNCAPTIONED, Caption, OfflineCaptioner
 from dexego.annotate.estimators import make_estimator
 from dexego.annotate.pipeline import AnnotateConfig, annotate_video, decode_video
 from dexego.annotate.run import annotate_directory, annotated_videos

@@ -1,7 +1,17 @@
 import numpy as np
 import pytest
 
-from dexego.data import Dataset, DatasetWriter, LoaderConfig, MixtureEntry, SampleConfig, SampleDataset, SampleSource, SampleStream, split_episodes
+from dexego.data import (
+    Dataset,
+    DatasetWriter,
+    LoaderConfig,
+    MixtureEntry,
+    SampleConfig,
+    SampleDataset,
+    SampleSource,
+    SampleStream,
+    split_episodes,
+)
 from dexego.data.loader import open_sources
 from dexego.data.samples import anchor_frames
 from dexego.data.synthetic import synthetic_episode

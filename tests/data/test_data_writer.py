@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from dexego.actions import keypoints_to_action
-from dexego.data import Dataset, DatasetWriter, Episode
+from dexego.data import Dataset, DatasetWriter
 from dexego.data import features as F
 from dexego.data.synthetic import synthetic_episode
 from dexego.data.validate import validate_dataset

@@ -16,7 +16,7 @@ from dexego.errors import InputError
 from dexego.evaluate.motion import MotionMetrics, motion_errors
 from dexego.evaluate.overlay import overlay_chunk, save_png
 from dexego.evaluate.report import ReportConfig, build_report, write_report
-from dexego.evaluate.scaling import fit_log_linear, scaling_result, ScalingPoint
+from dexego.evaluate.scaling import ScalingPoint, fit_log_linear, scaling_result
 from dexego.geometry import Intrinsics
 
 K = Intrinsics(fx=100.0, fy=100.0, cx=32.0, cy=32.0, width=64, height=64)

@@ -95,7 +95,10 @@ def test_recorded_rollout_videos_show_the_path_with_identical_results(env, tmp_p
     k = env.intrinsics()
     x, y, z = wrists(0)[0]
     v, u = int(round(k.fy * y / z + k.cy)), int(round(k.fx * x / z + k.cx))
-    near = lambda frame: np.abs(frame[v, u].astype(int) - MAGENTA).sum()  # H.264 blurs colours a little
+
+    def near(frame):  # H.264 blurs colours a little
+        return np.abs(frame[v, u].astype(int) - MAGENTA).sum()
+
     assert near(videos[True][0]) + 60 < near(videos[False][0])
 
 

@@ -68,7 +68,7 @@ def _samples(keypoints, cameras, intrinsics, anchors, frames):
 def test_geometry_reproduces_the_simulators_keypoints_and_camera(env, geometry):
     obs, _ = env.reset(seed=1)
     rng = np.random.default_rng(0)
-    for step in range(6):
+    for _ in range(6):
         np.testing.assert_allclose(geometry.world_from_camera, env.camera_pose(), atol=1e-9)
         ours, theirs = geometry.hand_keypoints(obs), env.hand_keypoints()
         np.testing.assert_array_equal(np.isnan(ours), np.isnan(theirs))

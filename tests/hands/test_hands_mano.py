@@ -4,7 +4,6 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from scipy.spatial.transform import Rotation
 
 from dexego.errors import InputError
 from dexego.geometry import axis_angle_to_matrix

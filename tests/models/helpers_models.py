@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from dexego.actions import get_space
-from dexego.geometry import matrix_to_rot6d, euler_to_matrix
+from dexego.geometry import euler_to_matrix, matrix_to_rot6d
 
 
 def synthetic_chunks(n: int, horizon: int = 30, space: str = "ego48", seed: int = 0) -> np.ndarray:
@@ -28,7 +28,6 @@ def synthetic_chunks(n: int, horizon: int = 30, space: str = "ego48", seed: int 
 
 def synthetic_batch(batch: int = 2, horizon: int = 30, frames: int = 6, size: int = 32, space: str = "ego48", seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
-    sp = get_space(space)
     chunks = synthetic_chunks(batch, horizon + 1, space, seed)
     action_valid = np.ones((batch, horizon, 2), dtype=bool)
     action_valid[0, -5:, 1] = False  # right hand leaves the view

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 import torch
+from helpers_models import action_stats, synthetic_batch, synthetic_chunks
+from hf_tiny_models import save_tiny_model
 
 from dexego.config import load_config
 from dexego.errors import ConfigError
 from dexego.models import Policy, PolicyConfig
-from helpers_models import action_stats, synthetic_batch, synthetic_chunks
-from hf_tiny_models import save_tiny_model
 
 ARCHITECTURES = ["idefics3", "paligemma", "qwen2_5_vl"]
 

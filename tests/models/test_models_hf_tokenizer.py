@@ -8,11 +8,11 @@ beside a tiny random model (no hub access).
 import numpy as np
 import pytest
 import torch
+from helpers_models import action_stats, synthetic_batch, synthetic_chunks
+from hf_tiny_models import save_tiny_model
 
 from dexego.config import load_config
 from dexego.models import Policy, PolicyConfig
-from helpers_models import action_stats, synthetic_batch, synthetic_chunks
-from hf_tiny_models import save_tiny_model
 
 SENTENCES = ["pick up the red cup", "put the cup on the shelf", "open the drawer slowly", "close the drawer",
              "pick up the blue bowl and put it in the sink", "wipe the table"]  # fmt: skip

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from helpers_models import synthetic_batch, synthetic_chunks
 
 from dexego.config import load_config
 from dexego.errors import ConfigError
@@ -10,7 +11,6 @@ from dexego.models import Policy, PolicyConfig
 from dexego.models.frame_cache import FrameFeatureCache
 from dexego.models.layers import Transformer
 from dexego.tokenizers import fit_tokenizer
-from helpers_models import synthetic_batch, synthetic_chunks
 
 TINY = {"image_size": 32, "patch_size": 8, "width": 48, "depth": 2, "heads": 2, "max_text_bytes": 24}
 HEAD = {"width": 48, "depth": 2, "heads": 2}

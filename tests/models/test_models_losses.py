@@ -1,11 +1,11 @@
 import numpy as np
 import torch
+from helpers_models import synthetic_chunks
 
 from dexego.actions import Normalizer, get_space
 from dexego.geometry import axis_angle_to_matrix, matrix_to_rot6d
 from dexego.models import LossWeights
 from dexego.models.losses import action_loss
-from helpers_models import synthetic_chunks
 
 SPACE = get_space("ego48")
 IDENTITY = Normalizer({}, "identity", skip=np.zeros(48, dtype=bool))

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from helpers_models import synthetic_batch, synthetic_chunks
 
 from dexego.actions import Normalizer, get_space
 from dexego.config import load_config
@@ -8,7 +9,6 @@ from dexego.errors import ConfigError, InputError
 from dexego.models import Policy, PolicyConfig
 from dexego.models.observation import prepare
 from dexego.tokenizers import fit_tokenizer
-from helpers_models import synthetic_batch, synthetic_chunks
 
 TINY = {"tiny": {"image_size": 32, "patch_size": 16, "width": 48, "depth": 1, "heads": 2, "max_text_bytes": 16}}
 SMALL_HEAD = {"width": 48, "depth": 1, "heads": 2}

@@ -5,6 +5,8 @@ import codecs
 import numpy as np
 import pytest
 import torch
+from helpers_models import synthetic_batch, synthetic_chunks
+from helpers_token_reference import reference_generate
 
 from dexego.config import load_config
 from dexego.models import Policy, PolicyConfig
@@ -12,8 +14,6 @@ from dexego.models.fast_completion import FASTCompletion
 from dexego.models.layers import KVCache
 from dexego.models.observation import prepare
 from dexego.tokenizers import fit_tokenizer
-from helpers_models import synthetic_batch, synthetic_chunks
-from helpers_token_reference import reference_generate
 
 TINY = {"image_size": 32, "patch_size": 16, "width": 48, "depth": 1, "heads": 2, "max_text_bytes": 24}
 HEAD = {"width": 48, "depth": 2, "heads": 2}

@@ -1,9 +1,8 @@
 import mujoco
-import numpy as np
 import pytest
 import torch
-
 from conftest import ARM_XML
+
 from dexego.geometry.transforms import make_transform
 from dexego.retarget.arm import ArmIKConfig, RobotArm
 from dexego.retarget.robots import load_robot

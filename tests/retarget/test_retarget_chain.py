@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 import yaml
-
 from conftest import ARM_XML, hand_yaml_dict, inspire_like_xml, write_hand
+
 from dexego.errors import InputError
 from dexego.retarget import RobotHand, load_hand_spec
 from dexego.retarget.chain import PointSpec, chain_from_model, load_chain

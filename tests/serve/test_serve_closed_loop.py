@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 from serve_fakes import DIM, EchoPolicy, make_observation, start_server
 
-from dexego.serve import ChunkedPolicy, ChunkingConfig, PolicyServer, ServerConfig, ServerThread, close_policy, policy_from_spec
+from dexego.serve import (
+    ChunkedPolicy,
+    ChunkingConfig,
+    PolicyServer,
+    ServerConfig,
+    ServerThread,
+    close_policy,
+    policy_from_spec,
+)
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -3,7 +3,6 @@
 import numpy as np
 import torch
 
-from dexego.geometry import apply_transform
 from dexego.hands.mano import MANOModel
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import av
 import numpy as np
-import pyarrow.parquet as pq
 
 from dexego.actions import keypoints_to_action
 from dexego.geometry import Intrinsics, apply_transform, euler_to_matrix, invert_transform, make_transform, project

@@ -1,7 +1,6 @@
 import h5py
 import numpy as np
-import pytest
-from dexego_sources_testkit import INTRINSICS, make_scene, write_mp4, check_converted, read_episode
+from dexego_sources_testkit import INTRINSICS, check_converted, make_scene, read_episode, write_mp4
 
 from dexego.sources.base import SourceOptions
 from dexego.sources.convert import convert

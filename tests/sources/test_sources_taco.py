@@ -8,7 +8,7 @@ from dexego_sources_testkit import INTRINSICS, Scene, check_converted, make_scen
 
 from dexego.errors import ConfigError
 from dexego.geometry import invert_transform
-from dexego.sources.base import SequenceRef, SourceOptions
+from dexego.sources.base import SourceOptions
 from dexego.sources.convert import convert
 
 TRIPLET, SEQ = "(stir, spoon, bowl)", "20231105_019"

@@ -7,8 +7,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from dexego.evaluate.metrics_log import read_metrics
 from dexego.errors import ConfigError
+from dexego.evaluate.metrics_log import read_metrics
 from dexego.train import StageData, Trainer, TrainingDivergedError, load_stage_config, seed_everything
 from dexego.train import checkpoints as ckpt
 from dexego.train.toy import ToyDataset, ToyPolicy

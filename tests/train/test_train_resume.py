@@ -95,7 +95,7 @@ def test_crash_then_resume_matches_uninterrupted_run(tmp_path):
     ref_lines = (reference / "metrics.jsonl").read_text().splitlines()
     resumed_lines = (crashed / "metrics.jsonl").read_text().splitlines()
     assert len(resumed_lines) == len(ref_lines)
-    assert [l for l in resumed_lines if '"val_' in l] == [l for l in ref_lines if '"val_' in l]
+    assert [line for line in resumed_lines if '"val_' in line] == [line for line in ref_lines if '"val_' in line]
 
 
 @pytest.mark.slow  # three fresh interpreters (~25 s); test_crash_then_resume_matches_uninterrupted_run covers resume by default
@@ -121,4 +121,4 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
     ref_lines = (reference / "metrics.jsonl").read_text().splitlines()
     resumed_lines = (killed / "metrics.jsonl").read_text().splitlines()
     assert len(resumed_lines) == len(ref_lines)
-    assert [l for l in resumed_lines if '"val_' in l] == [l for l in ref_lines if '"val_' in l]
+    assert [line for line in resumed_lines if '"val_' in line] == [line for line in ref_lines if '"val_' in line]

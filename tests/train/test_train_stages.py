@@ -87,6 +87,6 @@ def test_three_stage_cpu_recipe_full(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _run_recipe(tmp_path, ["--set", "loop.progress=false"])
     _check_recipe_outputs(tmp_path)
-    first = [json.loads(l) for l in (tmp_path / "runs/cpu/pretrain/metrics.jsonl").read_text().splitlines()]
+    first = [json.loads(line) for line in (tmp_path / "runs/cpu/pretrain/metrics.jsonl").read_text().splitlines()]
     train = [r["loss"] for r in first if r["split"] == "train"]
     assert train[-1] < train[0]  # pretraining learns

@@ -28,7 +28,7 @@ def keypoints_to_action(
     keypoints: torch.Tensor,
     world_from_camera: torch.Tensor,
     valid: torch.Tensor | None = None,
-    space: "str | ActionSpace" = "ego48",
+    space: str | ActionSpace = "ego48",
 ) -> torch.Tensor:
     """World keypoints (..., 2, 21, 3) + camera pose (..., 4, 4) -> actions (..., D).
 
@@ -75,16 +75,16 @@ def _placeholder_hand(like: torch.Tensor) -> torch.Tensor:
 class HandPoints:
     """Decoded hands: wrist poses and the keypoints the space carries."""
 
-    wrist_pose: "np.ndarray | torch.Tensor"  # (..., 2, 4, 4) output frame from hand frame
-    points: "np.ndarray | torch.Tensor"  # (..., 2, K, 3) in the output frame
+    wrist_pose: np.ndarray | torch.Tensor  # (..., 2, 4, 4) output frame from hand frame
+    points: np.ndarray | torch.Tensor  # (..., 2, K, 3) in the output frame
     keypoint_indices: tuple[int, ...]  # which of the 21 keypoints ``points`` holds
 
 
 def action_to_keypoints(
-    action: "np.ndarray | torch.Tensor",
-    space: "str | ActionSpace" = "ego48",
-    world_from_camera: "np.ndarray | torch.Tensor | None" = None,
-    mano: "tuple[MANOModel, MANOModel] | None" = None,
+    action: np.ndarray | torch.Tensor,
+    space: str | ActionSpace = "ego48",
+    world_from_camera: np.ndarray | torch.Tensor | None = None,
+    mano: tuple[MANOModel, MANOModel] | None = None,
 ) -> HandPoints:
     """Actions (..., D) -> wrist poses and keypoints, in the camera frame or (with a pose) the world.
 
@@ -121,7 +121,7 @@ def _to_world(pose: torch.Tensor, points: torch.Tensor, world_from_camera: torch
     return world_from_camera @ pose, apply_transform(world_from_camera, points)
 
 
-def mano_to_action(wrist_pose: "np.ndarray | torch.Tensor", pca: "np.ndarray | torch.Tensor", valid=None):
+def mano_to_action(wrist_pose: np.ndarray | torch.Tensor, pca: np.ndarray | torch.Tensor, valid=None):
     """MANO root poses (..., 2, 4, 4) in the camera frame + PCA (..., 2, 15) -> ``mano`` actions (..., 48)."""
     return _mano_to_action(wrist_pose, pca, valid)
 
@@ -136,7 +136,7 @@ def _mano_to_action(wrist_pose: torch.Tensor, pca: torch.Tensor, valid: torch.Te
     return per_hand.flatten(-2)
 
 
-def _decode_mano(action, mano: "tuple[MANOModel, MANOModel]"):
+def _decode_mano(action, mano: tuple[MANOModel, MANOModel]):
     is_numpy = isinstance(action, np.ndarray)
     tensor = torch.as_tensor(action, dtype=torch.float64)
     if tensor.shape[-1] != 48:

@@ -8,7 +8,8 @@ rot6d parts, already bounded) pass through unchanged.
 
 from __future__ import annotations
 
-from typing import Literal, Mapping
+from collections.abc import Mapping
+from typing import Literal
 
 import numpy as np
 import torch
@@ -84,7 +85,7 @@ class Normalizer:
         return {"shift": self.shift.copy(), "scale": self.scale.copy()}
 
     @classmethod
-    def from_state_dict(cls, state: Mapping[str, np.ndarray], mode: NormMode = "mean_std") -> "Normalizer":
+    def from_state_dict(cls, state: Mapping[str, np.ndarray], mode: NormMode = "mean_std") -> Normalizer:
         obj = cls.__new__(cls)
         obj.mode = mode
         obj.shift = np.asarray(state["shift"], dtype=np.float64)

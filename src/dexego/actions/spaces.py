@@ -36,7 +36,7 @@ class ActionSpace:
     def part_names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.parts)
 
-    def part_slice(self, part: str, side: "str | int") -> slice:
+    def part_slice(self, part: str, side: str | int) -> slice:
         """The slice of ``part`` of one hand ("left"/"right" or 0/1) in the full vector."""
         hand = side if isinstance(side, int) else side_index(side)
         offset = hand * self.hand_dim
@@ -46,7 +46,7 @@ class ActionSpace:
             offset += size
         raise KeyError(f"action space {self.name!r} has no part {part!r} (parts: {', '.join(self.part_names)})")
 
-    def hand_slice(self, side: "str | int") -> slice:
+    def hand_slice(self, side: str | int) -> slice:
         hand = side if isinstance(side, int) else side_index(side)
         return slice(hand * self.hand_dim, (hand + 1) * self.hand_dim)
 
@@ -93,7 +93,7 @@ MANO = ActionSpace(
 SPACES: dict[str, ActionSpace] = {space.name: space for space in (EGO48, KP21, MANO)}
 
 
-def get_space(name: "str | ActionSpace") -> ActionSpace:
+def get_space(name: str | ActionSpace) -> ActionSpace:
     if isinstance(name, ActionSpace):
         return name
     try:

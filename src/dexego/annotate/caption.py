@@ -121,7 +121,7 @@ def caption_frames(
     palms_world: np.ndarray,
     palm_valid: np.ndarray,
     world_from_camera: np.ndarray,
-    intrinsics: "Intrinsics | np.ndarray",
+    intrinsics: Intrinsics | np.ndarray,
     num_frames: int = NUM_FRAMES,
 ) -> list[np.ndarray]:
     """``num_frames`` evenly spaced frames of a segment, each with the palm's remaining path drawn on it.

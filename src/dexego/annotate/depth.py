@@ -27,7 +27,7 @@ def scale_to_prior(relative: np.ndarray, palm_length: float = MEAN_PALM_LENGTH) 
 
 
 def solve_translation(
-    relative: np.ndarray, pixels: np.ndarray, intrinsics: "Intrinsics | np.ndarray", weights: np.ndarray | None = None
+    relative: np.ndarray, pixels: np.ndarray, intrinsics: Intrinsics | np.ndarray, weights: np.ndarray | None = None
 ) -> np.ndarray:
     """Camera-frame translation t (..., 3) such that ``relative + t`` projects onto ``pixels``.
 

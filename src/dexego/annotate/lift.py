@@ -82,7 +82,7 @@ def proportions(detections: list[list[HandDetection]]) -> dict[str, float]:
     return {side: float(np.median(r)) if r else float("nan") for side, r in ratios.items()}
 
 
-def lift_hands(detections: list[list[HandDetection]], intrinsics: "Intrinsics | np.ndarray", config: LiftConfig = LiftConfig()) -> CameraHands:
+def lift_hands(detections: list[list[HandDetection]], intrinsics: Intrinsics | np.ndarray, config: LiftConfig = LiftConfig()) -> CameraHands:
     """Metric camera-frame hands for every frame's detections (``intrinsics`` one or per-frame (T, 4))."""
     n = len(detections)
     kp = np.full((n, 2, 21, 3), np.nan)

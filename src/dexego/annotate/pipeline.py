@@ -93,7 +93,7 @@ def _palms(keypoints: np.ndarray) -> np.ndarray:
 
 
 def annotate_video(
-    path: "str | Path", config: AnnotateConfig, estimator: HandEstimator, captioner: Captioner, poses: np.ndarray | None = None
+    path: str | Path, config: AnnotateConfig, estimator: HandEstimator, captioner: Captioner, poses: np.ndarray | None = None
 ) -> VideoResult:
     """Annotate one video into an ``Episode`` (``poses`` (T_source, 4, 4) world_from_camera for camera mode "poses")."""
     path = Path(path)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import io
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -85,8 +86,8 @@ class AnnotateRow:
 
 
 def annotate_with_ray(
-    video_dir: "str | Path",
-    output: "str | Path",
+    video_dir: str | Path,
+    output: str | Path,
     config: AnnotateConfig,
     address: str = "local",
     poses: str | None = None,

@@ -9,9 +9,9 @@ fails (unreadable, no hands at all) is reported and skipped, not fatal.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -38,7 +38,7 @@ class RunSummary:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + value
 
 
-def annotated_videos(output: "str | Path") -> set[str]:
+def annotated_videos(output: str | Path) -> set[str]:
     """Names of the videos already written to the dataset at ``output`` (empty if there is none)."""
     root = Path(output)
     if not (root / "meta" / "info.json").is_file():
@@ -50,7 +50,7 @@ def annotated_videos(output: "str | Path") -> set[str]:
         dataset.close()
 
 
-def pending_videos(video_dir: "str | Path", output: "str | Path") -> tuple[list[Path], RunSummary]:
+def pending_videos(video_dir: str | Path, output: str | Path) -> tuple[list[Path], RunSummary]:
     """The videos of ``video_dir`` still to annotate, and a summary that lists those already in ``output``."""
     videos = list_videos(video_dir)
     done = annotated_videos(output)
@@ -87,8 +87,8 @@ def _frame_count(video: Path) -> int:
 
 
 def annotate_directory(
-    video_dir: "str | Path",
-    output: "str | Path",
+    video_dir: str | Path,
+    output: str | Path,
     config: AnnotateConfig,
     poses: str | None = None,
     estimator: HandEstimator | None = None,

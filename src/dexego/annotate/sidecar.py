@@ -22,19 +22,19 @@ from dexego.errors import InputError
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
 
 
-def sidecar(video: "str | Path", suffix: str) -> Path:
+def sidecar(video: str | Path, suffix: str) -> Path:
     video = Path(video)
     return video.with_name(video.stem + suffix)
 
 
-def list_videos(video_dir: "str | Path") -> list[Path]:
+def list_videos(video_dir: str | Path) -> list[Path]:
     root = Path(video_dir)
     if not root.is_dir():
         raise InputError(root, None, "not a directory of videos")
     return sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
 
 
-def read_camera_metadata(video: "str | Path") -> dict:
+def read_camera_metadata(video: str | Path) -> dict:
     path = sidecar(video, ".json")
     if not path.is_file():
         return {}
@@ -51,7 +51,7 @@ def read_camera_metadata(video: "str | Path") -> dict:
     return meta
 
 
-def read_ground_truth(video: "str | Path") -> dict[str, np.ndarray]:
+def read_ground_truth(video: str | Path) -> dict[str, np.ndarray]:
     path = sidecar(video, ".hands.npz")
     if not path.is_file():
         raise InputError(path, None, "no ground-truth hands next to the video (the oracle estimator needs them)")
@@ -74,7 +74,7 @@ def read_ground_truth(video: "str | Path") -> dict[str, np.ndarray]:
     return out
 
 
-def write_ground_truth(video: "str | Path", **arrays: np.ndarray) -> Path:
+def write_ground_truth(video: str | Path, **arrays: np.ndarray) -> Path:
     path = sidecar(video, ".hands.npz")
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez(tmp, **arrays)
@@ -82,7 +82,7 @@ def write_ground_truth(video: "str | Path", **arrays: np.ndarray) -> Path:
     return path
 
 
-def read_poses(path: "str | Path", length: int) -> np.ndarray:
+def read_poses(path: str | Path, length: int) -> np.ndarray:
     """(T, 4, 4) world_from_camera from ``.npy``/``.npz`` (key ``world_from_camera``) or text (T rows of 16)."""
     path = Path(path)
     try:

@@ -18,7 +18,7 @@ from dexego.errors import ConfigError
 from dexego.geometry import apply_transform, invert_transform
 
 
-def make_sim_video(path: "str | Path", task: str = "Push-Box", seed: int = 0, max_steps: int | None = None) -> dict[str, np.ndarray]:
+def make_sim_video(path: str | Path, task: str = "Push-Box", seed: int = 0, max_steps: int | None = None) -> dict[str, np.ndarray]:
     """Run the scripted expert with human hands on ``task``; write ``path`` (mp4) and its sidecars; return the truth."""
     try:
         from dexego.sim.expert import ScriptedExpert

@@ -149,7 +149,7 @@ def render(points_cam: np.ndarray, colours: np.ndarray, hands_cam: np.ndarray, o
     return image
 
 
-def make_task_video(path: "str | Path", config: SceneConfig = SceneConfig()) -> dict[str, np.ndarray]:
+def make_task_video(path: str | Path, config: SceneConfig = SceneConfig()) -> dict[str, np.ndarray]:
     """Write ``path`` (mp4) with ``.json`` intrinsics and ``.hands.npz`` ground truth; return the truth."""
     from dexego.data.video import encode_video
 

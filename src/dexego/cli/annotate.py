@@ -47,7 +47,7 @@ def _option(text: str) -> tuple[str, object]:
         return key, value
 
 
-def build_config(args) -> tuple["object", str | None]:
+def build_config(args) -> tuple[object, str | None]:
     """The AnnotateConfig from --config/--set and the flags, and the poses path (if any)."""
     from dexego.annotate.pipeline import AnnotateConfig
     from dexego.config import load_config

@@ -100,8 +100,8 @@ def _table(args: argparse.Namespace) -> int:
 
 
 def _scaling(args: argparse.Namespace) -> int:
-    from dexego.errors import InputError
     from dexego.data.files import write_bytes_atomic
+    from dexego.errors import InputError
     from dexego.evaluate.html_page import figure_png
     from dexego.evaluate.scaling import fit_log_linear, load_points, plot_scaling, scaling_result
 

@@ -25,7 +25,7 @@ class Episode:
     keypoints_world: np.ndarray  # (T, 2, 21, 3) float32, NaN where unknown
     hand_valid: np.ndarray  # (T, 2) bool
     world_from_camera: np.ndarray  # (T, 4, 4)
-    intrinsics: "Intrinsics | np.ndarray"
+    intrinsics: Intrinsics | np.ndarray
     frames: np.ndarray | None = None  # (T, H, W, 3) uint8 RGB
     fps: float = 30.0
     instructions: list[tuple[int, int, str]] = field(default_factory=list)

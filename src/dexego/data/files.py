@@ -13,15 +13,16 @@ import contextlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from dexego.errors import InputError
 
 TMP_MARK = ".tmp-"  # temporary files are "<name>.tmp-<pid>"; anything with it is not a finished output
 
 
-def temp_path(path: "str | os.PathLike") -> Path:
+def temp_path(path: str | os.PathLike) -> Path:
     """The temporary sibling of ``path`` this process writes before renaming (its folder is created)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -50,7 +51,7 @@ def publish(tmp: Path, final: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_file(path: "str | os.PathLike") -> Iterator[Path]:
+def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path to write; it replaces ``path`` only when the block succeeds."""
     final = Path(path)
     tmp = temp_path(final)
@@ -61,28 +62,28 @@ def atomic_file(path: "str | os.PathLike") -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def write_bytes_atomic(path: "str | os.PathLike", data: bytes) -> Path:
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
     with atomic_file(path) as tmp:
         tmp.write_bytes(data)
     return Path(path)
 
 
-def write_text_atomic(path: "str | os.PathLike", text: str) -> Path:
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     return write_bytes_atomic(path, text.encode("utf-8"))
 
 
-def write_json_atomic(path: "str | os.PathLike", data: Any, indent: int = 4) -> Path:
+def write_json_atomic(path: str | os.PathLike, data: Any, indent: int = 4) -> Path:
     return write_text_atomic(path, json.dumps(data, indent=indent) + "\n")
 
 
-def temp_directory(path: "str | os.PathLike") -> Path:
+def temp_directory(path: str | os.PathLike) -> Path:
     """The temporary sibling directory this process fills before renaming it to ``path``."""
     final = Path(path)
     return final.parent / f"{TMP_MARK}{final.name}-{os.getpid()}"
 
 
 @contextlib.contextmanager
-def atomic_directory(path: "str | os.PathLike") -> Iterator[Path]:
+def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     """Yield an empty temporary directory that replaces ``path`` (and all it held) only when the block succeeds."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -106,7 +107,7 @@ def atomic_directory(path: "str | os.PathLike") -> Iterator[Path]:
         raise
 
 
-def read_json(path: "str | os.PathLike", what: str | None = None, expect: type | None = None) -> Any:
+def read_json(path: str | os.PathLike, what: str | None = None, expect: type | None = None) -> Any:
     """The JSON value in ``path``; a missing file, bad JSON or (with ``expect``) the wrong top-level type is an InputError."""
     path = Path(path)
     if not path.is_file():

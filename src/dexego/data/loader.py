@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
 
 import numpy as np
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
@@ -76,7 +77,7 @@ def _unit_hash(text: str) -> float:
 class SampleSource:
     """One dataset opened for sampling, restricted to some episodes."""
 
-    def __init__(self, path: "str | Path", config: SampleConfig, episodes: list[int] | None = None, name: str | None = None):
+    def __init__(self, path: str | Path, config: SampleConfig, episodes: list[int] | None = None, name: str | None = None):
         self.path = Path(path)
         self.name = name or self.path.name
         self.config = config

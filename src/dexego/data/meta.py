@@ -111,7 +111,7 @@ class DatasetMeta:
     stats: dict = field(default_factory=dict)
 
     @classmethod
-    def load(cls, root: Path) -> "DatasetMeta":
+    def load(cls, root: Path) -> DatasetMeta:
         root = Path(root)
         info = read_info(root)
         version = str(info["codebase_version"])

@@ -168,7 +168,7 @@ _ENTRY_KEYS = tuple(f.name for f in fields(MixtureEntry))
 _TOP_KEYS = ("datasets", "root")
 
 
-def read_mixture(path: "str | Path") -> tuple[MixtureEntry, ...]:
+def read_mixture(path: str | Path) -> tuple[MixtureEntry, ...]:
     """The entries of a mixture file, with paths made absolute; errors name the file and the field."""
     path = Path(path)
     try:
@@ -210,7 +210,7 @@ def read_mixture(path: "str | Path") -> tuple[MixtureEntry, ...]:
     return tuple(entries)
 
 
-def check_dataset_paths(entries: Sequence[MixtureEntry], field: str, mixture_file: "str | Path | None" = None) -> None:
+def check_dataset_paths(entries: Sequence[MixtureEntry], field: str, mixture_file: str | Path | None = None) -> None:
     """Every dataset exists; errors name ``field[i].path`` and the mixture file (else the dataset's path)."""
     for i, entry in enumerate(entries):
         dataset = Path(entry.path)

@@ -39,7 +39,7 @@ class _EpisodeRef:
 class Dataset:
     """A LeRobot dataset on disk. ``image_size`` = (height, width) resizes decoded frames."""
 
-    def __init__(self, root: "str | Path", image_size: tuple[int, int] | None = None, cached_files: int = 4):
+    def __init__(self, root: str | Path, image_size: tuple[int, int] | None = None, cached_files: int = 4):
         self.root = Path(root)
         self.image_size = tuple(image_size) if image_size is not None else None
         info = read_info(self.root)

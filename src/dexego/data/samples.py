@@ -146,7 +146,7 @@ def build_samples(
     pose = np.asarray(columns[F.CAMERA_POSE], dtype=np.float64).reshape(n, 4, 4)
     cameras = pose[anchors]  # (A, 4, 4)
     _require_finite(cameras.reshape(len(anchors), -1), anchors, where, F.CAMERA_POSE)
-    count, horizon = len(anchors), config.horizon
+    horizon = config.horizon
 
     # Hands are encoded once per frame with the world as the "camera" (wrist pose in the world,
     # fingertips in the wrist frame), then moved into each anchor's camera: an exact rigid change

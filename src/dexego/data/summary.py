@@ -8,7 +8,7 @@ from pathlib import Path
 from dexego.data.reader import Dataset
 
 
-def dataset_summary(root: "str | Path") -> dict:
+def dataset_summary(root: str | Path) -> dict:
     ds = Dataset(root)
     sources, embodiments = Counter(), Counter()
     for ep in range(ds.num_episodes):

@@ -32,7 +32,7 @@ class Problem:
         return f"{self.path}: {self.field}: {self.message}" if self.field else f"{self.path}: {self.message}"
 
 
-def validate_dataset(root: "str | Path", progress: "Callable[[str], None] | None" = None) -> list[Problem]:
+def validate_dataset(root: str | Path, progress: Callable[[str], None] | None = None) -> list[Problem]:
     """Every problem found in the dataset at ``root``; ``progress`` is called with each data/video file before it is read."""
     root = Path(root)
     progress = progress or (lambda path: None)

@@ -28,7 +28,7 @@ class VideoCodecConfig:
     gop: int = 30  # frames between keyframes; every episode also starts on one
 
 
-def encode_video(path: Path, frames: np.ndarray, fps: "int | float", config: VideoCodecConfig = VideoCodecConfig()) -> None:
+def encode_video(path: Path, frames: np.ndarray, fps: int | float, config: VideoCodecConfig = VideoCodecConfig()) -> None:
     """Write (T, H, W, 3) uint8 RGB frames as an H.264 mp4 (no B-frames, so pts == dts order).
 
     ``fps`` may be fractional (29.97 is stored as the rate 2997/100); height and width must be even (yuv420p).

@@ -15,7 +15,7 @@ from dexego.hands.layout import BONES, FINGERTIPS, SIDES
 _COLORS = {"left": (60, 140, 255), "right": (255, 120, 60)}
 
 
-def record_episode(root: "str | Path", episode: int, out: "str | Path", horizon: int = 30) -> Path:
+def record_episode(root: str | Path, episode: int, out: str | Path, horizon: int = 30) -> Path:
     """Write the episode as a Rerun recording to ``out`` (never spawns a viewer; written under a temporary name, then renamed)."""
     ds = Dataset(root)
     if not 0 <= episode < ds.num_episodes:

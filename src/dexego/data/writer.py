@@ -66,7 +66,7 @@ class DatasetWriter:
     meta/stats.json.
     """
 
-    def __init__(self, root: "str | Path", config: WriterConfig | None = None, **overrides: Any):
+    def __init__(self, root: str | Path, config: WriterConfig | None = None, **overrides: Any):
         self.root = Path(root)
         self.config = config or WriterConfig(**overrides)
         if config is not None and overrides:
@@ -418,7 +418,7 @@ class DatasetWriter:
             layout.write_json_atomic(self.root / layout.STATS_PATH, stats_to_json(self._dataset_stats(self._episode_stats)))
         self.closed = True
 
-    def __enter__(self) -> "DatasetWriter":
+    def __enter__(self) -> DatasetWriter:
         return self
 
     def __exit__(self, *exc) -> None:

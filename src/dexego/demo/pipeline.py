@@ -67,8 +67,8 @@ def stage_names(loaded: LoadedProfile) -> list[str]:
 
 
 def run_demo(
-    profile: "str | Path | LoadedProfile" = "quick",
-    out: "str | Path" = "dexego-demo",
+    profile: str | Path | LoadedProfile = "quick",
+    out: str | Path = "dexego-demo",
     options: DemoOptions = DemoOptions(),
     overrides: list[str] | None = None,
     log: Callable[[str], None] = print,

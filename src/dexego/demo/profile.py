@@ -108,7 +108,7 @@ def profile_names() -> list[str]:
     return sorted(p.name for p in PROFILES_DIR.iterdir() if (p / PROFILE_FILE).is_file())
 
 
-def resolve_profile_dir(profile: "str | Path") -> Path:
+def resolve_profile_dir(profile: str | Path) -> Path:
     """A built-in profile name (micro, quick, full) or a folder holding demo.toml."""
     path = Path(profile)
     if (path / PROFILE_FILE).is_file():
@@ -121,7 +121,7 @@ def resolve_profile_dir(profile: "str | Path") -> Path:
     raise ConfigError(f"unknown demo profile {str(profile)!r}; built-in: {', '.join(profile_names())}, or a folder with {PROFILE_FILE}")
 
 
-def load_profile(profile: "str | Path", overrides: list[str] | None = None) -> LoadedProfile:
+def load_profile(profile: str | Path, overrides: list[str] | None = None) -> LoadedProfile:
     folder = resolve_profile_dir(profile)
     config = load_config(DemoProfile, folder / PROFILE_FILE, overrides)
     stages = {}

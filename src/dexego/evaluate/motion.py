@@ -56,9 +56,9 @@ def motion_errors(
     predicted: np.ndarray,
     target: np.ndarray,
     valid: np.ndarray,
-    intrinsics: "Intrinsics | np.ndarray",
-    image_size: "tuple[int, int] | np.ndarray",
-    space: "str | ActionSpace" = "ego48",
+    intrinsics: Intrinsics | np.ndarray,
+    image_size: tuple[int, int] | np.ndarray,
+    space: str | ActionSpace = "ego48",
     mano=None,
 ) -> MotionErrors:
     """Per-step, per-hand errors between action chunks (..., H, D) in the current camera frame.
@@ -147,7 +147,7 @@ class _Sums:
             self.total[term] = np.zeros(self.horizon)
             self.count[term] = np.zeros(self.horizon, dtype=np.int64)
 
-    def add(self, errors: MotionErrors, hands: "slice | int" = slice(None)) -> None:
+    def add(self, errors: MotionErrors, hands: slice | int = slice(None)) -> None:
         """Add errors (H, 2) of one sample, optionally of one hand only."""
         for term in TERMS:
             values = errors.term(term)[:, hands]

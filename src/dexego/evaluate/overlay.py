@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from dexego.actions import action_to_keypoints, get_space
-from dexego.errors import InputError
 from dexego.data.files import atomic_file, write_bytes_atomic
+from dexego.errors import InputError
 from dexego.geometry import Intrinsics, project
 from dexego.hands.layout import FINGERTIPS
 
@@ -55,7 +55,7 @@ def style_for_frame(height: int, width: int, base: OverlayStyle = OverlayStyle()
                    legend=base.legend and side >= 128)  # fmt: skip
 
 
-def project_points(points: np.ndarray, intrinsics: "Intrinsics | np.ndarray") -> tuple[np.ndarray, np.ndarray]:
+def project_points(points: np.ndarray, intrinsics: Intrinsics | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Camera points (..., 3) -> pixels (..., 2) and a mask of points in front of the camera."""
     points = np.asarray(points, dtype=np.float64)
     k = intrinsics.vector if isinstance(intrinsics, Intrinsics) else np.asarray(intrinsics, dtype=np.float64)
@@ -65,7 +65,7 @@ def project_points(points: np.ndarray, intrinsics: "Intrinsics | np.ndarray") ->
 
 
 def draw_trajectories(
-    frame: np.ndarray, trajectories: Sequence[Trajectory], intrinsics: "Intrinsics | np.ndarray", legend: dict[str, Color] | None = None
+    frame: np.ndarray, trajectories: Sequence[Trajectory], intrinsics: Intrinsics | np.ndarray, legend: dict[str, Color] | None = None
 ) -> np.ndarray:
     """A copy of ``frame`` (H, W, 3) uint8 with the trajectories drawn on it."""
     from PIL import Image, ImageDraw
@@ -137,7 +137,7 @@ def chunk_trajectories(
 
 def overlay_chunk(
     frame: np.ndarray,
-    intrinsics: "Intrinsics | np.ndarray",
+    intrinsics: Intrinsics | np.ndarray,
     predicted: np.ndarray | None = None,
     target: np.ndarray | None = None,
     valid: np.ndarray | None = None,
@@ -183,7 +183,7 @@ def save_png(path: str | Path, image: np.ndarray) -> Path:
 
 def overlay_video_frames(
     frames: np.ndarray,
-    intrinsics: "Intrinsics | np.ndarray",
+    intrinsics: Intrinsics | np.ndarray,
     predicted: np.ndarray | None = None,
     target: np.ndarray | None = None,
     valid: np.ndarray | None = None,

@@ -16,8 +16,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from dexego.actions import get_space
-from dexego.evaluate.motion import MotionMetrics, motion_errors
 from dexego.errors import ConfigError, InputError
+from dexego.evaluate.motion import MotionMetrics, motion_errors
 
 TARGET_KEYS = ("actions", "action_valid", "robot_actions")
 REQUIRED_KEYS = ("actions", "action_valid", "intrinsics", "images")

@@ -171,7 +171,7 @@ def _config_section(path: Path, root: Path) -> str:
     rows = tuple((key, json.dumps(value) if not isinstance(value, str) else value) for key, value in _flatten(data))
     if not rows:
         rows = (("(empty)", ""),)
-    return f"<h2>Configuration</h2>\n" + Table(str(path.relative_to(root)), ("key", "value"), rows).to_html()
+    return "<h2>Configuration</h2>\n" + Table(str(path.relative_to(root)), ("key", "value"), rows).to_html()
 
 
 def _flatten(data: object, prefix: str = "") -> Iterator[tuple[str, object]]:

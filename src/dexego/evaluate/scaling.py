@@ -51,7 +51,7 @@ class ScalingFit:
     count: int
     unit: str
 
-    def predict(self, amount: "float | np.ndarray") -> "float | np.ndarray":
+    def predict(self, amount: float | np.ndarray) -> float | np.ndarray:
         amount_arr = np.asarray(amount, dtype=np.float64)
         if (amount_arr <= 0).any():
             raise ValueError(f"amounts must be positive, got {amount}")

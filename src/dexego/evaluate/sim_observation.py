@@ -39,7 +39,7 @@ class SimRobotGeometry:
     instruction: str
 
     @classmethod
-    def from_env(cls, env) -> "SimRobotGeometry":
+    def from_env(cls, env) -> SimRobotGeometry:
         """Read from a :class:`dexego.sim.env.HumanoidTaskEnv` (any state: the palm is rigid, the camera fixed)."""
         import mujoco
 
@@ -54,7 +54,7 @@ class SimRobotGeometry:
         return cls(env.camera_pose(), env.intrinsics(), offsets, env.embodiment, env.task.instruction)
 
     @classmethod
-    def for_task(cls, task: str) -> "SimRobotGeometry":
+    def for_task(cls, task: str) -> SimRobotGeometry:
         from dexego.sim.env import HumanoidTaskEnv
 
         env = HumanoidTaskEnv(task, render=False)

@@ -9,7 +9,8 @@ arrays of the input's floating dtype; called with tensors it stays in torch
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 import torch

@@ -30,14 +30,14 @@ class Intrinsics:
             raise ValueError(f"image size must be positive, got {self.width}x{self.height}")
 
     @classmethod
-    def from_fov(cls, fov_x: float, width: int, height: int, fov_y: float | None = None) -> "Intrinsics":
+    def from_fov(cls, fov_x: float, width: int, height: int, fov_y: float | None = None) -> Intrinsics:
         """Centred pinhole from horizontal (and optionally vertical) field of view in radians."""
         fx = width / (2 * math.tan(fov_x / 2))
         fy = fx if fov_y is None else height / (2 * math.tan(fov_y / 2))
         return cls(fx, fy, width / 2, height / 2, width, height)
 
     @classmethod
-    def from_matrix(cls, k: np.ndarray, width: int, height: int) -> "Intrinsics":
+    def from_matrix(cls, k: np.ndarray, width: int, height: int) -> Intrinsics:
         k = np.asarray(k, dtype=np.float64)
         if k.shape != (3, 3):
             raise ValueError(f"camera matrix must be 3x3, got shape {k.shape}")
@@ -57,13 +57,13 @@ class Intrinsics:
         """(fov_x, fov_y) in radians."""
         return 2 * math.atan(self.width / (2 * self.fx)), 2 * math.atan(self.height / (2 * self.fy))
 
-    def scaled(self, width: int, height: int) -> "Intrinsics":
+    def scaled(self, width: int, height: int) -> Intrinsics:
         """The same camera at another image resolution."""
         sx, sy = width / self.width, height / self.height
         return Intrinsics(self.fx * sx, self.fy * sy, self.cx * sx, self.cy * sy, width, height)
 
 
-def _vector(intrinsics: "Intrinsics | torch.Tensor", like: torch.Tensor) -> torch.Tensor:
+def _vector(intrinsics: Intrinsics | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     if isinstance(intrinsics, Intrinsics):
         return torch.as_tensor(intrinsics.vector, dtype=like.dtype, device=like.device)
     if intrinsics.shape[-1] != 4:
@@ -72,7 +72,7 @@ def _vector(intrinsics: "Intrinsics | torch.Tensor", like: torch.Tensor) -> torc
 
 
 @array_function
-def project(points: torch.Tensor, intrinsics: "Intrinsics | torch.Tensor") -> torch.Tensor:
+def project(points: torch.Tensor, intrinsics: Intrinsics | torch.Tensor) -> torch.Tensor:
     """Camera-frame points (..., 3) -> pixels (..., 2).
 
     ``intrinsics`` is an :class:`Intrinsics` or an array (..., 4) of
@@ -91,7 +91,7 @@ def project(points: torch.Tensor, intrinsics: "Intrinsics | torch.Tensor") -> to
 
 
 @array_function
-def unproject(pixels: torch.Tensor, depth: torch.Tensor, intrinsics: "Intrinsics | torch.Tensor") -> torch.Tensor:
+def unproject(pixels: torch.Tensor, depth: torch.Tensor, intrinsics: Intrinsics | torch.Tensor) -> torch.Tensor:
     """Pixels (..., 2) with depth along z (...) -> camera-frame points (..., 3)."""
     if pixels.shape[-1] != 2:
         raise ValueError(f"pixels must have shape (..., 2), got {tuple(pixels.shape)}")

@@ -30,7 +30,7 @@ FRAME_KEYPOINTS = {"wrist": 0, "index_mcp": 5, "middle_mcp": 9, "little_mcp": 17
 
 
 @array_function
-def hand_frame(keypoints: torch.Tensor, side: "str | torch.Tensor") -> torch.Tensor:
+def hand_frame(keypoints: torch.Tensor, side: str | torch.Tensor) -> torch.Tensor:
     """(..., 21, 3) keypoints -> (..., 4, 4) transform from the hand frame to the keypoints' frame.
 
     ``side`` is "left" or "right", or a (...) tensor with 0 for left and 1

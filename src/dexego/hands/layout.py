@@ -42,7 +42,7 @@ def side_index(side: str) -> int:
         raise ValueError(f"hand side must be 'left' or 'right', got {side!r}") from None
 
 
-def check_keypoints(keypoints: "np.ndarray | torch.Tensor", name: str = "keypoints") -> None:
+def check_keypoints(keypoints: np.ndarray | torch.Tensor, name: str = "keypoints") -> None:
     if keypoints.shape[-2:] != (NUM_KEYPOINTS, 3):
         raise ValueError(f"{name} must have shape (..., 21, 3), got {tuple(keypoints.shape)}")
 

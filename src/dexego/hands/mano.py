@@ -102,7 +102,7 @@ class _RestrictedUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"global '{module}.{name}' is not allowed in a MANO file")
 
 
-def safe_unpickle(data: bytes, path: "str | os.PathLike" = "<bytes>") -> Any:
+def safe_unpickle(data: bytes, path: str | os.PathLike = "<bytes>") -> Any:
     """Unpickle numpy / chumpy / sparse data without running code from the file."""
     try:
         return _RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
@@ -149,7 +149,7 @@ class MANOParams:
     faces: np.ndarray  # (F, 3) int
 
 
-def load_mano_params(path: "str | os.PathLike") -> MANOParams:
+def load_mano_params(path: str | os.PathLike) -> MANOParams:
     """Read a MANO pickle with the restricted unpickler and check every array's shape."""
     path = Path(path)
     if not path.is_file():
@@ -228,11 +228,11 @@ class MANOModel(torch.nn.Module):
         self.faces = params.faces
 
     @classmethod
-    def from_file(cls, path: "str | os.PathLike", side: str, flat_hand_mean: bool, num_pca: int = 15) -> "MANOModel":
+    def from_file(cls, path: str | os.PathLike, side: str, flat_hand_mean: bool, num_pca: int = 15) -> MANOModel:
         return cls(load_mano_params(path), side, flat_hand_mean, num_pca)
 
     @classmethod
-    def from_dir(cls, mano_dir: "str | os.PathLike", side: str, flat_hand_mean: bool, num_pca: int = 15) -> "MANOModel":
+    def from_dir(cls, mano_dir: str | os.PathLike, side: str, flat_hand_mean: bool, num_pca: int = 15) -> MANOModel:
         """Load ``MANO_RIGHT.pkl`` or ``MANO_LEFT.pkl`` from a directory."""
         return cls.from_file(Path(mano_dir) / f"MANO_{side.upper()}.pkl", side, flat_hand_mean, num_pca)
 

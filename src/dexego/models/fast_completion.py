@@ -31,7 +31,7 @@ class FASTCompletion:
         self.token_bytes, self.size = token_bytes, size
 
     @classmethod
-    def for_tokenizer(cls, tokenizer) -> "FASTCompletion | None":
+    def for_tokenizer(cls, tokenizer) -> FASTCompletion | None:
         """The tracker for a FAST tokenizer whose BPE decodes byte-level (as ``FASTTokenizer.fit`` builds it);
         None for anything else (generation then stops at EOS only)."""
         if getattr(tokenizer, "kind", None) != "fast":
@@ -49,7 +49,7 @@ class FASTCompletion:
             token_bytes[index] = bytes(chars[c] for c in token)
         return cls(token_bytes, tokenizer.horizon * tokenizer.dim)
 
-    def start(self, rows: int) -> "CompletionState":
+    def start(self, rows: int) -> CompletionState:
         return CompletionState(self, rows)
 
 

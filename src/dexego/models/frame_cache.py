@@ -14,7 +14,7 @@ rounding.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -26,7 +26,7 @@ class FrameFeatureCache:
         self.capacity = capacity
         self.hits = 0
         self.misses = 0
-        self._entries: "OrderedDict[tuple, list[tuple[torch.Tensor, torch.Tensor]]]" = OrderedDict()
+        self._entries: OrderedDict[tuple, list[tuple[torch.Tensor, torch.Tensor]]] = OrderedDict()
         self._count = 0
         self._weights_key: tuple = ()
 

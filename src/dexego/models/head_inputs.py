@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from dexego.actions import ActionSpace, Normalizer
+from dexego.actions import ActionSpace
 from dexego.models.backbone_output import BackboneOutput
 from dexego.models.configuration_policy import LossWeights
 
@@ -28,4 +28,4 @@ class HeadContext:
     horizon: int
     backbone_width: int
     loss_weights: LossWeights
-    normalizer: "callable"  # () -> Normalizer (reads the policy's current statistics)
+    normalizer: callable  # () -> Normalizer (reads the policy's current statistics)

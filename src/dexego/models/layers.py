@@ -55,7 +55,7 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(width, 3 * width)
         self.out = nn.Linear(width, width)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, cache: "KVCache | None" = None,
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None, cache: KVCache | None = None,
                 keep: slice | None = None) -> torch.Tensor:  # fmt: skip
         """``mask``: (N, N), (B, N, N) or a key mask (B, 1, N) (broadcast over queries) over all keys (the cached
         ones first); ``keep``: the query rows to compute (all rows are keys and values); ``cache``: anything with
@@ -95,7 +95,7 @@ class Block(nn.Module):
             nn.init.zeros_(self.modulation[1].bias)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, cond: torch.Tensor | None = None,
-                cache: "KVCache | None" = None, keep: slice | None = None,
+                cache: KVCache | None = None, keep: slice | None = None,
                 modulation: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
         """``keep``: compute only these output rows; ``modulation``: ``self.modulation(cond)`` computed beforehand."""
         residual = x if keep is None else x[:, keep]
@@ -115,7 +115,7 @@ class Transformer(nn.Module):
         self.blocks = nn.ModuleList(Block(width, heads, mlp_ratio, adaln) for _ in range(depth))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, cond: torch.Tensor | None = None,
-                caches: "list[KVCache] | None" = None, keep: slice | None = None,
+                caches: list[KVCache] | None = None, keep: slice | None = None,
                 modulations: list[torch.Tensor] | None = None) -> torch.Tensor:  # fmt: skip
         """``keep``: the output rows wanted from the last block (None: all); ``modulations``: per block, its adaLN
         modulation of ``cond`` computed beforehand (see ``modulations``)."""

@@ -39,7 +39,7 @@ def load_hf_config(path: str):
 
 
 class HFVLMBackbone(nn.Module):
-    def __init__(self, config: HFBackboneConfig, n_frames: int, architecture_dir: "str | Path | None" = None):
+    def __init__(self, config: HFBackboneConfig, n_frames: int, architecture_dir: str | Path | None = None):
         """Weights from ``config.path``; or, with ``architecture_dir`` (a saved policy), only the architecture
         and tokenizer from there: the weights then come from the policy's own safetensors."""
         super().__init__()

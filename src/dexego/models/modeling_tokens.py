@@ -19,8 +19,8 @@ from torch import nn
 
 from dexego.models.conditioning import ConditionTokens
 from dexego.models.configuration_tokens import TokenHeadConfig
-from dexego.models.head_inputs import HeadContext, HeadInputs
 from dexego.models.fast_completion import FASTCompletion
+from dexego.models.head_inputs import HeadContext, HeadInputs
 from dexego.models.layers import KVCache, Transformer, compact_key_mask
 
 

@@ -17,8 +17,9 @@ the plain one is the reference of the tests and of benchmarks/inference.py.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,8 +46,8 @@ FORMAT_VERSION = 1
 
 
 class Policy(nn.Module):
-    def __init__(self, config: PolicyConfig, stats: "Mapping[str, np.ndarray] | Normalizer | None" = None,
-                 tokenizer=None, *, architecture_dir: "str | Path | None" = None):  # fmt: skip
+    def __init__(self, config: PolicyConfig, stats: Mapping[str, np.ndarray] | Normalizer | None = None,
+                 tokenizer=None, *, architecture_dir: str | Path | None = None):  # fmt: skip
         """``stats``: action statistics (as meta/stats.json: mean/std, q01/q99 or min/max) or a Normalizer;
         None = identity until loaded. ``tokenizer``: the fitted action tokenizer of the tokens head
         (default: loaded from ``config.tokens.tokenizer_dir``)."""
@@ -136,7 +137,7 @@ class Policy(nn.Module):
         return chunk if batched else chunk[0]
 
     # -- persistence ---------------------------------------------------------------------------------------------
-    def save(self, directory: "str | os.PathLike") -> None:
+    def save(self, directory: str | os.PathLike) -> None:
         with atomic_directory(directory) as tmp:
             write_json(tmp / CONFIG_FILE, {"format": FORMAT, "version": FORMAT_VERSION, "config": to_dict(self.config)})
             save_model(self, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
@@ -146,7 +147,7 @@ class Policy(nn.Module):
                 self.backbone.save_architecture(tmp / BACKBONE_DIR)
 
     @classmethod
-    def load(cls, directory: "str | os.PathLike", map_location: "str | torch.device" = "cpu") -> "Policy":
+    def load(cls, directory: str | os.PathLike, map_location: str | torch.device = "cpu") -> Policy:
         directory = Path(directory)
         meta = read_json(directory / CONFIG_FILE, "policy configuration")
         if meta.get("format") != FORMAT:

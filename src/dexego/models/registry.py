@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dexego.models.modeling_flow import FlowHead
 from dexego.models.modeling_regression import RegressionHead
-from dexego.models.modeling_tokens import TokenHead
 from dexego.models.modeling_tiny_backbone import TinyVLBackbone
+from dexego.models.modeling_tokens import TokenHead
 
 HEADS = {"regression": RegressionHead, "flow": FlowHead, "tokens": TokenHead}
 

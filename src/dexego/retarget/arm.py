@@ -64,8 +64,8 @@ class RobotArm:
         root: str,
         end_effector: str,
         side: str,
-        palm_sites: "dict[str, str] | None" = None,
-        joints: "tuple[str, ...] | None" = None,
+        palm_sites: dict[str, str] | None = None,
+        joints: tuple[str, ...] | None = None,
         source: str = "<model>",
         config: ArmIKConfig | None = None,
     ):
@@ -116,7 +116,7 @@ class RobotArm:
         """A wrist-frame pose (..., 4, 4) -> the end-effector pose that puts the robot's wrist frame there."""
         return torch.as_tensor(root_from_wrist, dtype=torch.float64) @ invert_transform(self.ee_from_wrist)
 
-    def solve(self, target: "np.ndarray | torch.Tensor", init: "np.ndarray | torch.Tensor | None" = None, wrist: bool = True) -> ArmIKResult:
+    def solve(self, target: np.ndarray | torch.Tensor, init: np.ndarray | torch.Tensor | None = None, wrist: bool = True) -> ArmIKResult:
         """IK for targets (..., 4, 4) in the root frame: wrist-frame poses (``wrist=True``) or end-effector poses.
 
         ``init`` (..., n) or (n,) warm-starts the solver (e.g. the previous

@@ -132,7 +132,7 @@ class PointSpec:
     offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
-def load_model(path: "str | os.PathLike") -> mujoco.MjModel:
+def load_model(path: str | os.PathLike) -> mujoco.MjModel:
     """Compile an MJCF or URDF file; a compile error becomes an InputError naming the file."""
     path = Path(path)
     if not path.is_file():
@@ -145,7 +145,7 @@ def load_model(path: "str | os.PathLike") -> mujoco.MjModel:
         raise InputError(path, None, f"MuJoCo cannot compile this robot description: {str(exc).strip()}") from None
 
 
-def urdf_for_kinematics(path: "str | os.PathLike") -> str:
+def urdf_for_kinematics(path: str | os.PathLike) -> str:
     """The URDF's text rewritten for a kinematics-only compile.
 
     Fixed-joint links stay bodies of their own (``fusestatic="false"``);
@@ -175,7 +175,7 @@ def urdf_for_kinematics(path: "str | os.PathLike") -> str:
     return ET.tostring(robot, encoding="unicode")
 
 
-def load_chain(path: "str | os.PathLike", root: str, points: "list[PointSpec]") -> KinematicChain:
+def load_chain(path: str | os.PathLike, root: str, points: list[PointSpec]) -> KinematicChain:
     """Read the chain from ``root`` to ``points`` out of an MJCF/URDF file."""
     path = Path(path)
     model = load_model(path)
@@ -186,10 +186,10 @@ def load_chain(path: "str | os.PathLike", root: str, points: "list[PointSpec]") 
 def chain_from_model(
     model: mujoco.MjModel,
     root: str,
-    points: "list[PointSpec]",
+    points: list[PointSpec],
     source: str = "<model>",
-    extra_couplings: "list[tuple[str, str, float, float]] | None" = None,
-    spec_source: "str | os.PathLike | None" = None,
+    extra_couplings: list[tuple[str, str, float, float]] | None = None,
+    spec_source: str | os.PathLike | None = None,
 ) -> KinematicChain:
     """Extract the chain from a compiled model. ``extra_couplings``: (joint, driver, multiplier, offset).
 
@@ -286,7 +286,7 @@ def chain_from_model(
     return KinematicChain(source, root, tuple(bodies), tuple(joints), tuple(couplings), chain_points)
 
 
-def _body_id(model: mujoco.MjModel, name: str, source: "str | os.PathLike", field: str, in_description: str = "") -> int:
+def _body_id(model: mujoco.MjModel, name: str, source: str | os.PathLike, field: str, in_description: str = "") -> int:
     bid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, name)
     if bid < 0:
         raise InputError(source, field, f"no body (link) named {name!r} in the robot description{in_description}{_known(model, False)}")

@@ -26,10 +26,9 @@ import torch
 
 from dexego.data.files import atomic_directory
 from dexego.errors import ConfigError, InputError
-from dexego.geometry.transforms import invert_transform
+from dexego.geometry.transforms import invert_transform, make_transform
 from dexego.hands.frame import hand_frame
 from dexego.hands.layout import SIDES
-from dexego.geometry.transforms import make_transform
 from dexego.retarget.hand_retarget import HandRetargetConfig, HandRetargeter, human_to_targets, knuckle_aligned_targets
 from dexego.retarget.robots import Robot, load_robot
 
@@ -147,9 +146,9 @@ def retarget_episode(robot: Robot, episode, config: DatasetRetargetConfig | None
 
 
 def retarget_dataset(
-    source: "str | os.PathLike",
-    robot: "str | os.PathLike | Robot",
-    out: "str | os.PathLike",
+    source: str | os.PathLike,
+    robot: str | os.PathLike | Robot,
+    out: str | os.PathLike,
     config: DatasetRetargetConfig | None = None,
     progress: bool = False,
 ) -> dict:

@@ -29,7 +29,7 @@ from dexego.retarget.robots import Robot, load_robot
 class Ego48ToRobot:
     """``ego48`` (..., 48) + world_from_camera -> (..., 2 * (9 + A)) end-effector commands."""
 
-    def __init__(self, robot: "Robot | str", fingertip_scale: float = 1.0, config: HandRetargetConfig | None = None):
+    def __init__(self, robot: Robot | str, fingertip_scale: float = 1.0, config: HandRetargetConfig | None = None):
         """``fingertip_scale`` multiplies predicted fingertips: 1 for a policy that predicts the robot's own
         ``ego48`` (robot episodes record it at robot scale), the hand's ``human_scale()`` for human-scale ones."""
         self.robot = load_robot(robot) if isinstance(robot, str) else robot
@@ -52,7 +52,7 @@ class Ego48ToRobot:
         current = observation.get("ee_pose") if isinstance(observation, dict) else None
         return self.commands(np.asarray(action, dtype=np.float64), np.asarray(camera, dtype=np.float64), current)
 
-    def commands(self, action: np.ndarray, world_from_camera: np.ndarray, current_ee: "np.ndarray | None" = None) -> np.ndarray:
+    def commands(self, action: np.ndarray, world_from_camera: np.ndarray, current_ee: np.ndarray | None = None) -> np.ndarray:
         """action (48,) or a chunk (H, 48); world_from_camera (4, 4) -> (30,) or (H, 30).
 
         A missing hand (all-zero in ego48) keeps its last command; before any, its wrist stays at

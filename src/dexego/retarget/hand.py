@@ -62,7 +62,7 @@ class HandSpec:
     origin: str = "<dict>"  # the hand file, cited by errors about the names it gives
 
 
-def parse_hand_spec(data: dict[str, Any], origin: "str | os.PathLike", base_dir: "Path | None" = None) -> HandSpec:
+def parse_hand_spec(data: dict[str, Any], origin: str | os.PathLike, base_dir: Path | None = None) -> HandSpec:
     """Validate a keypoint-correspondence mapping (as read from YAML)."""
     if not isinstance(data, dict):
         raise InputError(origin, None, "expected a mapping at the top level")
@@ -114,7 +114,7 @@ def parse_hand_spec(data: dict[str, Any], origin: "str | os.PathLike", base_dir:
     )
 
 
-def load_hand_spec(path: "str | os.PathLike") -> HandSpec:
+def load_hand_spec(path: str | os.PathLike) -> HandSpec:
     path = Path(path)
     if not path.is_file():
         raise InputError(path, None, "hand file not found")
@@ -197,7 +197,7 @@ class RobotHand(torch.nn.Module):
         return [r for r, s in zip(rows, size.tolist()) if s > 1e-6]
 
     @classmethod
-    def from_spec(cls, spec: HandSpec, model: "mujoco.MjModel | None" = None, dtype: torch.dtype = torch.float32) -> "RobotHand":
+    def from_spec(cls, spec: HandSpec, model: mujoco.MjModel | None = None, dtype: torch.dtype = torch.float32) -> RobotHand:
         """Build from a spec; ``model`` overrides loading ``spec.description`` (e.g. an MJCF generated in code)."""
         mimics: list = []
         if model is None:
@@ -210,7 +210,7 @@ class RobotHand(torch.nn.Module):
         return cls(spec, chain, dtype=dtype)
 
     @classmethod
-    def from_yaml(cls, path: "str | os.PathLike", dtype: torch.dtype = torch.float32) -> "RobotHand":
+    def from_yaml(cls, path: str | os.PathLike, dtype: torch.dtype = torch.float32) -> RobotHand:
         return cls.from_spec(load_hand_spec(path), dtype=dtype)
 
     # -- joints --------------------------------------------------------------------------------------------------
@@ -237,7 +237,7 @@ class RobotHand(torch.nn.Module):
 
     # -- kinematics ------------------------------------------------------------------------------------------------
     def keypoints(
-        self, q, jacobian: bool = False, rows: "tuple[int, ...] | None" = None
+        self, q, jacobian: bool = False, rows: tuple[int, ...] | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(..., A) -> mapped keypoints (..., K, 3) in the wrist frame [, d/dq (..., K', 3, A) for ``rows`` (default all)].
 
@@ -301,7 +301,7 @@ class RobotHand(torch.nn.Module):
         """Keypoints placed by a wrist pose (..., 4, 4)."""
         return apply_transform(torch.as_tensor(world_from_wrist, dtype=self.dtype), self.keypoints21(q))
 
-    def human_scale(self, human_hand_length: "float | torch.Tensor | None" = None) -> "float | torch.Tensor":
+    def human_scale(self, human_hand_length: float | torch.Tensor | None = None) -> float | torch.Tensor:
         """Factor that maps human hand distances onto this hand: robot / human hand length
         (wrist -> middle MCP plus the straight middle finger)."""
         return self.hand_length / (self.spec.human_hand_length if human_hand_length is None else human_hand_length)

@@ -98,7 +98,7 @@ class HandRetargetResult:
 class HandRetargeter:
     """Batched optimisation retargeter for one robot hand."""
 
-    def __init__(self, hand: RobotHand, config: HandRetargetConfig | None = None, initializer: "torch.nn.Module | None" = None):
+    def __init__(self, hand: RobotHand, config: HandRetargetConfig | None = None, initializer: torch.nn.Module | None = None):
         """``initializer``: e.g. a :class:`LearnedRetargeter` (fingertips -> joints) whose guess starts the solver."""
         self.hand = hand
         self.config = config or HandRetargetConfig()
@@ -133,10 +133,10 @@ class HandRetargeter:
 
     def retarget(
         self,
-        targets: "np.ndarray | torch.Tensor",
-        valid: "np.ndarray | torch.Tensor | None" = None,
-        init: "np.ndarray | torch.Tensor | None" = None,
-        previous: "np.ndarray | torch.Tensor | None" = None,
+        targets: np.ndarray | torch.Tensor,
+        valid: np.ndarray | torch.Tensor | None = None,
+        init: np.ndarray | torch.Tensor | None = None,
+        previous: np.ndarray | torch.Tensor | None = None,
     ) -> HandRetargetResult:
         """targets (..., T, 21, 3) robot-scale keypoints in the wrist frame (NaN where unknown) -> joints.
 
@@ -161,7 +161,10 @@ class HandRetargeter:
             xp, as_array = np, _numpy_float64
         else:
             xp = torch
-            as_array = lambda x: torch.as_tensor(x, dtype=hand.dtype, device=device)
+
+            def as_array(x):
+                return torch.as_tensor(x, dtype=hand.dtype, device=device)
+
         targets = as_array(targets).reshape((-1, steps, 21, 3))
         prev = None
         if previous is not None:
@@ -186,7 +189,10 @@ class HandRetargeter:
         all_terms = self._constants(xp, device)["terms"]
         row_known = (cast(all_terms != 0, mine) @ cast(~known, mine)[..., None])[..., 0] == 0  # (S, T, R)
         target_rows = xp.einsum("rk,stkc->strc", all_terms, mine)
-        flat = lambda x: x.reshape((seqs * steps,) + tuple(x.shape[2:]))
+
+        def flat(x):
+            return x.reshape((seqs * steps,) + tuple(x.shape[2:]))
+
         objective = _Objective(self, flat(target_rows), flat(cast(row_known, mine)))
 
         guess = None
@@ -213,7 +219,7 @@ class HandRetargeter:
         lam = cfg.smoothness
         cost_tolerance = cfg.warm_cost_tolerance if prev is not None else 0.0
         iterations = 0
-        for iterations in range(1, cfg.iterations + 1):
+        for iterations in range(1, cfg.iterations + 1):  # noqa: B007 (the count is read after the loop)
             nb_sum, nb_count = self._neighbours(q_flat.reshape(seqs, steps, num_act), frame_valid, prev)
             nb_sum, nb_count = flat(nb_sum), flat(nb_count)
             current = objective.cost(residual, q_flat, nb_sum, nb_count)
@@ -273,7 +279,7 @@ class HandRetargeter:
             cache[key] = const
         return cache[key]
 
-    def _best_start(self, starts, objective: "_Objective", frame_valid, prev):
+    def _best_start(self, starts, objective: _Objective, frame_valid, prev):
         """starts (C, S, T, A) -> per frame the start with the lowest objective (smoothness included):
         joints (S * T, A) and their residual, Jacobian and keypoints (one evaluation for all candidates)."""
         xp = namespace(starts)
@@ -362,7 +368,7 @@ class HandRetargeter:
             q[..., joints] = candidates[best.reshape(known.shape[:2])][..., joints]
         return q
 
-    def _initial(self, init, previous, batch, seqs: int, steps: int, like) -> "torch.Tensor | np.ndarray":
+    def _initial(self, init, previous, batch, seqs: int, steps: int, like) -> torch.Tensor | np.ndarray:
         """Start joints (S, T, A), clamped to the limits, in the library and dtype of ``like``."""
         hand = self.hand
         xp = namespace(like)
@@ -452,10 +458,10 @@ def _numpy_bool(x) -> np.ndarray:
 
 
 def human_to_targets(
-    keypoints: "np.ndarray | torch.Tensor",
+    keypoints: np.ndarray | torch.Tensor,
     hand: RobotHand,
-    valid: "np.ndarray | torch.Tensor | None" = None,
-    scale: "float | None" = None,
+    valid: np.ndarray | torch.Tensor | None = None,
+    scale: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Human keypoints (..., T, 21, 3) in any frame -> robot-scale targets in the wrist frame, and validity (..., T).
 
@@ -496,10 +502,10 @@ def human_to_targets(
 
 
 def ego48_to_targets(
-    actions: "np.ndarray | torch.Tensor",
+    actions: np.ndarray | torch.Tensor,
     hand: RobotHand,
-    valid: "np.ndarray | torch.Tensor | None" = None,
-    scale: "float | None" = None,
+    valid: np.ndarray | torch.Tensor | None = None,
+    scale: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``ego48`` actions (..., T, 48) -> targets (..., T, 21, 3) for this hand's side (fingertips only), validity.
 
@@ -522,9 +528,9 @@ def ego48_to_targets(
 
 
 def knuckle_aligned_targets(
-    keypoints: "np.ndarray | torch.Tensor",
+    keypoints: np.ndarray | torch.Tensor,
     hand: RobotHand,
-    valid: "np.ndarray | torch.Tensor | None" = None,
+    valid: np.ndarray | torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Targets that keep the human fingertips where they are in the world, for a robot placed by the palm.
 

@@ -19,7 +19,7 @@ class JointMap(torch.nn.Module):
     never pushes a coupled joint past its own limit.
     """
 
-    def __init__(self, chain: KinematicChain, actuated: "tuple[int, ...] | None" = None, dtype: torch.dtype = torch.float32):
+    def __init__(self, chain: KinematicChain, actuated: tuple[int, ...] | None = None, dtype: torch.dtype = torch.float32):
         super().__init__()
         self.chain = chain
         driven = {c.joint: c for c in chain.couplings}

@@ -30,7 +30,7 @@ class ChainPose:
     point_bodies: tuple[int, ...] = ()
     anchors: torch.Tensor | None = None  # (..., J, 3) joint anchors in the root frame (with jacobian=True)
 
-    def point_rotations(self, kinematics: "ChainKinematics") -> torch.Tensor:
+    def point_rotations(self, kinematics: ChainKinematics) -> torch.Tensor:
         """(..., P, 3, 3) root from point frames (a site's orientation)."""
         return self.rotations[..., list(self.point_bodies), :, :] @ kinematics.point_rot
 
@@ -123,7 +123,7 @@ class ChainKinematics(torch.nn.Module):
                 jac = self._jacobian(points, axes, anchors, q)
         return ChainPose(rotations, translations, points, jac, axes, tuple(body_idx), anchors)
 
-    def jacobian_columns(self, pose: ChainPose, pairs: "list[tuple[int, int]]") -> torch.Tensor:
+    def jacobian_columns(self, pose: ChainPose, pairs: list[tuple[int, int]]) -> torch.Tensor:
         """d point / d joint for the given (point, joint) pairs only: (..., len(pairs), 3)."""
         points = pose.points[..., [p for p, _ in pairs], :]
         joints = [j for _, j in pairs]

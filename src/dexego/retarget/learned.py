@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -78,7 +78,7 @@ class LearnedRetargeter(torch.nn.Module):
         x = (fingertips.reshape(fingertips.shape[:-2] + (3 * self.num_tips,)).float() - self.input_mean) / self.input_std
         return self.lower + (self.upper - self.lower) * torch.sigmoid(self.net(x))
 
-    def save(self, path: "str | os.PathLike") -> None:
+    def save(self, path: str | os.PathLike) -> None:
         """Write safetensors (weights + JSON metadata) through a temporary file."""
         path = Path(path)
         meta = {"hidden": list(self.hidden), "joint_names": list(self.joint_names), "hand_name": self.hand_name, "num_tips": self.num_tips}
@@ -86,7 +86,7 @@ class LearnedRetargeter(torch.nn.Module):
             save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(tmp), metadata={"dexego": json.dumps(meta)})
 
     @classmethod
-    def load(cls, path: "str | os.PathLike") -> "LearnedRetargeter":
+    def load(cls, path: str | os.PathLike) -> LearnedRetargeter:
         path = Path(path)
         if not path.is_file():
             raise InputError(path, None, "learned retargeter file not found")

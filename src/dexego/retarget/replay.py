@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from dexego.geometry.rotations import matrix_to_rot6d
+from dexego.geometry.transforms import make_transform
 from dexego.hands.frame import hand_frame
 from dexego.hands.layout import SIDES
 from dexego.retarget.dataset import _hold
-from dexego.geometry.transforms import make_transform
 from dexego.retarget.hand_retarget import HandRetargetConfig, HandRetargeter, human_to_targets, knuckle_aligned_targets
 from dexego.retarget.robots import Robot, load_robot
 
@@ -71,7 +71,7 @@ def human_to_robot_actions(
 
 
 def replay_task(
-    task: str, seed: int, room: int = 1, table: int = 1, robot: "Robot | str" = "h1_inspire", settle_steps: int = 60, anchor: str = "knuckles"
+    task: str, seed: int, room: int = 1, table: int = 1, robot: Robot | str = "h1_inspire", settle_steps: int = 60, anchor: str = "knuckles"
 ) -> ReplayResult:
     """Record the human expert on ``task`` (physics only), retarget it, replay it on the robot.
 

@@ -31,7 +31,7 @@ def builtin_names() -> list[str]:
     return sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml"))
 
 
-def resolve(name_or_path: "str | os.PathLike") -> Path:
+def resolve(name_or_path: str | os.PathLike) -> Path:
     """A built-in name (``h1_inspire``, ``inspire_hand_right``) or a path to a YAML file."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml"):
@@ -55,7 +55,7 @@ class Robot:
     base_from_camera: torch.Tensor | None = None
 
 
-def load_robot(name_or_path: "str | os.PathLike", dtype: torch.dtype = torch.float32) -> Robot:
+def load_robot(name_or_path: str | os.PathLike, dtype: torch.dtype = torch.float32) -> Robot:
     """Load a robot file, or a single hand file (a robot with that one hand)."""
     path = resolve(name_or_path)
     try:

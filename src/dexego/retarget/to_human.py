@@ -23,9 +23,9 @@ from dexego.retarget.hand import RobotHand
 
 
 def robot_keypoints_world(
-    hands: "tuple[RobotHand, RobotHand]",
-    joints: "np.ndarray | torch.Tensor",
-    world_from_wrist: "np.ndarray | torch.Tensor",
+    hands: tuple[RobotHand, RobotHand],
+    joints: np.ndarray | torch.Tensor,
+    world_from_wrist: np.ndarray | torch.Tensor,
     human_scale: bool = False,
 ) -> torch.Tensor:
     """Hand joints (..., 2, A) + wrist poses (..., 2, 4, 4) -> world keypoints (..., 2, 21, 3), NaN where unmapped."""
@@ -41,11 +41,11 @@ def robot_keypoints_world(
 
 
 def robot_to_ego48(
-    hands: "tuple[RobotHand, RobotHand]",
-    joints: "np.ndarray | torch.Tensor",
-    world_from_wrist: "np.ndarray | torch.Tensor",
-    world_from_camera: "np.ndarray | torch.Tensor",
-    valid: "np.ndarray | torch.Tensor | None" = None,
+    hands: tuple[RobotHand, RobotHand],
+    joints: np.ndarray | torch.Tensor,
+    world_from_wrist: np.ndarray | torch.Tensor,
+    world_from_camera: np.ndarray | torch.Tensor,
+    valid: np.ndarray | torch.Tensor | None = None,
     human_scale: bool = False,
 ) -> np.ndarray:
     """Robot hand joints and wrist poses -> ``ego48`` actions (..., 48) in the camera frame.
@@ -72,8 +72,8 @@ class ManoFit:
 
 def fit_mano_to_fingertips(
     mano: MANOModel,
-    fingertips: "np.ndarray | torch.Tensor",
-    fingertip_indices: "tuple[int, ...]" = FINGERTIPS,
+    fingertips: np.ndarray | torch.Tensor,
+    fingertip_indices: tuple[int, ...] = FINGERTIPS,
     iterations: int = 100,
     learning_rate: float = 0.1,
     beta: float = 0.005,
@@ -121,11 +121,11 @@ def fit_mano_to_fingertips(
 
 
 def robot_to_mano_action(
-    hands: "tuple[RobotHand, RobotHand]",
-    manos: "tuple[MANOModel, MANOModel]",
-    joints: "np.ndarray | torch.Tensor",
-    camera_from_wrist: "np.ndarray | torch.Tensor",
-    valid: "np.ndarray | torch.Tensor | None" = None,
+    hands: tuple[RobotHand, RobotHand],
+    manos: tuple[MANOModel, MANOModel],
+    joints: np.ndarray | torch.Tensor,
+    camera_from_wrist: np.ndarray | torch.Tensor,
+    valid: np.ndarray | torch.Tensor | None = None,
     **fit_options,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Robot joints (..., 2, A) + wrist poses in the camera frame (..., 2, 4, 4) -> ``mano`` actions (..., 48), fit errors (..., 2).

@@ -116,12 +116,12 @@ def hand_to_urdf(hand: RobotHand) -> str:
     return ET.tostring(robot, encoding="unicode") + "\n"
 
 
-def export_urdf(hand: RobotHand, path: "str | os.PathLike") -> Path:
+def export_urdf(hand: RobotHand, path: str | os.PathLike) -> Path:
     """Write the hand's URDF (through a temporary file) and return its path."""
     return write_text_atomic(path, hand_to_urdf(hand))
 
 
-def urdf_hand_spec(hand: RobotHand, urdf_path: "str | os.PathLike") -> dict:
+def urdf_hand_spec(hand: RobotHand, urdf_path: str | os.PathLike) -> dict:
     """A hand-file mapping for the exported URDF (keypoints are the fixed links named after them)."""
     names = [KEYPOINT_NAMES[k] for k in hand.keypoint_indices]
     return {

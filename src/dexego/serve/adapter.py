@@ -9,7 +9,8 @@ the transport.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from dexego.serve.chunking import CameraPose, ChunkedPolicy, ChunkingConfig, Retarget
 from dexego.serve.client import ClientConfig, PolicyClient

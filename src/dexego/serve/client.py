@@ -167,7 +167,7 @@ class PolicyClient:
         with self._lock:
             self._drop()
 
-    def __enter__(self) -> "PolicyClient":
+    def __enter__(self) -> PolicyClient:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -211,7 +211,7 @@ class PolicyServer:
             server_header=None,
         )
 
-    async def serve_forever(self, ready: "callable | None" = None) -> None:
+    async def serve_forever(self, ready: callable | None = None) -> None:
         server = await self.start()
         if ready is not None:
             ready(server)
@@ -285,14 +285,14 @@ class ServerThread:
             self._loop.call_soon_threadsafe(self._task.cancel)
         self._thread.join(timeout_s)
 
-    def __enter__(self) -> "ServerThread":
+    def __enter__(self) -> ServerThread:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-def run_server(server: PolicyServer, on_ready: "callable | None" = None) -> None:
+def run_server(server: PolicyServer, on_ready: callable | None = None) -> None:
     """Serve until interrupted (Ctrl-C). ``on_ready(url)`` is called once listening."""
 
     def ready(ws_server: Server) -> None:

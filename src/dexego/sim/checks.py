@@ -78,7 +78,7 @@ class Progress:
         self.names = names
         self.done = np.zeros(len(names), dtype=bool)
 
-    def update(self, flags: "tuple[bool, ...] | np.ndarray") -> None:
+    def update(self, flags: tuple[bool, ...] | np.ndarray) -> None:
         flags = np.asarray(flags, dtype=bool)
         if flags.shape != self.done.shape:
             raise ValueError(f"expected {len(self.names)} subtask flags {self.names}, got {flags.shape}")

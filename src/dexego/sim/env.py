@@ -85,7 +85,7 @@ class TaskEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 30}
     embodiment: str = ""
 
-    def __init__(self, task: "str | Task" = "Push-Box", config: EnvConfig | None = None, render_mode: str | None = None, **overrides):
+    def __init__(self, task: str | Task = "Push-Box", config: EnvConfig | None = None, render_mode: str | None = None, **overrides):
         config = replace(config or EnvConfig(), **overrides)
         self.task: Task = get_task(task) if isinstance(task, str) else task
         self.config = config

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -70,7 +71,7 @@ class TaskSummary:
     seeds: list[int] = field(default_factory=list)
 
 
-def resolve_tasks(tasks: "str | list[str]") -> list[str]:
+def resolve_tasks(tasks: str | list[str]) -> list[str]:
     """'all' or a comma-separated list / list of names -> canonical task names."""
     if isinstance(tasks, str):
         tasks = task_names() if tasks.strip().lower() == "all" else [t.strip() for t in tasks.split(",") if t.strip()]
@@ -157,12 +158,12 @@ def _run_chunk(args: tuple) -> list[dict]:
 
 def evaluate(
     factory: Callable[[str], SimPolicy],
-    tasks: "str | list[str]",
+    tasks: str | list[str],
     split: str,
     episodes: int | None = None,
     workers: int = 1,
     base_seed: int = 0,
-    video_dir: "str | Path | None" = None,
+    video_dir: str | Path | None = None,
     env_overrides: dict[str, Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
     policy_name: str = "policy",
@@ -242,7 +243,7 @@ def markdown_table(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results(results: dict, out: "str | Path") -> tuple[Path, Path]:
+def write_results(results: dict, out: str | Path) -> tuple[Path, Path]:
     """Write ``out`` (JSON) and the Markdown table next to it (same name, .md), atomically."""
     out = Path(out)
     md = out.with_suffix(".md")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import colorsys
 
 import gymnasium as gym
-import mujoco
 import numpy as np
 
 from dexego.errors import ConfigError

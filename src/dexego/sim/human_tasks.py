@@ -15,7 +15,14 @@ from dexego.sim import checks
 from dexego.sim.scene import TABLE_TOP_Z, SceneObjects
 from dexego.sim.tasks import get_task, task_names
 from dexego.sim.tasks.base import Task, Waypoint, set_free_pose
-from dexego.sim.tasks.short_horizon import CloseDrawer, FlipMug, PourBalls, PushBox, StackCan, _cylinder_free, _uniform_xy
+from dexego.sim.tasks.short_horizon import (
+    CloseDrawer,
+    FlipMug,
+    PourBalls,
+    PushBox,
+    StackCan,
+    _uniform_xy,
+)
 
 _HUMAN_ONLY: dict[str, type[Task]] = {}
 _MIRROR = np.diag([1.0, -1.0, 1.0])

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dexego.sim.robot_mjcf import ROBOT_NAME, robot_actuators_xml, robot_body_xml, robot_defaults_xml, robot_equalities_xml
+from dexego.sim.robot_mjcf import (
+    ROBOT_NAME,
+    robot_actuators_xml,
+    robot_body_xml,
+    robot_defaults_xml,
+    robot_equalities_xml,
+)
 
 TABLE_TOP_Z = 1.0
 TABLE_CENTER = (0.55, 0.0)

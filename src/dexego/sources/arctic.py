@@ -23,7 +23,16 @@ import numpy as np
 from dexego.data import Episode
 from dexego.errors import InputError
 from dexego.geometry import Intrinsics, axis_angle_to_matrix, invert_transform
-from dexego.sources.base import SequenceRef, SkipSequence, SourceOptions, check_array, labelled_instructions, require_file, rigid_from_rt, truncate
+from dexego.sources.base import (
+    SequenceRef,
+    SkipSequence,
+    SourceOptions,
+    check_array,
+    labelled_instructions,
+    require_file,
+    rigid_from_rt,
+    truncate,
+)
 from dexego.sources.mano_feature import load_projectors, mano_feature
 from dexego.sources.mano_hands import load_mano_pair, mano_keypoints
 from dexego.sources.media import read_image

@@ -60,7 +60,7 @@ def require_file(path: Path, source_id: str) -> Path:
     return path
 
 
-def check_array(path: "Path | str", name: str, value: Any, shape: tuple[int | None, ...]) -> np.ndarray:
+def check_array(path: Path | str, name: str, value: Any, shape: tuple[int | None, ...]) -> np.ndarray:
     """``value`` as float64 with the given shape (None = any size); InputError naming file and field otherwise."""
     try:
         array = np.asarray(value, dtype=np.float64)

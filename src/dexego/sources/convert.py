@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 import sys
 import zipfile
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 from dexego.data import DatasetWriter
 from dexego.errors import ConfigError, DexegoError, InputError
@@ -87,8 +87,8 @@ def _parsed(source_name: str, refs: list[SequenceRef], options: SourceOptions, w
 
 def convert(
     source_name: str,
-    input_dir: "str | Path",
-    output: "str | Path",
+    input_dir: str | Path,
+    output: str | Path,
     options: SourceOptions = SourceOptions(),
     workers: int = 1,
     progress: Callable[[str], None] | None = None,

@@ -31,7 +31,15 @@ import yaml
 from dexego.data import Episode
 from dexego.errors import InputError
 from dexego.geometry import Intrinsics, axis_angle_to_matrix
-from dexego.sources.base import SequenceRef, SkipSequence, SourceOptions, check_array, labelled_instructions, placeholder_instructions, require_file, truncate
+from dexego.sources.base import (
+    SequenceRef,
+    SourceOptions,
+    check_array,
+    labelled_instructions,
+    placeholder_instructions,
+    require_file,
+    truncate,
+)
 from dexego.sources.mano_feature import load_projectors, mano_feature
 from dexego.sources.media import read_images
 

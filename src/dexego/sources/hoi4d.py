@@ -40,7 +40,13 @@ from dexego.data import Episode
 from dexego.errors import InputError
 from dexego.geometry import Intrinsics, apply_transform, axis_angle_to_matrix, project
 from dexego.sources.base import (
-    SequenceRef, SkipSequence, SourceOptions, check_array, labelled_instructions, placeholder_instructions, truncate,
+    SequenceRef,
+    SkipSequence,
+    SourceOptions,
+    check_array,
+    labelled_instructions,
+    placeholder_instructions,
+    truncate,
 )  # fmt: skip
 from dexego.sources.mano_feature import load_projectors, mano_feature
 from dexego.sources.mano_hands import load_mano_pair, mano_keypoints

@@ -26,7 +26,15 @@ import numpy as np
 from dexego.data import Episode
 from dexego.errors import InputError
 from dexego.geometry import Intrinsics
-from dexego.sources.base import SequenceRef, SkipSequence, SourceOptions, labelled_instructions, placeholder_instructions, require_file, truncate
+from dexego.sources.base import (
+    SequenceRef,
+    SkipSequence,
+    SourceOptions,
+    labelled_instructions,
+    placeholder_instructions,
+    require_file,
+    truncate,
+)
 from dexego.sources.media import read_video
 
 NAME = "holoassist"

@@ -28,7 +28,15 @@ from dexego.actions.convert import mano_to_action
 from dexego.data import Episode
 from dexego.errors import InputError
 from dexego.geometry import Intrinsics, axis_angle_to_matrix, make_transform, quat_to_matrix
-from dexego.sources.base import SequenceRef, SkipSequence, SourceOptions, check_array, placeholder_instructions, rigid_from_rt, truncate
+from dexego.sources.base import (
+    SequenceRef,
+    SkipSequence,
+    SourceOptions,
+    check_array,
+    placeholder_instructions,
+    rigid_from_rt,
+    truncate,
+)
 from dexego.sources.mano_hands import load_mano_pair, mano_keypoints
 from dexego.sources.media import read_image
 from dexego.sources.undistort import fisheye624_project, warp_to_pinhole

@@ -39,14 +39,14 @@ class ManoFitConfig:
     frames_per_batch: int = 512  # frames fitted together (memory bound)
 
 
-def stored_mano_models(mano_dir: "str | os.PathLike | None", source: str = "fit-mano") -> tuple[MANOModel, MANOModel]:
+def stored_mano_models(mano_dir: str | os.PathLike | None, source: str = "fit-mano") -> tuple[MANOModel, MANOModel]:
     """(left, right) MANO models in the convention of observation.hands.mano (dexego.data.features)."""
     mano_dir = require_mano_dir(Path(mano_dir) if mano_dir is not None else None, source)
     return tuple(MANOModel.from_dir(mano_dir, side, flat_hand_mean=F.MANO_FLAT_HAND_MEAN, num_pca=F.MANO_NUM_PCA) for side in SIDES)
 
 
 def fit_mano_to_keypoints(
-    models: "tuple[MANOModel, MANOModel]", keypoints_world: np.ndarray, valid: np.ndarray, config: ManoFitConfig | None = None
+    models: tuple[MANOModel, MANOModel], keypoints_world: np.ndarray, valid: np.ndarray, config: ManoFitConfig | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """World keypoints (T, 2, 21, 3) + validity (T, 2) -> (MANO feature (T, 2, 24) float32, keypoint error (T, 2) metres).
 
@@ -123,9 +123,9 @@ def _stand_in(kp: np.ndarray, valid: np.ndarray) -> np.ndarray:
 
 
 def fit_mano_dataset(
-    source: "str | os.PathLike",
-    out: "str | os.PathLike",
-    mano_dir: "str | os.PathLike | None",
+    source: str | os.PathLike,
+    out: str | os.PathLike,
+    mano_dir: str | os.PathLike | None,
     config: ManoFitConfig | None = None,
     progress: bool = False,
 ) -> dict:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import av
 import numpy as np
@@ -31,7 +31,7 @@ def read_video(path: Path, max_frames: int | None = None) -> np.ndarray:
     return np.stack(frames)
 
 
-def read_image(data: "bytes | Path", where: "str | Path") -> np.ndarray:
+def read_image(data: bytes | Path, where: str | Path) -> np.ndarray:
     """One JPEG/PNG (path or bytes) as (H, W, 3) uint8 RGB (grey images are replicated)."""
     try:
         with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:

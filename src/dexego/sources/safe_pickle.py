@@ -156,7 +156,7 @@ def _read(stream: io.BytesIO, n: int) -> bytes:
     return chunk
 
 
-def safe_load_pickle(data: bytes, path: "str | os.PathLike" = "<bytes>") -> Any:
+def safe_load_pickle(data: bytes, path: str | os.PathLike = "<bytes>") -> Any:
     """Unpickle numpy data and torch tensors (as numpy) without executing code; InputError otherwise."""
     try:
         if data[:2] == b"PK":
@@ -168,7 +168,7 @@ def safe_load_pickle(data: bytes, path: "str | os.PathLike" = "<bytes>") -> Any:
         raise InputError(path, None, f"corrupt or truncated pickle: {exc}") from None
 
 
-def safe_load_npy_object(path: "str | os.PathLike") -> Any:
+def safe_load_npy_object(path: str | os.PathLike) -> Any:
     """The object stored in a pickled ``.npy`` (``np.save`` of a dict), read without ``allow_pickle``."""
     raw = open(path, "rb").read()
     stream = io.BytesIO(raw)

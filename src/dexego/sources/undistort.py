@@ -8,7 +8,7 @@ dataset's forward camera model to find where it lies in the source image
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -16,7 +16,7 @@ from dexego.data.files import read_json as _read_json
 __all__ = ["atomic_directory", "read_json", "write_json"]
 
 
-def read_json(path: "str | os.PathLike", what: str) -> dict:
+def read_json(path: str | os.PathLike, what: str) -> dict:
     """The JSON object in ``path`` (``what`` says what the file is, for the error when it is missing)."""
     return _read_json(path, what, expect=dict)
 

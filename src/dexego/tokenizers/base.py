@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -30,7 +31,7 @@ class ActionTokenizer(Protocol):
 
     def decode(self, tokens: Sequence[Sequence[int]]) -> np.ndarray: ...
 
-    def save(self, directory: "str | os.PathLike") -> None: ...
+    def save(self, directory: str | os.PathLike) -> None: ...
 
 
 def check_chunks(chunks: np.ndarray, horizon: int | None = None, dim: int | None = None) -> np.ndarray:
@@ -44,7 +45,7 @@ def check_chunks(chunks: np.ndarray, horizon: int | None = None, dim: int | None
     return chunks
 
 
-def load_tokenizer(directory: "str | os.PathLike") -> ActionTokenizer:
+def load_tokenizer(directory: str | os.PathLike) -> ActionTokenizer:
     """Load a tokenizer saved by ``save`` (its kind is read from tokenizer.json)."""
     from dexego.tokenizers._files import read_json
     from dexego.tokenizers.fast import FASTTokenizer

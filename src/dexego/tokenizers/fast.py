@@ -19,9 +19,9 @@ U+FFFD, or values outside the fitted range) count as zero coefficients.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from scipy.fft import dct, idct
@@ -122,7 +122,7 @@ class FASTTokenizer:
         return idct(coefficients, type=2, norm="ortho", axis=1).astype(np.float32)
 
     @classmethod
-    def fit(cls, chunks: np.ndarray, config: FASTConfig = FASTConfig()) -> "FASTTokenizer":
+    def fit(cls, chunks: np.ndarray, config: FASTConfig = FASTConfig()) -> FASTTokenizer:
         chunks = check_chunks(chunks)
         coefficients = cls._coefficients(chunks, config.scale)
         min_value, max_value = int(coefficients.min()), int(coefficients.max())
@@ -142,7 +142,7 @@ class FASTTokenizer:
         tokenizer._max_tokens = int(np.ceil(longest * 1.25))  # head room for unseen chunks
         return tokenizer
 
-    def save(self, directory: "str | os.PathLike") -> None:
+    def save(self, directory: str | os.PathLike) -> None:
         with atomic_directory(directory) as tmp:
             write_json(tmp / TOKENIZER_FILE, {
                 "kind": self.kind, "horizon": self.horizon, "dim": self.dim, "config": to_dict(self.config),
@@ -151,7 +151,7 @@ class FASTTokenizer:
             self.bpe.save(str(tmp / BPE_FILE))
 
     @classmethod
-    def load(cls, directory: "str | os.PathLike") -> "FASTTokenizer":
+    def load(cls, directory: str | os.PathLike) -> FASTTokenizer:
         directory = Path(directory)
         meta = read_json(directory / TOKENIZER_FILE, "action tokenizer description")
         fields = []

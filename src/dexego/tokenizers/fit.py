@@ -27,7 +27,7 @@ class RoundTripReport:
                 f"{self.mean_tokens:.1f} tokens per chunk (max {self.max_tokens})")  # fmt: skip
 
 
-def fit_tokenizer(kind: str, chunks: np.ndarray, config: "dict[str, Any] | None" = None,
+def fit_tokenizer(kind: str, chunks: np.ndarray, config: dict[str, Any] | None = None,
                   overrides: list[str] | None = None, progress=None) -> ActionTokenizer:  # fmt: skip
     """Fit a ``kind`` ("rvq" or "fast") tokenizer on normalised chunks (N, H, D)."""
     from dexego.tokenizers.fast import FASTConfig, FASTTokenizer

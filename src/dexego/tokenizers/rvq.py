@@ -13,9 +13,10 @@ ordered latent by latent, level by level; level k uses ids
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Literal
 
 import numpy as np
 import torch
@@ -176,7 +177,7 @@ class RVQTokenizer(nn.Module):
         return self.decoder(latents.view(len(tokens), -1)).view(len(tokens), self.horizon, self.dim).numpy()
 
     @classmethod
-    def fit(cls, chunks: np.ndarray, config: RVQConfig = RVQConfig(), progress=None) -> "RVQTokenizer":
+    def fit(cls, chunks: np.ndarray, config: RVQConfig = RVQConfig(), progress=None) -> RVQTokenizer:
         chunks = torch.from_numpy(check_chunks(chunks))
         generator = torch.Generator().manual_seed(config.seed)
         torch_state = torch.random.get_rng_state()
@@ -204,14 +205,14 @@ class RVQTokenizer(nn.Module):
             torch.random.set_rng_state(torch_state)
         return model
 
-    def save(self, directory: "str | os.PathLike") -> None:
+    def save(self, directory: str | os.PathLike) -> None:
         with atomic_directory(directory) as tmp:
             write_json(tmp / TOKENIZER_FILE, {"kind": self.kind, "horizon": self.horizon, "dim": self.dim,
                                               "config": to_dict(self.config)})  # fmt: skip
             save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(tmp / WEIGHTS_FILE))
 
     @classmethod
-    def load(cls, directory: "str | os.PathLike") -> "RVQTokenizer":
+    def load(cls, directory: str | os.PathLike) -> RVQTokenizer:
         directory = Path(directory)
         meta = read_json(directory / TOKENIZER_FILE, "action tokenizer description")
         config = load_config(RVQConfig, meta.get("config", {}), origin=str(directory / TOKENIZER_FILE), prefix="config")

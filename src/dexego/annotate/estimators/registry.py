@@ -9,7 +9,8 @@ and must satisfy :class:`~dexego.annotate.estimators.base.HandEstimator`.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from dexego.annotate.estimators.base import HandEstimator
 from dexego.errors import ConfigError

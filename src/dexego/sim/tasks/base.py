@@ -83,7 +83,7 @@ def yaw_quat(angle: float) -> np.ndarray:
     return np.array([np.cos(angle / 2), 0.0, 0.0, np.sin(angle / 2)])
 
 
-def rotation_from_axes(x: "np.ndarray | list", z: "np.ndarray | list") -> np.ndarray:
+def rotation_from_axes(x: np.ndarray | list, z: np.ndarray | list) -> np.ndarray:
     """Rotation whose columns are x, y = z cross x, z (z is orthogonalised against x)."""
     x = np.asarray(x, dtype=np.float64)
     x = x / np.linalg.norm(x)
