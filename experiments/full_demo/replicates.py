@@ -11,6 +11,12 @@ and looks) is the same for every replicate.
 Each replicate runs ``dexego demo`` into RUNS/seed<s> (resumed if interrupted); its summary and the
 two policies' simulator results are copied into ``results/seed<s>/``; ``results/replicates.md`` and
 ``results/replicates.json`` then hold every seed's figures and their mean and standard deviation.
+
+The matched-compute control (``matched_steps/``: robot data only, 2800 steps = the pretrained arm's
+2000 + 800, seed 0's data and rollout seeds) is run on its own and added to the table with
+
+    dexego demo --profile experiments/full_demo/matched_steps --out runs/full_matched_steps
+    python experiments/full_demo/replicates.py --seeds --matched runs/full_matched_steps
 """
 
 from __future__ import annotations
@@ -74,20 +80,24 @@ def run_replicate(seed: int, runs: Path, workers: int) -> dict:
 
 
 def table(summaries: dict[int, dict]) -> tuple[str, dict]:
-    arms = [arm["name"] for arm in next(iter(summaries.values()))["arms"]]
+    arms = list(dict.fromkeys(arm["name"] for summary in summaries.values() for arm in summary["arms"]))
     rows, stats = [], {}
     header = "| policy | seed | " + " | ".join(name for name, _ in FIGURES) + " |"
     rows += [header, "|---|---:|" + "---:|" * len(FIGURES)]
     for arm_name in arms:
         per_seed = {}
         for seed, summary in sorted(summaries.items()):
-            arm = next(a for a in summary["arms"] if a["name"] == arm_name)
+            arm = next((a for a in summary["arms"] if a["name"] == arm_name), None)
+            if arm is None:
+                continue
             per_seed[seed] = [read(arm) for _, read in FIGURES]
             rows.append(f"| {arm_name} | {seed} | " + " | ".join(f"{v:.1f}" if v >= 10 else f"{v:.2f}" for v in per_seed[seed]) + " |")
         columns = list(zip(*per_seed.values()))
         mean = [statistics.fmean(c) for c in columns]
         sd = [statistics.stdev(c) if len(c) > 1 else float("nan") for c in columns]
-        rows.append(f"| **{arm_name}** | mean ± sd | " + " | ".join(f"**{m:.1f} ± {s:.1f}**" if abs(m) >= 10 else f"**{m:.2f} ± {s:.2f}**" for m, s in zip(mean, sd)) + " |")
+        if len(per_seed) > 1:
+            rows.append(f"| **{arm_name}** | mean ± sd ({len(per_seed)} seeds) | "
+                        + " | ".join(f"**{m:.1f} ± {s:.1f}**" if abs(m) >= 10 else f"**{m:.2f} ± {s:.2f}**" for m, s in zip(mean, sd)) + " |")  # fmt: skip
         stats[arm_name] = {"per_seed": per_seed, "mean": dict(zip([n for n, _ in FIGURES], mean)), "sd": dict(zip([n for n, _ in FIGURES], sd))}
     return "\n".join(rows) + "\n", stats
 
@@ -97,6 +107,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="*", default=[1, 2], help="replicate seeds to run (0 is the committed run)")
     parser.add_argument("--runs", type=Path, default=HERE.parent / ".work" / "full_demo", help="where the replicate runs go")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--matched", type=Path, default=None, help="a finished run of the matched_steps profile (seed 0)")
     args = parser.parse_args()
     if 0 in args.seeds:
         parser.error("seed 0 is the committed run (results/summary.json); replicates use seeds >= 1")
@@ -105,6 +116,14 @@ def main() -> None:
         summaries[seed] = run_replicate(seed, args.runs, args.workers)
     for path in sorted(RESULTS.glob("seed*/summary.json")):  # replicates run earlier
         summaries.setdefault(int(path.parent.name[4:]), json.loads(path.read_text()))
+    matched = RESULTS / "matched_steps"
+    if args.matched:
+        matched.mkdir(exist_ok=True)
+        shutil.copy(args.matched / "summary.json", matched / "summary.json")
+        for arm in json.loads((args.matched / "summary.json").read_text())["arms"]:
+            shutil.copy(args.matched / "results" / "eval" / f"{arm['name']}.json", matched / f"{arm['name']}.json")
+    if (matched / "summary.json").is_file():  # same data and rollout seeds as seed 0
+        summaries[0] = {**summaries[0], "arms": summaries[0]["arms"] + json.loads((matched / "summary.json").read_text())["arms"]}
     text, stats = table(summaries)
     (RESULTS / "replicates.md").write_text(text)
     (RESULTS / "replicates.json").write_text(json.dumps({"seeds": sorted(summaries), "arms": stats, "machine": machine(),
