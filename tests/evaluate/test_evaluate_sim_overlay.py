@@ -42,15 +42,15 @@ class ChangingChunks:
 
 
 def run(env, overlay: bool):
-    """Like dexego.sim.evaluation.run_rollout: each observation's image is kept, then the policy acts on it."""
+    """Like dexego.sim.evaluation.run_rollout: the policy acts on each observation, the video shows video_frame."""
     policy = model_sim_policy(ChangingChunks(), "Push-Box", SimPolicyConfig(query_every=EVERY, overlay=overlay), INFO)
     obs, _ = env.reset(seed=0, options={"room": 1, "table": 1})
     policy.reset(0)
     actions, plain, shown = [], [], []
     for _ in range(STEPS):
         plain.append(obs["image"].copy())
-        shown.append(obs["image"])
         action = policy.act(obs)
+        shown.append(policy.video_frame(obs["image"]))
         actions.append(action)
         obs, _, terminated, truncated, _ = env.step(action)
         if terminated or truncated:

@@ -87,10 +87,15 @@ class ModelSimPolicy:
 
     def act(self, observation: dict) -> np.ndarray:
         self.history.push(observation)  # every step: the history frames are 0.2 s apart, queries every k steps
-        action = self.chunked.act(observation)
-        if self.overlay is not None:  # after the history copied the frame: the drawing only reaches the video
-            self.overlay.draw(observation.get("image"), self.tap.latest, self.tap.queries)
-        return action
+        return self.chunked.act(observation)
+
+    def video_frame(self, image: np.ndarray) -> np.ndarray:
+        """The frame just acted on as a rollout video shows it: with the latest predicted chunk drawn, if enabled."""
+        if self.overlay is None:
+            return image
+        shown = np.array(image, copy=True)
+        self.overlay.draw(shown, self.tap.latest, self.tap.queries)
+        return shown
 
     def close(self) -> None:
         from dexego.serve import close_policy

@@ -95,18 +95,26 @@ def protocol(task: str, split: str, episodes: int | None = None, base_seed: int 
 
 
 def run_rollout(env, policy: SimPolicy, spec: RolloutSpec, video_path: Path | None = None) -> RolloutResult:
-    """One episode of ``policy`` in ``env`` (already built for ``spec.task``)."""
+    """One episode of ``policy`` in ``env`` (already built for ``spec.task``).
+
+    A policy may offer ``video_frame(image) -> image``: what the video shows of the frame it has just acted
+    on (e.g. its predicted path drawn on a copy); the policy's input is never changed.
+    """
     obs, info = env.reset(seed=spec.seed, options={"room": spec.room, "table": spec.table})
     policy.reset(spec.seed)
-    frames = [obs["image"]] if video_path is not None and "image" in obs else None
+    frames = [] if video_path is not None and "image" in obs else None
+    video_frame = getattr(policy, "video_frame", None) or (lambda image: image)
     steps = 0
     while True:
-        obs, _, terminated, truncated, info = env.step(policy.act(obs))
-        steps += 1
+        action = policy.act(obs)
         if frames is not None:
-            frames.append(obs["image"])
+            frames.append(video_frame(obs["image"]))
+        obs, _, terminated, truncated, info = env.step(action)
+        steps += 1
         if terminated or truncated:
             break
+    if frames is not None:
+        frames.append(obs["image"])  # the final state, after the last action
     if frames is not None:
         _write_video(video_path, frames, env.metadata.get("render_fps", 30))
     done = sum(info["subtasks"].values())
