@@ -167,3 +167,29 @@ def test_experiment_with_several_runs_gets_one_training_section_each(tmp_path):
     parser.feed(build_report(tmp_path))
     assert parser.headings == ["Training: large", "Training: small"]
     assert len(parser.images) == 2
+
+
+def test_per_split_result_files_are_not_extra_policies(tmp_path):
+    """dexego demo keeps eval/splits/<arm>_<split>.json beside the merged eval/<arm>.json: one policy, not three."""
+    from dexego.evaluate.results import drop_parts, parse_results
+
+    def rollouts(split, successes):
+        return [{"task": "Push-Box", "split": split, "success": s, "progress": 1.0 if s else 0.5} for s in successes]
+
+    seen, unseen = rollouts("seen", [True, False]), rollouts("unseen", [False, False])
+    for arm in ("human_pretrained", "no_pretraining"):
+        (tmp_path / "eval" / "splits").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "eval" / f"{arm}.json").write_text(json.dumps({"policy": arm, "rollouts": seen + unseen}))
+        (tmp_path / "eval" / "splits" / f"{arm}_seen.json").write_text(json.dumps({"policy": arm, "rollouts": seen}))
+        (tmp_path / "eval" / "splits" / f"{arm}_unseen.json").write_text(json.dumps({"policy": arm, "rollouts": unseen}))
+    text = build_report(tmp_path)
+    overview = text.split("Mean success (SR) and progress (PSR) rates", 1)[1].split("</table>", 1)[0]
+    assert overview.count("<tr>") == 1 + 2  # header + one row per policy
+    assert "human_pretrained #2" not in text and "no_pretraining #2" not in text
+    # a file of the same policy with other numbers is kept (and labelled), a file of another policy too
+    merged = parse_results({"policy": "a", "rollouts": seen + unseen}, "a.json")
+    part = parse_results({"policy": "a", "rollouts": seen}, "a_seen.json")
+    rerun = parse_results({"policy": "a", "rollouts": rollouts("seen", [True, True])}, "a_seen_rerun.json")
+    other = parse_results({"policy": "b", "rollouts": seen}, "b.json")
+    assert [r.source for r in drop_parts([part, merged, rerun, other])] == ["a.json", "a_seen_rerun.json", "b.json"]
+    assert [r.source for r in drop_parts([merged, parse_results({"policy": "a", "rollouts": seen + unseen}, "copy.json")])] == ["a.json"]

@@ -122,3 +122,40 @@ def test_too_small_dataset_for_the_batch(tmp_path):
     config = load_stage_config(_config(tmp_path / "run", batch_size=16, grad_accum=4))
     with pytest.raises(Exception, match="cannot fill one optimiser step"):
         _train(config)
+
+
+def test_resume_with_other_settings_is_refused_and_overwrite_starts_again(tmp_path):
+    """A run folder's config.json always describes its weights: a changed setting is an error naming the key."""
+    from dexego.train.run_folder import clear_run
+
+    run = tmp_path / "run"
+    _train(load_stage_config(_config(run, max_steps=4)))
+    stored = (run / "config.json").read_text()
+    final_before = (run / ckpt.FINAL / ckpt.WEIGHTS_FILE).read_bytes()
+    changed = load_stage_config(_config(run, max_steps=4), ["optimizer.lr=0.01", "seed=3"])
+    with pytest.raises(ConfigError, match=r"optimizer\.lr: 0\.001 -> 0\.01; seed: 0 -> 3.*--overwrite"):
+        _train(changed)
+    assert (run / "config.json").read_text() == stored  # nothing was rewritten
+    assert (run / ckpt.FINAL / ckpt.WEIGHTS_FILE).read_bytes() == final_before
+    # the same settings (operational keys aside) find the finished run and train nothing
+    again = _train(load_stage_config(_config(run, max_steps=4, log_every=1, progress=False)))
+    assert again.already_finished and again.steps == 4 and again.final_dir == run / ckpt.FINAL
+    assert (run / ckpt.FINAL / ckpt.WEIGHTS_FILE).read_bytes() == final_before
+    # --overwrite: the old run goes, a new one is trained with the new settings
+    assert {p.name for p in clear_run(run)} == {"checkpoints", "final", "config.json", "metrics.jsonl", "tensorboard"}
+    result = _train(changed)
+    assert result.steps == 4 and not result.already_finished
+    assert json.loads((run / "config.json").read_text())["optimizer"]["lr"] == 0.01
+
+
+def test_cli_train_refuses_a_changed_resume_in_one_line(tmp_path, capsys, monkeypatch):
+    from dexego.cli import main
+
+    run = tmp_path / "run"
+    _train(load_stage_config(_config(run, max_steps=2)))
+    config = tmp_path / "stage.json"
+    config.write_text(json.dumps({**_config(run, max_steps=2), "optimizer": {"lr": 0.5}}))
+    monkeypatch.setattr("dexego.train.build.check_inputs", lambda config: None)  # the toy stage has no datasets
+    assert main(["train", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "optimizer.lr: 0.001 -> 0.5" in err and "--overwrite" in err

@@ -19,6 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="override a config value, e.g. --set loop.max_steps=20 --set optimizer.lr=3e-4")
     parser.add_argument("--check", action="store_true",
                         help="only check the config and the datasets, print the resolved config and exit")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="the output folder holds a run: delete its checkpoints, final/, logs and config.json and "
+                        "train from the start (without it, a run trained with other settings is an error)")
     parser.set_defaults(handler=_train)
 
 
@@ -29,10 +32,22 @@ def _train(args: argparse.Namespace) -> int:
 
     config = load_stage_config(args.config, args.overrides)
     check_inputs(config)  # config mistakes, missing datasets or init_from weights: before anything starts
+    if not args.overwrite:  # a run trained with other settings is never resumed: before data is prepared
+        from dexego.train.run_folder import check_resume_config
+
+        check_resume_config(config.output_path, json.loads(json.dumps(to_dict(config))))
     if args.check:
         print(json.dumps(to_dict(config), indent=2))
         return 0
+    if args.overwrite:
+        from dexego.train.run_folder import clear_run
+
+        for path in clear_run(config.output_path):
+            print(f"removed {path}")
     result = run_stage(config)
+    if result.already_finished:
+        print(f"{config.name}: already finished at step {result.steps}; final weights in {result.final_dir}")
+        return 0
     summary = {
         "stage": config.name,
         "steps": result.steps,

@@ -33,7 +33,7 @@ from dexego.evaluate import scaling as scaling_mod
 from dexego.evaluate.html_page import PNG_SIGNATURE, figure_png, page, png_img
 from dexego.evaluate.metrics_log import FILENAME as METRICS_FILENAME
 from dexego.evaluate.metrics_log import MetricsLog, read_metrics
-from dexego.evaluate.results import BenchmarkResults, parse_results
+from dexego.evaluate.results import BenchmarkResults, drop_parts, parse_results
 from dexego.evaluate.tables import Table, benchmark_tables, number
 
 REPORT_NAME = "report.html"
@@ -93,6 +93,7 @@ def build_report(run_dir: str | Path, config: ReportConfig = ReportConfig(), exc
                 benchmark.append(parse_results(data, path))
             except InputError as exc:  # some other JSON with a "tasks" key: say so, do not fail the report
                 skipped.append(f"{path.relative_to(run_dir)}: not benchmark results ({exc.problem})")
+    benchmark = drop_parts(benchmark)  # per-split files beside the merged one are not extra policies
     if benchmark:
         body = "".join(t.to_html() for t in benchmark_tables(benchmark))
         sources = ", ".join(html.escape(str(Path(r.source).relative_to(run_dir))) for r in benchmark)

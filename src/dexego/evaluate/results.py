@@ -53,6 +53,29 @@ class BenchmarkResults:
         return sorted({task for split in self.scores.values() for task in split})
 
 
+def drop_parts(results: list[BenchmarkResults]) -> list[BenchmarkResults]:
+    """Leave out a file that is part of another file of the same policy.
+
+    ``dexego demo`` (and a user running ``dexego sim eval`` once per split) keeps per-split
+    files beside the merged one: ``eval/splits/A_seen.json`` is a part of ``eval/A.json``. A result is a
+    part of another when the policy names agree and every (split, task) score it holds appears,
+    equal, in the other, which holds more (or is an identical earlier file). Order is kept."""
+    kept = []
+    for i, result in enumerate(results):
+        cells = {(split, task): score for split, tasks in result.scores.items() for task, score in tasks.items()}
+        covered = False
+        for j, other in enumerate(results):
+            if j == i or other.policy != result.policy:
+                continue
+            others = {(split, task): score for split, tasks in other.scores.items() for task, score in tasks.items()}
+            if all(others.get(key) == score for key, score in cells.items()) and (len(others) > len(cells) or j < i):
+                covered = True
+                break
+        if not covered:
+            kept.append(result)
+    return kept
+
+
 def load_results(path: str | Path) -> BenchmarkResults:
     """Read one results JSON file (see the module docstring)."""
     path = Path(path)

@@ -11,6 +11,7 @@ uninterrupted one.
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import time
 from collections.abc import Sequence
@@ -30,6 +31,7 @@ from dexego.train import checkpoints as ckpt
 from dexego.train.config import StageConfig
 from dexego.train.metrics_logger import MetricsLogger
 from dexego.train.parameters import EMA, build_optimizer, freeze_parameters, load_initial_weights
+from dexego.train.run_folder import check_resume_config
 from dexego.train.schedule import build_scheduler
 from dexego.train.state_io import load_state, load_tensors, read_json, rng_state, save_state, set_rng_state, write_json
 
@@ -67,6 +69,7 @@ class TrainResult:
     last_train_loss: float | None
     val_losses: dict[str, float]
     samples_per_second: float
+    already_finished: bool = False  # the run had reached its last step before this call: nothing was trained
 
 
 @dataclass
@@ -135,6 +138,7 @@ class Trainer:
             persistent_workers=False,
         )
 
+        check_resume_config(self.run_dir, json.loads(json.dumps(to_dict(cfg))))  # before anything is written
         resume_from = ckpt.latest_checkpoint(self.run_dir) if cfg.resume == "auto" else None
         if resume_from is None and cfg.init_from:
             report = load_initial_weights(self.policy, ckpt.resolve_weights(cfg.init_from), cfg.init_skip)
@@ -164,6 +168,12 @@ class Trainer:
     def fit(self) -> TrainResult:
         acc, loop = self.accelerator, self.loop
         pos = self._setup()
+        final = self.run_dir / ckpt.FINAL
+        if pos.step >= self.total_steps and self._final_step(final) == pos.step:
+            self._print(f"already finished at step {pos.step}: {final} (nothing to train)")
+            if acc.is_main_process:
+                self.logger.close()
+            return TrainResult(pos.step, pos.epoch, final, self.last_checkpoint, None, {}, 0.0, already_finished=True)
         from tqdm.auto import tqdm
 
         bar = tqdm(total=self.total_steps, initial=pos.step, disable=not (acc.is_main_process and loop.progress),
@@ -408,6 +418,13 @@ class Trainer:
         return final
 
     # ---------------------------------------------------------------- utils
+    @staticmethod
+    def _final_step(final: Path) -> int | None:
+        try:
+            return int(read_json(final / ckpt.STATE_FILE)["step"])
+        except (InputError, KeyError, TypeError, ValueError):  # missing or unreadable: final/ is written again
+            return None
+
     def _log(self, step: int, split: str, record: dict[str, Any]) -> None:
         if self.accelerator.is_main_process:
             self.logger.log(step, split, record)
