@@ -200,3 +200,53 @@ def test_load_rejects_corrupt_weights(stats, tmp_path):
         Policy.load(tmp_path / "p")
     with pytest.raises(InputError, match="config.json"):
         Policy.load(tmp_path / "nothing")
+
+
+def relative_stats(batch):
+    """Statistics of the batch's relative chunks (what dexego.data.targets computes from a dataset)."""
+    from dexego.actions.relative import to_relative
+
+    rel = to_relative(batch["actions"].astype(np.float64), batch["state"].astype(np.float64), "ego48")
+    flat = rel.reshape(-1, 48)
+    return {"mean": flat.mean(0), "std": flat.std(0) + 1e-3}
+
+
+def test_relative_policy_predicts_motion_and_returns_absolute_chunks(stats, batch, tmp_path):
+    from dexego.actions.relative import to_relative
+
+    config = load_config(PolicyConfig, {"head": "regression", "action_frame": "relative", **TINY, "regression": SMALL_HEAD})
+    torch.manual_seed(0)
+    policy = Policy(config, stats, target_stats=relative_stats(batch))
+    # A head that predicts "no motion" (normalised output = the normalised identity motion) holds the current pose.
+    identity = np.zeros(48)
+    for side in (0, 1):
+        identity[get_space("ego48").part_slice("wrist_rot6d", side)] = [1, 0, 0, 0, 1, 0]
+    still = torch.as_tensor(policy.normalizer().normalize(identity), dtype=torch.float32)
+    with torch.no_grad():
+        for layer, part in zip(policy.head.hand_out, (slice(0, 24), slice(24, 48))):
+            layer.weight.zero_()
+            layer.bias.copy_(still[part])
+    chunk = policy.predict_action_chunk(observation(batch))
+    np.testing.assert_allclose(chunk, np.repeat(batch["state"][:, None], 30, axis=1), atol=1e-4)
+    # Trained, it fits the relative targets; its absolute predictions approach the true chunks.
+    torch.manual_seed(0)
+    policy = Policy(config, stats, target_stats=relative_stats(batch))
+    first, last = overfit(policy, batch, steps=80)
+    assert last < first / 10, (first, last)
+    predicted = policy.predict_action_chunk(observation(batch))
+    true_rel = to_relative(batch["actions"].astype(np.float64), batch["state"].astype(np.float64), "ego48")
+    pred_rel = to_relative(predicted.astype(np.float64), batch["state"].astype(np.float64), "ego48")
+    pos = get_space("ego48").part_slice("wrist_pos", 0)
+    assert np.abs(pred_rel[..., pos] - true_rel[..., pos]).mean() < np.abs(true_rel[..., pos]).mean()
+    policy.save(tmp_path / "rel")
+    loaded = Policy.load(tmp_path / "rel")
+    np.testing.assert_allclose(loaded.predict_action_chunk(observation(batch)), predicted, atol=1e-5)
+    np.testing.assert_allclose(loaded.normalizer().shift, policy.normalizer().shift)
+
+
+def test_relative_policy_needs_target_statistics(stats):
+    config = load_config(PolicyConfig, {"action_frame": "relative", **TINY})
+    with pytest.raises(InputError, match="target_stats"):
+        Policy(config, stats)
+    with pytest.raises(InputError, match="target_stats"):
+        Policy(load_config(PolicyConfig, TINY), stats, target_stats=stats)

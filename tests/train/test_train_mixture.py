@@ -94,3 +94,31 @@ def test_mixture_and_inline_sources_together_are_refused(two_datasets):
     config = _stage(two_datasets, 'mixture = "mixes/m.toml"\n' + INLINE, MIX_3_TO_1)
     with pytest.raises(ConfigError, match=r"data: .*data.sources.*data.mixture.*not both"):
         load_stage_config(config)
+
+
+def test_relative_action_frame_fits_the_normaliser_on_relative_chunks_and_trains(two_datasets, tmp_path):
+    from dexego.data import SampleSource
+    from dexego.data.targets import target_stats
+    from dexego.models import Policy
+    from dexego.train.build import run_stage, sample_config
+
+    lines = f'[[data.sources]]\npath = "{two_datasets / "data" / "big"}"\n'
+    overrides = ["data.val_fraction=0", "loop.progress=false", "model.action_frame=relative", "loop.max_steps=2",
+                 "loop.batch_size=2", "loop.val_every=0", "loop.checkpoint_every=0", f"output_dir={tmp_path / 'run'}",
+                 "model.tiny.width=32", "model.regression.width=32"]  # fmt: skip
+    config = load_stage_config(_stage(two_datasets, lines), overrides)
+    data = build_stage_data(config)
+    source = SampleSource(two_datasets / "data" / "big", sample_config(config, _model(config)), [0, 1])
+    expected = target_stats([source], "relative")
+    np.testing.assert_allclose(data.target_stats["mean"], expected["mean"])
+    result = run_stage(config)
+    policy = Policy.load(result.final_dir / "policy")
+    assert policy.config.action_frame == "relative"
+    np.testing.assert_allclose(policy.normalizer().shift[:3], expected["mean"][:3], rtol=1e-6)  # the head's targets
+    assert not np.allclose(policy.state_normalizer().shift[:3], policy.normalizer().shift[:3])  # the state's own
+
+
+def _model(config):
+    from dexego.train.build import policy_config
+
+    return policy_config(config)

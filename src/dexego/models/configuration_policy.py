@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from dexego.actions import get_space
+from dexego.actions.relative import check_action_frame
 from dexego.models.configuration_backbones import HFBackboneConfig, TinyBackboneConfig
 from dexego.models.configuration_flow import FlowHeadConfig
 from dexego.models.configuration_regression import RegressionHeadConfig
@@ -28,6 +29,9 @@ class PolicyConfig:
     backbone: Literal["tiny", "hf"] = "tiny"
     head: Literal["regression", "flow", "tokens"] = "regression"
     action_space: str = "ego48"
+    # What the head predicts: the chunk as stored ("absolute", hands in the current camera frame) or the motion
+    # from the current state ("relative", dexego.actions.relative); chunks are always returned absolute.
+    action_frame: Literal["absolute", "relative"] = "absolute"
     horizon: int = 30  # H future steps per chunk
     n_obs_frames: int = 6  # observation history (oldest first, current last)
     normalization: Literal["mean_std", "quantile", "min_max", "identity"] = "mean_std"
@@ -41,6 +45,7 @@ class PolicyConfig:
 
     def __post_init__(self):
         get_space(self.action_space)  # unknown names fail here, with the list of known ones
+        check_action_frame(self.action_frame)
         if self.horizon < 1 or self.n_obs_frames < 1:
             raise ValueError("horizon and n_obs_frames must be >= 1")
 

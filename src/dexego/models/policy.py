@@ -3,7 +3,9 @@
 Networks only see normalised hands (``dexego.actions.Normalizer`` with the
 dataset's statistics, stored with the weights). ``forward(batch)`` returns
 the training loss and metrics; ``predict_action_chunk(observation)``
-returns an un-normalised chunk (H, D) in the current camera frame.
+returns an un-normalised, absolute chunk (H, D) in the current camera frame;
+a policy with ``action_frame = "relative"`` predicts the motion from the
+current state (``dexego.actions.relative``) and converts it back there.
 ``save(dir)`` writes config.json + model.safetensors (+ the action
 tokenizer and, for Hugging Face backbones, the architecture) atomically.
 
@@ -27,6 +29,7 @@ from safetensors.torch import load_model, save_model
 from torch import nn
 
 from dexego.actions import Normalizer, get_space
+from dexego.actions.relative import to_absolute, to_relative
 from dexego.config import load_config, to_dict
 from dexego.errors import ConfigError, InputError
 from dexego.models.configuration_policy import PolicyConfig
@@ -47,16 +50,30 @@ FORMAT_VERSION = 1
 
 class Policy(nn.Module):
     def __init__(self, config: PolicyConfig, stats: Mapping[str, np.ndarray] | Normalizer | None = None,
-                 tokenizer=None, *, architecture_dir: str | Path | None = None):  # fmt: skip
+                 tokenizer=None, *, target_stats: Mapping[str, np.ndarray] | Normalizer | None = None,
+                 architecture_dir: str | Path | None = None):  # fmt: skip
         """``stats``: action statistics (as meta/stats.json: mean/std, q01/q99 or min/max) or a Normalizer;
-        None = identity until loaded. ``tokenizer``: the fitted action tokenizer of the tokens head
-        (default: loaded from ``config.tokens.tokenizer_dir``)."""
+        None = identity until loaded. They normalise the state, and the targets of an ``absolute`` head.
+        ``target_stats``: statistics of the relative chunks a ``relative`` head predicts
+        (``dexego.data.targets.target_stats``); required with ``stats`` in that frame.
+        ``tokenizer``: the fitted action tokenizer of the tokens head (default: loaded from
+        ``config.tokens.tokenizer_dir``)."""
         super().__init__()
         self.config = config
         self.space = get_space(config.action_space)
         normalizer = self._make_normalizer(stats)
         self.register_buffer("normalizer_shift", torch.as_tensor(normalizer.shift, dtype=torch.float64))
         self.register_buffer("normalizer_scale", torch.as_tensor(normalizer.scale, dtype=torch.float64))
+        self.relative = config.action_frame == "relative"
+        if self.relative:
+            if stats is not None and target_stats is None:
+                raise InputError(None, "target_stats", "a policy with action_frame 'relative' needs the statistics of its "
+                                 "relative targets (dexego.data.targets.target_stats)")  # fmt: skip
+            target = self._make_normalizer(target_stats)
+            self.register_buffer("target_shift", torch.as_tensor(target.shift, dtype=torch.float64))
+            self.register_buffer("target_scale", torch.as_tensor(target.scale, dtype=torch.float64))
+        elif target_stats is not None:
+            raise InputError(None, "target_stats", "only a policy with action_frame 'relative' takes target statistics")
         if config.backbone == "hf":
             self.backbone = backbone_class("hf")(config.hf, config.n_obs_frames, architecture_dir)
         else:
@@ -86,8 +103,17 @@ class Policy(nn.Module):
         return normalizer
 
     def normalizer(self) -> Normalizer:
-        state = {"shift": self.normalizer_shift.cpu().numpy(), "scale": self.normalizer_scale.cpu().numpy()}
-        return Normalizer.from_state_dict(state, self.config.normalization)
+        """The normaliser of what the head predicts (absolute or relative chunks, per ``config.action_frame``)."""
+        if self.relative:
+            return self._buffers_normalizer(self.target_shift, self.target_scale)
+        return self.state_normalizer()
+
+    def state_normalizer(self) -> Normalizer:
+        """The normaliser of the current hands (the state input)."""
+        return self._buffers_normalizer(self.normalizer_shift, self.normalizer_scale)
+
+    def _buffers_normalizer(self, shift: torch.Tensor, scale: torch.Tensor) -> Normalizer:
+        return Normalizer.from_state_dict({"shift": shift.cpu().numpy(), "scale": scale.cpu().numpy()}, self.config.normalization)
 
     def set_frame_cache(self, capacity: int) -> None:
         """Reuse the patch features of frames seen in earlier ``predict_action_chunk`` calls (tiny backbone,
@@ -108,7 +134,7 @@ class Policy(nn.Module):
         pooled_only = self.optimized and not getattr(self.head, "reads_backbone_tokens", True)
         backbone = self.backbone(data["images"], data["image_mask"], data["instruction"], pooled_only=pooled_only,
                                  optimized=self.optimized)  # fmt: skip
-        state = self.normalizer().normalize(data["state"])
+        state = self.state_normalizer().normalize(data["state"])
         return HeadInputs(backbone=backbone, state=state, state_valid=data["state_valid"], fov=data["fov"],
                           optimized=self.optimized)  # fmt: skip
 
@@ -116,8 +142,12 @@ class Policy(nn.Module):
         data, _ = prepare(batch, self.space.dim, self.config.n_obs_frames, self.device, with_actions=True)
         if data["actions"].shape[1] != self.config.horizon:
             raise InputError(None, "actions", f"expected a chunk of {self.config.horizon} steps, got {data['actions'].shape[1]}")
-        target = self.normalizer().normalize(data["actions"])
-        loss, metrics = self.head.compute_loss(self._head_inputs(data), target, data["action_valid"])
+        target, valid = data["actions"], data["action_valid"]
+        if self.relative:  # motion from the current state; a hand without a current state has no reference
+            target = to_relative(target, data["state"], self.space, data["state_valid"])
+            valid = valid & data["state_valid"][:, None, :]
+        target = self.normalizer().normalize(target)
+        loss, metrics = self.head.compute_loss(self._head_inputs(data), target, valid)
         return loss, {"loss": float(loss.detach()), **metrics}
 
     def predict_action_chunk(self, observation: Mapping[str, Any], seed: int | None = None) -> np.ndarray:
@@ -130,7 +160,10 @@ class Policy(nn.Module):
                 data, batched = prepare(observation, self.space.dim, self.config.n_obs_frames, self.device, with_actions=False)
                 generator = None if seed is None else torch.Generator(device=self.device).manual_seed(seed)
                 chunk = self.head.sample(self._head_inputs(data), generator)
-                chunk = self.normalizer().unnormalize(chunk.double()).float().cpu().numpy()
+                chunk = self.normalizer().unnormalize(chunk.double())
+                if self.relative:  # the one place a relative prediction becomes the absolute chunk to execute
+                    chunk = to_absolute(chunk, data["state"].double(), self.space, data["state_valid"])
+                chunk = chunk.float().cpu().numpy()
         finally:
             if was_training:
                 self.train()

@@ -92,6 +92,7 @@ def build_stage_data(config: StageConfig, model=None) -> StageData:
     model = model or policy_config(config)
     samples = sample_config(config, model)
     train_sets, val_sources, stats, human_hours = [], {"val_human": [], "val_robot": []}, [], 0.0
+    train_sources = []
     field = "datasets" if config.data.mixture else "data.sources"
     for i, entry in enumerate(entries):
         probe = Dataset(entry.path)
@@ -103,6 +104,7 @@ def build_stage_data(config: StageConfig, model=None) -> StageData:
         if source.num_samples == 0:
             raise InputError(entry.path, f"{field}[{i}]", "no training samples (episodes too short?)")
         source.prepare_frame_cache(progress=config.loop.progress)
+        train_sources.append(source)
         train_sets.append(SampleDataset([source]))
         for ep in train_eps:
             if probe.episode_meta(ep)["embodiment"] == HUMAN:
@@ -117,16 +119,27 @@ def build_stage_data(config: StageConfig, model=None) -> StageData:
     action_stats = None
     if len(stats) == len(entries):
         action_stats = stats[0] if len(stats) == 1 else aggregate_stats(stats)
+    target = None
+    if model.action_frame == "relative":  # the head predicts motion: its normaliser is fitted on the relative chunks
+        from dexego.data.targets import target_stats
+
+        try:
+            target = target_stats(train_sources, model.action_frame)
+        except ValueError as exc:
+            raise InputError(entries[0].path, field, str(exc)) from None
+        if action_stats is None:  # the state still needs statistics of the absolute hands
+            action_stats = target_stats(train_sources, "absolute")
     val = {split: SampleDataset(sources) for split, sources in val_sources.items() if sources}
     quotas = epoch_quotas(entries, [len(d) for d in train_sets])
     return StageData(train_sets, list(quotas), val, data_hours=human_hours or None, action_stats=action_stats,
-                     samples_per_epoch=round(float(quotas.sum())))
+                     target_stats=target, samples_per_epoch=round(float(quotas.sum())))
 
 
-def build_policy(config: StageConfig, action_stats: Mapping[str, np.ndarray] | None = None, model=None):
+def build_policy(config: StageConfig, action_stats: Mapping[str, np.ndarray] | None = None, model=None,
+                 target_stats: Mapping[str, np.ndarray] | None = None):  # fmt: skip
     from dexego.models import Policy
 
-    return Policy(model or policy_config(config), action_stats)
+    return Policy(model or policy_config(config), action_stats, target_stats=target_stats)
 
 
 def run_stage(config: StageConfig, policy=None, data: StageData | None = None) -> TrainResult:
@@ -137,5 +150,5 @@ def run_stage(config: StageConfig, policy=None, data: StageData | None = None) -
     if data is None:
         data = build_stage_data(config, model)
     if policy is None:
-        policy = build_policy(config, data.action_stats, model)
+        policy = build_policy(config, data.action_stats, model, data.target_stats)
     return Trainer(config, policy, data, accelerator).fit()

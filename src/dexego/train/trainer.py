@@ -57,6 +57,7 @@ class StageData:
     data_hours: float | None = None
     collate_fn: Any = None
     action_stats: dict | None = None  # statistics of the actions, for the policy's normaliser
+    target_stats: dict | None = None  # statistics of a relative head's targets (dexego.data.targets)
     samples_per_epoch: int | None = None
 
 
