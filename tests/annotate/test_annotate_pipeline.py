@@ -160,3 +160,35 @@ def test_simulator_human_hands_are_recovered(tmp_path):
     result = annotate_video(path, config, make_estimator("oracle"), OfflineCaptioner(), poses=truth["world_from_camera"])
     accuracy = episode_accuracy(result.episode, truth)
     assert accuracy.coverage > 0.95 and accuracy.wrist_world_mm < 40.0, accuracy
+
+
+def test_uncaptioned_segments_take_the_video_task_or_no_text(task_video, tmp_path):
+    """No placeholder reaches training: the video's task text when it has one, else an empty instruction."""
+    import json
+
+    from dexego.annotate.estimators.oracle import OracleEstimator
+
+    path, _ = task_video("static")
+    videos = tmp_path / "videos"
+    _copy_video(path, videos, "with_task")
+    _copy_video(path, videos, "plain")
+    sidecar_json = videos / "with_task.json"
+    meta = json.loads(sidecar_json.read_text())
+    sidecar_json.write_text(json.dumps({**meta, "task": "  put the ball on the plate "}))
+    out = tmp_path / "dataset"
+    summary = annotate_directory(videos, out, AnnotateConfig(estimator="oracle", max_seconds=3.0), progress=False, log=lambda _: None)
+    assert sorted(summary.written) == ["plain.mp4", "with_task.mp4"] and validate_dataset(out) == []
+    dataset = Dataset(out)
+    by_video = {dataset.episode_meta(i)["metadata"]["video"]: dataset.episode_meta(i) for i in range(dataset.num_episodes)}
+    tasked, plain = by_video["with_task.mp4"], by_video["plain.mp4"]
+    assert {text for _, _, text in tasked["instructions"]} == {"put the ball on the plate"}
+    assert all(s["text_from"] == "task" for s in tasked["metadata"]["segments"])
+    assert tasked["metadata"]["without_instruction"] == 0
+    assert {text for _, _, text in plain["instructions"]} == {""}
+    assert plain["metadata"]["without_instruction"] == plain["metadata"]["uncaptioned"] == len(plain["metadata"]["segments"])
+    assert "<uncaptioned>" not in dataset.tasks
+    dataset.close()
+    # A placeholder given as the task is refused, naming the file and field.
+    sidecar_json.write_text(json.dumps({**meta, "task": "<uncaptioned>"}))
+    with pytest.raises(InputError, match=r"with_task\.json.*task"):
+        annotate_video(videos / "with_task.mp4", AnnotateConfig(estimator="oracle", max_seconds=1.0), OracleEstimator(), OfflineCaptioner())

@@ -169,3 +169,16 @@ def test_sample_config_out_of_range_is_a_config_error(field, value):
         SampleConfig(**{field: value})
     with pytest.raises(ConfigError, match=f"{field}"):  # through the config loader too
         load_config(SampleConfig, {field: value if not isinstance(value, tuple) else list(value)})
+
+
+def test_placeholder_tasks_of_older_datasets_reach_the_model_as_no_instruction(tmp_path):
+    """A segment stored as "<uncaptioned>" by older annotate runs gives an empty instruction; captions pass unchanged."""
+    episode = synthetic_episode(60, seed=5)
+    episode.instructions = [(0, 30, "<uncaptioned>"), (30, 60, "open the drawer")]
+    with DatasetWriter(tmp_path / "old") as writer:
+        writer.add_episode(episode)
+    source = SampleSource(tmp_path / "old", CFG)
+    assert "<uncaptioned>" in source.dataset.tasks  # stored as written: the reader does not rewrite files
+    first, second = source.samples(0, [10, 40])
+    assert first["instruction"] == "" and second["instruction"] == "open the drawer"
+    assert first["action_valid"].all()  # the actions still train

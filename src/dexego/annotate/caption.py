@@ -5,7 +5,11 @@ them (where the hand goes next) and asked for a short imperative
 instruction. Any OpenAI-compatible chat endpoint works (a hosted model or a
 local server such as vLLM); the API key is read from an environment
 variable, never from a config file. Without an endpoint, segments are
-marked uncaptioned rather than given invented text.
+marked uncaptioned rather than given invented text: such a segment takes the
+video's task text when its metadata has one (``"task"`` in the video's
+``.json``, or ``caption.task`` for every video), otherwise an empty text, so
+that no placeholder reaches training. An empty instruction means "no language
+conditioning" to every reader: the sample still counts for the action loss.
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ from typing import Protocol
 
 import numpy as np
 
+from dexego.data.episode import NO_INSTRUCTION
 from dexego.errors import DexegoError
 from dexego.evaluate.overlay import Trajectory, draw_trajectories
 from dexego.geometry import Intrinsics, apply_transform, invert_transform
 
-UNCAPTIONED = "<uncaptioned>"
+UNCAPTIONED = NO_INSTRUCTION  # the text of a segment nobody described: no language conditioning
 NUM_FRAMES = 8
 PROMPT = (
     "These {n} frames come from an egocentric video of a person's {hands}, in time order. "
@@ -54,6 +59,7 @@ class CaptionConfig:
     timeout_s: float = 60.0
     retries: int = 2
     max_words: int = 20
+    task: str = ""  # text for segments that get no caption (a video's own "task" metadata takes precedence)
 
 
 class OfflineCaptioner:
@@ -61,6 +67,7 @@ class OfflineCaptioner:
 
     def caption(self, frames: list[np.ndarray], side: str) -> Caption:
         return Caption(UNCAPTIONED, captioned=False)
+
 
 
 class ChatCaptioner:

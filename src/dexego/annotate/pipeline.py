@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from dexego.annotate.camera import CameraConfig, estimate_camera, intrinsics_for
-from dexego.annotate.caption import UNCAPTIONED, CaptionConfig, Captioner, caption_frames
+from dexego.annotate.caption import CaptionConfig, Captioner, caption_frames
 from dexego.annotate.estimators.base import HandEstimator, estimate_video
 from dexego.annotate.lift import LiftConfig, lift_hands
 from dexego.annotate.segment import SegmentConfig, segment_episode
@@ -23,6 +23,7 @@ from dexego.annotate.sidecar import read_camera_metadata
 from dexego.annotate.sides import SideConfig, assign_sides
 from dexego.annotate.trajectory import TrackConfig, clean_track, to_world
 from dexego.data import Episode
+from dexego.data.episode import LEGACY_PLACEHOLDERS
 from dexego.errors import InputError
 from dexego.hands import SIDES
 
@@ -143,6 +144,7 @@ def annotate_video(
     lap("segment")
 
     palms = _palms(keypoints)
+    fallback = _task_text(meta, config.caption.task, path)
     instructions, segment_meta = [], []
     for seg in segments:
         present = valid[seg.start : seg.end].mean(axis=0)
@@ -153,11 +155,16 @@ def annotate_video(
             images = caption_frames(frames[seg.start : seg.end], palms[seg.start : seg.end][:, shown], valid[seg.start : seg.end][:, shown],
                                     camera.world_from_camera[seg.start : seg.end], intrinsics)  # fmt: skip
             caption = captioner.caption(images, side)
-            entry.update(captioned=caption.captioned, text=caption.text)
-            instructions.append((seg.start, seg.end, caption.text))
+            text = caption.text if caption.captioned else fallback
+            entry.update(captioned=caption.captioned, text=text)
+            if not caption.captioned:
+                entry["reason"] = "no captioner"
         else:
-            entry.update(text=UNCAPTIONED, reason="no hand")
-            instructions.append((seg.start, seg.end, UNCAPTIONED))
+            text = fallback
+            entry.update(text=text, reason="no hand")
+        if not entry["captioned"]:
+            entry["text_from"] = "task" if text else "none"
+        instructions.append((seg.start, seg.end, text))
         segment_meta.append(entry)
     lap("caption")
 
@@ -181,6 +188,7 @@ def annotate_video(
             "camera": {"mode": camera.mode, "translation": camera.translation, "background_flow": _finite(camera.background_flow)},
             "segments": segment_meta,
             "uncaptioned": sum(1 for s in segment_meta if not s["captioned"]),
+            "without_instruction": sum(1 for s in segment_meta if not s["text"]),
             "hand_confidence": np.round(confidence, 3).tolist(),
             "camera_confidence": np.round(camera.confidence, 3).tolist(),
             "reprojection_px": _finite(float(np.nanmean(hands.reprojection_px))) if hands.valid.any() else None,
@@ -204,6 +212,16 @@ def _moving_side(palms: np.ndarray, valid: np.ndarray, min_extent: float = 0.04)
     fast = int(np.argmax(extent))
     slow = extent[1 - fast]
     return "both" if slow >= min_extent and slow > 0.4 * extent[fast] else SIDES[fast]
+
+
+def _task_text(meta: dict, default: str, path: Path) -> str:
+    """The text an uncaptioned segment takes: the video's own ``task`` (its .json), else ``caption.task``."""
+    task = meta.get("task", default)
+    if not isinstance(task, str):
+        raise InputError(path.with_suffix(".json"), "task", f"expected a string, got {type(task).__name__}")
+    if task.strip() in LEGACY_PLACEHOLDERS:
+        raise InputError(path.with_suffix(".json"), "task", f"{task!r} is a placeholder, not a task description")
+    return task.strip()
 
 
 def _finite(value: float) -> float | None:

@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--estimator-option", action="append", default=[], metavar="KEY=VALUE",
                         help="keyword option for the estimator (VALUE parsed as JSON when it can be)")  # fmt: skip
     parser.add_argument("--captioner", choices=("offline", "chat"), default=None,
-                        help="offline marks segments <uncaptioned>; chat uses --caption-endpoint")  # fmt: skip
+                        help="offline leaves segments uncaptioned (they take the video's task text, else no language); chat uses --caption-endpoint")  # fmt: skip
     parser.add_argument("--caption-endpoint", metavar="URL", help="OpenAI-compatible base URL (key from $DEXEGO_CAPTION_API_KEY)")
     parser.add_argument("--caption-model", metavar="NAME")
     parser.add_argument("--camera", default=None, metavar="MODE", help="auto (default), static, vo, or poses:PATH (a file, or a directory of <video stem>.npy)")

@@ -100,6 +100,15 @@ class Episode:
         return task_of_frame(self.instructions, self.length, "episode")
 
 
+NO_INSTRUCTION = ""  # a frame nobody described: no language conditioning (the actions still train)
+LEGACY_PLACEHOLDERS = frozenset({"<uncaptioned>"})  # texts older annotate runs stored for uncaptioned segments
+
+
+def instruction_text(text: str) -> str:
+    """The instruction a model is given for a stored task text (placeholders of older datasets become empty)."""
+    return NO_INSTRUCTION if text.strip() in LEGACY_PLACEHOLDERS else text
+
+
 def task_of_frame(instructions, n: int, where: str) -> list[str]:
     tasks = [""] * n
     covered = np.zeros(n, dtype=bool)

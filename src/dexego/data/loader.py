@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from torch.utils.data import Dataset as TorchDataset
 
 from dexego.data import features as F
+from dexego.data.episode import instruction_text
 from dexego.data.frame_cache import FrameCache, prepare_frame_cache
 from dexego.data.mixtures import MixtureEntry, MixtureSampler, epoch_counts, epoch_quotas
 from dexego.data.reader import Dataset
@@ -120,7 +121,7 @@ class SampleSource:
             cache = self.frame_cache if self.frame_cache is not None and episode in self.frame_cache else self.dataset
             block = np.ascontiguousarray(cache.frames(episode, needed).transpose(0, 3, 1, 2))
             images = [block[np.searchsorted(needed, indices)] for indices, _ in plans]
-        tasks = [self.dataset.tasks[int(columns[F.TASK_INDEX][a])] for a in anchors]
+        tasks = [instruction_text(self.dataset.tasks[int(columns[F.TASK_INDEX][a])]) for a in anchors]
         where = f"{self.path} (episode {episode})"
         return build_samples(columns, images, anchors, self.fps, self.config, self.stored_size, self._episode_meta(episode), tasks, where)
 
