@@ -27,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from dexego.errors import InputError
     from dexego.sources.base import SourceOptions
     from dexego.sources.convert import convert
 
@@ -34,4 +35,8 @@ def _run(args: argparse.Namespace) -> int:
                             camera=args.camera)
     summary = convert(args.source, args.input_dir, args.output, options, workers=max(1, args.workers))
     print(summary.report())
-    return 0 if summary.converted or summary.already_present else 1
+    if not (summary.converted or summary.already_present):
+        # every sequence was refused: bad input, reported like any other (exit 2)
+        sid, reason = summary.skipped[0]
+        raise InputError(args.input_dir, None, f"no sequence converted; {sid}: {reason}")
+    return 0
