@@ -3,10 +3,10 @@ import pytest
 
 from dexego.cli import main
 from dexego.data import Dataset, DatasetWriter
-from dexego.data.files import TMP_MARK
 from dexego.data.synthetic import synthetic_episode
 from dexego.errors import ConfigError, InputError
 from dexego.retarget.dataset import DatasetRetargetConfig, _hold, retarget_dataset
+from dexego.utils.files import TMP_MARK
 
 
 @pytest.fixture

@@ -53,8 +53,8 @@ def test_a_python_policy_object_is_evaluated_and_scored(tmp_path):
 
 
 def test_rollout_videos_hold_every_observed_frame(tmp_path):
-    from dexego.data.files import TMP_MARK
     from dexego.data.video import probe_video, read_frames_naive
+    from dexego.utils.files import TMP_MARK
 
     results = evaluate(lambda task: HoldStill(), "Open-Laptop", "seen", episodes=1, video_dir=tmp_path,
                        env_overrides={"horizon": 5, "image_size": 64})  # fmt: skip

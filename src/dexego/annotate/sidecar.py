@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dexego.data.files import read_json
 from dexego.errors import InputError
+from dexego.utils.files import read_json
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
 

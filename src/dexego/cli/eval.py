@@ -48,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _emit_json(data: dict, out: str | None) -> None:
-    from dexego.data.files import write_text_atomic
+    from dexego.utils.files import write_text_atomic
 
     text = json.dumps(data, indent=2) + "\n"
     if out:
@@ -82,10 +82,10 @@ def _motion(args: argparse.Namespace) -> int:
 
 
 def _table(args: argparse.Namespace) -> int:
-    from dexego.data.files import write_text_atomic
     from dexego.evaluate.html_page import page
     from dexego.evaluate.results import load_results
     from dexego.evaluate.tables import benchmark_tables, tables_to_markdown
+    from dexego.utils.files import write_text_atomic
 
     tables = benchmark_tables([load_results(path) for path in args.results])
     if args.out and Path(args.out).suffix.lower() in (".html", ".htm"):
@@ -100,10 +100,10 @@ def _table(args: argparse.Namespace) -> int:
 
 
 def _scaling(args: argparse.Namespace) -> int:
-    from dexego.data.files import write_bytes_atomic
     from dexego.errors import InputError
     from dexego.evaluate.html_page import figure_png
     from dexego.evaluate.scaling import fit_log_linear, load_points, plot_scaling, scaling_result
+    from dexego.utils.files import write_bytes_atomic
 
     points = load_points(args.results, args.split)
     unit = next((p.unit for p in points if p.unit), "")

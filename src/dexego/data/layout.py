@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dexego.data.files import TMP_MARK, atomic_file, publish, temp_path, write_json_atomic  # noqa: F401 (the writer's)
+from dexego.utils.files import TMP_MARK, atomic_file, publish, temp_path, write_json_atomic  # noqa: F401 (the writer's)
 
 CODEBASE_VERSION = "v3.0"
 DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"

@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dexego.data import layout
-from dexego.data.files import read_json
 from dexego.data.stats import stats_from_json
 from dexego.errors import InputError
+from dexego.utils.files import read_json
 
 INFO_KEYS = (
     "codebase_version", "robot_type", "total_episodes", "total_frames", "total_tasks", "chunks_size",

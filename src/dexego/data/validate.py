@@ -11,11 +11,11 @@ import numpy as np
 from dexego.actions import get_space
 from dexego.data import features as F
 from dexego.data import layout
-from dexego.data.files import read_json
 from dexego.data.meta import INFO_KEYS, read_episodes, read_parquet, read_tasks
 from dexego.data.reader import _column_to_numpy
 from dexego.data.video import probe_video
 from dexego.errors import InputError
+from dexego.utils.files import read_json
 
 EPISODE_COLUMNS = ("episode_index", "tasks", "length", "data/chunk_index", "data/file_index", "dataset_from_index",
                    "dataset_to_index", "meta/episodes/chunk_index", "meta/episodes/file_index")  # fmt: skip

@@ -6,7 +6,7 @@ import base64
 import html
 import io
 
-from dexego.data.files import write_bytes_atomic, write_text_atomic  # noqa: F401 (re-exported: pages, PNGs and reports use them)
+from dexego.utils.files import write_bytes_atomic, write_text_atomic  # noqa: F401 (re-exported: pages, PNGs and reports use them)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

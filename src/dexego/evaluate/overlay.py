@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from dexego.actions import action_to_keypoints, get_space
-from dexego.data.files import atomic_file, write_bytes_atomic
 from dexego.errors import InputError
 from dexego.geometry import Intrinsics, project
 from dexego.hands.layout import FINGERTIPS
+from dexego.utils.files import atomic_file, write_bytes_atomic
 
 MIN_DEPTH = 1e-3
 Color = tuple[int, int, int]

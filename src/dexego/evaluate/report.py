@@ -26,7 +26,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from dexego.data.files import read_json, write_text_atomic
 from dexego.errors import InputError
 from dexego.evaluate import motion as motion_mod
 from dexego.evaluate import scaling as scaling_mod
@@ -35,6 +34,7 @@ from dexego.evaluate.metrics_log import FILENAME as METRICS_FILENAME
 from dexego.evaluate.metrics_log import MetricsLog, read_metrics
 from dexego.evaluate.results import BenchmarkResults, drop_parts, parse_results
 from dexego.evaluate.tables import Table, benchmark_tables, number
+from dexego.utils.files import read_json, write_text_atomic
 
 REPORT_NAME = "report.html"
 MAX_DEPTH = 3

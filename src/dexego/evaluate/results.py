@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dexego.data.files import read_json
 from dexego.errors import InputError
+from dexego.utils.files import read_json
 
 SPLITS = ("seen", "unseen")
 

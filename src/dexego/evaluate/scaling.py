@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dexego.data.files import read_json
 from dexego.errors import InputError
 from dexego.evaluate.metrics_log import AMOUNT_KEYS, read_metrics, resolve_metrics_path
+from dexego.utils.files import read_json
 
 FORMAT = "dexego.scaling_fit/1"
 

@@ -38,7 +38,7 @@ from dexego.models.head_inputs import HeadContext, HeadInputs
 from dexego.models.observation import prepare
 from dexego.models.registry import HEADS, backbone_class
 from dexego.tokenizers import load_tokenizer
-from dexego.tokenizers._files import atomic_directory, read_json, write_json
+from dexego.utils.files import atomic_directory, read_json, write_json
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -182,7 +182,7 @@ class Policy(nn.Module):
     @classmethod
     def load(cls, directory: str | os.PathLike, map_location: str | torch.device = "cpu") -> Policy:
         directory = Path(directory)
-        meta = read_json(directory / CONFIG_FILE, "policy configuration")
+        meta = read_json(directory / CONFIG_FILE, "policy configuration", expect=dict)
         if meta.get("format") != FORMAT:
             raise InputError(directory / CONFIG_FILE, "format", f"expected {FORMAT!r}, got {meta.get('format')!r}")
         config = load_config(PolicyConfig, meta.get("config", {}))

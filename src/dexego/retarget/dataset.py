@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dexego.data.files import atomic_directory
 from dexego.errors import ConfigError, InputError
 from dexego.geometry.transforms import invert_transform, make_transform
 from dexego.hands.frame import hand_frame
 from dexego.hands.layout import SIDES
 from dexego.retarget.hand_retarget import HandRetargetConfig, HandRetargeter, human_to_targets, knuckle_aligned_targets
 from dexego.retarget.robots import Robot, load_robot
+from dexego.utils.files import atomic_directory
 
 ANCHORS = ("knuckles", "wrist")
 

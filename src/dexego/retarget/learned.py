@@ -20,9 +20,9 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from dexego.data.files import atomic_file
 from dexego.errors import InputError
 from dexego.retarget.hand import RobotHand
+from dexego.utils.files import atomic_file
 
 
 @dataclass(frozen=True)

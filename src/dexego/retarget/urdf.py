@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dexego.data.files import write_text_atomic
 from dexego.geometry.rotations import quat_to_matrix
 from dexego.hands.layout import KEYPOINT_NAMES
 from dexego.retarget.chain import HINGE
 from dexego.retarget.hand import RobotHand
+from dexego.utils.files import write_text_atomic
 
 BASE_LINK = "wrist_frame"
 

@@ -53,8 +53,8 @@ def _is_training_checkpoint(folder: Path) -> bool:
 
 
 def _checkpoint_step(folder: Path) -> int:
-    from dexego.data.files import read_json
     from dexego.train.checkpoints import STATE_FILE
+    from dexego.utils.files import read_json
 
     step = read_json(folder / STATE_FILE, "checkpoint state", expect=dict).get("step")
     if not isinstance(step, int):
@@ -128,9 +128,9 @@ def load_policy(checkpoint: str | Path | PolicyLocation) -> Any:
 def _policy_from_weights(location: PolicyLocation) -> Any:
     """A training checkpoint's weights in the model of its run's stage config (as ``final/`` exports it)."""
     from dexego.config import load_config
-    from dexego.data.files import read_json
     from dexego.models import Policy, PolicyConfig
     from dexego.train.state_io import load_tensors
+    from dexego.utils.files import read_json
 
     model = read_json(location.run_config, "run configuration", expect=dict).get("model", {})
     if not isinstance(model, dict):

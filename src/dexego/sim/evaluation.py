@@ -19,10 +19,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from dexego.data.files import atomic_file, write_json_atomic, write_text_atomic
 from dexego.errors import ConfigError
 from dexego.sim.scene import SEEN_CONFIGS, UNSEEN_CONFIGS
 from dexego.sim.tasks import get_task, task_names
+from dexego.utils.files import atomic_file, write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 SPLITS = ("seen", "unseen")

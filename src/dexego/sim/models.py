@@ -6,7 +6,6 @@ from pathlib import Path
 
 import mujoco
 
-from dexego.data.files import write_text_atomic
 from dexego.sim.hand_mjcf import SIDES, hand_model_xml
 from dexego.sim.robot_mjcf import (
     ROBOT_NAME,
@@ -15,6 +14,7 @@ from dexego.sim.robot_mjcf import (
     robot_defaults_xml,
     robot_equalities_xml,
 )
+from dexego.utils.files import write_text_atomic
 
 ASSETS_DIR = Path(__file__).parent / "assets"
 

@@ -136,7 +136,7 @@ def fit_mano_dataset(
     (mean, median, 95th percentile over valid hands).
     """
     from dexego.data import Dataset, DatasetWriter
-    from dexego.data.files import atomic_directory
+    from dexego.utils.files import atomic_directory
 
     source, out = Path(source), Path(out)
     if out.exists():

@@ -47,12 +47,12 @@ def check_chunks(chunks: np.ndarray, horizon: int | None = None, dim: int | None
 
 def load_tokenizer(directory: str | os.PathLike) -> ActionTokenizer:
     """Load a tokenizer saved by ``save`` (its kind is read from tokenizer.json)."""
-    from dexego.tokenizers._files import read_json
     from dexego.tokenizers.fast import FASTTokenizer
     from dexego.tokenizers.rvq import RVQTokenizer
+    from dexego.utils.files import read_json
 
     directory = Path(directory)
-    kind = read_json(directory / TOKENIZER_FILE, "action tokenizer description").get("kind")
+    kind = read_json(directory / TOKENIZER_FILE, "action tokenizer description", expect=dict).get("kind")
     kinds = {"rvq": RVQTokenizer, "fast": FASTTokenizer}
     if kind not in kinds:
         raise InputError(directory / TOKENIZER_FILE, "kind", f"unknown tokenizer kind {kind!r}; known: {', '.join(kinds)}")

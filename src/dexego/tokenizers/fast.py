@@ -29,8 +29,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from dexego.config import load_config, to_dict
 from dexego.errors import ConfigError, InputError
-from dexego.tokenizers._files import atomic_directory, read_json, write_json
 from dexego.tokenizers.base import TOKENIZER_FILE, check_chunks
+from dexego.utils.files import atomic_directory, read_json, write_json
 
 BPE_FILE = "bpe.json"
 MAX_CODES = 0xD800  # characters U+0000..U+D7FF
@@ -153,7 +153,7 @@ class FASTTokenizer:
     @classmethod
     def load(cls, directory: str | os.PathLike) -> FASTTokenizer:
         directory = Path(directory)
-        meta = read_json(directory / TOKENIZER_FILE, "action tokenizer description")
+        meta = read_json(directory / TOKENIZER_FILE, "action tokenizer description", expect=dict)
         fields = []
         for key in ("horizon", "dim", "min_value", "max_value", "max_tokens"):
             try:

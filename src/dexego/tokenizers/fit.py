@@ -9,8 +9,8 @@ import numpy as np
 
 from dexego.config import load_config
 from dexego.errors import ConfigError
-from dexego.tokenizers._files import atomic_directory
 from dexego.tokenizers.base import ActionTokenizer, check_chunks
+from dexego.utils.files import atomic_directory
 
 TokenizerKind = Literal["rvq", "fast"]
 
@@ -128,7 +128,7 @@ def load_action_stats(directory: str) -> dict[str, np.ndarray]:
     """The action statistics a tokenizer was fitted with (written by ``fit_dataset_tokenizer``)."""
     from pathlib import Path
 
-    from dexego.tokenizers._files import read_json
+    from dexego.utils.files import read_json
 
-    data = read_json(Path(directory) / STATS_FILE, "action statistics of the tokenizer")
+    data = read_json(Path(directory) / STATS_FILE, "action statistics of the tokenizer", expect=dict)
     return {k: np.asarray(v, dtype=np.float64) for k, v in data.get("stats", {}).items()}

@@ -26,8 +26,8 @@ from torch import nn
 
 from dexego.config import load_config, to_dict
 from dexego.errors import InputError
-from dexego.tokenizers._files import atomic_directory, read_json, write_json
 from dexego.tokenizers.base import TOKENIZER_FILE, check_chunks
+from dexego.utils.files import atomic_directory, read_json, write_json
 
 WEIGHTS_FILE = "rvq.safetensors"
 
@@ -214,7 +214,7 @@ class RVQTokenizer(nn.Module):
     @classmethod
     def load(cls, directory: str | os.PathLike) -> RVQTokenizer:
         directory = Path(directory)
-        meta = read_json(directory / TOKENIZER_FILE, "action tokenizer description")
+        meta = read_json(directory / TOKENIZER_FILE, "action tokenizer description", expect=dict)
         config = load_config(RVQConfig, meta.get("config", {}), origin=str(directory / TOKENIZER_FILE), prefix="config")
         model = cls(config, int(meta["horizon"]), int(meta["dim"]))
         try:

@@ -21,8 +21,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from dexego.data.files import TMP_MARK, atomic_directory
 from dexego.errors import InputError
+from dexego.utils.files import TMP_MARK, atomic_directory
 
 CHECKPOINTS = "checkpoints"
 FINAL = "final"

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from dexego.data.files import write_text_atomic
+from dexego.utils.files import write_text_atomic
 
 METRICS_FILE = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"

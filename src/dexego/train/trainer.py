@@ -24,7 +24,6 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from dexego.config import to_dict
-from dexego.data.files import write_json_atomic
 from dexego.data.mixtures import MixtureSampler
 from dexego.errors import DexegoError, InputError
 from dexego.train import checkpoints as ckpt
@@ -34,6 +33,7 @@ from dexego.train.parameters import EMA, build_optimizer, freeze_parameters, loa
 from dexego.train.run_folder import check_resume_config
 from dexego.train.schedule import build_scheduler
 from dexego.train.state_io import load_state, load_tensors, read_json, rng_state, save_state, set_rng_state, write_json
+from dexego.utils.files import write_json_atomic
 
 
 class TrainingDivergedError(DexegoError):

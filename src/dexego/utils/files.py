@@ -122,3 +122,8 @@ def read_json(path: str | os.PathLike, what: str | None = None, expect: type | N
         kind = {dict: "a JSON object", list: "a JSON list"}.get(expect, expect.__name__)
         raise InputError(path, None, f"expected {kind}, got {type(data).__name__}")
     return data
+
+
+def write_json(path: str | os.PathLike, data: Any) -> None:
+    """Write ``data`` as sorted, indented JSON inside a folder that ``atomic_directory`` publishes (no rename of its own)."""
+    Path(path).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")

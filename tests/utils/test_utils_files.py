@@ -1,12 +1,12 @@
-"""dexego.data.files: the atomic writes and checked JSON reads every package uses."""
+"""dexego.utils.files: the atomic writes and checked JSON reads every package uses."""
 
 import json
 import os
 
 import pytest
 
-from dexego.data.files import TMP_MARK, atomic_directory, read_json, write_json_atomic, write_text_atomic
 from dexego.errors import InputError
+from dexego.utils.files import TMP_MARK, atomic_directory, read_json, write_json_atomic, write_text_atomic
 
 
 def test_atomic_file_write_replaces_and_leaves_no_temporary(tmp_path):

@@ -1,0 +1,1 @@
+"""Utilities every package may use (the lowest layer besides ``dexego.errors`` and ``dexego.config``): atomic files."""
