@@ -117,6 +117,62 @@ def test_plugin_estimator_by_import_path(monkeypatch):
     assert estimator.videos == ["v.mp4"] and [d[0].keypoints_2d[0, 0] for d in out] == [0.0, 1.0, 2.0]
 
 
+def test_plugin_must_be_an_estimator_class_checked_before_anything_is_called(tmp_path, monkeypatch):
+    marker = tmp_path / "ran"
+    touch = {"command": f"touch {marker}"}
+    with pytest.raises(ConfigError, match="is a builtin_function_or_method, not an estimator class"):
+        make_estimator("os:system", **touch)
+    with pytest.raises(ConfigError, match="lacks reset, estimate"):
+        make_estimator("subprocess:Popen", args=["touch", str(marker)])
+    module = types.ModuleType("fake_plugin_calls")
+    calls = []
+
+    def factory(**options):  # a function returning an estimator is not a class: refused uncalled
+        calls.append(options)
+
+    class HalfEstimator:  # estimate() missing: refused before __init__ runs
+        def __init__(self, **options):
+            calls.append(options)
+
+        def reset(self, video):
+            pass
+
+    class CallableEstimate:  # estimate is an attribute, not a method
+        estimate = staticmethod(print)
+
+        def reset(self, video):
+            pass
+
+    module.factory, module.HalfEstimator, module.CallableEstimate = factory, HalfEstimator, CallableEstimate
+    monkeypatch.setitem(sys.modules, "fake_plugin_calls", module)
+    with pytest.raises(ConfigError, match="is a function, not an estimator class"):
+        make_estimator("fake_plugin_calls:factory")
+    with pytest.raises(ConfigError, match="lacks estimate"):
+        make_estimator("fake_plugin_calls:HalfEstimator")
+    with pytest.raises(ConfigError, match="lacks estimate"):
+        make_estimator("fake_plugin_calls:CallableEstimate")
+    with pytest.raises(ConfigError, match="is nothing"):
+        make_estimator("fake_plugin_calls:Missing")
+    with pytest.raises(ConfigError, match="package.module:ClassName"):
+        make_estimator("fake_plugin_calls:factory()")
+    assert calls == [] and not marker.exists()
+
+
+def test_annotate_config_naming_os_system_runs_nothing(tmp_path, capsys):
+    """The reported case end to end: a config file whose estimator is os.system with a command."""
+    from dexego.cli import main
+
+    marker = tmp_path / "ran"
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "clip.mp4").write_bytes(b"")  # the estimator is built before any video is read
+    config = tmp_path / "annotate.toml"
+    config.write_text(f'estimator = "os:system"\n[estimator_options]\ncommand = "touch {marker}"\n')
+    assert main(["annotate", str(videos), str(tmp_path / "out"), "--config", str(config), "--no-progress"]) == 2
+    assert "not an estimator class" in capsys.readouterr().err
+    assert not marker.exists()
+
+
 def _fake_result(labels):
     cat = lambda name, score: types.SimpleNamespace(category_name=name, score=score)  # noqa: E731
     point = lambda x, y, z: types.SimpleNamespace(x=x, y=y, z=z)  # noqa: E731
