@@ -122,3 +122,28 @@ def _model(config):
     from dexego.train.build import policy_config
 
     return policy_config(config)
+
+
+def test_flip_augmentation_is_configured_per_stage_and_reaches_training_sources_only(two_datasets):
+    from dexego.data.augment import FlipConfig
+
+    lines = f'[[data.sources]]\npath = "{two_datasets / "data" / "big"}"\n'
+    embodiment = _first_embodiment(two_datasets / "data" / "big")
+    flip = f'data.flip={{probability = 0.5, embodiments = ["{embodiment}"], seed = 3}}'
+    config = load_stage_config(_stage(two_datasets, lines), ["data.val_fraction=0.5", "loop.progress=false", flip])
+    assert config.data.flip == FlipConfig(probability=0.5, embodiments=(embodiment,), seed=3)
+    data = build_stage_data(config)
+    assert [s.flip for s in data.train_sources[0].sources] == [config.data.flip]
+    assert all(s.flip.probability == 0.0 for v in data.val.values() for s in v.sources)
+    with pytest.raises(ConfigError, match="flip.probability"):
+        load_stage_config(_stage(two_datasets, lines), ["data.flip={probability = 2.0}"])
+
+
+def _first_embodiment(path):
+    from dexego.data import Dataset
+
+    dataset = Dataset(path)
+    try:
+        return dataset.episode_meta(0)["embodiment"]
+    finally:
+        dataset.close()

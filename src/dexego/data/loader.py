@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from torch.utils.data import Dataset as TorchDataset
 
 from dexego.data import features as F
+from dexego.data.augment import FlipConfig, flip_signs
 from dexego.data.episode import instruction_text
 from dexego.data.frame_cache import FrameCache, prepare_frame_cache
 from dexego.data.mixtures import MixtureEntry, MixtureSampler, epoch_counts, epoch_quotas
@@ -78,8 +79,16 @@ def _unit_hash(text: str) -> float:
 class SampleSource:
     """One dataset opened for sampling, restricted to some episodes."""
 
-    def __init__(self, path: str | Path, config: SampleConfig, episodes: list[int] | None = None, name: str | None = None):
+    def __init__(self, path: str | Path, config: SampleConfig, episodes: list[int] | None = None, name: str | None = None,
+                 flip: FlipConfig | None = None):
         self.path = Path(path)
+        self.flip = flip or FlipConfig()  # training sources only: validation never flips
+        if self.flip.probability > 0.0:
+            try:
+                flip_signs(config.action_space)
+            except ValueError as exc:
+                raise ConfigError(f"flip augmentation of {self.path}: {exc}") from None
+        self.epoch = 0  # set by the sampler's owner (set_epoch) so that flips differ between epochs
         self.name = name or self.path.name
         self.config = config
         self.dataset = Dataset(self.path, image_size=config.image_size)
@@ -123,7 +132,16 @@ class SampleSource:
             images = [block[np.searchsorted(needed, indices)] for indices, _ in plans]
         tasks = [instruction_text(self.dataset.tasks[int(columns[F.TASK_INDEX][a])]) for a in anchors]
         where = f"{self.path} (episode {episode})"
-        return build_samples(columns, images, anchors, self.fps, self.config, self.stored_size, self._episode_meta(episode), tasks, where)
+        samples = build_samples(columns, images, anchors, self.fps, self.config, self.stored_size, self._episode_meta(episode), tasks, where)
+        if self.flip.probability > 0.0:
+            try:
+                samples = [self.flip.apply(s, self.config.action_space, self.name, self.epoch) for s in samples]
+            except ValueError as exc:
+                raise ConfigError(f"flip augmentation of {where}: {exc}") from None
+        return samples
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
 
 
 def open_sources(config: LoaderConfig, split: Literal["train", "val", "all"] = "train") -> tuple[list[SampleSource], np.ndarray]:
@@ -156,6 +174,8 @@ class SampleStream(IterableDataset):
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
+        for source in self.sources:
+            source.set_epoch(epoch)
 
     def __len__(self) -> int:
         return sum(self.counts)
@@ -205,6 +225,11 @@ class SampleDataset(TorchDataset):
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Tell the sources the epoch (flip augmentation draws per epoch)."""
+        for source in self.sources:
+            source.set_epoch(epoch)
 
     def __getitem__(self, i: int) -> dict:
         sid, episode, anchor = self.items[i]

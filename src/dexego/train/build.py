@@ -100,7 +100,7 @@ def build_stage_data(config: StageConfig, model=None) -> StageData:
         train_eps, val_eps = split_episodes(probe.num_episodes, config.data.val_fraction, config.data.split_seed, name)
         if not train_eps:
             raise InputError(entry.path, f"{field}[{i}]", "no training episodes left after the validation split")
-        source = SampleSource(entry.path, samples, train_eps, name)
+        source = SampleSource(entry.path, samples, train_eps, name, flip=config.data.flip)
         if source.num_samples == 0:
             raise InputError(entry.path, f"{field}[{i}]", "no training samples (episodes too short?)")
         source.prepare_frame_cache(progress=config.loop.progress)

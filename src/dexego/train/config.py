@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from dexego.config import load_config
+from dexego.data.augment import FlipConfig
 from dexego.data.mixtures import MixtureEntry, check_entries
 
 # One dataset of the mixture: ``path`` and ``weight`` (share relative to the others) or ``scale``
@@ -35,6 +36,7 @@ class DataConfig:
     representation: str = "ego48"  # the action space of the samples (must match model.action_space)
     sample: dict[str, Any] = field(default_factory=dict)  # extra options of dexego.data's sample construction
     num_workers: int = 0
+    flip: FlipConfig = field(default_factory=FlipConfig)  # VITRA's flip augmentation of training samples (off by default)
 
     def __post_init__(self):
         if self.sources and self.mixture:

@@ -188,6 +188,9 @@ class Trainer:
         try:
             while pos.step < self.total_steps:
                 self.sampler.set_epoch(pos.epoch)
+                for train_set in self.data.train_sources:  # flip augmentation draws per epoch
+                    if hasattr(train_set, "set_epoch"):
+                        train_set.set_epoch(pos.epoch)
                 self.sampler.set_start(pos.micro * loop.batch_size)
                 self.loader_generator.manual_seed(self.config.seed * 7919 + pos.epoch)
                 epoch_end = self.steps_per_epoch * loop.grad_accum
