@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+from headless_chromium import chromium_binary, dump_dom, measured, requires_chromium
 
 from dexego.demo import DemoOptions, run_demo, stage_names
 from dexego.demo.profile import load_profile
@@ -15,14 +16,27 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 def _check_report(out, arms):
     report = (out / "report.html").read_text()
-    assert "<h2>Summary</h2>" in report and "Policies compared" in report
-    for arm in arms:  # one row per compared policy in the summary table, and columns in the benchmark table
-        assert f"<td>{arm}</td>" in report
-    assert "<h2>Benchmark</h2>" in report and "SR" in report
+    # the answer comes first: the findings, the SR table (arms + the expert's reference row), losses and motion errors
+    # (arms + the hold-still baseline), the fine-tuning loss comparison; then every other section folded
+    answer, _, rest = report.partition("</section>")
+    assert answer.index('id="run-metadata"') < answer.index('id="answer"')
+    for key in ("commit ", "machine ", "written ", "wall time "):
+        assert key in answer.split('id="answer"')[0], key
+    sr = answer.split("Success (SR) and progress (PSR) in the simulator", 1)[1].split("</table>", 1)[0]
+    assert [r[8:-5] for r in re.findall(r"<tr><td>[^<]*</td>", sr)] == [*arms, "scripted expert (reference)"]
+    motion = answer.split("Held-out robot loss and motion errors", 1)[1].split("</table>", 1)[0]
+    assert [r[8:-5] for r in re.findall(r"<tr><td>[^<]*</td>", motion)] == [*arms, "hold still (baseline)"]
+    assert "fine-tuning loss with and without human pretraining" in answer and "<details" not in answer
+    assert rest.count("<details") >= 6 and "<h2>Summary</h2>" not in report
+    assert report.count("<h2>Benchmark</h2>") == 0 and report.count("Mean success (SR)") == 0  # no second SR overview
+    assert "Human motion prediction" not in report
+    rollouts = rest.split("Every rollout", 1)[1].split("</table>", 1)[0]
+    assert rollouts.count("<tr><td>") == 3 * len(rollouts_of(out, arms[0]))  # every rollout of 2 arms + the expert
     assert len(re.findall(r'<img alt="[^"]*"[^>]* src="data:image/png;base64,', report)) >= 6
-    # per arm: the held-out overlay video (true vs predicted) and a rollout video with the predicted path
+    # per arm: the held-out overlay video (true vs predicted) and a rollout video labelled with its outcome
     assert report.count("data:video/mp4;base64,") == 2 * len(arms)
     assert report.count("true future wrist and fingertip paths (green) and the predicted ones (magenta)") == len(arms)
+    assert len(re.findall(r'<video [^>]*data-outcome="(success|failure)"', report)) == len(arms)
     figures = out / "results" / "figures"
     for name in ["finetune_loss_comparison.png", "dataset_frames.png", *(f"rollout_frames_{a}.png" for a in arms)]:
         assert (figures / name).read_bytes().startswith(PNG), name
@@ -35,6 +49,10 @@ def _check_report(out, arms):
         adapter = json.loads((out / "results" / "eval" / f"{arm}.json").read_text())["adapter"]
         assert adapter["overlay"] is True  # the first split records videos: they show the predicted chunks
     return report
+
+
+def rollouts_of(out, arm):
+    return json.loads((out / "results" / "eval" / f"{arm}.json").read_text())["rollouts"]
 
 
 def _frame_count(video) -> int:
@@ -51,6 +69,8 @@ def test_micro_demo_runs_end_to_end_and_resumes(tmp_path):
     loaded = load_profile("micro")
     arms = [a.name for a in loaded.profile.arms]
     _check_report(out, arms)
+    if chromium_binary() is not None:  # the page in a browser window of 1280 px (skipped where none is installed)
+        _check_in_chromium(out, tmp_path)
 
     saved = json.loads((out / "summary.json").read_text())
     assert [a["name"] for a in saved["arms"]] == arms == [a["name"] for a in summary["arms"]]
@@ -77,6 +97,27 @@ def test_micro_demo_runs_end_to_end_and_resumes(tmp_path):
     assert sum("already done" in line for line in again) == len(names)
     assert (out / "results" / "runs" / "no_pretraining" / "final" / "model.safetensors").stat().st_mtime_ns == before
     _check_report(out, arms)
+
+
+def _check_in_chromium(out, tmp_path):
+    dom = dump_dom(out / "report.html", tmp_path / "chromium-profile")
+    loaded, images, width = measured(dom)
+    assert loaded == images >= 6 and width <= 1280
+    assert 'id="answer"' in dom and 'id="run-metadata"' in dom and 'class="broken"' not in dom
+
+
+@requires_chromium
+def test_demo_report_fits_a_1280_px_window(tmp_path):
+    """A report with wide content (long configuration values, many columns) still fits the window."""
+    from dexego.demo.report import folded
+    from dexego.evaluate.html_page import page
+    from dexego.evaluate.tables import Table
+
+    wide = Table("wide", tuple(f"column {i} with a long title" for i in range(30)), (tuple("x" * 40 for _ in range(30)),))
+    path = tmp_path / "page.html"
+    path.write_text(page("wide", folded("open", wide.to_html(), open_=True) + wide.to_html()))
+    _, _, width = measured(dump_dom(path, tmp_path / "profile"))
+    assert width <= 1280
 
 
 @pytest.mark.slow

@@ -34,6 +34,7 @@ from dexego.errors import ConfigError, InputError
 from dexego.evaluate.html_page import write_text_atomic
 
 DATA, RESULTS = "data", "results"
+EXPERT, HOLD = "expert", "hold"  # the reference rows: scripted experts in the simulator, holding still on held-out motion
 OVERLAY_VIDEO_STRIDE = 2  # held-out overlay video at 15 fps: half the predictions of every frame, same picture
 
 
@@ -62,7 +63,8 @@ def stage_names(loaded: LoadedProfile) -> list[str]:
         names.append("pretrain")
     names += [f"finetune:{a.name}" for a in p.arms]
     names += [f"eval:{a.name}:{s}" for a in p.arms for s in p.eval.splits]
-    names += [f"motion:{a.name}" for a in p.arms]
+    names += [f"eval:{EXPERT}:{s}" for s in p.eval.splits]
+    names += [f"motion:{a.name}" for a in p.arms] + [f"motion:{HOLD}"]
     return names + ["report"]
 
 
@@ -122,8 +124,12 @@ def run_demo(
         for split in p.eval.splits:
             runner.run(f"eval:{arm.name}:{split}", lambda a=arm, s=split: evaluate_arm(loaded, out, a, s, options))
         merge_eval(out, arm, p.eval.splits)
+    for split in p.eval.splits:  # the reference: the scripted experts on the same tasks, looks and seeds
+        runner.run(f"eval:{EXPERT}:{split}", lambda s=split: evaluate_expert(loaded, out, s, options))
+    merge_eval(out, Arm(EXPERT), p.eval.splits)
     for arm in p.arms:
         runner.run(f"motion:{arm.name}", lambda a=arm: motion_arm(loaded, out, a))
+    runner.run(f"motion:{HOLD}", lambda: motion_hold(loaded, out))  # the baseline every policy has to beat
 
     from dexego.demo.report import write_demo_report
 
@@ -243,6 +249,19 @@ def evaluate_arm(loaded: LoadedProfile, out: Path, arm: Arm, split: str, options
     return {"sr": results["mean_sr"], "psr": results["mean_psr"], "rollouts": len(results["rollouts"]), "results": str(path)}
 
 
+def evaluate_expert(loaded: LoadedProfile, out: Path, split: str, options: DemoOptions) -> dict:
+    """The scripted experts under the arms' protocol (tasks, split, rollouts, seeds, horizon): the reference row."""
+    from dexego.sim.evaluation import ExpertFactory, evaluate
+
+    p = loaded.profile
+    results = evaluate(ExpertFactory(), list(p.data.robot_tasks), split, episodes=p.eval.rollouts, workers=options.workers,
+                       env_overrides={"image_size": p.data.image_size, "horizon": p.eval.horizon},
+                       progress=_rollout_progress if options.progress else None, policy_name=EXPERT)  # fmt: skip
+    path = out / RESULTS / "eval" / "splits" / f"{EXPERT}_{split}.json"
+    write_text_atomic(path, json.dumps(results, indent=2))
+    return {"sr": results["mean_sr"], "psr": results["mean_psr"], "rollouts": len(results["rollouts"]), "results": str(path)}
+
+
 def _rollout_progress(done: int, total: int) -> None:
     print(f"\r  {done}/{total} rollouts", end="" if done < total else "\n", file=sys.stderr, flush=True)
 
@@ -276,6 +295,19 @@ def motion_arm(loaded: LoadedProfile, out: Path, arm: Arm) -> dict:
     return {key: overall.get(key) for key in ("samples", "wrist_cm", "rotation_deg", "fingertip_cm")} | {"results": str(path)}
 
 
+def motion_hold(loaded: LoadedProfile, out: Path) -> dict:
+    """The hold-still baseline (every future step = the current hands) on the arms' held-out samples."""
+    from dexego.evaluate.dataset_motion import run_motion_eval
+
+    p = loaded.profile
+    data = out / DATA / "robot_heldout" / p.data.robot_tasks[0]
+    result = run_motion_eval("hold", data, max_samples=p.eval.motion_samples)
+    path = out / RESULTS / "motion" / f"{HOLD}.json"
+    write_text_atomic(path, json.dumps(result, indent=2))
+    overall = result["overall"]
+    return {key: overall.get(key) for key in ("samples", "wrist_cm", "rotation_deg", "fingertip_cm")} | {"results": str(path)}
+
+
 def motion_video(out: Path, arm: str) -> Path:
     """The held-out episode with true and predicted chunks of ``arm`` (what the report embeds)."""
     return out / RESULTS / "motion" / f"{arm}_overlay.mp4"
@@ -284,6 +316,7 @@ def motion_video(out: Path, arm: str) -> Path:
 # ------------------------------------------------------------------------------------------------ summary
 def build_summary(loaded: LoadedProfile, out: Path, runner: StageRunner) -> dict:
     from dexego.evaluate.metrics_log import read_metrics
+    from dexego.evaluate.provenance import run_metadata
 
     p = loaded.profile
     arms = []
@@ -298,6 +331,8 @@ def build_summary(loaded: LoadedProfile, out: Path, runner: StageRunner) -> dict
             "val_robot_loss_last": log.last("val_robot", "loss"), "val_robot_loss_best": log.best("val_robot", "loss"),
             "motion": {k: motion.get(k) for k in ("samples", "wrist_cm", "rotation_deg", "fingertip_cm")},
         })  # fmt: skip
+    expert = {s: json.loads(runner.marker(f"eval:{EXPERT}:{s}").read_text())["result"] for s in p.eval.splits}
+    hold = json.loads(runner.marker(f"motion:{HOLD}").read_text())["result"]
     pretrain = None
     if loaded.needs_pretraining:
         log = read_metrics(out / RESULTS / "runs" / "pretrain" / "metrics.jsonl")
@@ -311,6 +346,11 @@ def build_summary(loaded: LoadedProfile, out: Path, runner: StageRunner) -> dict
         "rollouts_per_task_and_split": p.eval.rollouts,
         "pretrain": pretrain,
         "arms": arms,
+        "reference": {
+            EXPERT: {s: {k: e[k] for k in ("sr", "psr", "rollouts")} for s, e in expert.items()},
+            HOLD: {k: hold.get(k) for k in ("samples", "wrist_cm", "rotation_deg", "fingertip_cm")},
+        },
         "timings": runner.timings(),
         "total_seconds": round(sum(r.seconds for r in runner.records), 1),
+        "run": run_metadata(),
     }

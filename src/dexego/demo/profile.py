@@ -90,6 +90,9 @@ class DemoProfile:
         names = [a.name for a in self.arms]
         if not names or len(set(names)) != len(names):
             raise ValueError(f"arms need unique names, got {names}")
+        reserved = sorted(set(names) & {"pretrain", "expert", "hold"})
+        if reserved:
+            raise ValueError(f"arm names {reserved} are reserved (the pretraining run and the reference rows)")
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,21 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2e
        padding: 0 1em; color: #222; }
 h1 { border-bottom: 2px solid #ddd; padding-bottom: .3em; }
 h2 { margin-top: 2em; border-bottom: 1px solid #eee; }
-table { border-collapse: collapse; margin: .5em 0 1em; font-size: 14px; }
-th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
+table { border-collapse: collapse; margin: .5em 0 1em; font-size: 14px; display: block; max-width: 100%;
+        overflow-x: auto; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; overflow-wrap: break-word; }
 th:first-child, td:first-child { text-align: left; }
 thead th { background: #f3f3f3; }
 tbody tr:nth-child(even) { background: #fafafa; }
 figure { margin: 1em 0; }
-figure img { max-width: 100%; border: 1px solid #eee; }
+figure img, figure video { max-width: 100%; border: 1px solid #eee; }
+details { margin: .5em 0 1em; }
+summary { cursor: pointer; color: #345; }
+.meta { color: #555; font-size: 13px; }
+.videos { display: flex; flex-wrap: wrap; gap: 1em; }
+.videos figure { margin: 0; }
+.success { color: #080; font-weight: bold; }
+.failure { color: #b00; font-weight: bold; }
 figcaption, .note { color: #666; font-size: 13px; }
 .broken { color: #b00; font-weight: bold; }
 """
@@ -36,6 +44,7 @@ window.addEventListener("load", function () {
            p.textContent = "image failed to load: " + imgs[i].alt; imgs[i].after(p); }
   }
   document.body.setAttribute("data-images-loaded", ok + "/" + imgs.length);
+  document.body.setAttribute("data-scroll-width", String(document.documentElement.scrollWidth));
 });
 """
 

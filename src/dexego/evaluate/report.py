@@ -61,19 +61,37 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, config: Rep
 
 def build_report(run_dir: str | Path, config: ReportConfig = ReportConfig(), exclude: Path | None = None) -> str:
     run_dir = Path(run_dir)
+    sections = report_sections(run_dir, config, exclude)
+    if not sections:
+        raise InputError(run_dir, None, "nothing to report: no metrics.jsonl, config, results JSON or PNG images found")
+    title = config.title or f"dexego report: {run_dir.resolve().name}"
+    return page(title, "\n".join(s.html for s in sections))
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of a report: ``kind`` (training, config, motion, scaling, benchmark, images, skipped) and its HTML."""
+
+    kind: str
+    html: str
+
+
+def report_sections(run_dir: str | Path, config: ReportConfig = ReportConfig(), exclude: Path | None = None) -> list[Section]:
+    """What :func:`build_report` shows of ``run_dir``, section by section (a page built around them may fold or reorder)."""
+    run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise InputError(run_dir, None, "run directory not found")
     files = sorted(_walk(run_dir), key=lambda p: (len(p.relative_to(run_dir).parts), str(p)))
     if exclude is not None:
         files = [f for f in files if f.resolve() != exclude.resolve()]
-    sections: list[str] = []
+    sections: list[Section] = []
 
     metrics_files = [f for f in files if f.name == METRICS_FILENAME]
     for path in metrics_files:
-        sections.append(_training_section(read_metrics(path), run_dir))
+        sections.append(Section("training", _training_section(read_metrics(path), run_dir)))
     for path in files:
         if path.name in ("config.json", "config.toml"):
-            sections.append(_config_section(path, run_dir))
+            sections.append(Section("config", _config_section(path, run_dir)))
 
     benchmark: list[BenchmarkResults] = []
     skipped: list[str] = []
@@ -85,9 +103,9 @@ def build_report(run_dir: str | Path, config: ReportConfig = ReportConfig(), exc
             continue
         kind = data.get("format")
         if kind == motion_mod.FORMAT:
-            sections.append(_motion_section(data, path, run_dir))
+            sections.append(Section("motion", _motion_section(data, path, run_dir)))
         elif kind == scaling_mod.FORMAT:
-            sections.append(_scaling_section(data, path, run_dir))
+            sections.append(Section("scaling", _scaling_section(data, path, run_dir)))
         elif "rollouts" in data or "tasks" in data:
             try:
                 benchmark.append(parse_results(data, path))
@@ -97,18 +115,15 @@ def build_report(run_dir: str | Path, config: ReportConfig = ReportConfig(), exc
     if benchmark:
         body = "".join(t.to_html() for t in benchmark_tables(benchmark))
         sources = ", ".join(html.escape(str(Path(r.source).relative_to(run_dir))) for r in benchmark)
-        sections.append(f"<h2>Benchmark</h2>\n<p class=\"note\">From {sources}</p>\n{body}")
+        sections.append(Section("benchmark", f"<h2>Benchmark</h2>\n<p class=\"note\">From {sources}</p>\n{body}"))
 
     images = [f for f in files if f.suffix.lower() == ".png"]
     if images:
-        sections.append(_images_section(images, run_dir, config.max_images))
+        sections.append(Section("images", _images_section(images, run_dir, config.max_images)))
     if skipped:
         items = "".join(f"<li>{html.escape(s)}</li>" for s in skipped)
-        sections.append(f"<h2>Skipped files</h2>\n<ul class=\"note\">{items}</ul>")
-    if not sections:
-        raise InputError(run_dir, None, "nothing to report: no metrics.jsonl, config, results JSON or PNG images found")
-    title = config.title or f"dexego report: {run_dir.resolve().name}"
-    return page(title, "\n".join(sections))
+        sections.append(Section("skipped", f"<h2>Skipped files</h2>\n<ul class=\"note\">{items}</ul>"))
+    return sections
 
 
 def _walk(root: Path, depth: int = 0) -> Iterator[Path]:
@@ -141,6 +156,7 @@ def _training_section(log: MetricsLog, root: Path) -> str:
                 rows.append((name, split, str(len(values)), str(steps[-1]), _fmt(values[-1]), _fmt(min(values))))
     if rows:
         parts.append(Table("Metrics (last and lowest value)", ("metric", "split", "points", "last step", "last", "lowest"), tuple(rows)).to_html())
+    plots = []
     for name in names[:MAX_CURVES]:
         fig = Figure(figsize=(7, 3.2))
         ax = fig.add_subplot()
@@ -160,7 +176,11 @@ def _training_section(log: MetricsLog, root: Path) -> str:
         ax.set_ylabel(name)
         ax.grid(True, alpha=0.3)
         ax.legend()
-        parts.append(png_img(figure_png(fig), f"{name} curve", f"{name} per step"))
+        plots.append(png_img(figure_png(fig), f"{name} curve", f"{name} per step"))
+    parts += plots[:1]  # the loss; the other metrics folded
+    if len(plots) > 1:
+        parts.append(f"<details><summary>{len(plots) - 1} more curves ({html.escape(', '.join(names[1:MAX_CURVES]))})"
+                     f"</summary>\n{''.join(plots[1:])}\n</details>")  # fmt: skip
     return "\n".join(parts)
 
 
@@ -172,7 +192,9 @@ def _config_section(path: Path, root: Path) -> str:
     rows = tuple((key, json.dumps(value) if not isinstance(value, str) else value) for key, value in _flatten(data))
     if not rows:
         rows = (("(empty)", ""),)
-    return "<h2>Configuration</h2>\n" + Table(str(path.relative_to(root)), ("key", "value"), rows).to_html()
+    where = html.escape(str(path.relative_to(root)))
+    return (f"<h2>Configuration: {where}</h2>\n<details><summary>{len(rows)} settings</summary>\n"
+            + Table(str(path.relative_to(root)), ("key", "value"), rows).to_html() + "</details>")
 
 
 def _flatten(data: object, prefix: str = "") -> Iterator[tuple[str, object]]:
@@ -215,7 +237,7 @@ def _motion_section(data: dict, path: Path, root: Path) -> str:
     except (KeyError, TypeError, AttributeError) as exc:
         raise InputError(path, str(exc), "malformed motion metrics") from None
     parts = [
-        f"<h2>Human motion prediction</h2>\n<p class=\"note\">From {_rel(path, root)}; space {html.escape(str(data.get('space')))}, "
+        f"<h2>Motion prediction: {_rel(path, root)}</h2>\n<p class=\"note\">Predicted chunks against the recorded future of the dataset's samples (sources: {html.escape(', '.join(data.get('by_source', {})) or 'unnamed')}); space {html.escape(str(data.get('space')))}, "
         f"horizon {data.get('horizon')} steps at {data.get('fps')} Hz.</p>",
         Table("Errors over the horizon", header, tuple(rows)).to_html(),
     ]

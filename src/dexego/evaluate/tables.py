@@ -52,28 +52,35 @@ def number(value: float | None, digits: int = 2) -> str:
     return MISSING if value is None else f"{value:.{digits}f}"
 
 
-def benchmark_tables(results: Sequence[BenchmarkResults]) -> list[Table]:
-    """An overview (mean SR/PSR per policy and split) plus one task-by-policy table per split present."""
+def success_table(results: Sequence[BenchmarkResults], title: str = "Mean success (SR) and progress (PSR) rates",
+                  labels: Sequence[str] | None = None, note: str = "") -> Table:
+    """SR/PSR per policy (rows) and split (columns), means over the tasks each policy ran.
+
+    The one place the policy-by-split success table is rendered: the benchmark overview of
+    ``dexego eval report``/``eval table`` and the answer of the demo report both use it."""
     if not results:
         raise ValueError("no benchmark results to tabulate")
-    labels = _unique_labels([r.policy for r in results])
+    labels = list(labels) if labels is not None else _unique_labels([r.policy for r in results])
     splits = [s for s in SPLITS if any(s in r.scores for r in results)]
-    overview_rows = []
+    rows = []
     for label, result in zip(labels, results):
         row = [label]
         for split in splits:
             sr, psr, count = _means(result, split)
             row += [percent(sr), percent(psr), str(count)]
-        overview_rows.append(tuple(row))
-    overview_header = ["Policy"] + [f"{split} {col}" for split in splits for col in ("SR %", "PSR %", "tasks")]
-    tables = [
-        Table(
-            "Mean success (SR) and progress (PSR) rates",
-            tuple(overview_header),
-            tuple(overview_rows),
-            "Means are over the tasks each policy was evaluated on; SR/PSR in percent.",
-        )
-    ]
+        rows.append(tuple(row))
+    header = ["Policy"] + [f"{split} {col}" for split in splits for col in ("SR %", "PSR %", "tasks")]
+    return Table(title, tuple(header), tuple(rows),
+                 note or "Means are over the tasks each policy was evaluated on; SR/PSR in percent.")  # fmt: skip
+
+
+def benchmark_tables(results: Sequence[BenchmarkResults]) -> list[Table]:
+    """An overview (:func:`success_table`) plus one task-by-policy table per split present."""
+    if not results:
+        raise ValueError("no benchmark results to tabulate")
+    labels = _unique_labels([r.policy for r in results])
+    splits = [s for s in SPLITS if any(s in r.scores for r in results)]
+    tables = [success_table(results, labels=labels)]
     for split in splits:
         tasks = sorted({task for r in results for task in r.scores.get(split, {})})
         header = ["Task"] + [f"{label} {col}" for label in labels for col in ("SR", "PSR")]
