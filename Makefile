@@ -15,6 +15,9 @@ $(BIN)/dexego: pyproject.toml constraints.txt
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install -c constraints.txt "torch==2.13.0" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/pip install -c constraints.txt -e ".[dev]"
+	# robosuite's robot hand descriptions (MJCF + meshes), read as files and never imported: --no-deps keeps its own
+	# dependencies (opencv-python beside our headless build, numba, pynput, a pinned mink) out (docs/retarget.md).
+	$(BIN)/pip install --no-deps "robosuite==1.5.2"
 	@! $(BIN)/pip show torchvision >/dev/null 2>&1 || (echo "torchvision must not be installed" && exit 1)
 	touch $(BIN)/dexego
 

@@ -41,6 +41,7 @@ from dexego.retarget.arrays import namespace, numpy_buffers
 from dexego.retarget.chain import KinematicChain, PointSpec, _urdf_mimics, chain_from_model, load_model
 from dexego.retarget.joint_map import JointMap
 from dexego.retarget.kinematics import ChainKinematics
+from dexego.retarget.packaged import resolve_description
 
 REQUIRED_KEYPOINTS = tuple(FRAME_KEYPOINTS.values())  # and at least one of FINGERTIPS
 # A typical adult hand length (wrist -> middle MCP -> along the straight middle finger to its tip);
@@ -96,9 +97,7 @@ def parse_hand_spec(data: dict[str, Any], origin: str | os.PathLike, base_dir: P
         raise InputError(origin, "keypoints", f"missing required keypoint(s): {', '.join(missing)}")
     if not any(KEYPOINT_NAMES[k] in raw for k in FINGERTIPS):
         raise InputError(origin, "keypoints", f"map at least one fingertip ({', '.join(KEYPOINT_NAMES[k] for k in FINGERTIPS)})")
-    description = str(data["description"])
-    if base_dir is not None and not description.startswith("<"):
-        description = str((base_dir / description).resolve())
+    description = resolve_description(data["description"], origin, base_dir)
     actuated = data.get("actuated")
     if actuated is not None and not (isinstance(actuated, list) and all(isinstance(a, str) for a in actuated)):
         raise InputError(origin, "actuated", "expected a list of joint names")

@@ -23,6 +23,7 @@ from dexego.hands.layout import SIDES
 from dexego.retarget.arm import RobotArm
 from dexego.retarget.chain import load_model
 from dexego.retarget.hand import RobotHand
+from dexego.retarget.packaged import resolve_description
 
 BUILTIN_DIR = Path(__file__).parent / "robots"
 
@@ -83,7 +84,7 @@ def load_robot(name_or_path: str | os.PathLike, dtype: torch.dtype = torch.float
     if data.get("arms"):
         if "description" not in data:
             raise InputError(path, "description", "missing (needed for the arms)")
-        description = (path.parent / data["description"]).resolve()
+        description = Path(resolve_description(data["description"], path, path.parent))
         model = load_model(description)
         for side, arm in data["arms"].items():
             if side not in SIDES or not isinstance(arm, dict):
