@@ -19,9 +19,10 @@ from dexego.annotate.caption import CaptionConfig, Captioner, caption_frames
 from dexego.annotate.estimators.base import HandEstimator, estimate_video
 from dexego.annotate.lift import LiftConfig, lift_hands
 from dexego.annotate.segment import SegmentConfig, segment_episode
-from dexego.annotate.sidecar import read_camera_metadata
+from dexego.annotate.sidecar import read_camera_metadata, sidecar
 from dexego.annotate.sides import SideConfig, assign_sides
 from dexego.annotate.trajectory import TrackConfig, clean_track, to_world
+from dexego.annotate.undistort import Undistorter, read_lens_model
 from dexego.data import Episode
 from dexego.data.episode import LEGACY_PLACEHOLDERS
 from dexego.errors import InputError
@@ -40,6 +41,7 @@ class AnnotateConfig:
     max_width: int = 640  # frames wider than this are downscaled (processing and storage)
     max_seconds: float | None = None  # only the first seconds of each video
     store_video: bool = True
+    undistort: bool = True  # remap videos whose .json gives a lens model ("distortion") to pinhole frames first
     min_segment_valid: float = 0.5  # a segment is captioned only if a hand is valid in this fraction of its frames
     sides: SideConfig = field(default_factory=SideConfig)
     camera: CameraConfig = field(default_factory=CameraConfig)
@@ -111,6 +113,12 @@ def annotate_video(
     n, height, width = frames.shape[:3]
     meta = read_camera_metadata(path)
     intrinsics, intrinsics_origin = intrinsics_for(meta, width, height, config.camera.fov_deg, (meta.get("width", source_size[0]), meta.get("height", source_size[1])))
+    lens = read_lens_model(meta, sidecar(path, ".json"))
+    distortion = None
+    if lens is not None and not lens.is_identity:
+        distortion = {"model": lens.model, "coefficients": list(lens.coefficients), "undistorted": bool(config.undistort)}
+        if config.undistort:  # every later stage (and the stored video) sees a pinhole camera with the same intrinsics
+            frames = Undistorter(lens, intrinsics.vector, (width, height)).frames(frames)
     lap("decode")
 
     detections = assign_sides(estimate_video(_IndexedEstimator(estimator, source_index), frames, str(path)), width, config.sides)
@@ -185,6 +193,7 @@ def annotate_video(
             "source_size": list(source_size),
             "estimator": getattr(estimator, "name", type(estimator).__name__),
             "intrinsics": intrinsics_origin,
+            "distortion": distortion,
             "camera": {"mode": camera.mode, "translation": camera.translation, "background_flow": _finite(camera.background_flow)},
             "segments": segment_meta,
             "uncaptioned": sum(1 for s in segment_meta if not s["captioned"]),
