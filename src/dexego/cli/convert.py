@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("source", choices=SOURCES, help="the dataset's name")
     parser.add_argument("input_dir", help="the dataset's root folder, as downloaded")
     parser.add_argument("output", help="the dexego dataset to create or continue")
-    parser.add_argument("--mano-dir", default=None, help="folder with MANO_LEFT.pkl and MANO_RIGHT.pkl (needed by hot3d, hoi4d, taco, arctic; optional for dexycb, where it adds the MANO feature)")
+    parser.add_argument("--mano-dir", default=None, help="folder with MANO_LEFT.pkl and MANO_RIGHT.pkl (needed by hoi4d, taco, arctic and hot3d clips; optional for dexycb, where it adds the MANO feature, and for hot3d full sequences, whose hands are otherwise read from UmeTrack)")
     parser.add_argument("--workers", type=int, default=1, help="parallel parsing processes (default 1)")
     parser.add_argument("--max-frames", type=int, default=None, help="keep at most this many frames per sequence")
     parser.add_argument("--camera", default=None, help="lerobot: the video key to keep, e.g. observation.images.top (default: the first)")

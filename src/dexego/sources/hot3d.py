@@ -13,7 +13,9 @@ Hands go through MANO with ``flat_hand_mean=False`` and 15 PCA components, as
 HOT3D's toolkit does (smplx), including its sign fix of MANO_LEFT's first shape
 direction. Fisheye images are resampled onto a pinhole camera with the same
 fx, fy, cx, cy (as the toolkit's ``convert_to_pinhole_camera``).
-The full-sequence release (VRS recordings) needs Project Aria tools and is not read here.
+The full-sequence release (a folder per Aria recording: trajectories, UmeTrack and
+MANO hands, MPS calibration, optional VRS video) is read by
+:mod:`dexego.sources.hot3d_sequence`; both layouts may sit under one root.
 """
 
 from __future__ import annotations
@@ -47,7 +49,9 @@ RGB_STREAM = "214-1"
 
 
 def find_sequences(root: Path) -> list[SequenceRef]:
-    return [SequenceRef(p.stem, p) for p in sorted(Path(root).rglob("clip-*.tar"))]
+    from dexego.sources.hot3d_sequence import find_sequence_dirs
+
+    return [SequenceRef(p.stem, p) for p in sorted(Path(root).rglob("clip-*.tar"))] + find_sequence_dirs(root)
 
 
 def dataset_fps(root: Path) -> int:
@@ -64,6 +68,10 @@ def _se3(d: dict, where: str, field: str) -> np.ndarray:
 
 
 def load(ref: SequenceRef, options: SourceOptions) -> Episode:
+    if ref.extra.get("layout") == "sequence":
+        from dexego.sources.hot3d_sequence import load_sequence
+
+        return load_sequence(ref, options)
     models = load_mano_pair(options.mano_dir, NAME, flat_hand_mean=False, num_pca=15, fix_left_shapedirs=True)
     try:
         tar = tarfile.open(ref.path, "r")
