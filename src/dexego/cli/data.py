@@ -17,8 +17,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     info.add_argument("--json", action="store_true", help="print machine-readable JSON")
     info.set_defaults(handler=_info)
 
-    validate = group.add_parser("validate", help="Check layout, schema, video frame counts, NaN/inf, timestamps, indices.")
+    validate = group.add_parser(
+        "validate",
+        help="Check layout, schema, every video frame, NaN/inf and value ranges, timestamps, indices.",
+        description="Check a dataset with the rules every dexego reader applies when it opens one (training refuses "
+        "what this rejects, with the same message). Prints one line per problem; warnings (statistics readers "
+        "recompute, optional LeRobot fields, the ignored tail of an interrupted write) do not fail. "
+        "Exit status: 0 no errors, 1 errors found, 2 the path is not a readable dataset folder.",
+    )
     validate.add_argument("path")
+    validate.add_argument("--no-decode", action="store_true", help="count video frames from the packets instead of decoding every frame")
     validate.set_defaults(handler=_validate)
 
     view = group.add_parser("view", help="Write a Rerun recording of one episode (video, 3D hands, camera, future paths).")
@@ -48,20 +56,28 @@ def _info(args) -> int:
 
 
 def _validate(args) -> int:
-    from dexego.data.validate import validate_dataset
+    from pathlib import Path
+
+    from dexego.data.validate import validate_report
+    from dexego.errors import InputError
+
+    if not Path(args.path).is_dir():
+        raise InputError(args.path, None, "not a dataset folder (it does not exist)" if not Path(args.path).exists() else "not a folder")
 
     def progress(path: str) -> None:  # one line per file, overwritten: large datasets take a while
         print(f"\rchecking {path}\033[K", end="", file=sys.stderr, flush=True)
 
-    problems = validate_dataset(args.path, progress if sys.stderr.isatty() else None)
+    report = validate_report(args.path, progress if sys.stderr.isatty() else None, decode=not args.no_decode)
     if sys.stderr.isatty():
         print("\r\033[K", end="", file=sys.stderr)
-    for problem in problems:
+    for problem in report.errors:
         print(problem)
-    if problems:
-        print(f"{len(problems)} problem(s) found", file=sys.stderr)
+    for problem in report.warnings:
+        print(f"warning: {problem}")
+    if report.errors:
+        print(f"{len(report.errors)} problem(s) found", file=sys.stderr)
         return 1
-    print(f"{args.path}: ok")
+    print(f"{args.path}: ok" + (f" ({len(report.warnings)} warning(s))" if report.warnings else ""))
     return 0
 
 

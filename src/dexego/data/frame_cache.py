@@ -12,8 +12,9 @@ Layout: ``<dataset>/.cache/frames_<H>x<W>/episode_<index>-<key>.npy``
 dataset folder is read-only, or ``<frame_cache_dir>/<hash>/...``). ``key``
 hashes what identifies the episode's footage (its metadata row with the
 per-episode image statistics, its numeric columns, the video feature, the
-frame rate), so appended episodes get new files while existing ones are
-reused, and a rewritten dataset is rebuilt rather than read stale. Files are
+frame rate, and the compressed frames of its span of the video file), so
+appended episodes get new files while existing ones are reused, and a
+rewritten, truncated or re-encoded video is decoded again rather than read stale. Files are
 written under a temporary name and renamed, so a killed build leaves no
 half-written cache and concurrent builders (DDP ranks) only duplicate work.
 """
@@ -32,9 +33,10 @@ import numpy as np
 
 from dexego.data import layout
 from dexego.data.reader import Dataset
+from dexego.data.video import packet_digest
 from dexego.errors import ConfigError, InputError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 CACHE_DIRNAME = ".cache"
 MODES = ("auto", "on", "off")
 _CHUNK_FRAMES = 256  # decoded and written per step of a build (bounds memory)
@@ -152,9 +154,14 @@ def episode_key(dataset: Dataset, episode: int) -> str:
     for name, column in sorted(dataset.episode_columns(episode).items()):
         digest.update(name.encode())
         digest.update(np.ascontiguousarray(column).tobytes())
-    if not dataset.version.startswith("v3"):  # one video file per episode, never appended to: its identity counts
-        stat = dataset.video_path(episode).stat()
-        digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
+    # The footage itself: the compressed frames of the episode's span of its video file, so a video that
+    # was truncated, re-encoded or replaced is never served from the cache (appending to the file keeps it).
+    key = dataset.video_keys[0]
+    path = dataset.video_path(episode, key)
+    if not path.is_file():
+        raise InputError(path, key, "missing video file")
+    start = dataset.video_frame_indices(episode, [0], key)[0] / dataset.fps
+    digest.update(packet_digest(path, start, start + int(dataset.episode_lengths[episode]) / dataset.fps, dataset.fps, key).encode())
     return digest.hexdigest()
 
 

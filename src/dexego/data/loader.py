@@ -95,6 +95,7 @@ class SampleSource:
         require_dexego(self.dataset.features, self.path / "meta/info.json")
         require_action_space(self.dataset.features, config.action_space, self.path)
         self.episodes = list(range(self.dataset.num_episodes)) if episodes is None else list(episodes)
+        self.dataset.check_files(self.episodes)  # the checks of `dexego data validate`, before any sample is drawn
         self.fps = float(self.dataset.fps)
         self.anchors = {ep: anchor_frames(int(self.dataset.episode_lengths[ep]), self.fps, config.samples_per_second) for ep in self.episodes}
         video = self.dataset.features.get(F.VIDEO_KEY)

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dexego.data import layout
+from dexego.data.checks import Problems, check_episode_rows, check_info, check_tasks
 from dexego.data.stats import stats_from_json
 from dexego.errors import InputError
 from dexego.utils.files import read_json
@@ -21,14 +22,18 @@ INFO_KEYS = (
 )  # fmt: skip
 
 
-def read_info(root: Path) -> dict:
+def load_info(root: Path) -> dict:
+    """meta/info.json as it is (only the file and its JSON are checked)."""
     path = root / layout.INFO_PATH
     if not path.is_file():
         raise InputError(path, None, "missing: not a LeRobot dataset (no meta/info.json)")
-    info = read_json(path, expect=dict)
-    for key in ("codebase_version", "fps", "features", "total_episodes", "total_frames"):
-        if key not in info:
-            raise InputError(path, key, "missing")
+    return read_json(path, expect=dict)
+
+
+def read_info(root: Path, versions: tuple[str, ...] = ("v3", "v2")) -> dict:
+    """meta/info.json, checked (:func:`dexego.data.checks.check_info`): the first error is raised."""
+    info = load_info(root)
+    check_info(info, root / layout.INFO_PATH, versions).raise_first()
     return info
 
 
@@ -52,8 +57,10 @@ def read_tasks(root: Path) -> list[str]:
     tasks = table.column(task_col).to_pylist()
     indices = table.column("task_index").to_pylist()
     out = [""] * len(tasks)
+    if len(set(indices)) != len(indices):
+        raise InputError(path, "task_index", "repeated task_index values")
     for task, index in zip(tasks, indices):
-        if not 0 <= index < len(tasks):
+        if not isinstance(index, int) or not 0 <= index < len(tasks):
             raise InputError(path, "task_index", f"task_index {index} out of range 0..{len(tasks) - 1}")
         out[index] = task
     return out
@@ -68,7 +75,16 @@ def read_episodes(root: Path, total_episodes: int) -> pa.Table:
     tables = [read_parquet(p, "episode_index") for p in files]
     if not tables:
         return pa.table({"episode_index": pa.array([], pa.int64())})
-    table = pa.concat_tables(tables, promote_options="default")
+    for path, table in zip(files, tables):
+        for column in ("episode_index", "length"):
+            if column not in table.column_names:
+                raise InputError(path, column, "missing column of the episodes table")
+        if not pa.types.is_integer(table.schema.field("episode_index").type):
+            raise InputError(path, "episode_index", f"expected integers, the column holds {table.schema.field('episode_index').type}")
+    try:
+        table = pa.concat_tables(tables, promote_options="default")
+    except (pa.ArrowException, ValueError) as exc:
+        raise InputError(folder, None, f"the episodes tables do not share one schema: {exc}") from None
     table = table.sort_by("episode_index")
     index = table.column("episode_index").to_numpy()
     table = table.filter(pa.array(index < total_episodes))
@@ -77,15 +93,28 @@ def read_episodes(root: Path, total_episodes: int) -> pa.Table:
     return table
 
 
-def read_stats(root: Path) -> dict[str, dict[str, np.ndarray]]:
+def read_stats(root: Path, features: dict | None = None, total_frames: int | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """The usable entries of meta/stats.json (with ``features``: those :func:`~dexego.data.checks.stats_problem` accepts).
+
+    Missing, unreadable or unusable statistics are left out: readers recompute them."""
+    from dexego.data.checks import stats_problem
+
     path = root / layout.STATS_PATH
     if not path.is_file():
         return {}
-    data = read_json(path, expect=dict)
     try:
-        return stats_from_json(data)
-    except (ValueError, TypeError) as exc:
-        raise InputError(path, None, f"invalid statistics: {exc}") from exc
+        data = read_json(path, expect=dict)
+    except InputError:
+        return {}
+    out = {}
+    for name, entry in data.items():
+        if features is not None and (name not in features or stats_problem(entry, features[name], total_frames)):
+            continue
+        try:
+            out.update(stats_from_json({name: entry}))
+        except (ValueError, TypeError, AttributeError):
+            continue
+    return out
 
 
 def episode_stats_from_row(row: dict, features: dict) -> dict[str, dict[str, np.ndarray]]:
@@ -112,12 +141,28 @@ class DatasetMeta:
 
     @classmethod
     def load(cls, root: Path) -> DatasetMeta:
+        """The committed metadata, checked as ``dexego data validate`` checks it (the first error is raised)."""
+        meta, problems = cls.load_checked(root)
+        problems.raise_first()
+        return meta
+
+    @classmethod
+    def load_checked(cls, root: Path) -> tuple[DatasetMeta, Problems]:
+        """(metadata, problems): every problem of info.json, the tasks and the episodes table; raises only
+        when the metadata cannot be read at all."""
+        from dexego.data import features as F
+
         root = Path(root)
-        info = read_info(root)
-        version = str(info["codebase_version"])
-        if not version.startswith("v3"):
-            raise InputError(root / layout.INFO_PATH, "codebase_version", f"{version} is not v3.x (use read_v21 for v2.1)")
-        return cls(root, info, read_tasks(root), read_episodes(root, int(info["total_episodes"])), read_stats(root))
+        info = read_info(root, versions=("v3",))
+        problems = Problems()
+        problems.extend(check_info(info, root / layout.INFO_PATH).warnings)
+        tasks = read_tasks(root)
+        problems.extend(check_tasks(tasks, info, root / layout.TASKS_PATH))
+        if "total_tasks" in info:
+            tasks = tasks[: info["total_tasks"]]
+        episodes = read_episodes(root, int(info["total_episodes"]))
+        problems.extend(check_episode_rows(episodes.to_pylist(), info, root / "meta/episodes", F.video_keys(info["features"])))
+        return cls(root, info, tasks, episodes, read_stats(root, info["features"], int(info["total_frames"]))), problems
 
 
 def tasks_table(tasks: list[str]) -> pa.Table:

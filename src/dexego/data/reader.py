@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
 from dexego.data import features as F
 from dexego.data import layout
+from dexego.data.checks import check_data_file, column_to_numpy
 from dexego.data.episode import Episode
 from dexego.data.meta import DatasetMeta, read_info, read_parquet, read_stats
 from dexego.data.video import VideoReader
@@ -42,20 +42,21 @@ class Dataset:
     def __init__(self, root: str | Path, image_size: tuple[int, int] | None = None, cached_files: int = 4):
         self.root = Path(root)
         self.image_size = tuple(image_size) if image_size is not None else None
-        info = read_info(self.root)
+        info = read_info(self.root)  # the checks `dexego data validate` runs on the metadata (dexego.data.checks)
         self.info = info
         self.version = str(info["codebase_version"])
         self.fps = int(info["fps"])
         self.features: dict[str, dict] = info["features"]
         if self.version.startswith("v3"):
-            meta = DatasetMeta.load(self.root)
-            self.tasks, self.stats = meta.tasks, meta.stats
+            meta, problems = DatasetMeta.load_checked(self.root)
+            problems.raise_first()
+            self.warnings: list = problems.warnings
+            self.tasks, self._stats = meta.tasks, meta.stats
             self._refs = self._refs_v3(meta.episodes.to_pylist())
-        elif self.version.startswith("v2"):
-            self.tasks, self._refs = self._load_v21()
-            self.stats = read_stats(self.root)
         else:
-            raise InputError(self.root / layout.INFO_PATH, "codebase_version", f"unsupported version {self.version}")
+            self.warnings = []
+            self.tasks, self._refs = self._load_v21()
+            self._stats = read_stats(self.root, self.features, int(info["total_frames"]))
         self.video_keys = F.video_keys(self.features)
         self.episode_lengths = np.array([r.length for r in self._refs], dtype=np.int64)
         self.episode_from = np.array([r.dataset_from_index for r in self._refs], dtype=np.int64)
@@ -65,18 +66,14 @@ class Dataset:
 
     # ------------------------------------------------------------ metadata
     def _refs_v3(self, rows: list[dict]) -> list[_EpisodeRef]:
-        refs, expected_from = [], 0
-        for row in rows:
+        refs = []
+        for row in rows:  # checked by dexego.data.checks.check_episode_rows
             data = layout.data_file(self.root, row["data/chunk_index"], row["data/file_index"])
             videos = {
                 key: layout.video_file(self.root, key, row[f"videos/{key}/chunk_index"], row[f"videos/{key}/file_index"])
                 for key in F.video_keys(self.features)
             }
             starts = {key: float(row[f"videos/{key}/from_timestamp"]) for key in videos}
-            if row["dataset_from_index"] != expected_from or row["dataset_to_index"] - row["dataset_from_index"] != row["length"]:
-                raise InputError(self.root / "meta/episodes", "dataset_from_index",
-                                 f"episode {row['episode_index']}: index range does not continue the previous episode")  # fmt: skip
-            expected_from = row["dataset_to_index"]
             refs.append(_EpisodeRef(row["episode_index"], row["length"], row["dataset_from_index"], data, videos, starts, row))
         return refs
 
@@ -97,6 +94,33 @@ class Dataset:
             refs.append(_EpisodeRef(ep, int(row["length"]), start, self.root / data_tpl.format(**fmt), videos, {k: 0.0 for k in videos}, row))
             start += int(row["length"])
         return tasks, refs
+
+    @property
+    def stats(self) -> dict[str, dict[str, np.ndarray]]:
+        """Per-feature statistics: meta/stats.json's where usable, else aggregated from the episodes'
+        statistics (the episodes table), else computed from the data (``dexego.data.checks.check_stats``)."""
+        if not getattr(self, "_stats_complete", False):
+            missing = [k for k in F.numeric_keys(self.features) if k not in self._stats]
+            if missing:
+                self._stats = {**self._stats, **self._recompute_stats(missing)}
+            self._stats_complete = True
+        return self._stats
+
+    def _recompute_stats(self, names: list[str]) -> dict[str, dict[str, np.ndarray]]:
+        from dexego.data.meta import episode_stats_from_row
+        from dexego.data.stats import aggregate_stats, feature_stats
+
+        out = {}
+        per_episode = [episode_stats_from_row(r.row, self.features) for r in self._refs]
+        for name in names:
+            entries = [e.get(name) for e in per_episode]
+            if entries and all(e is not None and {"mean", "std", "min", "max", "count"} <= set(e) for e in entries):
+                out[name] = aggregate_stats(entries)
+            elif self._refs:
+                values = np.concatenate([self.episode_columns(ep)[name].reshape(int(self.episode_lengths[ep]), -1)
+                                         for ep in range(self.num_episodes)])  # fmt: skip
+                out[name] = feature_stats(values)
+        return out
 
     @property
     def num_episodes(self) -> int:
@@ -142,14 +166,12 @@ class Dataset:
             self._tables.move_to_end(path)
             return self._tables[path]
         table = read_parquet(path, "index")
-        declared = {k for k, v in self.features.items() if v["dtype"] not in ("video", "image")}
-        unknown = [c for c in table.column_names if c not in declared and not c.startswith("__")]
-        if unknown:
-            raise InputError(path, unknown[0], "column not declared in meta/info.json features (unknown feature)")
-        missing = [c for c in declared if c not in table.column_names]
-        if missing:
-            raise InputError(path, missing[0], "declared feature missing from the data file")
-        columns = {name: _column_to_numpy(table.column(name), path, name) for name in table.column_names}
+        rows = [{"episode_index": r.index, "length": r.length, "dataset_from_index": r.dataset_from_index,
+                 "dataset_to_index": r.dataset_from_index + r.length} for r in self._refs if r.data_path == path]  # fmt: skip
+        last = bool(self._refs) and self._refs[-1].data_path == path
+        # The checks `dexego data validate` runs on every data file (dexego.data.checks): values as they are read.
+        problems, columns = check_data_file(table, path, self.features, self.fps, rows, len(self.tasks), self.num_episodes, last)
+        problems.raise_first()
         episodes = columns[F.EPISODE_INDEX].reshape(-1)
         bounds = {}
         change = np.flatnonzero(np.diff(episodes)) + 1
@@ -171,6 +193,25 @@ class Dataset:
         if e - s != ref.length:
             raise InputError(ref.data_path, F.EPISODE_INDEX, f"episode {ref.index} has {e - s} rows, the metadata says {ref.length}")
         return {name: col[s:e] for name, col in entry["columns"].items()}
+
+    def check_files(self, episodes=None) -> None:
+        """Run the checks of every data file of ``episodes`` (default: all) and open their videos (size).
+
+        What a reader would find batch by batch, found before anything starts (an InputError
+        naming file, field, episode and frame)."""
+        episodes = range(self.num_episodes) if episodes is None else episodes
+        refs = [self._ref(int(ep)) for ep in episodes]
+        for path in dict.fromkeys(r.data_path for r in refs):
+            self._file_columns(path)
+        for ref in refs:
+            self.episode_columns(ref.index)
+        for key in self.video_keys:
+            for path in dict.fromkeys(r.video_paths[key] for r in refs):
+                if not path.is_file():
+                    raise InputError(path, key, "missing video file")
+                probe = VideoReader(path, self.fps, key, expect_size=tuple(self.features[key]["shape"][:2]))
+                probe._open()
+                probe.close()
 
     # --------------------------------------------------------------- video
     def video_path(self, episode: int, key: str | None = None) -> Path:
@@ -194,7 +235,7 @@ class Dataset:
         if reader is None:
             if not path.is_file():
                 raise InputError(path, key, "missing video file")
-            reader = VideoReader(path, self.fps, key, self.image_size)
+            reader = VideoReader(path, self.fps, key, self.image_size, expect_size=tuple(self.features[key]["shape"][:2]))
             self._videos[path] = reader
             while len(self._videos) > self._cached_files:
                 self._videos.popitem(last=False)[1].close()
@@ -253,18 +294,7 @@ class Dataset:
         return state
 
 
-def _column_to_numpy(column: pa.ChunkedArray, path: Path, name: str) -> np.ndarray:
-    array = column.combine_chunks()
-    n = len(array)
-    if pa.types.is_fixed_size_list(array.type) or pa.types.is_list(array.type) or pa.types.is_large_list(array.type):
-        values = array.flatten().to_numpy(zero_copy_only=False)
-        if n and values.size % n:
-            raise InputError(path, name, "rows have different lengths")
-        return values.reshape(n, -1) if n else values.reshape(0, 0)
-    try:
-        return array.to_numpy(zero_copy_only=False)
-    except (pa.ArrowException, TypeError) as exc:
-        raise InputError(path, name, f"cannot read column: {exc}") from exc
+_column_to_numpy = column_to_numpy  # the name older callers import
 
 
 def _read_jsonl(path: Path) -> list[dict]:

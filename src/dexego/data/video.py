@@ -106,6 +106,49 @@ def probe_video(path: Path, fps: int, field: str) -> VideoProbe:
         raise InputError(path, field, f"unreadable video: {exc}") from exc
 
 
+def packet_digest(path: Path, start_s: float, end_s: float, fps: int, field: str) -> str:
+    """A hash of the compressed frames between ``start_s`` and ``end_s`` (pts and bytes; no decoding).
+
+    Changes whenever the footage of that span changes (a truncated, re-encoded or rewritten file),
+    and stays when other episodes are appended to the file."""
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=8)
+    first, last = round(start_s * fps), round(end_s * fps)
+    count = 0
+    try:
+        with av.open(str(path)) as src:
+            stream = src.streams.video[0]
+            if first > 0:
+                src.seek(int(start_s / stream.time_base), stream=stream, backward=True, any_frame=False)
+            for packet in src.demux(stream):
+                if packet.pts is None:
+                    continue
+                index = round(float(packet.pts * stream.time_base) * fps)
+                if first <= index < last:
+                    digest.update(f"{index}:{packet.size}:".encode())
+                    digest.update(bytes(packet))
+                    count += 1
+    except (av.error.FFmpegError, IndexError, OSError) as exc:
+        raise InputError(path, field, f"unreadable video: {exc}") from exc
+    digest.update(f"frames:{count}".encode())
+    return digest.hexdigest()
+
+
+def decode_all(path: Path, fps: int, field: str) -> int:
+    """Decode every frame (the check ``dexego data validate`` runs); returns the count, InputError on corrupt data."""
+    count = 0
+    try:
+        with av.open(str(path)) as src:
+            stream = src.streams.video[0]
+            stream.thread_type = "AUTO"
+            for _ in src.decode(stream):
+                count += 1
+    except (av.error.FFmpegError, IndexError, OSError, ValueError) as exc:
+        raise InputError(path, field, f"corrupt video: decoding failed after {count} frame(s): {exc}") from exc
+    return count
+
+
 class VideoReader:
     """Decodes frames of one mp4, keeping the decoder open between calls.
 
@@ -114,8 +157,10 @@ class VideoReader:
     the target). ``size`` = (height, width) resizes with swscale.
     """
 
-    def __init__(self, path: Path, fps: int, field: str, size: tuple[int, int] | None = None, max_forward: int = 90):
+    def __init__(self, path: Path, fps: int, field: str, size: tuple[int, int] | None = None, max_forward: int = 90,
+                 expect_size: tuple[int, int] | None = None):  # fmt: skip
         self.path, self.fps, self.field, self.size, self.max_forward = Path(path), fps, field, size, max_forward
+        self.expect_size = tuple(expect_size) if expect_size is not None else None  # (height, width) the metadata declares
         self._container = None
         self._iter = None
         self._next = 0  # index of the next frame the decoder will return
@@ -129,6 +174,10 @@ class VideoReader:
             self._stream.thread_type = "AUTO"
         except (av.error.FFmpegError, IndexError, OSError) as exc:
             raise InputError(self.path, self.field, f"unreadable video: {exc}") from exc
+        ctx = self._stream.codec_context
+        if self.expect_size is not None and (ctx.height, ctx.width) != self.expect_size:
+            self.close()
+            raise InputError(self.path, self.field, f"video is {ctx.width}x{ctx.height}, features say {self.expect_size[1]}x{self.expect_size[0]}")
         self._iter = None
         self._next = 0
 
@@ -180,7 +229,7 @@ class VideoReader:
                     return self._convert(frame)
                 if current > index:
                     break
-        except av.error.FFmpegError as exc:
+        except (av.error.FFmpegError, ValueError) as exc:
             raise InputError(self.path, self.field, f"corrupt video data before frame {index}: {exc}") from exc
         self._iter = None
         raise InputError(self.path, self.field, f"video has no frame {index} (truncated or shorter than the metadata says)")

@@ -53,6 +53,7 @@ def check_inputs(config: StageConfig):
     from dexego.train import checkpoints as ckpt
 
     model = policy_config(config)  # config mistakes first, then missing files
+    sample_config(config, model)  # what the run would reject (image_size, history, ...) --check rejects too
     check_data_sources(config)
     resuming = config.resume == "auto" and ckpt.latest_checkpoint(config.output_path) is not None
     if config.init_from and not resuming:

@@ -8,6 +8,7 @@ stage's output through ``init_from``.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -59,8 +60,14 @@ class OptimizerConfig:
     grad_clip_norm: float = 1.0  # 0 = no clipping
 
     def __post_init__(self):
-        if not self.lr > 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+        for name in ("weight_decay", "eps", "momentum", "grad_clip_norm"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        if not all(math.isfinite(b) and 0 <= b < 1 for b in self.betas[:2]):
+            raise ValueError(f"betas must be in [0, 1), got {self.betas}")
         if len(self.betas) != 2:
             raise ValueError("betas must hold two numbers")
 
@@ -106,8 +113,11 @@ class LoopConfig:
     keep_last: int = 3
     ema_decay: float = 0.0  # 0 = no EMA; e.g. 0.999
     progress: bool = True
+    max_loss: float = 1e6  # a training loss above this stops the run as diverged (0 = no limit)
 
     def __post_init__(self):
+        if self.max_steps < 0 or self.epochs < 0:
+            raise ValueError(f"epochs and max_steps must be >= 0 (max_steps 0 = by epochs), got epochs={self.epochs}, max_steps={self.max_steps}")
         if self.epochs < 1 and self.max_steps < 1:
             raise ValueError("set epochs >= 1 or max_steps >= 1")
         if self.batch_size < 1 or self.grad_accum < 1:
@@ -116,6 +126,8 @@ class LoopConfig:
             raise ValueError("keep_last must be >= 1")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError("ema_decay must be in [0, 1)")
+        if not (self.max_loss >= 0 and math.isfinite(self.max_loss)):
+            raise ValueError(f"max_loss must be a finite number >= 0 (0 = no limit), got {self.max_loss}")
         if min(self.log_every, self.val_every, self.val_batches, self.checkpoint_every) < 0:
             raise ValueError("log_every, val_every, val_batches and checkpoint_every must be >= 0")
 

@@ -37,7 +37,7 @@ from dexego.utils.files import write_json_atomic
 
 
 class TrainingDivergedError(DexegoError):
-    """The loss (or gradient norm) became NaN or infinite; training stopped."""
+    """The loss (or gradient norm) became NaN or infinite, or the loss exceeded ``loop.max_loss``; training stopped."""
 
 
 @dataclass
@@ -269,15 +269,18 @@ class Trainer:
         return grad_norm
 
     def _check_finite(self, value: torch.Tensor, what: str, pos: _Position) -> None:
-        bad = torch.tensor([0.0 if torch.isfinite(value).all() else 1.0], device=self.accelerator.device)
+        limit = self.loop.max_loss if what == "loss" else 0.0
+        ok = bool(torch.isfinite(value).all()) and not (limit and float(value.abs().max()) > limit)
+        bad = torch.tensor([0.0 if ok else 1.0], device=self.accelerator.device)
         if self.accelerator.num_processes > 1:
             bad = self.accelerator.reduce(bad, "sum")
         if bad.item():
             kept = self.last_checkpoint or "none (no checkpoint was written yet)"
             if self.accelerator.is_main_process and hasattr(self, "logger"):
                 self.logger.log(pos.step, "train", {"loss": float("nan"), "diverged": what})
+            beyond = f" (beyond loop.max_loss = {limit:g})" if limit and bool(torch.isfinite(value).all()) else ""
             raise TrainingDivergedError(
-                f"{what} is {value.item() if value.numel() == 1 else 'not finite'} at step {pos.step + 1} "
+                f"{what} is {value.item() if value.numel() == 1 else 'not finite'}{beyond} at step {pos.step + 1} "
                 f"(epoch {pos.epoch}, batch {pos.micro}); training stopped. Last good checkpoint: {kept}. "
                 f"Lower optimizer.lr, enable optimizer.grad_clip_norm, or check the data for NaN values."
             )
