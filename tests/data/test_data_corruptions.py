@@ -14,10 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from corruptions import CASES, VIDEO, write_base
 
 from dexego.cli import main
-
-from corruptions import CASES, VIDEO, write_base
 
 CPU_PRETRAIN = Path(__file__).resolve().parents[2] / "configs" / "cpu" / "pretrain.toml"
 INLINE = '[[data.sources]]\npath = "data/sim/human"\n'
