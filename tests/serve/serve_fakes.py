@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 
+from dexego.errors import InputError
 from dexego.serve import PolicyServer, ServerConfig, ServerThread, dexego_observation_spec
 
 HORIZON, DIM = 30, 48
@@ -32,6 +33,8 @@ class EchoPolicy:
                 time.sleep(self.delay_s)
             if observation.get("instruction") == "boom":
                 raise RuntimeError("the policy exploded on purpose")
+            if observation.get("instruction") == "refuse me":
+                raise InputError(None, "instruction", "this policy refuses 'refuse me'")
             return expected_chunk(observation)
         finally:
             with self._lock:
@@ -68,3 +71,33 @@ def start_server(policy=None, **config) -> tuple[ServerThread, EchoPolicy]:
         observation_spec=dexego_observation_spec(action_dim=DIM),
     )
     return ServerThread(server), policy
+
+
+class BatchEchoPolicy(EchoPolicy):
+    """EchoPolicy that also takes batched observations (arrays with a leading B, a list of instructions), as a
+    dexego Policy does; records the batch sizes it saw."""
+
+    def __init__(self, delay_s: float = 0.0):
+        super().__init__(delay_s)
+        self.batch_sizes: list[int] = []
+
+    def predict_action_chunk(self, observation: dict) -> np.ndarray:
+        if isinstance(observation["instruction"], str):
+            self.batch_sizes.append(1)
+            return super().predict_action_chunk(observation)
+        size = len(observation["instruction"])
+        self.batch_sizes.append(size)
+        singles = [{k: (v[b] if isinstance(v, (np.ndarray, list)) else v) for k, v in observation.items()} for b in range(size)]
+        if any(single["instruction"] == "refuse me" for single in singles):
+            raise InputError(None, "instruction", "this policy refuses 'refuse me'")
+        chunks = [expected_chunk(single) for single in singles]
+        with self._lock:
+            self.calls += 1
+            self.concurrent += 1
+            self.max_concurrent = max(self.max_concurrent, self.concurrent)
+        try:
+            time.sleep(self.delay_s)
+            return np.stack(chunks)
+        finally:
+            with self._lock:
+                self.concurrent -= 1

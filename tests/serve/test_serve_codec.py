@@ -2,6 +2,7 @@ import pickle
 
 import msgpack
 import numpy as np
+import openpi_client.msgpack_numpy as openpi_msgpack_numpy  # a dev dependency (see the Makefile)
 import pytest
 from hypothesis import given, settings
 from hypothesis.extra import numpy as hnp
@@ -56,11 +57,41 @@ def test_non_contiguous_arrays_travel_in_c_order():
 
 def test_wire_layout_is_openpi_msgpack_numpy():
     raw = msgpack.unpackb(codec.packb({"a": np.arange(3, dtype=np.float32), "s": np.int16(5)}))
-    assert raw["a"] == {"__ndarray__": True, "data": np.arange(3, dtype=np.float32).tobytes(), "dtype": "<f4", "shape": [3]}
-    assert raw["s"] == {"__npgeneric__": True, "data": 5, "dtype": "<i2"}
-    # and a frame built by hand the openpi way decodes
-    frame = msgpack.packb({"x": {"__ndarray__": True, "data": b"\x01\x00\x02\x00", "dtype": "<u2", "shape": [2]}})
-    np.testing.assert_array_equal(codec.unpackb(frame)["x"], np.array([1, 2], dtype=np.uint16))
+    assert raw["a"] == {b"__ndarray__": True, b"data": np.arange(3, dtype=np.float32).tobytes(), b"dtype": "<f4", b"shape": [3]}
+    assert raw["s"] == {b"__npgeneric__": True, b"data": 5, b"dtype": "<i2"}
+
+
+_OPENPI_VALUES = [
+    {"actions": np.linspace(-1, 1, 30 * 48, dtype=np.float32).reshape(30, 48), "server_timing": {"infer_ms": 1.5}},
+    {"images": np.arange(2 * 3 * 4 * 5, dtype=np.uint8).reshape(2, 3, 4, 5), "instruction": "open the drawer",
+     "state_valid": np.array([True, False]), "step": np.int64(7), "fov": np.float32(1.2)},
+    [np.zeros((0, 4), np.float64), np.array(3.5), np.array([1, -2], ">i4"), np.array(["ab", "c"]), np.array([b"x"])],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", _OPENPI_VALUES)
+def test_encoding_is_byte_identical_to_openpi_client(value):
+    assert codec.packb(value) == openpi_msgpack_numpy.packb(value)
+
+
+@pytest.mark.parametrize("value", _OPENPI_VALUES)
+def test_openpi_client_and_dexego_decode_each_other(value):
+    _assert_same(value, codec.unpackb(openpi_msgpack_numpy.packb(value)))
+    _assert_same(value, openpi_msgpack_numpy.unpackb(codec.packb(value)))
+
+
+def test_text_key_spelling_is_accepted_on_input():
+    frame = msgpack.packb({"x": {"__ndarray__": True, "data": b"\x01\x00\x02\x00", "dtype": "<u2", "shape": [2]},
+                           "s": {"__npgeneric__": True, "data": 2.5, "dtype": "<f8"}})  # fmt: skip
+    decoded = codec.unpackb(frame)
+    _assert_same(np.array([1, 2], dtype=np.uint16), decoded["x"])
+    _assert_same(np.float64(2.5), decoded["s"])
+
+
+def test_a_map_mixing_the_two_spellings_is_refused():
+    frame = msgpack.packb({"x": {b"__ndarray__": True, "data": b"\x01\x00", "dtype": "<u2", "shape": [1]}})
+    with pytest.raises(InputError, match="dtype must be"):
+        codec.unpackb(frame)
 
 
 def test_decoded_arrays_are_writable_copies():
@@ -73,6 +104,8 @@ def test_decoded_arrays_are_writable_copies():
 @given(hnp.arrays(dtype=hnp.scalar_dtypes().filter(lambda d: d.kind in "biuf"), shape=hnp.array_shapes(min_dims=0, max_dims=4, max_side=5)))
 def test_round_trip_any_plain_array(array):
     _assert_same(array, codec.unpackb(codec.packb({"x": array}))["x"])
+    assert codec.packb({"x": array}) == openpi_msgpack_numpy.packb({"x": array})
+    _assert_same(array, codec.unpackb(openpi_msgpack_numpy.packb({"x": array}))["x"])
 
 
 @pytest.mark.parametrize("value", [np.array([1 + 2j]), np.array([object()], dtype=object), np.zeros(2, dtype="V8"),
@@ -89,6 +122,10 @@ def test_encoding_refuses_unknown_python_objects():
 
 def _frame(array_map) -> bytes:
     return msgpack.packb({"x": array_map}, use_bin_type=True)
+
+
+def _bytes_keys(array_map: dict) -> dict:
+    return {key.encode(): value for key, value in array_map.items()}
 
 
 @pytest.mark.parametrize(
@@ -113,9 +150,10 @@ def _frame(array_map) -> bytes:
         ({"__npgeneric__": True, "data": "x", "dtype": "<i4"}, "not a valid"),
     ],
 )
-def test_decoding_refuses_bad_arrays_with_a_clear_error(array_map, problem):
+@pytest.mark.parametrize("spelling", [_bytes_keys, dict], ids=["openpi bytes keys", "text keys"])
+def test_decoding_refuses_bad_arrays_with_a_clear_error(array_map, problem, spelling):
     with pytest.raises(InputError, match=problem):
-        codec.unpackb(_frame(array_map))
+        codec.unpackb(_frame(spelling(array_map)))
 
 
 @pytest.mark.parametrize(
@@ -150,9 +188,11 @@ def test_a_pickle_inside_an_object_array_is_never_executed(tmp_path):
     pickle.loads(payload).close()  # the payload really does write the file when unpickled ...
     assert marker.exists()
     marker.unlink()
-    for dtype in ("|O", "O", "<O8"):  # ... but the codec refuses it without unpickling
-        with pytest.raises(InputError):
-            codec.unpackb(_frame({"__ndarray__": True, "data": payload, "dtype": dtype, "shape": [1]}))
+    for dtype in ("|O", "O", "<O8"):  # ... but the codec refuses it without unpickling, in either key spelling
+        array_map = {"__ndarray__": True, "data": payload, "dtype": dtype, "shape": [1]}
+        for spelling in (array_map, _bytes_keys(array_map)):
+            with pytest.raises(InputError, match="not allowed"):
+                codec.unpackb(_frame(spelling))
     with pytest.raises(InputError):
         codec.unpackb(msgpack.packb(msgpack.ExtType(1, payload)))
     assert not marker.exists()

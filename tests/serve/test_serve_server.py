@@ -1,5 +1,8 @@
 import http.client
+import logging
+import re
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -120,7 +123,20 @@ def test_api_key_is_required_when_configured():
         (lambda o: o.pop("instruction"), "instruction: missing"),
         (lambda o: o.update(state=np.zeros(47, np.float32)), r"state: expected shape \(48\)"),
         (lambda o: o.update(images=np.zeros((6, 8, 8), np.uint8)), "images: expected shape"),
-        (lambda o: o.update(images=o["images"].astype(np.float32)), "images: expected dtype unsigned int"),
+        (lambda o: o.update(images=o["images"].astype(np.float32)), r"images: float images must hold values in \[0, 1\], got 0 to 255"),
+        (lambda o: o.update(images=o["images"].astype(np.uint16)), r"images: expected uint8 \(0..255\) or float in \[0, 1\], got uint16"),
+        (lambda o: o.update(images=np.zeros((0, 3, 16, 16), np.uint8)), r"images: empty: shape \(0, 3, 16, 16\)"),
+        (lambda o: o.update(images=np.zeros((6, 3, 0, 0), np.uint8)), r"images: empty: shape \(6, 3, 0, 0\)"),
+        (lambda o: o.update(image_mask=np.array([1, 1, 1, 1, 1, 0], bool)), "image_mask: the current .last. frame must be a real frame"),
+        (lambda o: o.update(image_mask=np.ones(5, bool)), r"image_mask: expected one entry per frame \(6\)"),
+        (lambda o: o.update(state=np.full(48, 1e30, np.float32)), "state: the left hand holds 1e.30, beyond the sane range"),
+        (lambda o: o["state"].__setitem__(30, np.nan), "state: NaN or inf in the right hand, which state_valid marks valid"),
+        (lambda o: o.update(fov=np.array([1e30, 1.0], np.float32)), r"fov: each field of view must be in \(0, pi\) radians"),
+        (lambda o: o.update(fov=np.array([0.0, 1.0], np.float32)), r"fov: each field of view must be in \(0, pi\)"),
+        (lambda o: o.update(fov=np.array([1.0, -0.5], np.float32)), r"fov: each field of view must be in \(0, pi\)"),
+        (lambda o: o.update(fov=np.array([np.pi, 1.0], np.float32)), r"fov: each field of view must be in \(0, pi\)"),
+        (lambda o: o.update(intrinsics=np.zeros(4, np.float32)), "intrinsics: focal lengths fx, fy must be positive pixels, got 0, 0"),
+        (lambda o: o.update(intrinsics=np.array([np.inf, 1, 2, 3], np.float32)), "intrinsics: contains NaN or infinite"),
         (lambda o: o.update(fov=np.array([np.nan, 1.0], np.float32)), "fov: contains NaN"),
         (lambda o: o.pop("state_valid"), "state_valid: missing"),
         (lambda o: o.update(instruction=np.zeros(3)), "instruction: expected a string"),
@@ -131,8 +147,9 @@ def test_bad_observations_get_a_clear_error_and_the_server_keeps_serving(served,
     bad = make_observation(0)
     mutate(bad)
     with PolicyClient(handle.url, ClientConfig(retries=0)) as client:
-        with pytest.raises(ServerError, match=problem):
+        with pytest.raises(ServerError, match=f"dexego serve: bad observation: {problem}") as info:
             client.infer(bad)
+        assert "\n" not in str(info.value) and "Traceback" not in str(info.value)
         good = make_observation(5)  # the same client reconnects and carries on
         np.testing.assert_array_equal(client.predict_action_chunk(good), expected_chunk(good))
     assert policy.calls == 1
@@ -150,19 +167,41 @@ def test_error_frame_is_text_then_the_connection_closes_with_a_code(served):
         assert info.value.rcvd.code == 1007
 
 
-def test_a_failing_policy_sends_its_traceback_and_closes_with_internal_error(served):
+def test_a_failing_policy_gets_a_one_line_error_and_the_traceback_goes_to_the_server_log(served, caplog):
     handle, policy = served
-    with _raw(handle.url) as ws:
+    with caplog.at_level(logging.ERROR, logger="dexego.serve"), _raw(handle.url) as ws:
         ws.recv(timeout=5)
         ws.send(codec.packb(make_observation(0, instruction="boom")))
         text = ws.recv(timeout=5)
-        assert isinstance(text, str) and "Traceback" in text and "exploded on purpose" in text
         with pytest.raises(ConnectionClosed) as info:
             ws.recv(timeout=5)
         assert info.value.rcvd.code == 1011
+    assert re.fullmatch(r"dexego serve: inference failed: RuntimeError \(error (\d+) in the server log\)", text), text
+    error_id = re.search(r"error (\d+)", text).group(1)
+    assert "/" not in text and "exploded" not in text  # no path, no traceback, no internals
+    logged = [r for r in caplog.records if f"error {error_id}" in r.getMessage()]
+    assert logged and "exploded on purpose" in str(logged[0].exc_info[1])
     with PolicyClient(handle.url) as client:
         obs = make_observation(2)
         np.testing.assert_array_equal(client.predict_action_chunk(obs), expected_chunk(obs))
+
+
+def test_the_server_never_returns_non_finite_actions():
+    class Overflowing(EchoPolicy):
+        def predict_action_chunk(self, observation):
+            chunk = super().predict_action_chunk(observation)
+            if observation["instruction"] == "overflow":
+                chunk[3, 5], chunk[0, 0] = np.nan, np.inf
+            return chunk
+
+    handle, policy = start_server(Overflowing())
+    with handle, PolicyClient(handle.url, ClientConfig(retries=0)) as client:
+        with pytest.raises(ServerError, match=r"dexego serve: non-finite actions: the policy's actions for this observation "
+                                              r"hold 2 NaN or infinite values; none were sent"):  # fmt: skip
+            client.infer(make_observation(0, instruction="overflow"))
+        obs = make_observation(1)
+        np.testing.assert_array_equal(client.predict_action_chunk(obs), expected_chunk(obs))
+    assert policy.calls == 2
 
 
 def test_oversized_messages_are_refused_by_server_and_client():
@@ -261,14 +300,14 @@ def test_a_server_object_can_be_served_again_after_stopping():
 def test_the_policy_own_input_errors_are_reported_as_bad_observations_without_traceback():
     class Picky:
         def predict_action_chunk(self, observation):
-            raise InputError(None, "fov", "must be positive")
+            raise InputError("/srv/models/secret/config.json", "fov", "must be positive")
 
     handle, _ = start_server(Picky())
     with handle, _raw(handle.url) as ws:
         ws.recv(timeout=5)
         ws.send(codec.packb(make_observation(0)))
         text = ws.recv(timeout=5)
-        assert text == "dexego serve: bad observation: fov: must be positive"
+        assert text == "dexego serve: bad observation: fov: must be positive"  # the field and the problem, no path
         with pytest.raises(ConnectionClosed) as info:
             ws.recv(timeout=5)
         assert info.value.rcvd.code == 1007

@@ -20,7 +20,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, loopback only)")
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
     parser.add_argument("--api-key", default=None, help="require 'Authorization: Api-Key KEY' from clients")
-    parser.add_argument("--max-message-mb", type=float, default=32.0, help="largest observation accepted (default: 32)")
+    parser.add_argument("--max-message-mb", type=float, default=8.0, help="largest observation accepted (default: 8)")
+    parser.add_argument("--max-clients", type=int, default=32, help="connections served at once (default: 32)")
+    parser.add_argument("--memory-budget-mb", type=float, default=1024.0,
+                        help="observation memory the server may hold; max clients x 2 x max message must fit (default: 1024)")
+    parser.add_argument("--idle-timeout-s", type=float, default=60.0,
+                        help="close a connection that sends nothing for this long (default: 60; 0: never)")
+    parser.add_argument("--max-batch", type=int, default=16,
+                        help="stack up to this many concurrent requests into one forward pass (default: 16; 1: off)")
+    parser.add_argument("--batch-wait-ms", type=float, default=2.0,
+                        help="how long a batch may wait for more requests while other clients are connected (default: 2)")
     parser.add_argument("--no-validate", action="store_true", help="pass observations to the policy unchecked")
     parser.set_defaults(handler=_serve)
 
@@ -29,11 +38,16 @@ def _serve(args: argparse.Namespace) -> int:
     from dexego.serve import PolicyServer, ServerConfig, dexego_observation_spec, run_server
     from dexego.serve.loading import load_policy, policy_info, resolve_policy
 
-    config = ServerConfig(
+    config = ServerConfig(  # before loading the policy: a bad setting fails at once
         host=args.host,
         port=args.port,
         api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
         max_message_bytes=int(args.max_message_mb * 2**20),
+        max_clients=args.max_clients,
+        memory_budget_bytes=int(args.memory_budget_mb * 2**20),
+        idle_timeout_s=args.idle_timeout_s or None,
+        max_batch=args.max_batch,
+        batch_wait_ms=args.batch_wait_ms,
     )
     location = resolve_policy(args.checkpoint)
     policy = load_policy(location)

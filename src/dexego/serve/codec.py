@@ -1,9 +1,13 @@
-"""msgpack with numpy arrays, as openpi's policy server speaks it.
+"""msgpack with numpy arrays, byte for byte as openpi's ``openpi_client.msgpack_numpy`` writes it.
 
-An array travels as the map ``{"__ndarray__": True, "data": <raw bytes, C
-order>, "dtype": dtype.str, "shape": [...]}``; a numpy scalar as
-``{"__npgeneric__": True, "data": <python value>, "dtype": dtype.str}``.
-Object, void (structured) and complex dtypes are refused both ways.
+An array travels as the map ``{b"__ndarray__": True, b"data": <raw bytes, C
+order>, b"dtype": dtype.str, b"shape": [...]}`` and a numpy scalar as
+``{b"__npgeneric__": True, b"data": <python value>, b"dtype": dtype.str}``:
+the keys are msgpack *bin* strings, as openpi writes them. On input the same
+maps with text keys (``"__ndarray__"``, ...) are accepted too, as some
+msgpack-numpy writers use them; output always uses openpi's bytes keys, which
+is what openpi's decoder looks for. Object, void (structured) and complex
+dtypes are refused both ways.
 
 Decoding never executes code: it only reinterprets bytes with a dtype that
 is checked against a short list of plain numeric/text kinds, after checking
@@ -14,6 +18,7 @@ allocate or read out of bounds).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import msgpack
@@ -29,6 +34,19 @@ _MAX_DTYPE_STR = 16
 _SCALAR_TYPES = (bool, int, float, str, bytes)
 
 
+@dataclass(frozen=True)
+class _Keys:
+    ndarray: str | bytes
+    npgeneric: str | bytes
+    data: str | bytes
+    dtype: str | bytes
+    shape: str | bytes
+
+
+_BYTES_KEYS = _Keys(b"__ndarray__", b"__npgeneric__", b"data", b"dtype", b"shape")  # openpi's, written
+_TEXT_KEYS = _Keys("__ndarray__", "__npgeneric__", "data", "dtype", "shape")  # accepted on input
+
+
 def _check_dtype(dtype: np.dtype, where: str) -> None:
     if dtype.kind not in ALLOWED_DTYPE_KINDS or dtype.fields is not None or dtype.shape != () or dtype.hasobject:
         raise InputError(None, where, f"dtype {dtype.str!r} is not allowed (only bool, integer, float, str and bytes)")
@@ -39,10 +57,10 @@ def _encode_default(obj: Any) -> Any:
         obj = obj.detach().cpu().numpy()
     if isinstance(obj, np.ndarray):
         _check_dtype(obj.dtype, "array")
-        return {"__ndarray__": True, "data": obj.tobytes(), "dtype": obj.dtype.str, "shape": list(obj.shape)}
+        return {b"__ndarray__": True, b"data": obj.tobytes(), b"dtype": obj.dtype.str, b"shape": list(obj.shape)}
     if isinstance(obj, np.generic):
         _check_dtype(obj.dtype, "scalar")
-        return {"__npgeneric__": True, "data": obj.item(), "dtype": obj.dtype.str}
+        return {b"__npgeneric__": True, b"data": obj.item(), b"dtype": obj.dtype.str}
     raise TypeError(f"cannot encode {type(obj).__name__} as msgpack")
 
 
@@ -67,14 +85,14 @@ def _parse_dtype(value: Any, where: str) -> np.dtype:
     return dtype
 
 
-def _decode_ndarray(obj: dict) -> np.ndarray:
-    dtype = _parse_dtype(obj.get("dtype"), "__ndarray__.dtype")
-    shape = obj.get("shape")
+def _decode_ndarray(obj: dict, keys: _Keys) -> np.ndarray:
+    dtype = _parse_dtype(obj.get(keys.dtype), "__ndarray__.dtype")
+    shape = obj.get(keys.shape)
     if not isinstance(shape, list) or len(shape) > _MAX_NDIM or not all(
         isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
     ):
         raise InputError(None, "__ndarray__.shape", f"shape must be a list of at most {_MAX_NDIM} non-negative ints")
-    data = obj.get("data")
+    data = obj.get(keys.data)
     if not isinstance(data, bytes):
         raise InputError(None, "__ndarray__.data", f"data must be bytes, got {type(data).__name__}")
     expected = math.prod(shape) * dtype.itemsize
@@ -86,9 +104,9 @@ def _decode_ndarray(obj: dict) -> np.ndarray:
     return np.frombuffer(data, dtype=dtype).reshape(shape).copy()
 
 
-def _decode_npgeneric(obj: dict) -> np.generic:
-    dtype = _parse_dtype(obj.get("dtype"), "__npgeneric__.dtype")
-    data = obj.get("data")
+def _decode_npgeneric(obj: dict, keys: _Keys) -> np.generic:
+    dtype = _parse_dtype(obj.get(keys.dtype), "__npgeneric__.dtype")
+    data = obj.get(keys.data)
     if not isinstance(data, _SCALAR_TYPES):
         raise InputError(None, "__npgeneric__.data", f"scalar data must be a plain value, got {type(data).__name__}")
     try:
@@ -98,10 +116,11 @@ def _decode_npgeneric(obj: dict) -> np.generic:
 
 
 def _decode_hook(obj: dict) -> Any:
-    if obj.get("__ndarray__") is True:
-        return _decode_ndarray(obj)
-    if obj.get("__npgeneric__") is True:
-        return _decode_npgeneric(obj)
+    for keys in (_BYTES_KEYS, _TEXT_KEYS):  # openpi's spelling first; a map uses one spelling throughout
+        if obj.get(keys.ndarray) is True:
+            return _decode_ndarray(obj, keys)
+        if obj.get(keys.npgeneric) is True:
+            return _decode_npgeneric(obj, keys)
     return obj
 
 
@@ -110,7 +129,7 @@ def _refuse_ext(code: int, data: bytes) -> Any:
 
 
 def unpackb(data: bytes) -> Any:
-    """Decode msgpack bytes made by :func:`packb` (or openpi's client). Bad bytes raise InputError."""
+    """Decode msgpack bytes made by :func:`packb`, openpi's ``msgpack_numpy`` or a text-key writer. Bad bytes raise InputError."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise InputError(None, "message", f"expected a binary msgpack frame, got {type(data).__name__}")
     try:

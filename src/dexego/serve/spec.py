@@ -7,6 +7,8 @@ field instead of a traceback from deep inside the model.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -50,6 +52,7 @@ class FieldSpec:
 class ObservationSpec:
     fields: tuple[FieldSpec, ...]
     allow_extra_keys: bool = True  # openpi clients often send extra entries; the policy ignores them
+    checks: tuple[Callable[[dict], None], ...] = ()  # value checks across fields, run after the field checks
 
     def validate(self, observation: Any) -> dict:
         """Return ``observation`` if it matches, else raise InputError naming the field."""
@@ -65,6 +68,8 @@ class ObservationSpec:
             extra = sorted(set(observation) - {f.name for f in self.fields})
             if extra:
                 raise InputError("observation", extra[0], f"unexpected key (known: {', '.join(f.name for f in self.fields)})")
+        for check in self.checks:
+            check(observation)
         return observation
 
     @property
@@ -82,15 +87,64 @@ class ObservationSpec:
         return described
 
 
+MAX_STATE_ABS = 1000.0  # metres and radians: a valid hand's state beyond this is not a hand in front of a camera
+
+
+def _unbatched(value: np.ndarray, ndim: int) -> np.ndarray:
+    return value[0] if value.ndim == ndim + 1 else value
+
+
+def check_dexego_values(observation: dict) -> None:
+    """The value ranges a dexego Policy depends on; shapes and dtypes were checked by the field specs.
+
+    Non-empty frames, uint8 images or float images in [0, 1], fields of view in (0, pi), positive focal lengths,
+    an image mask whose last (current) frame is real, and a finite state of sane size for every hand marked valid
+    (an invalid hand's entries may hold anything, NaN included: the policy zeroes them)."""
+    images = _unbatched(observation["images"], 4)
+    frames, _, height, width = images.shape
+    if frames == 0 or height == 0 or width == 0:
+        raise InputError("observation", "images", f"empty: shape {images.shape} (at least one frame of at least 1 x 1 pixels)")
+    if images.dtype != np.uint8:
+        if images.dtype.kind != "f":
+            raise InputError("observation", "images", f"expected uint8 (0..255) or float in [0, 1], got {images.dtype}")
+        low, high = float(images.min()), float(images.max())
+        if not (0.0 <= low and high <= 1.0):  # NaN fails too
+            raise InputError("observation", "images", f"float images must hold values in [0, 1], got {low:g} to {high:g}")
+    fov = _unbatched(observation["fov"], 1)
+    if not ((fov > 0) & (fov < math.pi)).all():
+        raise InputError("observation", "fov", f"each field of view must be in (0, pi) radians, got {np.round(fov, 4).tolist()}")
+    if "intrinsics" in observation:
+        fx, fy, _, _ = _unbatched(observation["intrinsics"], 1).tolist()
+        if not (fx > 0 and fy > 0):
+            raise InputError("observation", "intrinsics", f"focal lengths fx, fy must be positive pixels, got {fx:g}, {fy:g}")
+    if "image_mask" in observation:
+        mask = _unbatched(observation["image_mask"], 1)
+        if mask.shape != (frames,):
+            raise InputError("observation", "image_mask", f"expected one entry per frame ({frames}), got shape {mask.shape}")
+        if not mask[-1]:
+            raise InputError("observation", "image_mask", "the current (last) frame must be a real frame")
+    state = _unbatched(observation["state"], 1)
+    valid = _unbatched(observation["state_valid"], 1)
+    if state.shape[0] % 2:
+        raise InputError("observation", "state", f"expected left then right hand (an even size), got {state.shape[0]} values")
+    for hand, (name, values) in enumerate(zip(("left", "right"), np.split(state, 2))):
+        if not valid[hand]:
+            continue
+        if not np.isfinite(values).all():
+            raise InputError("observation", "state", f"NaN or inf in the {name} hand, which state_valid marks valid")
+        if np.abs(values).max(initial=0.0) > MAX_STATE_ABS:
+            raise InputError("observation", "state", f"the {name} hand holds {np.abs(values).max():g}, beyond the sane range "
+                                                     f"of +-{MAX_STATE_ABS:g} (metres, radians)")
+
+
 def dexego_observation_spec(action_dim: int | None = None) -> ObservationSpec:
     """The observation of a dexego Policy (a training sample without "actions", see the team contract).
 
-    Required are the entries ``dexego.models`` reads; the state may hold NaN for a hand marked invalid
-    (the policy zeroes those), so only the policy checks its values.
+    Required are the entries ``dexego.models`` reads; :func:`check_dexego_values` checks the value ranges.
     """
     return ObservationSpec(
         fields=(
-            FieldSpec("images", dtype_kinds="u", shape=(None, 3, None, None)),
+            FieldSpec("images", dtype_kinds="uf", shape=(None, 3, None, None), finite=False),
             FieldSpec("instruction", kind="text"),
             FieldSpec("state", dtype_kinds="f", shape=(action_dim,), finite=False),
             FieldSpec("state_valid", dtype_kinds="b", shape=(2,)),
@@ -98,5 +152,6 @@ def dexego_observation_spec(action_dim: int | None = None) -> ObservationSpec:
             FieldSpec("image_mask", dtype_kinds="b", shape=(None,), required=False),
             FieldSpec("intrinsics", dtype_kinds="f", shape=(4,), required=False),
             FieldSpec("embodiment", kind="text", required=False),
-        )
+        ),
+        checks=(check_dexego_values,),
     )

@@ -1,0 +1,80 @@
+"""Concurrent requests are stacked into one forward pass; every client still gets exactly its own answer."""
+
+import threading
+
+import numpy as np
+import pytest
+from serve_fakes import BatchEchoPolicy, expected_chunk, make_observation, start_server
+
+from dexego.serve import ClientConfig, PolicyClient, ServerError
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _clients_in_parallel(url, count, steps, observation_for):
+    failures, barrier = [], threading.Barrier(count)
+
+    def worker(index):
+        try:
+            with PolicyClient(url, ClientConfig(retries=0)) as client:
+                barrier.wait(10)
+                for step in range(steps):
+                    obs = observation_for(index, step)
+                    try:
+                        got = client.predict_action_chunk(obs)
+                    except ServerError as exc:
+                        failures.append((index, step, str(exc)))
+                        return
+                    if not np.array_equal(got, expected_chunk(obs)):
+                        failures.append((index, step, "wrong answer"))
+        except Exception as exc:  # reported below
+            failures.append((index, repr(exc)))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(40)
+    return failures
+
+
+def test_concurrent_clients_are_batched_and_each_gets_its_own_answer():
+    policy = BatchEchoPolicy(delay_s=0.02)
+    handle, _ = start_server(policy, max_batch=8, batch_wait_ms=5)
+    with handle:
+        failures = _clients_in_parallel(handle.url, 8, 5, lambda i, s: make_observation(100 * i + s))
+    assert failures == []
+    assert sum(policy.batch_sizes) == 40 and max(policy.batch_sizes) > 1
+    assert len(policy.batch_sizes) < 40 and handle.server.largest_batch == max(policy.batch_sizes) <= 8
+    assert policy.max_concurrent == 1  # one forward pass at a time
+
+
+def test_a_lone_client_is_never_batched_or_kept_waiting():
+    policy = BatchEchoPolicy()
+    handle, _ = start_server(policy, max_batch=16, batch_wait_ms=500)  # a wait would show as 0.5 s per request
+    with handle, PolicyClient(handle.url) as client:
+        for seed in range(5):
+            obs = make_observation(seed)
+            np.testing.assert_array_equal(client.predict_action_chunk(obs), expected_chunk(obs))
+            assert client.last_timing["infer_ms"] < 250
+    assert policy.batch_sizes == [1] * 5
+
+
+def test_observations_of_other_shapes_go_into_separate_passes():
+    policy = BatchEchoPolicy(delay_s=0.02)
+    handle, _ = start_server(policy, max_batch=8, batch_wait_ms=5)
+    with handle:
+        failures = _clients_in_parallel(handle.url, 6, 4, lambda i, s: make_observation(10 * i + s, size=8 + 4 * (i % 2)))
+    assert failures == [] and sum(policy.batch_sizes) == 24
+
+
+def test_one_bad_observation_in_a_batch_fails_only_its_own_client():
+    policy = BatchEchoPolicy(delay_s=0.02)
+    handle, _ = start_server(policy, max_batch=8, batch_wait_ms=20)
+
+    def observation_for(index, step):
+        return make_observation(10 * index + step, instruction="refuse me" if index == 0 and step == 2 else "pick up the can")
+
+    with handle:
+        failures = _clients_in_parallel(handle.url, 6, 4, observation_for)
+    assert failures == [(0, 2, f"{handle.url}: dexego serve: bad observation: instruction: this policy refuses 'refuse me'")]
