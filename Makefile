@@ -18,6 +18,7 @@ $(BIN)/dexego: pyproject.toml constraints.txt
 	# robosuite's robot hand descriptions (MJCF + meshes), read as files and never imported: --no-deps keeps its own
 	# dependencies (opencv-python beside our headless build, numba, pynput, a pinned mink) out (docs/retarget.md).
 	$(BIN)/pip install --no-deps "robosuite==1.5.2"
+	$(BIN)/pip install --no-deps "openpi-client==0.1.2"  # the real openpi client the serve tests run; --no-deps: see pyproject's dev extra
 	@! $(BIN)/pip show torchvision >/dev/null 2>&1 || (echo "torchvision must not be installed" && exit 1)
 	touch $(BIN)/dexego
 

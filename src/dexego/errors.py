@@ -51,3 +51,7 @@ class InputError(DexegoError, ValueError):
 
 class ConfigError(DexegoError, ValueError):
     """An invalid configuration: unknown keys, wrong types, unknown names."""
+
+
+class NonFiniteActions(DexegoError, ArithmeticError):
+    """A policy computed NaN or infinite actions: they must never reach a robot."""

@@ -20,7 +20,11 @@ import dexego.serve
 from dexego.cli import main
 from dexego.serve import ClientConfig, PolicyClient, ServerError, ServerThread
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [
+    pytest.mark.timeout(120),
+    # openpi-client 0.1.2 calls websockets' connect() without a context manager: its warning, not ours
+    pytest.mark.filterwarnings("ignore:connect\\(\\) must be used as a context manager:DeprecationWarning"),
+]
 
 
 @pytest.fixture(autouse=True)

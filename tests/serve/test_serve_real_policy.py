@@ -50,3 +50,25 @@ def test_checkpoint_served_through_the_cli_matches_in_process(tmp_path, monkeypa
                 remote.source.infer(bad)
         finally:
             close_policy(remote)
+
+
+def test_non_finite_actions_are_refused_in_process_and_by_the_server(tmp_path, monkeypatch):
+    models = pytest.importorskip("dexego.models")
+    from dexego.config import load_config
+    from dexego.errors import NonFiniteActions
+
+    checkpoint = tmp_path / "policy"
+    models.Policy(load_config(models.PolicyConfig, {"horizon": 8}), None).save(checkpoint)
+    huge = _observation(0)
+    huge["state_valid"] = np.array([True, True])
+    huge["state"] = np.full(48, 1e30, np.float32)  # finite, but the network overflows on it
+    with pytest.raises(NonFiniteActions, match=r"the policy computed \d+ NaN or infinite action values"):
+        models.Policy.load(checkpoint).predict_action_chunk(huge)
+
+    built = {}
+    monkeypatch.setattr(dexego.serve, "run_server", lambda server, on_ready: built.update(server=server))
+    assert main(["serve", str(checkpoint), "--port", "0", "--no-validate"]) == 0  # the server's range checks off
+    with ServerThread(built["server"]) as handle, dexego.serve.PolicyClient(handle.url) as client:
+        with pytest.raises(dexego.serve.ServerError, match=r"dexego serve: non-finite actions: the policy computed \d+ NaN"):
+            client.infer(huge)
+        assert client.predict_action_chunk(_observation(1)).shape == (8, 48)  # and it keeps serving

@@ -31,7 +31,7 @@ from torch import nn
 from dexego.actions import Normalizer, get_space
 from dexego.actions.relative import to_absolute, to_relative
 from dexego.config import load_config, to_dict
-from dexego.errors import ConfigError, InputError
+from dexego.errors import ConfigError, InputError, NonFiniteActions
 from dexego.models.configuration_policy import PolicyConfig
 from dexego.models.frame_cache import FrameFeatureCache
 from dexego.models.head_inputs import HeadContext, HeadInputs
@@ -164,6 +164,8 @@ class Policy(nn.Module):
                 if self.relative:  # the one place a relative prediction becomes the absolute chunk to execute
                     chunk = to_absolute(chunk, data["state"].double(), self.space, data["state_valid"])
                 chunk = chunk.float().cpu().numpy()
+                if not np.isfinite(chunk).all():  # never hand NaN/inf to a robot
+                    raise NonFiniteActions(f"the policy computed {int(np.size(chunk) - np.isfinite(chunk).sum())} NaN or infinite action values")
         finally:
             if was_training:
                 self.train()

@@ -58,7 +58,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
-from dexego.errors import ConfigError, InputError
+from dexego.errors import ConfigError, InputError, NonFiniteActions
 from dexego.serve import codec
 from dexego.serve.spec import ObservationSpec
 
@@ -72,10 +72,6 @@ _MAX_ERROR_CHARS = 400
 
 class ChunkPolicy(Protocol):
     def predict_action_chunk(self, observation: dict) -> np.ndarray: ...
-
-
-class NonFiniteActions(RuntimeError):
-    """The policy's actions contain NaN or inf: never sent to a robot."""
 
 
 @dataclass(frozen=True)
