@@ -2,7 +2,6 @@ import http.client
 import logging
 import re
 import threading
-import time
 
 import numpy as np
 import pytest
