@@ -28,8 +28,10 @@ def tiny_config(arch: str):
         return Qwen2_5_VLConfig(
             vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=4, out_hidden_size=32, patch_size=8,
                                spatial_merge_size=2, temporal_patch_size=2, fullatt_block_indexes=[1], window_size=32),
-            text_config=dict(model_type="qwen2_5_vl_text", rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
-                             "mrope_section": [1, 1, 2]}, **text),
+            # rope_theta + rope_scaling: read by transformers 4.5x as given and by 5.x as its legacy spelling of
+            # rope_parameters (5.x alone would write rope_parameters, which 4.5x ignores: no mrope_section)
+            text_config=dict(model_type="qwen2_5_vl_text", rope_theta=10000.0,
+                             rope_scaling={"rope_type": "default", "mrope_section": [1, 1, 2]}, **text),
             image_token_id=310, video_token_id=311, vision_start_token_id=312, vision_end_token_id=313)  # fmt: skip
     raise KeyError(arch)
 
