@@ -62,3 +62,39 @@ def test_hands_only_cli_and_bad_inputs(human_dataset, tmp_path, capsys):
         retarget_dataset(out, "inspire_hand_right", tmp_path / "twice", DatasetRetargetConfig())
     assert not (tmp_path / "twice").exists()
     assert not [p.name for p in tmp_path.iterdir() if TMP_MARK in p.name]
+
+
+def test_a_normal_builtin_human_demo_is_reachable_on_the_builtin_robot_and_far_targets_are_not(tmp_path, capsys):
+    """The simulator's human-hand expert (the built-in human data) retargeted onto h1_inspire: no frame unreachable;
+    the summary gives each finger's distance from reachable. Fingertips pushed 8 cm out (on 30 frames: fewer than half,
+    so the sequence's human hand length, hence the scale, stays) are flagged."""
+    from dexego.sim.human_demos import run_human_episode, to_human_episode
+
+    rollout = run_human_episode("Push-Box", 0, 1, 1, render=False)
+    episode = to_human_episode(rollout)
+    far = rollout["keypoints_world"].copy()
+    wrist = far[:30, :, :1]
+    tips = [4, 8, 12, 16, 20]
+    direction = far[:30, :, tips] - wrist
+    far[:30, :, tips] = wrist + direction * (1 + 0.08 / np.linalg.norm(direction, axis=-1, keepdims=True))
+    far_episode = to_human_episode({**rollout, "keypoints_world": far})
+    root = tmp_path / "human"
+    with DatasetWriter(root, fps=30) as writer:
+        writer.add_episode(episode)
+        writer.add_episode(far_episode)
+    out = tmp_path / "robot"
+    assert main(["retarget", str(root), "--robot", "h1_inspire", "--no-arms", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    dataset = Dataset(out)
+    normal, pushed = (dataset.episode(i, frames=False).metadata["retarget"] for i in (0, 1))
+    for side in ("left", "right"):
+        assert normal[side]["unreachable_frames"] == 0 and normal[side]["missing_frames"] == 0
+        assert pushed[side]["unreachable_frames"] == 30
+        threshold = normal[side]["unreachable_threshold_m"]
+        assert 0.02 < threshold < 0.04  # 0.15 x the Inspire-like hand's length (~0.21 m)
+        fingers = normal[side]["fingertip_error_m"]
+        assert list(fingers) == ["thumb", "index", "middle", "ring", "little"]
+        assert all(0 <= v["median"] <= v["p95"] <= v["max"] for v in fingers.values())
+        assert max(v["median"] for v in fingers.values()) > 0.005  # a real morphology gap, reported rather than flagged
+    assert "unreachable 60" in printed  # the pushed frames, both hands
+    assert "right hand: fingertip distance from the targets after the solve" in printed and "thumb " in printed

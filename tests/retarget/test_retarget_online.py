@@ -210,3 +210,30 @@ def test_bad_input_gives_clear_errors(hand32):
     result = retargeter.retarget(missing, previous=hand32.joint_map.middle())
     assert not bool(result.valid[0]) and not bool(result.reachable[0])
     assert bool(torch.isnan(result.joints).all()) and bool(torch.isnan(result.fingertip_error).all())
+
+
+@pytest.mark.parametrize("source", [EXAMPLE, "robosuite_fourier_left", "inspire_hand_right"])
+def test_one_frame_solver_kinematics_and_warm_steps_match_the_small_batch_path(source):
+    """MuJoCo-compiled FK + analytic Jacobian of the one-frame solver against the numpy kinematics, and a warm-started
+    sequence one frame per call against the same frames sent as 1-frame sequences of a 2-sequence call."""
+    from dexego.retarget.one_frame import OneFrameSolver
+
+    hand = RobotHand.from_yaml(source, dtype=torch.float64) if isinstance(source, Path) else load_robot(source, dtype=torch.float64).hands["left" if "left" in source else "right"]
+    retargeter = HandRetargeter(hand)
+    solver = OneFrameSolver(retargeter)
+    for q in _random_joints(hand, 5, seed=5).numpy():
+        points, jac = hand.keypoints(q[None], jacobian=True)
+        q_full, dfull = solver._full(q)
+        ours, ours_jac = solver.kinematics(q_full, list(range(len(hand.keypoint_indices))))
+        np.testing.assert_allclose(ours, points[0], atol=1e-12)
+        np.testing.assert_allclose(ours_jac @ dfull, jac[0], atol=1e-12)
+    q = _smooth_sequence(hand, 40, seed=6)
+    targets = _noisy_targets(hand, q, 0.002, seed=7)
+    previous, other_previous = None, None
+    for t in range(len(q)):
+        one = retargeter.retarget(targets[t : t + 1], previous=previous)
+        pair = torch.stack([targets[t : t + 1], torch.full_like(targets[t : t + 1], float("nan"))])  # 2 frames: the batch code
+        other = retargeter.retarget(pair, previous=None if other_previous is None else torch.stack([other_previous] * 2))
+        torch.testing.assert_close(one.joints[0], other.joints[0, 0], atol=1e-9, rtol=0)
+        torch.testing.assert_close(one.tip_error[0], other.tip_error[0, 0], atol=1e-9, rtol=0)
+        previous, other_previous = one.joints[0], other.joints[0, 0]

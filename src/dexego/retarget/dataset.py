@@ -27,7 +27,7 @@ import torch
 from dexego.errors import ConfigError, InputError
 from dexego.geometry.transforms import invert_transform, make_transform
 from dexego.hands.frame import hand_frame
-from dexego.hands.layout import SIDES
+from dexego.hands.layout import KEYPOINT_NAMES, SIDES
 from dexego.retarget.hand_retarget import HandRetargetConfig, HandRetargeter, human_to_targets, knuckle_aligned_targets
 from dexego.retarget.robots import Robot, load_robot
 from dexego.utils.files import atomic_directory
@@ -65,8 +65,13 @@ def _column_name(side: str, joint: str) -> str:
     return joint if joint.startswith(f"{side}_") or joint.startswith(f"{side}.") else f"{side}.{joint}"
 
 
-def retarget_episode(robot: Robot, episode, config: DatasetRetargetConfig | None = None, retargeters: dict | None = None):
-    """A human :class:`dexego.data.Episode` -> (the same episode with robot joints, summary dict)."""
+def retarget_episode(
+    robot: Robot, episode, config: DatasetRetargetConfig | None = None, retargeters: dict | None = None, tip_errors: dict | None = None
+):
+    """A human :class:`dexego.data.Episode` -> (the same episode with robot joints, summary dict).
+
+    ``tip_errors``: if given, receives per side the (valid frames, F) fingertip distances to the targets (m).
+    """
     from dexego.data import Episode
 
     cfg = config or DatasetRetargetConfig()
@@ -97,7 +102,11 @@ def retarget_episode(robot: Robot, episode, config: DatasetRetargetConfig | None
             "missing_frames": int((~ok_np).sum()),
             "unreachable_frames": int((ok_np & ~result.reachable[0].cpu().numpy()).sum()),
             "fingertip_error_mean_m": float(np.nanmean(result.fingertip_error[0].cpu().numpy())) if ok_np.any() else None,
+            "unreachable_threshold_m": float(result.threshold),
+            # Per fingertip, how far its targets were from where the hand could reach (m): the solved distance.
+            "fingertip_error_m": _finger_summary(hand, result.tip_error[0].double().cpu().numpy()[ok_np]),
         }
+        stats["_tip_error"] = result.tip_error[0].double().cpu().numpy()[ok_np]
         if use_arms and side in robot.arms:
             arm = robot.arms[side]
             safe = np.where(ok_np[:, None, None], kp[:, side_index], 0.0)
@@ -120,6 +129,11 @@ def retarget_episode(robot: Robot, episode, config: DatasetRetargetConfig | None
         columns.append(_hold(q_hand, ok_np, middle))
         names += [_column_name(side, n) for n in hand.joint_names]
         summary[side] = stats
+    for side in SIDES:
+        if side in summary:
+            errors = summary[side].pop("_tip_error")
+            if tip_errors is not None:
+                tip_errors[side] = errors
     if not columns:
         raise InputError(None, "robot", f"robot {robot.name!r} has no hands to retarget onto")
     state = np.concatenate(columns, axis=1).astype(np.float32)
@@ -172,12 +186,16 @@ def retarget_dataset(
 
         episodes = tqdm(episodes, desc=f"retarget -> {robot.name}")
     totals = {"episodes": 0, "frames": 0, "missing_frames": 0, "unreachable_frames": 0}
+    errors: dict[str, list[np.ndarray]] = {side: [] for side in robot.hands}
     try:
         with atomic_directory(out) as tmp, DatasetWriter(tmp, fps=dataset.fps, robot_type=robot.name) as writer:
             for index in episodes:
                 episode = dataset.episode(index)
                 try:
-                    new, summary = retarget_episode(robot, episode, cfg, retargeters)
+                    tips: dict = {}
+                    new, summary = retarget_episode(robot, episode, cfg, retargeters, tip_errors=tips)
+                    for side, value in tips.items():
+                        errors[side].append(value)
                 except InputError as exc:
                     raise InputError(source, f"episode {index}", exc.problem) from None
                 writer.add_episode(new)
@@ -189,4 +207,25 @@ def retarget_dataset(
                         totals["unreachable_frames"] += summary[side]["unreachable_frames"]
     finally:
         dataset.close()
+    totals["hands"] = {
+        side: {
+            "unreachable_threshold_m": retargeters[side].unreachable_threshold,
+            "hand_length_m": hand.hand_length,
+            "fingertip_error_m": _finger_summary(hand, np.concatenate(errors[side]) if errors[side] else np.zeros((0, len(hand.tip_rows)))),
+        }
+        for side, hand in robot.hands.items()
+    }
     return totals
+
+
+def _finger_summary(hand, tip_error: np.ndarray) -> dict:
+    """(frames, F) fingertip distances (m) -> {finger: {median, p95, max}} (None without frames)."""
+    out = {}
+    for column, keypoint in enumerate(hand.tip_indices):
+        values = tip_error[:, column]
+        finger = KEYPOINT_NAMES[keypoint].removesuffix("_tip")
+        if len(values) == 0:
+            out[finger] = None
+        else:
+            out[finger] = {"median": float(np.median(values)), "p95": float(np.percentile(values, 95)), "max": float(values.max())}
+    return out

@@ -27,8 +27,8 @@ Levenberg-Marquardt method on the actuated joints:
 Targets are robot-scale points in the robot's wrist frame; see
 :func:`human_to_targets` / :func:`ego48_to_targets` for human input.
 Frames with missing hands or NaN fingertips are flagged, not solved;
-frames whose mean fingertip error stays above ``unreachable_error`` are
-flagged as unreachable.
+frames whose mean fingertip error stays above a fraction of the robot
+hand's length (``unreachable_fraction``) are flagged as unreachable.
 """
 
 from __future__ import annotations
@@ -69,7 +69,11 @@ class HandRetargetConfig:
     # Warm-started calls (``previous`` given) also stop once every frame's accepted step lowered its objective by less
     # than this (m^2 of summed squared fingertip error): from the last solution two or three steps usually suffice.
     warm_cost_tolerance: float = 1e-8
-    unreachable_error: float = 0.01  # m: mean fingertip error above which a frame is flagged
+    # A frame is flagged unreachable when its mean fingertip distance to the targets (after the solve: how far the
+    # targets are from anything the hand can reach) exceeds this fraction of the robot hand's length (wrist -> middle
+    # MCP -> straight middle fingertip; 0.15 of a 0.19 m hand is 28 mm), or ``unreachable_error`` (m) when that is set.
+    unreachable_fraction: float = 0.15
+    unreachable_error: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("fingertip_weight", "pinch_weight", "keypoint_weight", "smoothness", "damping", "tolerance", "warm_cost_tolerance"):
@@ -81,8 +85,10 @@ class HandRetargetConfig:
             raise ConfigError(
                 f"hand retarget iterations, grid_candidates and small_batch must be >= 0, got {self.iterations}, {self.grid_candidates}, {self.small_batch}"
             )
-        if not (self.grid_spacing > 0 and self.unreachable_error > 0):
-            raise ConfigError(f"hand retarget grid_spacing and unreachable_error must be > 0, got {self.grid_spacing}, {self.unreachable_error}")
+        if not (self.grid_spacing > 0 and self.unreachable_fraction > 0):
+            raise ConfigError(f"hand retarget grid_spacing and unreachable_fraction must be > 0, got {self.grid_spacing}, {self.unreachable_fraction}")
+        if self.unreachable_error is not None and not self.unreachable_error > 0:
+            raise ConfigError(f"hand retarget unreachable_error must be > 0 (or None: scaled with the hand), got {self.unreachable_error}")
 
 
 @dataclass
@@ -90,13 +96,15 @@ class HandRetargetResult:
     joints: torch.Tensor  # (..., T, A) actuated joints; NaN on invalid frames
     fingertip_error: torch.Tensor  # (..., T) mean fingertip distance to the targets (m); NaN on invalid frames
     valid: torch.Tensor  # (..., T) bool: the frame had a hand with finite fingertips
-    reachable: torch.Tensor  # (..., T) bool: valid and fingertip_error <= unreachable_error
+    reachable: torch.Tensor  # (..., T) bool: valid and fingertip_error <= the unreachable threshold
     iterations: int
     joint_names: tuple[str, ...]
+    tip_error: torch.Tensor | None = None  # (..., T, F) distance of each mapped fingertip to its target (m); NaN if invalid
+    threshold: float = float("nan")  # m: the unreachable threshold this hand was judged by
 
 
 class HandRetargeter:
-    """Batched optimisation retargeter for one robot hand."""
+    """Batched optimisation retargeter for one robot hand (one frame per call: :mod:`dexego.retarget.one_frame`)."""
 
     def __init__(self, hand: RobotHand, config: HandRetargetConfig | None = None, initializer: torch.nn.Module | None = None):
         """``initializer``: e.g. a :class:`LearnedRetargeter` (fingertips -> joints) whose guess starts the solver."""
@@ -157,6 +165,8 @@ class HandRetargeter:
         batch, steps = shape[:-3], shape[-3]
         seqs, num_act = int(np.prod(batch, dtype=np.int64)), hand.num_joints
         small = device.type == "cpu" and seqs * steps <= cfg.small_batch
+        if small and seqs * steps == 1 and init is None:
+            return self._retarget_one(targets, valid, previous, batch)
         if small:
             xp, as_array = np, _numpy_float64
         else:
@@ -249,13 +259,16 @@ class HandRetargeter:
         q = q_flat.reshape(seqs, steps, num_act)
         tips = points.reshape(seqs, steps, -1, 3)[..., list(hand.tip_rows), :]
         distance = np.linalg.norm(tips - tip_targets, axis=-1) if small else (tips - tip_targets).norm(dim=-1)
-        error = xp.where(frame_valid, distance.mean(-1), float("nan"))
+        distance = xp.where(frame_valid[..., None], distance, float("nan"))
+        error = distance.mean(-1)
         joints = xp.where(frame_valid[..., None], q, float("nan"))
         if small:
             joints = torch.from_numpy(joints).to(hand.dtype)
             error = torch.from_numpy(error).to(hand.dtype)
+            distance = torch.from_numpy(distance).to(hand.dtype)
             frame_valid = torch.from_numpy(frame_valid)
-        reachable = frame_valid & (error <= cfg.unreachable_error)
+        threshold = self.unreachable_threshold
+        reachable = frame_valid & (error <= threshold)
         out = batch + (steps,)
         return HandRetargetResult(
             joints=joints.reshape(out + (num_act,)),
@@ -264,6 +277,57 @@ class HandRetargeter:
             reachable=reachable.reshape(out),
             iterations=iterations,
             joint_names=hand.joint_names,
+            tip_error=distance.reshape(out + (len(hand.tip_rows),)),
+            threshold=threshold,
+        )
+
+    @property
+    def unreachable_threshold(self) -> float:
+        """m: the mean fingertip error above which a frame counts as unreachable (scaled with the hand by default)."""
+        cfg = self.config
+        return cfg.unreachable_error if cfg.unreachable_error is not None else cfg.unreachable_fraction * self.hand.hand_length
+
+    def _retarget_one(self, targets, valid, previous, batch) -> HandRetargetResult:
+        """One frame on the CPU: :class:`dexego.retarget.one_frame.OneFrameSolver` (same objective and steps)."""
+        hand = self.hand
+        solver = self.__dict__.get("_one_frame")
+        if solver is None:
+            from dexego.retarget.one_frame import OneFrameSolver
+
+            solver = self.__dict__["_one_frame"] = OneFrameSolver(self)
+        frame = _numpy_float64(targets).reshape(21, 3)
+        ok = True
+        if valid is not None:
+            valid_np = _numpy_bool(valid)
+            if valid_np.size != 1:
+                raise ValueError(f"valid must have shape {tuple(batch + (1,))}, got {tuple(valid_np.shape)}")
+            ok = bool(valid_np.reshape(()))
+        prev = None
+        if previous is not None:
+            prev = _numpy_float64(previous)
+            if prev.size != hand.num_joints:
+                raise ValueError(f"previous must have shape ({hand.num_joints},) or {tuple(batch + (hand.num_joints,))}, got {tuple(prev.shape)}")
+            prev = prev.reshape(-1)
+            if not np.isfinite(prev).all():
+                raise ValueError("previous joints must be finite (pass None to start a new sequence)")
+        guess = None
+        if self.initializer is not None:
+            tips = np.where(np.isfinite(frame[list(hand.tip_indices)]), frame[list(hand.tip_indices)], 0.0)
+            with torch.no_grad():
+                guess = _numpy_float64(self.initializer(torch.as_tensor(tips[None], dtype=torch.float32)).reshape(-1))
+        q, error, tip_error, iterations = solver.solve(frame, ok, prev, guess)
+        valid_frame = bool(np.isfinite(error))
+        threshold = self.unreachable_threshold
+        out = batch + (1,)
+        return HandRetargetResult(
+            joints=torch.from_numpy(q).to(hand.dtype).reshape(out + (hand.num_joints,)),
+            fingertip_error=torch.tensor(error, dtype=hand.dtype).reshape(out),
+            valid=torch.tensor(valid_frame).reshape(out),
+            reachable=torch.tensor(valid_frame and error <= threshold).reshape(out),
+            iterations=iterations,
+            joint_names=hand.joint_names,
+            tip_error=torch.from_numpy(tip_error).to(hand.dtype).reshape(out + (len(tip_error),)),
+            threshold=threshold,
         )
 
     def _constants(self, xp, device) -> dict:
