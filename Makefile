@@ -19,6 +19,9 @@ $(BIN)/dexego: pyproject.toml constraints.txt
 	# dependencies (opencv-python beside our headless build, numba, pynput, a pinned mink) out (docs/retarget.md).
 	$(BIN)/pip install --no-deps "robosuite==1.5.2"
 	$(BIN)/pip install --no-deps "openpi-client==0.1.2"  # the real openpi client the serve tests run; --no-deps: see pyproject's dev extra
+	# Project Aria's own library, the counterpart the HOT3D tests check camera models against (the 'aria' extra reads VRS
+	# video with it); --no-deps keeps its notebook and viewer dependencies (jupyter, an older pillow and rerun) out.
+	$(BIN)/pip install --no-deps "projectaria-tools==2.3.0"
 	@! $(BIN)/pip show torchvision >/dev/null 2>&1 || (echo "torchvision must not be installed" && exit 1)
 	touch $(BIN)/dexego
 

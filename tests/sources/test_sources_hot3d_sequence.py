@@ -172,3 +172,66 @@ def test_sequence_with_a_broken_file_is_skipped_with_its_name(tmp_path):
     assert not summary.converted
     assert "umetrack_hand_pose_trajectory.jsonl" in summary.skipped[0][1] and "joint_angles" in summary.skipped[0][1]
     assert not (tmp_path / "out" / "meta" / "episodes").exists() or not list((tmp_path / "out" / "meta" / "episodes").rglob("*.parquet"))
+
+
+@pytest.mark.slow  # 1408 x 1408 frames resampled and encoded: about 30 s
+def test_vrs_video_is_resampled_onto_the_stored_pinhole_camera(tmp_path, monkeypatch):
+    """The video path, with projectaria-tools' VRS provider replaced by one serving drawn frames.
+
+    No real VRS is at hand (the sample ships without ``recording.vrs``): frames are drawn with a
+    marker where the fisheye camera sees each wrist; after conversion the markers must sit where the
+    stored pinhole camera projects the stored wrists.
+    """
+    data_provider = pytest.importorskip("projectaria_tools.core.data_provider", reason="projectaria-tools is the 'aria' extra")
+    from types import SimpleNamespace
+
+    from dexego_sources_testkit import LEFT_COLOUR, RIGHT_COLOUR, marker_centre
+
+    from dexego.sources.base import SequenceRef
+    from dexego.sources.hot3d_sequence import cameras, load_sequence, read_headset, timecode_to_device_offset
+
+    n, size = 3, 1408
+    truth = load_sequence(SequenceRef("x", SAMPLE, {"layout": "sequence"}), SourceOptions(max_frames=n))
+    stamps = truth.metadata["timestamps_ns"]
+    headset = read_headset(SAMPLE / "headset_trajectory.csv")
+    offset = timecode_to_device_offset(SAMPLE / "mps" / "slam" / "closed_loop_trajectory.csv", headset)
+    world_from_camera, fisheye, _ = cameras(SAMPLE, stamps, headset, lambda t: t + offset)
+    images = {}
+    for i, t in enumerate(stamps):
+        image = np.zeros((size, size, 3), np.uint8)
+        camera_from_world = np.linalg.inv(world_from_camera[i])
+        for h, colour in enumerate((LEFT_COLOUR, RIGHT_COLOUR)):
+            wrist = camera_from_world[:3, :3] @ truth.keypoints_world[i, h, 0] + camera_from_world[:3, 3]
+            u, v = np.rint(fisheye624_project(fisheye[i])(wrist[None])[0]).astype(int)
+            image[v - 4: v + 5, u - 4: u + 5] = colour
+        images[t] = image
+
+    class Provider:
+        def get_image_configuration(self, stream):
+            return SimpleNamespace(image_width=size, image_height=size)
+
+        def convert_from_timecode_to_device_time_ns(self, t):
+            return int(t) + offset
+
+        def get_image_data_by_time_ns(self, stream, t, domain, options):
+            return SimpleNamespace(to_numpy_array=lambda: images[int(t)]), None
+
+    monkeypatch.setattr(data_provider, "create_vrs_data_provider", lambda path: Provider())
+    seq = tmp_path / "in" / "P0003_c701bd11"
+    shutil.copytree(SAMPLE, seq)
+    (seq / "recording.vrs").write_bytes(b"")
+    summary = convert("hot3d", tmp_path / "in", tmp_path / "out", SourceOptions(max_frames=n), progress=lambda m: None)
+    assert summary.converted == ["P0003_c701bd11"], summary.report()
+    assert validate_dataset(tmp_path / "out") == []
+    kp, valid, got = _wrists(tmp_path / "out")
+    assert got["meta"]["metadata"]["video"] == "recording.vrs" and got["frames"].shape[0] == n
+    cols = got["columns"]
+    pose = cols["observation.camera.world_from_camera"].reshape(n, 4, 4).astype(np.float64)
+    intr = cols["observation.camera.intrinsics"].astype(np.float64)
+    for i in range(n):
+        camera_from_world = np.linalg.inv(pose[i])
+        for h, colour in enumerate((LEFT_COLOUR, RIGHT_COLOUR)):
+            x, y, z = camera_from_world[:3, :3] @ kp[i, h, 0] + camera_from_world[:3, 3]
+            expected = np.array([intr[i, 0] * x / z + intr[i, 2], intr[i, 1] * y / z + intr[i, 3]])
+            found = marker_centre(got["frames"][i], colour)
+            assert found is not None and np.linalg.norm(found - expected) < 2.0, (i, h, found, expected)
