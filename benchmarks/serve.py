@@ -1,17 +1,31 @@
-"""Policy server round-trip latency and throughput vs in-process inference (loopback only).
+"""Policy server: latency and throughput, batched against unbatched, and a good client's latency under a flood.
 
-Baseline: calling ``predict_action_chunk`` in-process on the same observations,
-in the same run. Then the same policy behind ``PolicyServer`` on 127.0.0.1,
-driven by 1, 4 and 16 concurrent ``PolicyClient`` threads. Every loop is
-bounded by a request count and a time limit, so the script always ends.
+Everything runs in one invocation, on loopback only, each loop bounded by a request count and a time limit:
 
-    .venv/bin/python benchmarks/serve.py [--image-size 224] [--requests 20] [--work-ms 5]
+1. Baseline: ``predict_action_chunk`` in-process on the same observations.
+2. The same policy behind ``PolicyServer`` driven by 1, 4 and 16 concurrent ``PolicyClient`` threads, first
+   unbatched (``max_batch=1``, one forward pass per request: the server as it was), then batched
+   (``max_batch=16``: requests that wait while a pass runs are stacked into the next one).
+3. Flood: a good client's latency alone (idle) and while a separate process keeps 100 unauthenticated
+   connections busy (wrong API keys, garbage bytes, handshakes left half-sent), the server requiring a key.
+
+Clients and flood run in processes of their own (the flood at nice 10), so that their work does not share the
+server's interpreter; on a small shared machine they still share its cores, so state the load average.
+
+The synthetic policy models a network whose forward pass costs about the same for 1 or for a batch of 16
+observations (``--work-ms`` per pass, as on an accelerator below saturation) plus per-observation work (each
+observation's images are converted and pooled). A compute-bound CPU model gains far less from batching:
+``--checkpoint runs/NAME`` measures a real dexego Policy the same way.
+
+    .venv/bin/python benchmarks/serve.py [--image-size 224] [--requests 40] [--work-ms 5]
     .venv/bin/python benchmarks/serve.py --checkpoint runs/my_policy   # a real dexego Policy
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import multiprocessing
 import os
 import statistics
 import sys
@@ -26,9 +40,12 @@ import numpy as np  # noqa: E402
 
 from dexego.serve import ClientConfig, PolicyClient, PolicyServer, ServerConfig, ServerThread, codec  # noqa: E402
 
+KEY = "benchmark-key"
+
 
 class SyntheticPolicy:
-    """Deterministic stand-in: pools the images, then a fixed matmul sized to take about ``work_ms``."""
+    """Deterministic stand-in: per observation its images are pooled; then one fixed computation per forward pass
+    (about ``work_ms``, whatever the batch size) and a matmul to the chunk. Takes batched observations."""
 
     def __init__(self, work_ms: float, horizon: int = 30, dim: int = 48):
         rng = np.random.default_rng(0)
@@ -45,17 +62,18 @@ class SyntheticPolicy:
             for _ in range(4):
                 self.predict_action_chunk(probe)
             trials.append((time.perf_counter() - start) / 4 / self.repeats)
-        per_repeat = min(trials)
-        self.repeats = max(1, round(work_ms / 1000 / per_repeat))
+        self.repeats = max(1, round(work_ms / 1000 / min(trials)))
 
     def predict_action_chunk(self, observation: dict) -> np.ndarray:
-        images = np.asarray(observation["images"], dtype=np.float32)
-        feature = np.resize(images.reshape(images.shape[0], -1).mean(axis=1), 64) / 255.0
+        images = np.asarray(observation["images"])
+        batched = images.ndim == 5
+        images = images if batched else images[None]
+        features = np.stack([np.resize(im.astype(np.float32).reshape(im.shape[0], -1).mean(axis=1), 64) / 255.0 for im in images])
         x = self.work
         for _ in range(self.repeats):
             x = np.tanh(x @ self.work * 0.01)
-        out = (feature + 0.0 * x[0, :64]) @ self.head
-        return out.reshape(self.horizon, self.dim)
+        out = ((features + 0.0 * x[0, :64]) @ self.head).reshape(len(images), self.horizon, self.dim)
+        return out if batched else out[0]
 
 
 def make_observation(image_size: int, dim: int, seed: int) -> dict:
@@ -64,7 +82,7 @@ def make_observation(image_size: int, dim: int, seed: int) -> dict:
         "images": rng.integers(0, 256, (6, 3, image_size, image_size), dtype=np.uint8),
         "image_mask": np.ones(6, dtype=bool),
         "instruction": "put the can on the saucer",
-        "state": rng.normal(size=dim).astype(np.float32),
+        "state": (0.1 * rng.normal(size=dim)).astype(np.float32),
         "state_valid": np.ones(2, dtype=bool),
         "fov": np.array([1.2, 1.2], dtype=np.float32),
     }
@@ -72,12 +90,8 @@ def make_observation(image_size: int, dim: int, seed: int) -> dict:
 
 def summarise(latencies_s: list[float], wall_s: float) -> dict[str, float]:
     ms = sorted(1000 * x for x in latencies_s)
-    return {
-        "n": len(ms),
-        "p50": statistics.median(ms),
-        "p95": ms[min(len(ms) - 1, int(0.95 * len(ms)))],
-        "throughput": len(ms) / wall_s,
-    }
+    pick = lambda q: ms[min(len(ms) - 1, int(q * len(ms)))]  # noqa: E731
+    return {"n": len(ms), "p50": statistics.median(ms), "p95": pick(0.95), "p99": pick(0.99), "throughput": len(ms) / wall_s}
 
 
 def run_in_process(policy, observations, requests: int, time_limit_s: float) -> dict[str, float]:
@@ -93,10 +107,12 @@ def run_in_process(policy, observations, requests: int, time_limit_s: float) -> 
     return summarise(latencies, time.perf_counter() - start)
 
 
-def run_clients(url: str, observations, clients: int, requests: int, time_limit_s: float) -> dict[str, float]:
+def _client_process(url, image_size, dim, clients, requests, time_limit_s, api_key, result) -> None:
+    """``clients`` PolicyClient threads in this (separate) process; puts (latencies in s, wall time) on ``result``."""
+    observations = [make_observation(image_size, dim, seed) for seed in range(4)]
     latencies: list[float] = []
     lock = threading.Lock()
-    connected = [PolicyClient(url, ClientConfig(response_timeout_s=60)) for _ in range(clients)]
+    connected = [PolicyClient(url, ClientConfig(api_key=api_key, response_timeout_s=60)) for _ in range(clients)]
     for client in connected:
         client.predict_action_chunk(observations[0])  # warm-up
     barrier = threading.Barrier(clients + 1)
@@ -125,15 +141,100 @@ def run_clients(url: str, observations, clients: int, requests: int, time_limit_
     wall = time.perf_counter() - start
     for client in connected:
         client.close()
+    result.put((latencies, wall))
+
+
+def run_clients(url: str, image_size: int, dim: int, clients: int, requests: int, time_limit_s: float,
+                api_key: str | None = None) -> dict[str, float]:  # fmt: skip
+    """The clients run in their own process, so that their encoding does not share the server's interpreter."""
+    context = multiprocessing.get_context("spawn")
+    result = context.Queue()
+    process = context.Process(target=_client_process, daemon=True,
+                              args=(url, image_size, dim, clients, requests, time_limit_s, api_key, result))  # fmt: skip
+    process.start()
+    latencies, wall = result.get(timeout=time_limit_s + 300)
+    process.join(30)
     return summarise(latencies, wall)
+
+
+# --- the flood: a separate process, so that its own work does not share the server's interpreter ---
+
+
+async def _flood_connection(port: int, kind: int, deadline: float, counts: list[int]) -> None:
+    requests = [
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: "
+        b"dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Api-Key wrong\r\n\r\n",  # 401
+        b"\x16\x03\x01\x02\x00 not http at all\r\n\r\n" + os.urandom(2048),  # garbage
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n",  # a handshake left half-sent (the server's open timeout ends it)
+    ]
+    while time.monotonic() < deadline:
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 5)
+        except (OSError, TimeoutError):
+            await asyncio.sleep(0.01)
+            continue
+        try:
+            writer.write(requests[kind % len(requests)])
+            await writer.drain()
+            if kind % len(requests) == 2:
+                await asyncio.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+            else:
+                await asyncio.wait_for(reader.read(4096), 5)
+            counts[kind % len(requests)] += 1
+        except (OSError, TimeoutError):
+            pass
+        finally:
+            writer.close()
+
+
+def flood(port: int, connections: int, seconds: float, result: multiprocessing.Queue) -> None:
+    """``connections`` concurrent unauthenticated connections against ``port`` for ``seconds``.
+
+    At nice 10: an attacker elsewhere on the network would not take the server machine's CPU; on one shared
+    machine the flood process would otherwise slow the server down by competing for cores, not by what it sends."""
+    os.nice(10)
+    counts = [0, 0, 0]
+
+    async def main() -> None:
+        deadline = time.monotonic() + seconds
+        await asyncio.gather(*(_flood_connection(port, i, deadline, counts) for i in range(connections)))
+
+    asyncio.run(main())
+    result.put(counts)
+
+
+def run_flood(policy, image_size: int, dim: int, requests: int, connections: int, time_limit_s: float,
+              max_batch: int) -> tuple:  # fmt: skip
+    config = ServerConfig(port=0, api_key=KEY, max_batch=max_batch, open_timeout_s=2.0)
+    with ServerThread(PolicyServer(policy, config)) as handle:
+        idle = run_clients(handle.url, image_size, dim, 1, requests, time_limit_s, api_key=KEY)
+        context = multiprocessing.get_context("spawn")
+        result = context.Queue()
+        flooder = context.Process(target=flood, args=(handle.port, connections, time_limit_s + 30, result), daemon=True)
+        flooder.start()
+        time.sleep(3.0)  # the flood process starts (imports) and reaches its full rate
+        flooded = run_clients(handle.url, image_size, dim, 1, requests, time_limit_s, api_key=KEY)
+        flooder.terminate()
+        flooder.join(10)
+        rejected = handle.server.requests_rejected
+    return idle, flooded, rejected
+
+
+def _row(label: str, r: dict, base_p50: float | None = None) -> str:
+    overhead = "-" if base_p50 is None else f"{r['p50'] - base_p50:.2f}"
+    return f"{label:<30}{r['n']:>9}{r['p50']:>10.2f}{r['p95']:>10.2f}{r['p99']:>10.2f}{r['throughput']:>10.1f}{overhead:>17}"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--requests", type=int, default=40, help="requests per client (and in-process)")
-    parser.add_argument("--work-ms", type=float, default=5.0, help="compute per call of the synthetic policy")
+    parser.add_argument("--requests", type=int, default=40, help="requests per client (and 4x that in-process)")
+    parser.add_argument("--work-ms", type=float, default=5.0, help="compute per forward pass of the synthetic policy")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--max-batch", type=int, default=16)
+    parser.add_argument("--batch-wait-ms", type=float, default=2.0)
+    parser.add_argument("--flood-connections", type=int, default=100)
+    parser.add_argument("--flood-requests", type=int, default=200, help="the good client's requests, idle and under flood")
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per configuration at most")
     parser.add_argument("--checkpoint", default=None, help="serve a real dexego Policy instead of the synthetic one")
     args = parser.parse_args(argv)
@@ -146,22 +247,45 @@ def main(argv: list[str] | None = None) -> int:
         label = f"{type(policy).__name__} from {args.checkpoint}"
     else:
         policy, dim = SyntheticPolicy(args.work_ms), 48
-        label = f"synthetic policy (~{args.work_ms:g} ms compute)"
+        label = f"synthetic policy (~{args.work_ms:g} ms per forward pass + per-observation image pooling)"
     observations = [make_observation(args.image_size, dim, seed) for seed in range(4)]
     payload_kb = len(codec.packb(observations[0])) / 1024
+    load_start = os.getloadavg()
 
     print(f"dexego serve benchmark: {label}; observation {payload_kb:.0f} KiB "
-          f"(6 x 3 x {args.image_size}^2 uint8 images); loopback 127.0.0.1")  # fmt: skip
-    print(f"{'mode':<22}{'requests':>9}{'p50 ms':>10}{'p95 ms':>10}{'req/s':>10}{'p50 overhead ms':>17}")
+          f"(6 x 3 x {args.image_size}^2 uint8 images); loopback 127.0.0.1; {os.cpu_count()} CPUs")  # fmt: skip
+    print(f"load average at start (1/5/15 min): {' / '.join(f'{x:.2f}' for x in load_start)}")
+    print(f"{'mode':<30}{'requests':>9}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'req/s':>10}{'p50 overhead ms':>17}")
     base = run_in_process(policy, observations, args.requests * 4, args.time_limit)
-    print(f"{'in-process (baseline)':<22}{base['n']:>9}{base['p50']:>10.2f}{base['p95']:>10.2f}{base['throughput']:>10.1f}{'-':>17}")
-    server = PolicyServer(policy, ServerConfig(port=0), metadata={"action_dim": dim})
-    with ServerThread(server) as handle:
-        for clients in args.clients:
-            r = run_clients(handle.url, observations, clients, args.requests, args.time_limit)
-            overhead = r["p50"] - base["p50"]
-            print(f"{f'server, {clients} client(s)':<22}{r['n']:>9}{r['p50']:>10.2f}{r['p95']:>10.2f}{r['throughput']:>10.1f}{overhead:>17.2f}")
-    print("inference is serialised on one worker thread: throughput is bounded by 1 / (in-process time + encode/decode).")
+    print(_row("in-process (baseline)", base))
+    results: dict[tuple[int, int], dict] = {}
+    for max_batch in (1, args.max_batch):
+        config = ServerConfig(port=0, max_batch=max_batch, batch_wait_ms=args.batch_wait_ms,
+                              max_clients=max(32, max(args.clients)))  # fmt: skip
+        server = PolicyServer(policy, config, metadata={"action_dim": dim})
+        with ServerThread(server) as handle:
+            for clients in args.clients:
+                r = run_clients(handle.url, args.image_size, dim, clients, args.requests, args.time_limit)
+                results[max_batch, clients] = r
+                mode = "unbatched" if max_batch == 1 else f"batched (<= {max_batch}, {args.batch_wait_ms:g} ms)"
+                print(_row(f"{mode}, {clients} client(s)", r, base["p50"]))
+        if max_batch > 1:
+            print(f"  batched: {server.batches_run} forward passes, largest batch {server.largest_batch}")
+    print("batched against unbatched, same run:")
+    for clients in args.clients:
+        b, u = results[args.max_batch, clients], results[1, clients]
+        print(f"  {clients:>2} client(s): throughput x{b['throughput'] / u['throughput']:.2f} "
+              f"({u['throughput']:.1f} -> {b['throughput']:.1f} req/s), p50 {u['p50']:.2f} -> {b['p50']:.2f} ms")  # fmt: skip
+
+    print(f"flood: one good client (API key), alone and while {args.flood_connections} unauthenticated connections "
+          f"(wrong keys, garbage, half-sent handshakes) hammer the server from another process; batched server")  # fmt: skip
+    idle, flooded, rejected = run_flood(policy, args.image_size, dim, args.flood_requests, args.flood_connections,
+                                        args.time_limit, args.max_batch)  # fmt: skip
+    print(_row("good client, idle", idle))
+    print(_row("good client, under flood", flooded))
+    print(f"  p50 x{flooded['p50'] / idle['p50']:.2f}, p99 x{flooded['p99'] / idle['p99']:.2f} of idle "
+          f"(goal: p99 within 3x); {rejected} unauthenticated handshakes refused with 401 during the flood")  # fmt: skip
+    print(f"load average at end (1/5/15 min): {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 
