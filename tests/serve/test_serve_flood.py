@@ -1,15 +1,19 @@
 """A flood of bad messages (bounded count and time, loopback only) while a good client keeps getting answers."""
 
 import http.client
+import json
+import os
 import pickle
 import socket
+import subprocess
+import sys
 import threading
 import time
 
 import msgpack
 import numpy as np
 import pytest
-from serve_fakes import expected_chunk, make_observation, start_server
+from serve_fakes import EchoPolicy, expected_chunk, make_observation, start_server
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
@@ -162,3 +166,119 @@ def test_flood_of_bad_messages_is_refused_while_a_good_client_is_served(tmp_path
     assert policy.calls == good_results["ok"]  # no bad message ever reached the policy
     assert not marker.exists()
     assert handle.server.requests_rejected >= 3 * 2 * (len(bad) - 1)
+
+
+_FLOOD_SCRIPT = r"""
+import asyncio, json, sys, time
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus, ConnectionClosed
+
+port, key, seconds, payload_path = int(sys.argv[1]), sys.argv[2], float(sys.argv[3]), sys.argv[4]
+payload = open(payload_path, "rb").read()
+url = f"ws://127.0.0.1:{port}"
+counts = {"sent": 0, "401": 0, "503": 0, "idle closed": 0, "other": 0}
+deadline = time.monotonic() + seconds
+
+async def blaster():  # authenticated: sends the largest allowed observation as fast as it can, never reads a reply
+    while time.monotonic() < deadline:
+        try:
+            async with connect(url, additional_headers={"Authorization": f"Api-Key {key}"}, max_size=None,
+                               compression=None, proxy=None, open_timeout=5, close_timeout=1) as ws:
+                while time.monotonic() < deadline:
+                    await asyncio.wait_for(ws.send(payload), max(0.05, deadline - time.monotonic()))
+                    counts["sent"] += 1
+        except InvalidStatus as exc:
+            counts[str(exc.response.status_code)] = counts.get(str(exc.response.status_code), 0) + 1
+            await asyncio.sleep(0.05)
+        except (TimeoutError, ConnectionClosed, OSError):
+            pass
+
+async def wrong_key():
+    while time.monotonic() < deadline:
+        try:
+            async with connect(url, additional_headers={"Authorization": "Api-Key wrong"}, proxy=None, open_timeout=5):
+                counts["other"] += 1
+        except InvalidStatus as exc:
+            counts[str(exc.response.status_code)] = counts.get(str(exc.response.status_code), 0) + 1
+        except (TimeoutError, OSError):
+            pass
+
+async def idler():  # authenticated, then silent
+    while time.monotonic() < deadline:
+        try:
+            async with connect(url, additional_headers={"Authorization": f"Api-Key {key}"}, proxy=None, open_timeout=5) as ws:
+                try:
+                    while True:
+                        await asyncio.wait_for(ws.recv(), max(0.05, deadline - time.monotonic()))
+                except ConnectionClosed:
+                    counts["idle closed"] += 1
+        except InvalidStatus as exc:
+            counts[str(exc.response.status_code)] = counts.get(str(exc.response.status_code), 0) + 1
+            await asyncio.sleep(0.1)
+        except (TimeoutError, OSError):
+            pass
+
+async def main():
+    await asyncio.gather(*[blaster() for _ in range(6)], *[wrong_key() for _ in range(20)], *[idler() for _ in range(4)])
+
+asyncio.run(main())
+print(json.dumps(counts), flush=True)
+"""
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads the resident set size from /proc")
+def test_a_flood_leaves_the_server_within_its_memory_budget_and_a_good_client_served(tmp_path):
+    """Authenticated clients send the largest allowed observations without reading replies, others send wrong keys or
+    nothing at all (bounded: 6 s, loopback). The server's resident memory stays within the configured budget and the
+    good client keeps getting exact answers."""
+    # Observation buffers are bounded by 16.5 MiB here (buffer_bound_bytes); the rest is headroom for the interpreter,
+    # the in-process good client and allocator slack. Without the one-message-in-flight bound this flood adds ~90 MiB.
+    budget = 32 * 2**20
+    handle, policy = start_server(EchoPolicy(delay_s=0.01), api_key=KEY, max_message_bytes=2**20, max_clients=6,
+                                  memory_budget_bytes=budget, idle_timeout_s=1.0, open_timeout_s=2.0)  # fmt: skip
+    obs = make_observation(3, size=236)  # 6 x 3 x 236 x 236 bytes: just under the 1 MiB limit
+    payload = codec.packb(obs)
+    assert 0.95 * 2**20 < len(payload) <= 2**20
+    (tmp_path / "payload").write_bytes(payload)
+    good = {"ok": 0, "wrong": 0, "errors": []}
+    peak, stop = [0], threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], _rss_bytes())
+            time.sleep(0.01)
+
+    def good_client(client: PolicyClient) -> None:
+        want = expected_chunk(obs)
+        while not stop.is_set():
+            try:
+                got = client.predict_action_chunk(obs)
+            except Exception as exc:  # counted as a failure below
+                good["errors"].append(repr(exc))
+                continue
+            good["ok" if np.array_equal(got, want) else "wrong"] += 1
+
+    with handle, PolicyClient(handle.url, ClientConfig(api_key=KEY, response_timeout_s=20)) as client:
+        for _ in range(5):  # warm-up: the good client's own buffers are part of the baseline
+            client.predict_action_chunk(obs)
+        baseline = max(_rss_bytes() for _ in range(20))
+        sampler, served = threading.Thread(target=sample), threading.Thread(target=good_client, args=(client,))
+        sampler.start(), served.start()
+        flood = subprocess.run([sys.executable, "-c", _FLOOD_SCRIPT, str(handle.port), KEY, "6", str(tmp_path / "payload")],
+                               capture_output=True, text=True, timeout=60)  # fmt: skip
+        stop.set()
+        sampler.join(10), served.join(30)
+    assert flood.returncode == 0, flood.stderr[-2000:]
+    counts = json.loads(flood.stdout.strip().splitlines()[-1])
+    assert counts["sent"] >= 10 and counts["401"] >= 10 and counts["503"] >= 1 and counts["other"] == 0, counts
+    assert good["errors"] == [] and good["wrong"] == 0 and good["ok"] >= 10, good
+    assert handle.server.config.buffer_bound_bytes() <= budget
+    growth = peak[0] - baseline
+    print(f"resident memory: {baseline / 2**20:.1f} MiB before the flood, peak {peak[0] / 2**20:.1f} MiB (+{growth / 2**20:.1f} MiB); "
+          f"budget {budget / 2**20:.0f} MiB; flood {counts}; good client {good['ok']} exact answers")
+    assert growth <= budget, f"resident memory grew by {growth / 2**20:.1f} MiB, over the budget of {budget / 2**20:.0f} MiB"
