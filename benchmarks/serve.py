@@ -146,7 +146,7 @@ def _client_process(url, image_size, dim, clients, requests, time_limit_s, api_k
 
 
 def run_clients(url: str, image_size: int, dim: int, clients: int, requests: int, time_limit_s: float,
-                api_key: str | None = None) -> dict[str, float]:  # fmt: skip
+                api_key: str | None = None) -> tuple[list[float], float]:  # fmt: skip
     """The clients run in their own process, so that their encoding does not share the server's interpreter."""
     context = multiprocessing.get_context("spawn")
     result = context.Queue()
@@ -155,7 +155,7 @@ def run_clients(url: str, image_size: int, dim: int, clients: int, requests: int
     process.start()
     latencies, wall = result.get(timeout=time_limit_s + 300)
     process.join(30)
-    return summarise(latencies, wall)
+    return latencies, wall
 
 
 # --- the flood: a separate process, so that its own work does not share the server's interpreter ---
@@ -208,13 +208,13 @@ def run_flood(policy, image_size: int, dim: int, requests: int, connections: int
               max_batch: int) -> tuple:  # fmt: skip
     config = ServerConfig(port=0, api_key=KEY, max_batch=max_batch, open_timeout_s=2.0)
     with ServerThread(PolicyServer(policy, config)) as handle:
-        idle = run_clients(handle.url, image_size, dim, 1, requests, time_limit_s, api_key=KEY)
+        idle = summarise(*run_clients(handle.url, image_size, dim, 1, requests, time_limit_s, api_key=KEY))
         context = multiprocessing.get_context("spawn")
         result = context.Queue()
         flooder = context.Process(target=flood, args=(handle.port, connections, time_limit_s + 30, result), daemon=True)
         flooder.start()
         time.sleep(3.0)  # the flood process starts (imports) and reaches its full rate
-        flooded = run_clients(handle.url, image_size, dim, 1, requests, time_limit_s, api_key=KEY)
+        flooded = summarise(*run_clients(handle.url, image_size, dim, 1, requests, time_limit_s, api_key=KEY))
         flooder.terminate()
         flooder.join(10)
         rejected = handle.server.requests_rejected
@@ -229,11 +229,12 @@ def _row(label: str, r: dict, base_p50: float | None = None) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--requests", type=int, default=40, help="requests per client (and 4x that in-process)")
+    parser.add_argument("--requests", type=int, default=30, help="requests per client per round (and 4x that in-process)")
     parser.add_argument("--work-ms", type=float, default=5.0, help="compute per forward pass of the synthetic policy")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--max-batch", type=int, default=16)
     parser.add_argument("--batch-wait-ms", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating unbatched/batched rounds per client count")
     parser.add_argument("--flood-connections", type=int, default=100)
     parser.add_argument("--flood-requests", type=int, default=200, help="the good client's requests, idle and under flood")
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per configuration at most")
@@ -259,19 +260,35 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'mode':<30}{'requests':>9}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'req/s':>10}{'p50 overhead ms':>17}")
     base = run_in_process(policy, observations, args.requests * 4, args.time_limit)
     print(_row("in-process (baseline)", base))
+    # Both servers run side by side and each client count alternates between them, round after round, so that
+    # the machine's changing load falls on both alike; throughput: median over rounds; latencies: all rounds pooled.
+    modes = {1: "unbatched", args.max_batch: f"batched (<= {args.max_batch}, {args.batch_wait_ms:g} ms)"}
+    servers = {
+        max_batch: PolicyServer(policy, ServerConfig(port=0, max_batch=max_batch, batch_wait_ms=args.batch_wait_ms,
+                                                     max_clients=max(32, max(args.clients))), metadata={"action_dim": dim})
+        for max_batch in modes
+    }  # fmt: skip
+    handles = {max_batch: ServerThread(server) for max_batch, server in servers.items()}
     results: dict[tuple[int, int], dict] = {}
-    for max_batch in (1, args.max_batch):
-        config = ServerConfig(port=0, max_batch=max_batch, batch_wait_ms=args.batch_wait_ms,
-                              max_clients=max(32, max(args.clients)))  # fmt: skip
-        server = PolicyServer(policy, config, metadata={"action_dim": dim})
-        with ServerThread(server) as handle:
-            for clients in args.clients:
-                r = run_clients(handle.url, args.image_size, dim, clients, args.requests, args.time_limit)
+    try:
+        for clients in args.clients:
+            rounds: dict[int, list] = {max_batch: [] for max_batch in modes}
+            for _ in range(args.rounds):
+                for max_batch in modes:
+                    rounds[max_batch].append(
+                        run_clients(handles[max_batch].url, args.image_size, dim, clients, args.requests, args.time_limit)
+                    )
+            for max_batch, label in modes.items():
+                r = summarise([x for latencies, _ in rounds[max_batch] for x in latencies], 1.0)
+                r["throughput"] = statistics.median(len(latencies) / wall for latencies, wall in rounds[max_batch])
                 results[max_batch, clients] = r
-                mode = "unbatched" if max_batch == 1 else f"batched (<= {max_batch}, {args.batch_wait_ms:g} ms)"
-                print(_row(f"{mode}, {clients} client(s)", r, base["p50"]))
-        if max_batch > 1:
-            print(f"  batched: {server.batches_run} forward passes, largest batch {server.largest_batch}")
+                print(_row(f"{label}, {clients} client(s)", r, base["p50"]))
+    finally:
+        for handle in handles.values():
+            handle.close()
+    batched = servers[args.max_batch]
+    print(f"  batched server: {batched.batches_run} forward passes for {batched.requests_served} requests, "
+          f"largest batch {batched.largest_batch}; {args.rounds} alternating rounds per client count")  # fmt: skip
     print("batched against unbatched, same run:")
     for clients in args.clients:
         b, u = results[args.max_batch, clients], results[1, clients]
