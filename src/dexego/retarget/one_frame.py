@@ -6,8 +6,8 @@ solver (``dexego.retarget.hand_retarget``) written for one frame in numpy
 float64 on 1-D and 2-D arrays, and the forward kinematics run in MuJoCo's
 compiled ``mj_kinematics`` on a model built from the hand's kinematic chain
 (root placed at the wrist frame, so its sites come out in the wrist frame).
-The Jacobian is analytic, one numpy pass over every (point, joint) pair:
-a hinge moves a point by ``axis x (point - anchor)``, a slide by ``axis``.
+The point Jacobians are MuJoCo's analytic ones (``mj_jacSite``: a hinge
+moves a point by ``axis x (point - anchor)``, a slide by ``axis``).
 The profile that motivated it (cProfile, the numpy small-batch path on one
 frame) spent a third of each call in the Python loop over bodies of the
 forward kinematics and most of the rest in generic batched bookkeeping.
@@ -50,29 +50,29 @@ class MjChainKinematics:
         self.joint_ids = np.array([mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, f"j{j}") for j in range(len(chain.joints))], dtype=int)
         self.qpos_address = model.jnt_qposadr[self.joint_ids].copy()
         self.site_ids = np.array([mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, f"p{p}") for p in range(len(chain.points))], dtype=int)
-        self.hinge = np.array([j.kind == HINGE for j in chain.joints], dtype=bool)
-        self.moves = chain.ancestors_mask()  # (P, J)
         self.sites_in_order = bool((self.site_ids == np.arange(len(self.site_ids))).all())
+        # MuJoCo orders degrees of freedom depth-first; the chain orders joints by body. dof -> chain joint:
+        self.joint_of_dof = np.argsort(model.jnt_dofadr[self.joint_ids])
+        self._jac = {}
 
     def __call__(self, q_full: np.ndarray, rows: list[int] | None = None):
-        """q_full (J,) -> points (P, 3) and d points[rows] / d q_full (P', 3, J)."""
-        data = self.data
+        """q_full (J,) -> points (P, 3) and d points[rows] / d q (P', 3, J) with its columns in MuJoCo's dof order
+        (``joint_of_dof`` gives the chain joint of each column; the solver folds that into the coupling derivative)."""
+        model, data = self.model, self.data
         data.qpos[self.qpos_address] = q_full
-        mujoco.mj_kinematics(self.model, data)
+        mujoco.mj_kinematics(model, data)
         points = data.site_xpos.copy() if self.sites_in_order else data.site_xpos[self.site_ids]
         if rows is None:
             return points, None
-        axis = data.xaxis[self.joint_ids]  # (J, 3)
-        anchor = data.xanchor[self.joint_ids]
-        lever = points[rows, None, :] - anchor  # (P', J, 3)
-        columns = np.empty_like(lever)
-        columns[..., 0] = axis[:, 1] * lever[..., 2] - axis[:, 2] * lever[..., 1]
-        columns[..., 1] = axis[:, 2] * lever[..., 0] - axis[:, 0] * lever[..., 2]
-        columns[..., 2] = axis[:, 0] * lever[..., 1] - axis[:, 1] * lever[..., 0]
-        if not self.hinge.all():
-            columns[:, ~self.hinge] = axis[~self.hinge]
-        columns *= self.moves[rows, :, None]
-        return points, columns.transpose(0, 2, 1)
+        # MuJoCo's analytic point Jacobians (a hinge: axis x (point - anchor); a slide: axis), from the motion dofs.
+        mujoco.mj_comPos(model, data)
+        key = tuple(rows)
+        jac = self._jac.get(key)
+        if jac is None:
+            jac = self._jac[key] = np.zeros((len(rows), 3, model.nv))
+        for i, row in enumerate(rows):
+            mujoco.mj_jacSite(model, data, jac[i], None, int(self.site_ids[row]))
+        return points, jac.copy()
 
 
 class OneFrameSolver:
@@ -94,8 +94,10 @@ class OneFrameSolver:
         self.middle = hand.joint_map.middle_numpy()
         self.num_act = hand.num_joints
         self.linear = hand.joint_map.linear
+        self.joint_of_dof = self.kinematics.joint_of_dof
         if self.linear:
             self.offset, self.slope = hand.joint_map._numpy_affine()
+            self.slope_dof = self.slope[self.joint_of_dof]
         self.identity = np.eye(self.num_act)
         # Grid tables per joint group: (joints, rows, candidate joints (G, A), table (2 R'*3, G)).
         rows = self.terms.shape[0]
@@ -109,10 +111,11 @@ class OneFrameSolver:
         self.num_used = len(self.used)
 
     def _full(self, q):
+        """Actuated (A,) -> every joint (J,) and d full / d actuated with its rows in MuJoCo's dof order (J, A)."""
         if self.linear:
-            return self.slope @ q + self.offset, self.slope
+            return self.slope @ q + self.offset, self.slope_dof
         q_full, dfull = self.joint_map(q[None], derivative=True)
-        return q_full[0], dfull[0]
+        return q_full[0], dfull[0][self.joint_of_dof]
 
     def evaluate(self, q, target_rows, weights):
         """q (A,) -> residual (R*3,), its Jacobian (R*3, A), every mapped keypoint (K, 3)."""
