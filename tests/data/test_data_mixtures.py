@@ -15,8 +15,6 @@ from dexego.data.mixtures import (
 )
 from dexego.errors import InputError
 
-REPO = Path(__file__).resolve().parents[2]
-
 
 def _write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -35,11 +33,15 @@ def test_paths_are_relative_to_the_mixture_file_or_its_root(tmp_path):
     assert Path(entry.path) == tmp_path / "mixes" / ".." / "data" / "a" and entry.scale == 0.5
 
 
-def test_shipped_egovla_mixture_draws_a_tenth_of_holoassist():
-    entries = read_mixture(REPO / "configs" / "mixtures" / "egovla_human.toml")
+def test_shipped_egovla_mixture_draws_a_tenth_of_holoassist(tmp_path):
+    from dexego.configs import config_text
+
+    # saved where the built-in pretrain config reads it: mixtures/ of the working directory; datasets in its data/
+    saved = _write(tmp_path / "mixtures" / "egovla_human.toml", config_text("mixtures/egovla_human"))
+    entries = read_mixture(saved)
     names = [e.label for e in entries]
     assert sorted(names) == ["hoi4d", "holoassist", "hot3d", "taco"]  # EgoVLA Sec. 3.1
-    assert all(Path(e.path).resolve().parent == REPO / "data" for e in entries)
+    assert all(Path(e.path).resolve().parent == tmp_path / "data" for e in entries)
     sizes = [1000, 500, 4000, 300]
     quotas = dict(zip(names, epoch_quotas(entries, [sizes[names.index(n)] for n in names])))
     # every other dataset once per epoch, HoloAssist at 1/10 of its samples

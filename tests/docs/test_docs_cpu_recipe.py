@@ -1,7 +1,7 @@
 """The CPU training recipe as documented: record simulator data -> pretrain -> mid-train -> fine-tune.
 
 README's Train section and docs/training.md give the same `dexego sim demos` commands, and they write
-exactly the datasets that configs/cpu/*.toml read; the slow test runs the documented sequence on tiny
+exactly the datasets that the built-in cpu/* configs read; the slow test runs the documented sequence on tiny
 settings from an empty working directory.
 """
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from dexego.cli import build_parser, main
+from dexego.configs import config_text
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = ("pretrain", "midtrain", "finetune")
@@ -37,7 +38,7 @@ def demos_commands(markdown: str) -> list[str]:
 
 
 def cpu_train_configs(markdown: str) -> list[str]:
-    return [line.split()[2] for line in bash_lines(markdown) if line.startswith("dexego train configs/cpu/") and "--" not in line]
+    return [line.split()[2] for line in bash_lines(markdown) if line.startswith("dexego train cpu/") and "--" not in line]
 
 
 DOCS = (ROOT / "docs" / "training.md").read_text()
@@ -45,7 +46,7 @@ DOCS = (ROOT / "docs" / "training.md").read_text()
 
 def test_readme_and_docs_record_exactly_the_datasets_the_cpu_configs_read():
     assert demos_commands(readme_train_section()) == demos_commands(DOCS) != []
-    assert cpu_train_configs(DOCS) == [f"configs/cpu/{s}.toml" for s in STAGES] == cpu_train_configs(readme_train_section())
+    assert cpu_train_configs(DOCS) == [f"cpu/{s}" for s in STAGES] == cpu_train_configs(readme_train_section())
     written: dict[str, set[str]] = {}
     sizes = set()
     for line in demos_commands(DOCS):
@@ -55,7 +56,7 @@ def test_readme_and_docs_record_exactly_the_datasets_the_cpu_configs_read():
     assert all(len(e) == 1 for e in written.values()), f"a folder mixes embodiments: {written}"
     read = {}
     for stage in STAGES:
-        config = tomllib.loads((ROOT / "configs" / "cpu" / f"{stage}.toml").read_text())
+        config = tomllib.loads(config_text(f"cpu/{stage}"))  # the built-in configs, shipped in the package
         read[stage] = {source["path"] for source in config["data"]["sources"]}
         assert sizes == {config["data"]["sample"]["image_size"][0]}, stage
     assert set().union(*read.values()) == set(written)
@@ -72,7 +73,7 @@ def test_the_documented_cpu_recipe_runs_end_to_end(tmp_path, monkeypatch):
         argv[argv.index("--episodes") + 1] = "2"
         assert main(argv) == 0, line
     for config in cpu_train_configs(DOCS):
-        assert main(["train", str(ROOT / config), *TINY_TRAINING]) == 0, config
+        assert main(["train", config, *TINY_TRAINING]) == 0, config  # a built-in config name, as documented
     for stage in STAGES:
         run = tmp_path / "runs" / "cpu" / stage
         assert (run / "final" / "model.safetensors").is_file(), stage

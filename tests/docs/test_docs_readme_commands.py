@@ -56,3 +56,12 @@ def test_documented_scripts_and_files_exist():
                     assert (ROOT / word).exists(), f"{doc}: {word}"
     for link in re.findall(r"\]\(((?:docs|src|configs)/[^)]+)\)", README):
         assert (ROOT / link).exists(), link
+
+
+def test_documented_train_configs_are_built_in_or_files():
+    from dexego.configs import is_builtin
+
+    trained = [(doc, argv[1]) for doc, argv in dexego_commands() if argv[0] == "train"]
+    assert trained
+    for doc, config in trained:
+        assert is_builtin(config) or (ROOT / config).is_file(), f"{doc}: dexego train {config}"

@@ -7,12 +7,13 @@ from pathlib import Path
 import numpy as np
 
 from dexego.cli import main
+from dexego.configs import config_path
 from dexego.data import DatasetWriter
 from dexego.data.synthetic import synthetic_episode
 from dexego.geometry import axis_angle_to_matrix, matrix_to_rot6d
 from dexego.train import checkpoints as ckpt
 
-PRETRAIN = Path(__file__).resolve().parents[2] / "configs" / "cpu" / "pretrain.toml"
+PRETRAIN = config_path("cpu/pretrain")
 
 
 def _write_mano_dataset(root: Path) -> None:

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 
 from dexego.cli import main
+from dexego.configs import config_path
 from dexego.data.mixtures import MixtureSampler
 from dexego.errors import ConfigError
 from dexego.train.build import build_stage_data
 from dexego.train.config import load_stage_config
 
-CPU_PRETRAIN = Path(__file__).resolve().parents[2] / "configs" / "cpu" / "pretrain.toml"
+CPU_PRETRAIN = config_path("cpu/pretrain")
 INLINE = '[[data.sources]]\npath = "data/sim/human"\n'
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from dexego.configs import config_path
 from dexego.data.mixtures import MixtureSampler
 from dexego.errors import ConfigError, InputError
 from dexego.train import checkpoints as ckpt
@@ -16,7 +17,7 @@ from dexego.train.config import ScheduleConfig, load_stage_config
 from dexego.train.schedule import build_scheduler, lr_factor
 from dexego.train.state_io import load_state, rng_state, save_state, set_rng_state
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = config_path("pretrain").parent
 
 
 # ---------------------------------------------------------------- config

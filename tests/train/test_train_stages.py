@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from dexego.cli import main
+from dexego.configs import config_path
 from dexego.train import checkpoints as ckpt
 
-CPU_RECIPE = Path(__file__).resolve().parents[2] / "configs" / "cpu"
+CPU_RECIPE = config_path("cpu/pretrain").parent
 STAGES = ("pretrain", "midtrain", "finetune")
 
 

@@ -104,12 +104,10 @@ def annotate_directory(
         return summary
     estimator = estimator or make_estimator(config.estimator, **config.estimator_options)
     captioner = captioner or make_captioner(config.caption)
-    from tqdm import tqdm
+    from dexego.utils.progress import progress_iter
 
     with DatasetWriter(output, fps=config.fps) as writer:
-        bar = tqdm(todo, desc="annotate", unit="video", disable=not progress, file=sys.stderr)
-        for video in bar:
-            bar.set_postfix_str(video.name)
+        for video in progress_iter(todo, "annotate", "video", disable=not progress):
             try:
                 result = annotate_video(video, config, estimator, captioner, poses_for(poses, video, single))
                 writer.add_episode(result.episode)

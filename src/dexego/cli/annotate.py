@@ -14,8 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="The MediaPipe estimator needs `pip install -e '.[annotate]'` and a model bundle: "
         "`python -m dexego.annotate.estimators.fetch_model` (docs/annotate.md).",
     )  # fmt: skip
-    parser.add_argument("video_dir", metavar="VIDEO_DIR")
-    parser.add_argument("output", metavar="OUTPUT_DATASET")
+    parser.add_argument("video_dir", metavar="VIDEO_DIR", help="folder of raw egocentric videos")
+    parser.add_argument("output", metavar="OUTPUT_DATASET", help="dataset folder to write (continued when it exists)")
     parser.add_argument("--hand-estimator", default=None, metavar="NAME",
                         help="mediapipe (default), oracle (ground truth next to each video, for tests) or package.module:Class")  # fmt: skip
     parser.add_argument("--estimator-option", action="append", default=[], metavar="KEY=VALUE",
@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--captioner", choices=("offline", "chat"), default=None,
                         help="offline leaves segments uncaptioned (they take the video's task text, else no language); chat uses --caption-endpoint")  # fmt: skip
     parser.add_argument("--caption-endpoint", metavar="URL", help="OpenAI-compatible base URL (key from $DEXEGO_CAPTION_API_KEY)")
-    parser.add_argument("--caption-model", metavar="NAME")
+    parser.add_argument("--caption-model", metavar="NAME", help="model name sent to the --caption-endpoint (chat captioner)")
     parser.add_argument("--camera", default=None, metavar="MODE", help="auto (default), static, vo, or poses:PATH (a file, or a directory of <video stem>.npy)")
     parser.add_argument("--fov", type=float, metavar="DEG", help="horizontal field-of-view prior for videos without intrinsics")
     parser.add_argument("--fps", type=int, help="output frame rate (default 30)")
@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, e.g. segment.min_seconds=0.4")
     parser.add_argument("--ray", metavar="ADDRESS", help="run as a Ray Data job ('local' starts a local Ray)")
     parser.add_argument("--workers", type=int, default=2, help="parallel Ray workers")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=_annotate)
 
 

@@ -13,7 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     group = add_group(subparsers, "data", "Inspect, validate and view datasets (LeRobot v3 layout).")
 
     info = group.add_parser("info", help="Episodes, frames, fps, features, tasks, sources and hours of a dataset.")
-    info.add_argument("path")
+    info.add_argument("path", help="dataset folder")
     info.add_argument("--json", action="store_true", help="print machine-readable JSON")
     info.set_defaults(handler=_info)
 
@@ -25,13 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "recompute, optional LeRobot fields, the ignored tail of an interrupted write) do not fail. "
         "Exit status: 0 no errors, 1 errors found, 2 the path is not a readable dataset folder.",
     )
-    validate.add_argument("path")
+    validate.add_argument("path", help="dataset folder")
     validate.add_argument("--no-decode", action="store_true", help="count video frames from the packets instead of decoding every frame")
     validate.set_defaults(handler=_validate)
 
     view = group.add_parser("view", help="Write a Rerun recording of one episode (video, 3D hands, camera, future paths).")
-    view.add_argument("path")
-    view.add_argument("--episode", type=int, default=0)
+    view.add_argument("path", help="dataset folder")
+    view.add_argument("--episode", type=int, default=0, help="episode index in the dataset")
     view.add_argument("--out", required=True, help="output .rrd file")
     view.add_argument("--horizon", type=int, default=30, help="future steps drawn per frame")
     view.set_defaults(handler=_view)

@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "configurations, and write OUT/report.html. Re-running the same command skips finished stages.",
     )
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="the small profile (about 10 minutes on a 2-core laptop)")
+    size.add_argument("--quick", action="store_true", help="the small profile (2-7 minutes on a 2-core laptop, idle / busy)")
     size.add_argument("--profile", default=None,
                       help="a built-in profile (micro, quick, full; default full) or a folder holding demo.toml")
     parser.add_argument("--out", default="dexego-demo", help="output folder (default: ./dexego-demo)")

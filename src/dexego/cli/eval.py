@@ -32,7 +32,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     table.add_argument("--out", help="output file: .md for Markdown, .html for a page (default: Markdown on stdout)")
     table.set_defaults(handler=_table)
 
-    scaling = group.add_parser("scaling", help="Fit validation loss = a + b*log10(data amount) and plot it.")
+    scaling = group.add_parser(
+        "scaling", help="Fit validation loss = a + b*log10(data amount) and plot it.",
+        description="Fit validation loss = a + b*log10(data amount) (EgoScale's law) by least squares and plot it.\n\n"
+        "Inputs (any mix, one point each unless a file holds several):\n"
+        "  a training run folder (or its metrics.jsonl): the lowest validation loss of --split and the\n"
+        "    data_hours (or data_episodes) value the trainer logged with it;\n"
+        "  a JSON file: {\"unit\": \"hours\", \"points\": [{\"amount\": 10, \"loss\": 0.8, \"label\": \"...\"}, ...]}\n"
+        "    or one point {\"amount\": 10, \"loss\": 0.8} (data_hours / data_episodes may replace amount and\n"
+        "    give the unit; val_loss may replace loss);\n"
+        "  a CSV file with a header holding amount (or data_hours / data_episodes) and loss (or val_loss).",
+    )  # fmt: skip
     scaling.add_argument("results", nargs="+", help="points files (JSON/CSV) or run directories with metrics.jsonl")
     scaling.add_argument("--predict", type=float, nargs="*", default=[], help="data amounts to predict the loss at")
     scaling.add_argument("--out", help="write the fit JSON here (default: print it)")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from dexego.cli import add_group
 
@@ -19,9 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--tasks", default="all", help="comma-separated task names, or 'all'")
     p.add_argument("--split", default="seen", help="seen (27 rollouts/task) or unseen (66 rollouts/task)")
     p.add_argument("--episodes", type=int, default=None, help="rollouts per task (default: the protocol's)")
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--workers", type=int, default=1, help="processes running rollouts in parallel")
     p.add_argument("--seed", type=int, default=0, help="base seed of the protocol")
-    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--image-size", type=int, default=224, help="camera image size in pixels (square)")
     p.add_argument("--horizon", type=int, default=0, help="control steps per rollout (default 0: the task's own)")
     p.add_argument("--query-every", type=int, default=4, help="model policies: control steps between chunk queries (EgoVLA: 1)")
     p.add_argument("--videos", default=None, help="write rollout videos into this folder (model policies: each predicted chunk drawn on the frames)")
@@ -36,9 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="successful episodes of this task the dataset should hold (those already there count)")
     p.add_argument("--out", required=True,
                    help="dataset folder (created, or continued: it may hold other tasks of the same embodiment)")
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--image-size", type=int, default=224)
+    p.add_argument("--workers", type=int, default=1, help="processes recording episodes in parallel")
+    p.add_argument("--seed", type=int, default=0, help="base seed: attempt i of a task uses seed * 1000000 + i")
+    p.add_argument("--image-size", type=int, default=224, help="camera image size in pixels (square); 64 for the CPU configs")
     p.set_defaults(handler=_demos)
 
 
@@ -53,13 +52,10 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress(done: int, total: int) -> None:
-    print(f"\r{done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
-
-
 def _eval(args: argparse.Namespace) -> int:
     from dexego.errors import ConfigError
     from dexego.sim.evaluation import ExpertFactory, evaluate, markdown_table, resolve_tasks, write_results
+    from dexego.utils.progress import ProgressCallback
 
     tasks = resolve_tasks(args.tasks)
     if args.horizon < 0:
@@ -72,7 +68,8 @@ def _eval(args: argparse.Namespace) -> int:
         factory, name = CheckpointPolicyFactory(args.policy, SimPolicyConfig(query_every=args.query_every, overlay=args.videos is not None)), args.policy
     results = evaluate(
         factory, tasks, args.split, episodes=args.episodes, workers=args.workers, base_seed=args.seed,
-        video_dir=args.videos, env_overrides={"image_size": args.image_size, "horizon": args.horizon}, progress=_progress,
+        video_dir=args.videos, env_overrides={"image_size": args.image_size, "horizon": args.horizon},
+        progress=ProgressCallback("sim eval", "rollouts"),
         policy_name=name,
     )  # fmt: skip
     if hasattr(factory, "describe"):
@@ -85,10 +82,11 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _demos(args: argparse.Namespace) -> int:
     from dexego.sim.demos import record_demos
+    from dexego.utils.progress import ProgressCallback
 
     summary = record_demos(
         args.task, args.episodes, args.out, workers=args.workers, seed=args.seed, image_size=args.image_size,
-        progress=_progress, embodiment=args.embodiment,
+        progress=ProgressCallback(f"sim demos {args.task}", "episodes"), embodiment=args.embodiment,
     )  # fmt: skip
     head = f"{summary['task']} ({summary['embodiment']}, seed {summary['seed']})"
     if summary["attempts"] == 0:

@@ -166,12 +166,12 @@ def episode_key(dataset: Dataset, episode: int) -> str:
 
 
 def _build(dataset: Dataset, episodes: list[int], files: dict[int, Path], directory: Path, progress: bool) -> None:
-    from tqdm.auto import tqdm
+    from dexego.utils.progress import progress_bar
 
     height, width = dataset.image_size
     total = int(sum(int(dataset.episode_lengths[ep]) for ep in episodes))
     start = time.perf_counter()
-    bar = tqdm(total=total, unit="frame", desc=f"frame cache {height}x{width}", disable=not progress, leave=False)
+    bar = progress_bar(total, f"frame cache {height}x{width}", "frame", disable=not progress)
     try:
         for ep in episodes:
             length = int(dataset.episode_lengths[ep])

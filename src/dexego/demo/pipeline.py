@@ -22,7 +22,6 @@ import copy
 import json
 import math
 import shutil
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from dexego.demo.profile import Arm, LoadedProfile, load_profile
 from dexego.demo.stages import StageRunner
 from dexego.errors import ConfigError, InputError
 from dexego.evaluate.html_page import write_text_atomic
+from dexego.utils.progress import ProgressCallback
 
 DATA, RESULTS = "data", "results"
 EXPERT, HOLD = "expert", "hold"  # the reference rows: scripted experts in the simulator, holding still on held-out motion
@@ -92,7 +92,7 @@ def run_demo(
 
         summary = record_demos(task, episodes, root / task, workers=options.workers, seed=seed,
                                image_size=p.data.image_size, embodiment=embodiment,
-                               progress=_progress if options.progress else None)  # fmt: skip
+                               progress=ProgressCallback(f"  {task}", "episodes") if options.progress else None)  # fmt: skip
         if summary["written"] + summary["skipped_existing"] < episodes:
             log(f"  warning: only {summary['written'] + summary['skipped_existing']} of {episodes} {task} episodes "
                 f"(expert yield {summary['yield']:.2f})")
@@ -194,10 +194,6 @@ def _differences(a: Any, b: Any, prefix: str = "") -> list[str]:
     return [] if a == b else [prefix.rstrip(".")]
 
 
-def _progress(done: int, total: int) -> None:
-    print(f"\r  {done}/{total} episodes", end="" if done < total else "\n", file=sys.stderr, flush=True)
-
-
 # ----------------------------------------------------------------------------------------------- training
 def stage_config(template: dict, sources: list[Path], output_dir: Path, init_from: str):
     """A ``dexego train`` stage config from a profile's template, with the demo's datasets and folders."""
@@ -238,7 +234,7 @@ def evaluate_arm(loaded: LoadedProfile, out: Path, arm: Arm, split: str, options
     factory = CheckpointPolicyFactory(str(policy_dir(out, arm)), config)
     results = evaluate(factory, list(p.data.robot_tasks), split, episodes=p.eval.rollouts, workers=options.workers,
                        video_dir=video_dir, env_overrides={"image_size": p.data.image_size, "horizon": p.eval.horizon},
-                       progress=_rollout_progress if options.progress else None, policy_name=arm.name)  # fmt: skip
+                       progress=ProgressCallback(f"  {arm.name} {split}", "rollouts") if options.progress else None, policy_name=arm.name)  # fmt: skip
     if video_dir is not None:  # keep the first few
         videos = sorted(video_dir.glob(f"*_{split}_*.mp4"), key=lambda v: int(v.stem.rsplit("_", 1)[-1]))
         for extra in videos[p.eval.videos:]:
@@ -256,14 +252,10 @@ def evaluate_expert(loaded: LoadedProfile, out: Path, split: str, options: DemoO
     p = loaded.profile
     results = evaluate(ExpertFactory(), list(p.data.robot_tasks), split, episodes=p.eval.rollouts, workers=options.workers,
                        env_overrides={"image_size": p.data.image_size, "horizon": p.eval.horizon},
-                       progress=_rollout_progress if options.progress else None, policy_name=EXPERT)  # fmt: skip
+                       progress=ProgressCallback(f"  {EXPERT} {split}", "rollouts") if options.progress else None, policy_name=EXPERT)  # fmt: skip
     path = out / RESULTS / "eval" / "splits" / f"{EXPERT}_{split}.json"
     write_text_atomic(path, json.dumps(results, indent=2))
     return {"sr": results["mean_sr"], "psr": results["mean_psr"], "rollouts": len(results["rollouts"]), "results": str(path)}
-
-
-def _rollout_progress(done: int, total: int) -> None:
-    print(f"\r  {done}/{total} rollouts", end="" if done < total else "\n", file=sys.stderr, flush=True)
 
 
 def merge_eval(out: Path, arm: Arm, splits: tuple[str, ...]) -> Path:

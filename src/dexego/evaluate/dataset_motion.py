@@ -7,7 +7,6 @@ evaluation is deterministic.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -74,13 +73,14 @@ def run_motion_eval(
             name = f"episode{int(sample['episode_index']):06d}_frame{int(sample['frame_index']):06d}.png"
             saved.append(save_png(Path(overlay_dir) / name, overlay_sample(sample, predicted, space)))
 
-    def progress(done: int) -> None:
-        if done % 100 == 0:
-            print(f"\r{done} samples", end="", file=sys.stderr, flush=True)
+    from dexego.utils.progress import progress_bar
 
     config = MotionEvalConfig(space=space, steps=steps, max_samples=max_samples)
-    result = evaluate_motion(predictor, dataset_samples(data, settings), config, progress, draw)
-    print("\r", end="", file=sys.stderr)
+    bar = progress_bar(max_samples or None, "motion", "samples")
+    try:
+        result = evaluate_motion(predictor, dataset_samples(data, settings), config, lambda done: bar.update(done - bar.n), draw)
+    finally:
+        bar.close()
     result["policy"] = str(policy)
     result["data"] = str(data)
     result["overlays"] = [str(p) for p in saved]

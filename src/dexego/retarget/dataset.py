@@ -182,9 +182,9 @@ def retarget_dataset(
     retargeters = {side: HandRetargeter(hand, cfg.hand) for side, hand in robot.hands.items()}
     episodes = range(dataset.num_episodes)
     if progress:
-        from tqdm import tqdm
+        from dexego.utils.progress import progress_iter
 
-        episodes = tqdm(episodes, desc=f"retarget -> {robot.name}")
+        episodes = progress_iter(episodes, f"retarget -> {robot.name}", "episode")
     totals = {"episodes": 0, "frames": 0, "missing_frames": 0, "unreachable_frames": 0}
     errors: dict[str, list[np.ndarray]] = {side: [] for side in robot.hands}
     try:

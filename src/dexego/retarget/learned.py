@@ -143,9 +143,9 @@ def train_learned_retargeter(
     joint_scale = (model.upper - model.lower).clamp_min(1e-6)
     iterator = range(cfg.steps)
     if progress:
-        from tqdm import tqdm
+        from dexego.utils.progress import progress_iter
 
-        iterator = tqdm(iterator, desc="train retargeter")
+        iterator = progress_iter(iterator, "train retargeter", "step")
     for _ in iterator:
         idx = torch.randint(0, cfg.samples, (cfg.batch_size,), generator=gen)
         inputs = tips_train[idx] + cfg.input_noise * torch.randn(tips_train[idx].shape, generator=gen)

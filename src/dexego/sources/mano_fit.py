@@ -147,9 +147,9 @@ def fit_mano_dataset(
         raise InputError(source / "meta/info.json", F.KEYPOINTS, "fit-mano needs a dexego dataset with world keypoints")
     episodes = range(dataset.num_episodes)
     if progress:
-        from tqdm import tqdm
+        from dexego.utils.progress import progress_iter
 
-        episodes = tqdm(episodes, desc="fit-mano")
+        episodes = progress_iter(episodes, "fit-mano", "episode")
     errors = []
     try:
         with atomic_directory(out) as tmp, DatasetWriter(tmp, fps=dataset.fps, robot_type=dataset.info.get("robot_type")) as writer:

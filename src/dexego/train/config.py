@@ -157,11 +157,21 @@ class StageConfig:
 
 
 def load_stage_config(source: str | Path | dict[str, Any], overrides: list[str] | None = None) -> StageConfig:
-    """Read a stage config (TOML/JSON/dict) with ``key=value`` overrides.
+    """Read a stage config (TOML/JSON file, a built-in config name such as ``cpu/pretrain``, or a dict) with
+    ``key=value`` overrides.
 
     A relative ``data.mixture`` is made relative to the config file's folder (the working
-    directory for a dict)."""
-    config = load_config(StageConfig, source, overrides)
+    directory for a dict or a built-in config, see ``dexego.configs``)."""
+    if isinstance(source, (str, Path)) and not Path(source).exists():
+        import tomllib
+
+        from dexego.configs import config_path
+
+        name = str(source)
+        source = tomllib.loads(config_path(name).read_text(encoding="utf-8"))  # an unknown name lists the built-in ones
+        config = load_config(StageConfig, source, overrides, origin=f"built-in config {name}")
+    else:
+        config = load_config(StageConfig, source, overrides)
     mixture = Path(config.data.mixture)
     if config.data.mixture and not mixture.is_absolute() and not isinstance(source, dict):
         mixture = Path(source).parent / mixture

@@ -175,10 +175,10 @@ class Trainer:
             if acc.is_main_process:
                 self.logger.close()
             return TrainResult(pos.step, pos.epoch, final, self.last_checkpoint, None, {}, 0.0, already_finished=True)
-        from tqdm.auto import tqdm
+        from dexego.utils.progress import progress_bar
 
-        bar = tqdm(total=self.total_steps, initial=pos.step, disable=not (acc.is_main_process and loop.progress),
-                   desc=self.config.name, unit="step", dynamic_ncols=True)
+        bar = progress_bar(self.total_steps, self.config.name, "step", initial=pos.step,
+                           disable=not (acc.is_main_process and loop.progress))  # fmt: skip
         samples_per_step = loop.batch_size * loop.grad_accum * acc.num_processes
         window: dict[str, float] = {}
         window_count, window_start, window_step = 0, time.perf_counter(), pos.step
