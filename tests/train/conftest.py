@@ -18,7 +18,7 @@ def write_synthetic_datasets(root, human_episodes=6, robot_episodes=4, length=60
 
 @pytest.fixture(scope="session")
 def synthetic_sim_data(tmp_path_factory):
-    """``<root>/data/sim/{human,robot}``: the layout the CPU recipes in configs/cpu/ read."""
+    """``<root>/data/sim/{human,robot}``: the layout the built-in cpu/* configs read."""
     root = tmp_path_factory.mktemp("recipe")
     write_synthetic_datasets(root / "data" / "sim")
     return root

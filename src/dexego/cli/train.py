@@ -11,10 +11,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="Train a policy from a stage config.",
         description="Train one stage (pretrain, midtrain or finetune) from a TOML config. Re-running the same "
-        "command continues from the output directory's last checkpoint. Several GPUs or nodes: "
+        "command continues from the output directory's last checkpoint; with changed settings it is an error naming "
+        "them (--overwrite starts again). Several GPUs or nodes: "
         "`accelerate launch -m dexego train CONFIG.toml` (see docs/training.md).",
     )
-    parser.add_argument("config", help="stage config (TOML or JSON), e.g. configs/cpu/pretrain.toml")
+    parser.add_argument("config",
+                        help="stage config: a TOML or JSON file, or a built-in name from `dexego config list` (e.g. cpu/pretrain)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set loop.max_steps=20 --set optimizer.lr=3e-4")
     parser.add_argument("--check", action="store_true",
