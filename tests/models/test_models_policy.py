@@ -250,3 +250,39 @@ def test_relative_policy_needs_target_statistics(stats):
         Policy(config, stats)
     with pytest.raises(InputError, match="target_stats"):
         Policy(load_config(PolicyConfig, TINY), stats, target_stats=stats)
+
+
+def test_predict_action_chunk_names_wrong_inputs_and_select_action_queues_a_chunk():
+    """Wrong frame counts, channels-last or non-square frames are named errors; select_action pops a queued chunk."""
+    import numpy as np
+
+    from dexego.errors import InputError
+    from dexego.models import Policy, PolicyConfig, TinyBackboneConfig
+
+    policy = Policy(PolicyConfig(horizon=5, n_obs_frames=3, tiny=TinyBackboneConfig(image_size=32, width=32, depth=1, heads=2)))
+    rng = np.random.default_rng(0)
+    good = {"images": rng.integers(0, 255, (3, 3, 32, 32), dtype=np.uint8), "instruction": "push", "state": np.zeros(48, np.float32),
+            "state_valid": np.ones(2, bool), "fov": np.array([1.0, 1.0], np.float32)}  # fmt: skip
+    assert policy.predict_action_chunk(good).shape == (5, 48)
+    cases = {
+        "expected 3 frames": {**good, "images": good["images"][:2]},
+        "channels last": {**good, "images": good["images"].transpose(0, 2, 3, 1)},
+        "would be stretched to the model's square 32x32": {**good, "images": np.zeros((3, 3, 32, 48), np.uint8)},
+        "missing from the observation": {k: v for k, v in good.items() if k != "images"},
+        "state: expected shape": {**good, "state": np.zeros(24, np.float32)},
+    }
+    for message, observation in cases.items():
+        with pytest.raises(InputError, match=message):
+            policy.predict_action_chunk(observation)
+    # select_action: one chunk predicted, then its actions one by one; reset forgets the rest
+    calls = []
+    original = policy.predict_action_chunk
+    policy.predict_action_chunk = lambda obs, seed=None: calls.append(1) or original(obs, seed=seed)
+    chunk = original(good)
+    actions = [policy.select_action(good, n_action_steps=3) for _ in range(4)]
+    assert len(calls) == 2 and np.allclose(actions[:3], chunk[:3], atol=1e-5) and np.allclose(actions[3], chunk[0], atol=1e-5)
+    policy.reset()
+    policy.select_action(good)
+    assert len(calls) == 3
+    with pytest.raises(InputError, match="n_action_steps: must be in 1..5"):
+        policy.select_action(good, n_action_steps=6)

@@ -48,6 +48,8 @@ from dexego.errors import ConfigError
 
 @dataclass(frozen=True)
 class LoaderConfig:
+    """Datasets (a mixture), sample options, validation split and batching of :func:`make_loader`."""
+
     datasets: tuple[MixtureEntry, ...] = ()
     sample: SampleConfig = field(default_factory=SampleConfig)
     val_fraction: float = 0.05

@@ -28,6 +28,9 @@ from dexego.errors import ConfigError, InputError
 
 @dataclass(frozen=True)
 class SampleConfig:
+    """How training samples are cut from episodes: history frames and their spacing, the future chunk, the
+    action space, the image size, and the decoded-frame cache."""
+
     history: int = 5  # earlier frames besides the current one
     history_spacing_s: float = 0.2
     horizon: int = 30  # future steps in the chunk

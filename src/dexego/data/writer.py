@@ -39,6 +39,8 @@ from dexego.errors import ConfigError, InputError
 
 @dataclass(frozen=True)
 class WriterConfig:
+    """Dataset-wide settings of :class:`DatasetWriter`: frame rate, robot type, video size and file chunking."""
+
     fps: int = 30
     robot_type: str | None = None
     video_size: tuple[int, int] | None = None  # (height, width); None: the first episode's (made even)

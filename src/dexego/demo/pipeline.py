@@ -40,6 +40,8 @@ OVERLAY_VIDEO_STRIDE = 2  # held-out overlay video at 15 fps: half the predictio
 
 @dataclass(frozen=True)
 class DemoOptions:
+    """How ``dexego demo`` runs (not what it computes): worker processes, torch threads, progress output."""
+
     workers: int = 1  # processes for demonstration recording and rollouts
     threads: int = 1  # torch threads; 1 is fastest on a small shared CPU (more threads fight other processes)
     progress: bool = True

@@ -58,6 +58,8 @@ class Arm:
 
 @dataclass(frozen=True)
 class EvalPlan:
+    """The demo's evaluation: rollouts per task and split, splits, rollout horizon, query period, what to keep."""
+
     rollouts: int = 2  # per task and split
     splits: tuple[str, ...] = ("seen", "unseen")
     horizon: int = 0  # control steps per rollout; 0 = the task's own
@@ -78,6 +80,8 @@ class EvalPlan:
 
 @dataclass(frozen=True)
 class DemoProfile:
+    """A demo profile (``demo.toml``): the data to record, the compared arms, the evaluation plan, the stage configs."""
+
     name: str = "quick"
     description: str = ""
     data: DataPlan = field(default_factory=DataPlan)

@@ -32,6 +32,8 @@ _NOT_METRICS = {"step", "split", "epoch", "time", *AMOUNT_KEYS}
 
 @dataclass
 class MetricsLog:
+    """A training run's ``metrics.jsonl`` read back: records by split, series per metric, the data amount."""
+
     path: Path
     records: list[dict] = field(default_factory=list)
     data_amount: tuple[float, str] | None = None  # (amount, unit)

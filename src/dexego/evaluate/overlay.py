@@ -37,6 +37,8 @@ class Trajectory:
 
 @dataclass(frozen=True)
 class OverlayStyle:
+    """Colours and sizes of trajectory overlays (true paths green, predicted magenta)."""
+
     target_wrist: Color = (40, 220, 40)
     target_tips: Color = (160, 240, 160)
     predicted_wrist: Color = (240, 40, 200)

@@ -29,6 +29,8 @@ class MotionPredictor(Protocol):
 
 @dataclass(frozen=True)
 class MotionEvalConfig:
+    """Motion-error evaluation settings: action space, look-ahead steps reported on their own, frame rate."""
+
     space: str = "ego48"
     steps: tuple[int, ...] = (10, 20, 30)  # 1-based future steps reported on their own (1/3 s, 2/3 s, 1 s at 30 Hz)
     fps: float = 30.0

@@ -48,6 +48,8 @@ SKIPPED_DIRS = frozenset({"checkpoints", "final", "tensorboard"})
 
 @dataclass(frozen=True)
 class ReportConfig:
+    """Options of :func:`build_report`: page title and the most images embedded."""
+
     title: str = ""
     max_images: int = MAX_IMAGES
 

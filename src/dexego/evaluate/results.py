@@ -35,6 +35,8 @@ SPLITS = ("seen", "unseen")
 
 @dataclass(frozen=True)
 class TaskScore:
+    """SR and PSR of one policy on one task and split, over ``rollouts`` rollouts."""
+
     sr: float  # success rate in [0, 1]
     psr: float  # progress rate in [0, 1]
     rollouts: int

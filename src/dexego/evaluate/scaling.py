@@ -35,6 +35,8 @@ FORMAT = "dexego.scaling_fit/1"
 
 @dataclass(frozen=True)
 class ScalingPoint:
+    """One (data amount, validation loss) point of a scaling-law fit."""
+
     amount: float
     loss: float
     label: str = ""
@@ -43,6 +45,8 @@ class ScalingPoint:
 
 @dataclass(frozen=True)
 class ScalingFit:
+    """``loss = intercept + slope * log10(amount)`` with R² and standard errors, fitted by :func:`fit_log_linear`."""
+
     intercept: float  # a: the loss at amount 1
     slope: float  # b: loss change per tenfold amount
     r2: float

@@ -13,6 +13,8 @@ MISSING = "—"
 
 @dataclass(frozen=True)
 class Table:
+    """A titled table of strings, rendered as Markdown (``to_markdown``) or HTML (``to_html``)."""
+
     title: str
     header: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]

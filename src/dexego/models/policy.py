@@ -18,6 +18,7 @@ the plain one is the reference of the tests and of benchmarks/inference.py.
 
 from __future__ import annotations
 
+import collections
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -49,6 +50,26 @@ FORMAT_VERSION = 1
 
 
 class Policy(nn.Module):
+    """A vision-language-action policy: backbone (tiny or a Hugging Face VLM) + action head, normaliser inside.
+
+    Inference takes one observation (or a batch with a leading axis) with these keys (the layout of the
+    training samples of ``dexego.data`` and of ``dexego serve``'s requests, see docs/serve.md):
+
+    - ``images``: uint8 (T, 3, H, W) RGB frames, oldest first, current last; T = ``config.n_obs_frames``,
+      spaced as in training (0.2 s by default); ``image_mask`` (T,) bool, optional, False for padded history;
+    - ``instruction``: the task in words;
+    - ``state``: float (D,), the hands now in ``config.action_space`` in the current camera frame;
+      ``state_valid``: bool (2,), left and right hand present;
+    - ``fov``: float (2,), the frames' horizontal and vertical field of view in radians.
+
+    :meth:`predict_action_chunk` returns the next ``config.horizon`` actions (H, D), un-normalised, in the camera
+    frame of the current observation. :meth:`select_action` / :meth:`reset` follow LeRobot's convention: one
+    action per control step from a queue of predicted chunks. ``forward(batch)`` returns the training loss and
+    metrics. Build one from a :class:`PolicyConfig` (and the dataset's action statistics), or load a trained one
+    with :meth:`load` (``runs/NAME/final/policy``); ``dexego.serve.loading.load_policy`` also takes run and
+    checkpoint folders.
+    """
+
     def __init__(self, config: PolicyConfig, stats: Mapping[str, np.ndarray] | Normalizer | None = None,
                  tokenizer=None, *, target_stats: Mapping[str, np.ndarray] | Normalizer | None = None,
                  architecture_dir: str | Path | None = None):  # fmt: skip
@@ -150,8 +171,70 @@ class Policy(nn.Module):
         loss, metrics = self.head.compute_loss(self._head_inputs(data), target, valid)
         return loss, {"loss": float(loss.detach()), **metrics}
 
+    @property
+    def input_image_size(self) -> int | None:
+        """The square frame size the backbone resizes every image to (None when it has no fixed size)."""
+        size = getattr(self.backbone, "image_size", None)
+        if not isinstance(size, int):
+            size = getattr(getattr(self.backbone, "config", None), "image_size", None)
+        return size if isinstance(size, int) and size > 0 else None
+
+    def check_observation(self, observation: Mapping[str, Any]) -> None:
+        """Named errors for an observation this policy cannot read as intended: a wrong number of frames, frames
+        that are not (T, 3, H, W), or non-square frames that the backbone would stretch to its square input."""
+        if not isinstance(observation, Mapping):
+            raise InputError(None, "observation", f"expected a mapping of arrays, got {type(observation).__name__}")
+        if "images" not in observation:
+            raise InputError(None, "images", "missing from the observation")
+        shape = tuple(np.shape(observation["images"]))
+        if len(shape) not in (4, 5):
+            raise InputError(None, "images", f"expected (T, 3, H, W) or (B, T, 3, H, W), got shape {shape}")
+        frames, channels, height, width = shape[-4:]
+        if channels != 3:
+            hint = " (channels last? the policy takes (T, 3, H, W))" if width == 3 else ""
+            raise InputError(None, "images", f"expected 3 colour channels in axis -3, got shape {shape}{hint}")
+        expected = self.config.n_obs_frames
+        if frames != expected:
+            raise InputError(None, "images", f"expected {expected} frames (config.n_obs_frames: oldest first, current "
+                             f"last; repeat the first frame for a short history and mark it False in image_mask), got {frames}")  # fmt: skip
+        size = self.input_image_size
+        if size is not None and height != width:
+            raise InputError(None, "images", f"{height}x{width} frames would be stretched to the model's square "
+                             f"{size}x{size} input; crop them to a square first (as the training frames were)")  # fmt: skip
+
+    def reset(self) -> None:
+        """Forget the queued actions of :meth:`select_action`; call it at the start of every episode."""
+        self._action_queue: collections.deque[np.ndarray] = collections.deque()
+
+    def select_action(self, observation: Mapping[str, Any], n_action_steps: int | None = None,
+                      seed: int | None = None) -> np.ndarray:  # fmt: skip
+        """The action (D,) to execute now (LeRobot's convention).
+
+        When the queue is empty a chunk is predicted from ``observation`` and its first ``n_action_steps``
+        actions (default: the whole horizon) are queued; every call returns the next one. The actions of a
+        chunk are in the camera frame of the observation that produced it: with a camera that moves between
+        queries, re-query more often (smaller ``n_action_steps``) or blend chunks with
+        ``dexego.serve.ChunkedPolicy``, which converts frames."""
+        steps = self.config.horizon if n_action_steps is None else n_action_steps
+        if not 1 <= steps <= self.config.horizon:
+            raise InputError(None, "n_action_steps", f"must be in 1..{self.config.horizon} (the policy's horizon), got {steps}")
+        queue = getattr(self, "_action_queue", None)
+        if queue is None:
+            self.reset()
+            queue = self._action_queue
+        if not queue:
+            chunk = self.predict_action_chunk(observation, seed=seed)
+            if chunk.ndim != 2:
+                raise InputError(None, "images", "select_action takes one observation, not a batch")
+            queue.extend(chunk[:steps])
+        return queue.popleft()
+
     def predict_action_chunk(self, observation: Mapping[str, Any], seed: int | None = None) -> np.ndarray:
-        """Un-normalised chunk (H, D) (or (B, H, D) for a batched observation); ``seed`` fixes sampling."""
+        """Un-normalised chunk (H, D) (or (B, H, D) for a batched observation); ``seed`` fixes sampling.
+
+        The observation is checked first (:meth:`check_observation`, then every key's shape and dtype): a
+        mistake is an ``InputError`` naming the field."""
+        self.check_observation(observation)
         was_training = self.training
         if was_training:  # switching modes walks every sub-module: only when needed
             self.eval()

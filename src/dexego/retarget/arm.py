@@ -30,6 +30,8 @@ _PALM_INDEX = {"wrist": 0, "index_mcp": 5, "middle_mcp": 9, "little_mcp": 17}
 
 @dataclass(frozen=True)
 class ArmIKConfig:
+    """Damped-least-squares arm IK settings: iterations, damping, rotation weight, step size."""
+
     iterations: int = 100
     damping: float = 0.05  # lambda of damped least squares
     rotation_weight: float = 0.3  # metres per radian: an orientation error's weight against a position error
@@ -47,6 +49,8 @@ class ArmIKConfig:
 
 @dataclass
 class ArmIKResult:
+    """Arm IK solutions with their position and rotation errors and which targets were finite."""
+
     joints: torch.Tensor  # (..., n); NaN where the target was not finite
     position_error: torch.Tensor  # (..., ) m
     rotation_error: torch.Tensor  # (..., ) rad

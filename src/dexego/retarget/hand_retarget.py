@@ -52,6 +52,8 @@ THUMB_TIP = 4
 
 @dataclass(frozen=True)
 class HandRetargetConfig:
+    """Weights and optimiser settings of human-to-robot hand retargeting (fingertips, pinches, smoothness)."""
+
     fingertip_weight: float = 1.0  # wrist -> fingertip positions
     pinch_weight: float = 0.0  # thumb tip -> other fingertip vectors
     keypoint_weight: float = 0.0  # other mapped keypoints (PIPs, ...) when the targets have them
@@ -93,6 +95,8 @@ class HandRetargetConfig:
 
 @dataclass
 class HandRetargetResult:
+    """Retargeted robot hand joints per frame, with fingertip errors, validity and reachability."""
+
     joints: torch.Tensor  # (..., T, A) actuated joints; NaN on invalid frames
     fingertip_error: torch.Tensor  # (..., T) mean fingertip distance to the targets (m); NaN on invalid frames
     valid: torch.Tensor  # (..., T) bool: the frame had a hand with finite fingertips

@@ -49,6 +49,8 @@ CameraPose = Callable[[Any], np.ndarray]  # raw observation -> world_from_camera
 
 @dataclass(frozen=True)
 class ChunkingConfig:
+    """How :class:`ChunkedPolicy` turns chunks into per-step actions: re-query period and temporal ensembling."""
+
     query_every: int = 1  # re-query the policy every k control steps (EgoVLA: 1)
     ensemble: bool = True  # blend overlapping chunks; False plays each chunk as it came
     action_space: str | None = "ego48"  # splits the dims into arm/hand; None: arm_decay for every dim

@@ -33,6 +33,8 @@ _REFUSALS = {CloseCode.INVALID_DATA, CloseCode.MESSAGE_TOO_BIG, CloseCode.UNSUPP
 
 @dataclass(frozen=True)
 class ClientConfig:
+    """Connection settings of :class:`PolicyClient`: API key, timeouts, reconnection attempts."""
+
     api_key: str | None = None
     open_timeout_s: float = 5.0  # per connection attempt (handshake + metadata)
     response_timeout_s: float = 30.0  # per request

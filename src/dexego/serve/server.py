@@ -76,6 +76,8 @@ class ChunkPolicy(Protocol):
 
 @dataclass(frozen=True)
 class ServerConfig:
+    """Where and how ``dexego serve`` listens: address, port, API key, largest accepted message."""
+
     host: str = "127.0.0.1"  # loopback unless asked otherwise
     port: int = 8000  # 0 picks a free port
     api_key: str | None = None  # clients must send "Authorization: Api-Key <key>"

@@ -50,6 +50,8 @@ class FieldSpec:
 
 @dataclass(frozen=True)
 class ObservationSpec:
+    """The observation schema a server checks (keys, dtypes, shapes); ``validate`` names the first bad field."""
+
     fields: tuple[FieldSpec, ...]
     allow_extra_keys: bool = True  # openpi clients often send extra entries; the policy ignores them
     checks: tuple[Callable[[dict], None], ...] = ()  # value checks across fields, run after the field checks

@@ -38,12 +38,16 @@ MAX_CODES = 0xD800  # characters U+0000..U+D7FF
 
 @dataclass(frozen=True)
 class FASTConfig:
+    """FAST tokenizer settings: DCT coefficient scale before rounding, BPE vocabulary size, merge frequency."""
+
     scale: float = 10.0
     vocab_size: int = 1024
     min_frequency: int = 2
 
 
 class FASTTokenizer:
+    """FAST action tokens: DCT of each normalised chunk, rounded, then byte-pair encoded (``encode``/``decode``)."""
+
     kind = "fast"
 
     def __init__(self, config: FASTConfig, bpe: Tokenizer, horizon: int, dim: int, min_value: int, max_value: int, max_tokens: int):

@@ -17,6 +17,8 @@ TokenizerKind = Literal["rvq", "fast"]
 
 @dataclass(frozen=True)
 class RoundTripReport:
+    """How well chunks survive tokenise + detokenise: RMSE, largest error, tokens per chunk."""
+
     rmse: float  # over all values, in the units of the chunks given (normalised actions)
     max_abs: float
     mean_tokens: float  # tokens per chunk

@@ -34,6 +34,8 @@ WEIGHTS_FILE = "rvq.safetensors"
 
 @dataclass(frozen=True)
 class RVQConfig:
+    """Residual-VQ tokenizer settings (METIS): steps per token, latent size, network width, quantisers, codebook."""
+
     steps_per_token: int = 3  # the horizon must be a multiple; METIS: 40 tokens over 32 steps with 2 quantisers
     latent_dim: int = 64
     hidden: int = 512
@@ -119,6 +121,8 @@ class ResidualVQ(nn.Module):
 
 
 class RVQTokenizer(nn.Module):
+    """Residual vector-quantised motion tokens (METIS): an encoder, ``num_quantizers`` codebooks and a decoder."""
+
     kind = "rvq"
 
     def __init__(self, config: RVQConfig, horizon: int, dim: int):

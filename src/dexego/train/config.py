@@ -51,6 +51,8 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class OptimizerConfig:
+    """The optimiser (AdamW, Adam or SGD): learning rate, weight decay (matrices only), betas, clipping."""
+
     name: Literal["adamw", "adam", "sgd"] = "adamw"
     lr: float = 1e-4
     weight_decay: float = 0.0

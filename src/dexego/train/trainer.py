@@ -63,6 +63,8 @@ class StageData:
 
 @dataclass
 class TrainResult:
+    """What :meth:`Trainer.fit` returns: steps and epochs done, where the weights are, last losses, speed."""
+
     steps: int
     epochs_completed: int
     final_dir: Path | None
@@ -94,6 +96,9 @@ def make_accelerator(mixed_precision: str = "no"):
 
 
 class Trainer:
+    """The training loop of one stage on Accelerate: ``Trainer(config, policy, data).fit()`` trains, validates,
+    checkpoints and resumes exactly (see the module docstring)."""
+
     def __init__(self, config: StageConfig, policy: torch.nn.Module, data: StageData, accelerator=None):
         self.config = config
         self.loop = config.loop
