@@ -81,5 +81,5 @@ def test_the_documented_cpu_recipe_runs_end_to_end(tmp_path, monkeypatch):
         assert max(r["step"] for r in records if r["split"] == "train") == 3
     from dexego.models import Policy
 
-    policy = Policy.load(tmp_path / "runs" / "cpu" / "finetune" / "final" / "policy")
+    policy = Policy.load(tmp_path / "runs" / "cpu" / "finetune" / "final")
     assert policy.config.action_space == "ego48"

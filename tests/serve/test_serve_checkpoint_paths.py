@@ -1,8 +1,9 @@
 """Every spelling of a training run's policy (run folder, checkpoint folder, policy folder) loads the same policy.
 
-A real two-step training run (tiny backbone, EMA on) is the fixture: ``final/`` holds the EMA weights and a
-``policy/`` export; ``checkpoints/step-00000002`` holds the raw weights plus ``ema.safetensors``, so loading it
-must give exactly the ``final/`` policy, while ``step-00000001`` is a different policy.
+A real two-step training run (tiny backbone, EMA on) is the fixture: ``final/`` and every ``checkpoints/step-N``
+are policy folders holding the EMA weights (the raw ones are in the checkpoint's ``trainer/``), so loading
+``step-00000002`` must give exactly the ``final/`` policy, while ``step-00000001`` is a different policy.
+Runs written in the earlier layout are tested in tests/models/test_models_pretrained.py.
 """
 
 import json
@@ -79,7 +80,7 @@ def assert_same_weights(a: dict, b: dict) -> None:
 
 
 def test_run_checkpoint_and_policy_folders_load_the_same_policy(run_dir):
-    reference = load_policy(run_dir / "final" / "policy")
+    reference = load_policy(run_dir / "final")
     expected_weights, expected_chunk = weights(reference), reference.predict_action_chunk(observation(3))
     assert expected_chunk.shape == (MODEL["horizon"], 48)
     for spelling in (run_dir, run_dir / "final", str(run_dir / "final"), run_dir / "checkpoints" / "step-00000002"):
@@ -87,9 +88,10 @@ def test_run_checkpoint_and_policy_folders_load_the_same_policy(run_dir):
         assert not policy.training
         assert_same_weights(weights(policy), expected_weights)
         np.testing.assert_array_equal(policy.predict_action_chunk(observation(3)), expected_chunk)
-    assert resolve_policy(run_dir).export == run_dir / "final" / "policy"
+    assert resolve_policy(run_dir).folder == run_dir / "final"
     step2 = resolve_policy(run_dir / "checkpoints" / "step-00000002")
-    assert step2.export is None and step2.ema is not None and step2.run_config == run_dir / "config.json"
+    assert step2.folder == run_dir / "checkpoints" / "step-00000002" and step2.metadata["ema"] is True
+    assert step2.metadata["step"] == 2 and step2.weights == (step2.folder / "model.safetensors",)
 
 
 def test_an_earlier_checkpoint_is_a_different_policy(run_dir):
@@ -101,9 +103,9 @@ def test_run_folder_prefers_a_checkpoint_newer_than_final(run_dir, tmp_path):
     """A resumed run that goes on past its old final/: the run folder means its newest checkpoint."""
     copy = tmp_path / "run"
     shutil.copytree(run_dir, copy)
-    state = copy / "final" / "state.json"
+    state = copy / "final" / "metadata.json"
     state.write_text(json.dumps({**json.loads(state.read_text()), "step": 1}))
-    assert resolve_policy(copy).weights == copy / "checkpoints" / "step-00000002" / "model.safetensors"
+    assert resolve_policy(copy).folder == copy / "checkpoints" / "step-00000002"
     assert_same_weights(weights(load_policy(copy)), weights(load_policy(run_dir)))
 
 
@@ -130,7 +132,7 @@ def test_no_policy_is_one_clear_error_naming_the_path(run_dir, tmp_path):
         load_policy(empty)
     message = str(caught.value)
     assert message.startswith(f"{empty}: no policy here; looked for")
-    assert all(what in message for what in ("policy/config.json", "final/policy/", "checkpoints/step-*/"))
+    assert all(what in message for what in ("config.json + model.safetensors", "policy/config.json", "final/ or checkpoints/step-*/"))
     with pytest.raises(InputError, match="is a file"):
         load_policy(run_dir / "config.json")
     # A folder of runs is not a run: the error names the runs inside it.
@@ -138,11 +140,10 @@ def test_no_policy_is_one_clear_error_naming_the_path(run_dir, tmp_path):
         load_policy(run_dir.parent)
 
 
-def test_training_checkpoint_without_its_run_config_says_what_is_missing(run_dir, tmp_path):
+def test_a_checkpoint_copied_out_of_its_run_loads_on_its_own(run_dir, tmp_path):
     lone = tmp_path / "step-00000002"
     shutil.copytree(run_dir / "checkpoints" / "step-00000002", lone)
-    with pytest.raises(InputError, match=r"step-00000002: training checkpoint without a policy/ export.*config.json"):
-        load_policy(lone)
+    assert_same_weights(weights(load_policy(lone)), weights(load_policy(run_dir / "final")))
 
 
 def test_motion_eval_loader_uses_the_same_resolution(run_dir):
@@ -150,4 +151,4 @@ def test_motion_eval_loader_uses_the_same_resolution(run_dir):
 
     predictor, settings = load_predictor(run_dir)
     assert settings == {"action_space": "ego48", "horizon": MODEL["horizon"], "history": MODEL["n_obs_frames"] - 1}
-    assert_same_weights(weights(predictor), weights(load_policy(run_dir / "final" / "policy")))
+    assert_same_weights(weights(predictor), weights(load_policy(run_dir / "final")))

@@ -6,12 +6,12 @@ import math
 import pytest
 import torch
 from safetensors.torch import load_file
+from toy import ToyDataset, ToyPolicy
 
 from dexego.errors import ConfigError
 from dexego.evaluate.metrics_log import read_metrics
 from dexego.train import StageData, Trainer, TrainingDivergedError, load_stage_config, seed_everything
 from dexego.train import checkpoints as ckpt
-from dexego.train.toy import ToyDataset, ToyPolicy
 
 
 def _config(out, **loop):
@@ -36,7 +36,7 @@ def test_run_writes_metrics_checkpoints_and_final(tmp_path):
     assert result.steps == 16 and result.epochs_completed == 2  # (24 + 8) // 4 = 8 steps per epoch
     names = [p.name for p in ckpt.list_checkpoints(tmp_path / "run")]
     assert names == ["step-00000015", "step-00000016"]  # keep_last = 2
-    assert {p.name for p in (tmp_path / "run" / ckpt.FINAL).iterdir()} == {"model.safetensors", "state.json", "policy"}
+    assert {p.name for p in (tmp_path / "run" / ckpt.FINAL).iterdir()} == {"model.safetensors", "metadata.json"}
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     train = [r for r in records if r["split"] == "train"]
     assert [r["step"] for r in train] == list(range(2, 17, 2))
@@ -113,9 +113,14 @@ def test_init_from_an_earlier_stage_and_resume_precedence(tmp_path):
     result = _train(config, ToyPolicy())
     assert result.steps == 2
     final = load_file(str(tmp_path / "two" / ckpt.FINAL / ckpt.WEIGHTS_FILE))
-    ema = load_file(str(tmp_path / "two" / ckpt.CHECKPOINTS / "step-00000002" / "ema.safetensors"))
+    step = tmp_path / "two" / ckpt.CHECKPOINTS / "step-00000002"
+    ema = load_file(str(step / ckpt.TRAINER_DIR / ckpt.EMA_FILE))
     assert torch.equal(final["head.0.weight"], ema["head.0.weight"])  # final/ holds the EMA weights
     assert not torch.equal(final["head.0.weight"], policy.state_dict()["head.0.weight"])
+    # the checkpoint's policy weights are the averages too; training resumes from the raw ones in trainer/
+    assert torch.equal(load_file(str(step / ckpt.WEIGHTS_FILE))["head.0.weight"], ema["head.0.weight"])
+    raw = load_file(str(step / ckpt.TRAINER_DIR / ckpt.WEIGHTS_FILE))
+    assert torch.equal(raw["head.0.weight"], policy.state_dict()["head.0.weight"])
 
 
 def test_too_small_dataset_for_the_batch(tmp_path):

@@ -39,5 +39,5 @@ def test_a_tiny_policy_trains_on_the_mano_action_space(tmp_path, monkeypatch, ca
     assert records and all(np.isfinite(r["loss"]) for r in records)
     from dexego.models import Policy
 
-    policy = Policy.load(run / ckpt.FINAL / "policy")
+    policy = Policy.load(run / ckpt.FINAL)
     assert policy.config.action_space == "mano"

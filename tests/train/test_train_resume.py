@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from toy import ToyDataset, ToyPolicy
 
 from dexego.train import StageData, Trainer, load_stage_config, seed_everything
 from dexego.train.checkpoints import list_checkpoints
-from dexego.train.toy import ToyDataset, ToyPolicy
 
 RUNNER = Path(__file__).with_name("toy_run_train.py")
 
@@ -89,7 +89,7 @@ def test_crash_then_resume_matches_uninterrupted_run(tmp_path):
         assert steps == 30 and resumed_reads < reference_reads - 50  # continued from the checkpoint, not from step 0
     finally:
         torch.set_num_threads(threads)
-    for name in ("model.safetensors", "ema.safetensors", "optimizer.safetensors"):
+    for name in ("model.safetensors", "trainer/model.safetensors", "trainer/ema.safetensors", "trainer/optimizer.safetensors"):
         _assert_same_tensors(reference / "checkpoints/step-00000030" / name, crashed / "checkpoints/step-00000030" / name)
     _assert_same_tensors(reference / "final/model.safetensors", crashed / "final/model.safetensors")
     ref_lines = (reference / "metrics.jsonl").read_text().splitlines()
@@ -114,7 +114,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
     assert interrupted_at != "step-00000030"
     assert "done steps=30" in _finish(_start(killed))  # resumes from the last checkpoint
     assert "done steps=30" in _finish(ref_proc)
-    for name in ("model.safetensors", "ema.safetensors", "optimizer.safetensors"):
+    for name in ("model.safetensors", "trainer/model.safetensors", "trainer/ema.safetensors", "trainer/optimizer.safetensors"):
         _assert_same_tensors(reference / "checkpoints/step-00000030" / name, killed / "checkpoints/step-00000030" / name)
     _assert_same_tensors(reference / "final/model.safetensors", killed / "final/model.safetensors")
     # the metrics log of the resumed run holds each step once and agrees with the reference where both logged

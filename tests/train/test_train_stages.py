@@ -54,7 +54,7 @@ def _check_recipe_outputs(root: Path) -> None:
         expected = {"pretrain": {"val_human"}, "midtrain": {"val_human", "val_robot"}, "finetune": {"val_robot"}}[stage]
         assert splits == {"train"} | expected, stage
         assert all(np.isfinite(r["loss"]) for r in records)
-        policy = Policy.load(run / ckpt.FINAL / "policy")
+        policy = Policy.load(run / ckpt.FINAL)
         assert policy.config.horizon == 30
     # mid-training started from pretraining: its first checkpoint's weights are not a fresh initialisation
     pre = json.loads((root / "runs/cpu/midtrain/config.json").read_text())
@@ -75,7 +75,7 @@ def test_three_stage_cpu_recipe_short(synthetic_sim_data, monkeypatch, capsys):
 
     config = load_stage_config(CPU_RECIPE / "finetune.toml", ["data.sample.image_size=[32, 32]"])
     sample = build_stage_data(config).val["val_robot"][0]
-    policy = Policy.load(synthetic_sim_data / "runs/cpu/finetune" / ckpt.FINAL / "policy")
+    policy = Policy.load(synthetic_sim_data / "runs/cpu/finetune" / ckpt.FINAL)
     chunk = policy.predict_action_chunk({k: v for k, v in sample.items() if k not in ("actions", "action_valid")})
     assert chunk.shape == (30, 48) and np.isfinite(chunk).all()
 

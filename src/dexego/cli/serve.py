@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"Loopback only unless --host says otherwise; the API key may also come from ${API_KEY_ENV}.",
     )
     parser.add_argument("checkpoint", help="a training run folder (runs/NAME: its newest checkpoint), a checkpoint folder "
-                        "(runs/NAME/final, runs/NAME/checkpoints/step-N) or a policy folder (runs/NAME/final/policy)")
+                        "(runs/NAME/final, runs/NAME/checkpoints/step-N) or a policy folder (Policy.save_pretrained)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, loopback only)")
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
     parser.add_argument("--api-key", default=None, help="require 'Authorization: Api-Key KEY' from clients")

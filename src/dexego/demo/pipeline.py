@@ -222,7 +222,7 @@ def train_stage(template: dict, sources: list[Path], output_dir: Path, init_from
 
 
 def policy_dir(out: Path, arm: Arm) -> Path:
-    return out / RESULTS / "runs" / arm.name / "final" / "policy"
+    return out / RESULTS / "runs" / arm.name / "final"
 
 
 # --------------------------------------------------------------------------------------------- evaluation

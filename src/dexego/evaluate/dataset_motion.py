@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from dexego.drawing.overlay import overlay_sample, overlay_video_frames, save_png, write_video
 from dexego.errors import InputError
-from dexego.evaluate.overlay import overlay_sample, overlay_video_frames, save_png, write_video
 from dexego.evaluate.policy_motion import HoldCurrentPose, MotionEvalConfig, evaluate_motion, predict_chunk
 
 BASELINES = ("hold",)
@@ -25,9 +25,9 @@ def load_predictor(policy: str | Path) -> tuple[Any, dict]:
     """A predictor and the sample settings it expects (action_space, horizon, history)."""
     if str(policy) in BASELINES:
         return HoldCurrentPose(horizon=30), {}
-    from dexego.serve.loading import load_policy
+    from dexego.models import Policy
 
-    loaded = load_policy(policy)
+    loaded = Policy.from_pretrained(policy)
     config = loaded.config
     return loaded, {"action_space": config.action_space, "horizon": config.horizon, "history": config.n_obs_frames - 1}
 

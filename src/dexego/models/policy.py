@@ -6,8 +6,9 @@ the training loss and metrics; ``predict_action_chunk(observation)``
 returns an un-normalised, absolute chunk (H, D) in the current camera frame;
 a policy with ``action_frame = "relative"`` predicts the motion from the
 current state (``dexego.actions.relative``) and converts it back there.
-``save(dir)`` writes config.json + model.safetensors (+ the action
-tokenizer and, for Hugging Face backbones, the architecture) atomically.
+``save_pretrained(dir)`` writes a policy folder and ``from_pretrained(path)``
+reads one (or a training run's checkpoint); the format is
+``dexego.models.pretrained``'s.
 
 ``policy.optimized`` (default True) selects the computation with less work
 (see ``modeling_tiny_backbone``, ``modeling_regression``, ``modeling_flow``;
@@ -26,27 +27,20 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_file, load_model
 from torch import nn
 
 from dexego.actions import Normalizer, get_space
 from dexego.actions.relative import to_absolute, to_relative
-from dexego.config import load_config, to_dict
 from dexego.errors import ConfigError, InputError, NonFiniteActions
+from dexego.models import pretrained
 from dexego.models.configuration_policy import PolicyConfig
 from dexego.models.frame_cache import FrameFeatureCache
 from dexego.models.head_inputs import HeadContext, HeadInputs
 from dexego.models.observation import prepare
 from dexego.models.registry import HEADS, backbone_class
 from dexego.tokenizers import load_tokenizer
-from dexego.utils.files import atomic_directory, read_json, write_json
-
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
-TOKENIZER_DIR = "tokenizer"
-BACKBONE_DIR = "backbone"
-FORMAT = "dexego-policy"
-FORMAT_VERSION = 1
+from dexego.utils.files import atomic_directory
 
 
 class Policy(nn.Module):
@@ -254,35 +248,59 @@ class Policy(nn.Module):
                 self.train()
         return chunk if batched else chunk[0]
 
-    # -- persistence ---------------------------------------------------------------------------------------------
-    def save(self, directory: str | os.PathLike) -> None:
+    # -- persistence (the policy folder format: dexego.models.pretrained) -----------------------------------------
+    @property
+    def image_size(self) -> int | None:
+        """The square frame size the backbone expects (frames are resized to it), when it has one."""
+        size = getattr(self.backbone, "image_size", None) or getattr(getattr(self.backbone, "config", None), "image_size", None)
+        return int(size) if isinstance(size, int) and size > 0 else None
+
+    def describe(self) -> dict[str, Any]:
+        """Metadata a client can use: the policy class, action space and size, horizon, frames, image size."""
+        return {"policy": type(self).__name__, **pretrained.describe(self.config, self.image_size)}
+
+    def save_pretrained(self, directory: str | os.PathLike, *, state_dict: Mapping[str, torch.Tensor] | None = None,
+                        metadata: Mapping[str, Any] | None = None) -> Path:  # fmt: skip
+        """Write a policy folder (config.json, model.safetensors, metadata.json, ...) atomically."""
         with atomic_directory(directory) as tmp:
-            write_json(tmp / CONFIG_FILE, {"format": FORMAT, "version": FORMAT_VERSION, "config": to_dict(self.config)})
-            save_model(self, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT})
-            if self.config.head == "tokens":
-                self.head.tokenizer.save(tmp / TOKENIZER_DIR)
-            if self.config.backbone == "hf":
-                self.backbone.save_architecture(tmp / BACKBONE_DIR)
+            pretrained.write_policy(tmp, self, state_dict, metadata)
+        return Path(directory)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike | pretrained.PolicyFiles, map_location: str | torch.device = "cpu") -> Policy:
+        """The policy at a policy folder, a run folder, ``final/`` or a ``step-N`` checkpoint (either format), in eval mode.
+
+        ``path`` may also be what ``dexego.models.pretrained.locate`` found."""
+        files = path if isinstance(path, pretrained.PolicyFiles) else pretrained.locate(path)
+        tokenizer = load_tokenizer(files.tokenizer_dir) if files.tokenizer_dir is not None else None
+        policy = cls(files.config, None, tokenizer, architecture_dir=files.architecture_dir)
+        if len(files.weights) == 1:
+            weights = files.weights[0]
+            try:
+                missing, unexpected = load_model(policy, str(weights), strict=False, device=str(map_location))
+            except Exception as exc:  # safetensors raises its own error types for corrupt files
+                raise InputError(weights, None, f"cannot read weights: {exc}") from exc
+            if missing or unexpected:
+                raise InputError(weights, None, f"weights do not match {files.config_file}: missing {sorted(missing)[:5]}, "
+                                                f"unexpected {sorted(unexpected)[:5]}")  # fmt: skip
+        else:  # a format-1 training checkpoint: raw weights, then the EMA averages over them
+            tensors: dict[str, torch.Tensor] = {}
+            for weights in files.weights:
+                try:
+                    tensors.update(load_file(str(weights)))
+                except Exception as exc:
+                    raise InputError(weights, None, f"cannot read weights: {exc}") from exc
+            try:
+                policy.load_state_dict(tensors)
+            except RuntimeError as exc:
+                raise InputError(files.weights[0], None, f"weights do not match the model in {files.config_file}: {exc}") from None
+        return policy.to(map_location).eval()
+
+    def save(self, directory: str | os.PathLike) -> None:
+        """Same as :meth:`save_pretrained`."""
+        self.save_pretrained(directory)
 
     @classmethod
     def load(cls, directory: str | os.PathLike, map_location: str | torch.device = "cpu") -> Policy:
-        directory = Path(directory)
-        meta = read_json(directory / CONFIG_FILE, "policy configuration", expect=dict)
-        if meta.get("format") != FORMAT:
-            raise InputError(directory / CONFIG_FILE, "format", f"expected {FORMAT!r}, got {meta.get('format')!r}")
-        config = load_config(PolicyConfig, meta.get("config", {}))
-        tokenizer = load_tokenizer(directory / TOKENIZER_DIR) if config.head == "tokens" else None
-        architecture = directory / BACKBONE_DIR if config.backbone == "hf" else None
-        policy = cls(config, None, tokenizer, architecture_dir=architecture)
-        weights = directory / WEIGHTS_FILE
-        if not weights.is_file():
-            raise InputError(weights, None, "missing (policy weights)")
-        try:
-            missing, unexpected = load_model(policy, str(weights), strict=False, device=str(map_location))
-        except Exception as exc:  # safetensors raises its own error types for corrupt files
-            raise InputError(weights, None, f"cannot read weights: {exc}") from exc
-        if missing or unexpected:
-            raise InputError(weights, None, f"weights do not match the configuration: missing {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}")
-        return policy.to(map_location).eval()
-
-
+        """Same as :meth:`from_pretrained`."""
+        return cls.from_pretrained(directory, map_location)

@@ -1,39 +1,37 @@
-"""Checkpoint directories of a run: atomic publication, listing, keep-last-k.
+"""Checkpoint directories of a run: atomic publication, listing, keep-last-k, ``init_from`` weights.
 
-Layout of a run directory::
-
-    <output_dir>/checkpoints/step-00000120/   model.safetensors, optimizer.{json,safetensors},
-                                              scheduler.json, rng-rank0.{json,safetensors},
-                                              ema.safetensors (optional), state.json
-    <output_dir>/final/                        the same weights files + policy/ (Policy.save export)
-    <output_dir>/metrics.jsonl, tensorboard/, config.json
-
-A checkpoint is written into ``.tmp-step-XXXXXXXX-<pid>`` and renamed when
-complete, so a kill at any moment leaves either the old set of checkpoints
-or the old set plus one complete new one. ``state.json`` is written last.
+The layout (every checkpoint is a policy folder with the trainer's resumable state in ``trainer/``) is
+:mod:`dexego.models.pretrained`'s; this module publishes and prunes checkpoints. A checkpoint is written into
+``.tmp-step-XXXXXXXX-<pid>`` and renamed when complete, so a kill at any moment leaves either the old set of
+checkpoints or the old set plus one complete new one.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 from dexego.errors import InputError
+from dexego.models.pretrained import (  # noqa: F401 (the run layout, re-exported for the trainer)
+    CHECKPOINTS,
+    EMA_FILE,
+    FINAL,
+    STATE_FILE,
+    TRAINER_DIR,
+    WEIGHTS_FILE,
+    checkpoint_name,
+    checkpoint_step,
+    ema_file,
+    latest_checkpoint,
+    list_checkpoints,
+    raw_weights_file,
+    trainer_dir,
+)
 from dexego.utils.files import TMP_MARK, atomic_directory
 
-CHECKPOINTS = "checkpoints"
-FINAL = "final"
-STATE_FILE = "state.json"
-WEIGHTS_FILE = "model.safetensors"
-_STEP_DIR = re.compile(r"^step-(\d+)$")
 _TMP_PREFIX = TMP_MARK  # atomic_directory's temporaries: ".tmp-<name>-<pid>"
-
-
-def checkpoint_name(step: int) -> str:
-    return f"step-{step:08d}"
 
 
 def publish_dir(final: Path, fill: Callable[[Path], None]) -> Path:
@@ -41,24 +39,6 @@ def publish_dir(final: Path, fill: Callable[[Path], None]) -> Path:
     with atomic_directory(final) as tmp:
         fill(tmp)
     return final
-
-
-def list_checkpoints(run_dir: Path) -> list[Path]:
-    """Complete checkpoints of a run, oldest first."""
-    root = Path(run_dir) / CHECKPOINTS
-    if not root.is_dir():
-        return []
-    found = []
-    for path in root.iterdir():
-        match = _STEP_DIR.match(path.name)
-        if match and (path / STATE_FILE).is_file():
-            found.append((int(match.group(1)), path))
-    return [path for _, path in sorted(found)]
-
-
-def latest_checkpoint(run_dir: Path) -> Path | None:
-    checkpoints = list_checkpoints(run_dir)
-    return checkpoints[-1] if checkpoints else None
 
 
 def prune_checkpoints(run_dir: Path, keep_last: int) -> list[Path]:

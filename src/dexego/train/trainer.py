@@ -152,7 +152,7 @@ class Trainer:
                         f"{len(report['initialised'])} freshly initialised, {len(report['ignored'])} ignored")
         self.frozen = freeze_parameters(self.policy, cfg.freeze)
         if resume_from is not None:
-            self.policy.load_state_dict(load_tensors(resume_from / ckpt.WEIGHTS_FILE))
+            self.policy.load_state_dict(load_tensors(ckpt.raw_weights_file(resume_from)))
         self.ema = EMA(self.policy, self.loop.ema_decay) if self.loop.ema_decay else None
         optimizer = build_optimizer(self.policy, cfg.optimizer)
         self.scheduler = build_scheduler(optimizer, cfg.schedule, self.total_steps, self.steps_per_epoch)
@@ -337,6 +337,7 @@ class Trainer:
 
     # ----------------------------------------------------------- checkpoints
     def save_checkpoint(self, pos: _Position) -> Path:
+        """``checkpoints/step-N``: a policy folder (EMA-averaged weights when enabled) + the resumable state in trainer/."""
         acc = self.accelerator
         model_state = acc.get_state_dict(self.model)
         optimizer_state = self._optimizer_state()
@@ -346,19 +347,23 @@ class Trainer:
             rngs = [None] * acc.num_processes
             torch.distributed.all_gather_object(rngs, rng)
         if acc.is_main_process:
+            weights = self._policy_weights(model_state)
 
             def fill(tmp: Path) -> None:
-                _save_weights(tmp / ckpt.WEIGHTS_FILE, model_state)
-                if self.ema is not None:
-                    _save_weights(tmp / "ema.safetensors", self.ema.shadow)
-                save_state(tmp, "optimizer", optimizer_state)
-                save_state(tmp, "scheduler", self.scheduler.state_dict())
+                self._write_model(tmp, weights, pos)
+                state_dir = tmp / ckpt.TRAINER_DIR
+                state_dir.mkdir()
+                if self.ema is not None:  # the policy files hold the averages; training resumes from the raw weights
+                    _save_weights(state_dir / ckpt.WEIGHTS_FILE, model_state)
+                    _save_weights(state_dir / ckpt.EMA_FILE, self.ema.shadow)
+                save_state(state_dir, "optimizer", optimizer_state)
+                save_state(state_dir, "scheduler", self.scheduler.state_dict())
                 if acc.num_processes > 1:
                     for rank, payload in enumerate(rngs):
-                        save_state(tmp, f"rng-rank{rank}", payload)
+                        save_state(state_dir, f"rng-rank{rank}", payload)
                 else:
-                    save_state(tmp, "rng-rank0", rng)
-                write_json(tmp / ckpt.STATE_FILE, {
+                    save_state(state_dir, "rng-rank0", rng)
+                write_json(state_dir / ckpt.STATE_FILE, {
                     "step": pos.step,
                     "epoch": pos.epoch,
                     "samples_in_epoch": pos.micro * self.loop.batch_size * acc.num_processes,
@@ -367,13 +372,32 @@ class Trainer:
                     "total_steps": self.total_steps,
                     "stage": self.config.name,
                     "time": time.time(),
-                })
+                })  # fmt: skip
 
             ckpt.publish_dir(target, fill)
             ckpt.prune_checkpoints(self.run_dir, self.loop.keep_last)
         acc.wait_for_everyone()
         self.last_checkpoint = target
         return target
+
+    def _policy_weights(self, model_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The weights a checkpoint's policy files hold: the EMA averages when the run keeps an EMA, else the model's."""
+        if self.ema is None:
+            return model_state
+        return self.ema.state_dict_for(self.accelerator.unwrap_model(self.model))
+
+    def _write_model(self, folder: Path, weights: dict[str, torch.Tensor], pos: _Position) -> None:
+        """A policy folder (``dexego.models.pretrained``) for a dexego Policy; weights + metadata for any other module."""
+        from dexego.models.configuration_policy import PolicyConfig
+        from dexego.models.pretrained import METADATA_FILE, write_policy
+
+        metadata = {"step": pos.step, "epoch": pos.epoch, "stage": self.config.name, "ema": self.ema is not None}
+        unwrapped = self.accelerator.unwrap_model(self.model)
+        if isinstance(getattr(unwrapped, "config", None), PolicyConfig):
+            write_policy(folder, unwrapped, weights, metadata)
+        else:
+            _save_weights(folder / ckpt.WEIGHTS_FILE, weights)
+            write_json(folder / METADATA_FILE, metadata)
 
     def _optimizer_state(self) -> dict:
         if self.is_fsdp:
@@ -382,8 +406,9 @@ class Trainer:
             return FSDP.optim_state_dict(self.model, self.optimizer.optimizer)
         return self.optimizer.state_dict()
 
-    def _restore(self, directory: Path) -> _Position:
+    def _restore(self, checkpoint: Path) -> _Position:
         acc = self.accelerator
+        directory = ckpt.trainer_dir(checkpoint)
         state = read_json(directory / ckpt.STATE_FILE)
         optimizer_state = load_state(directory, "optimizer")
         if self.is_fsdp:
@@ -393,7 +418,7 @@ class Trainer:
         self.optimizer.load_state_dict(optimizer_state)
         self.scheduler.load_state_dict(load_state(directory, "scheduler"))
         if self.ema is not None:
-            self.ema.load(load_tensors(directory / "ema.safetensors"))
+            self.ema.load(load_tensors(ckpt.ema_file(checkpoint)))
         rng_file = directory / f"rng-rank{acc.process_index}.json"
         if rng_file.exists():
             set_rng_state(load_state(directory, f"rng-rank{acc.process_index}"))
@@ -407,25 +432,15 @@ class Trainer:
         return _Position(step=int(state["step"]), epoch=int(state["epoch"]), micro=state["samples_in_epoch"] // per_micro)
 
     def export_final(self, pos: _Position) -> Path | None:
-        """``final/``: the weights (EMA-averaged when enabled) + a ``Policy.save`` export when the model has one."""
+        """``final/``: the policy folder of the last step (EMA-averaged weights when enabled)."""
         acc = self.accelerator
         if self.last_checkpoint is None or ckpt.checkpoint_name(pos.step) != self.last_checkpoint.name:
             self.save_checkpoint(pos)
         model_state = acc.get_state_dict(self.model)
         final = self.run_dir / ckpt.FINAL
         if acc.is_main_process:
-            unwrapped = acc.unwrap_model(self.model)
-            weights = self.ema.state_dict_for(unwrapped) if self.ema is not None else model_state
-
-            def fill(tmp: Path) -> None:
-                _save_weights(tmp / ckpt.WEIGHTS_FILE, weights)
-                write_json(tmp / ckpt.STATE_FILE, {"step": pos.step, "epoch": pos.epoch, "stage": self.config.name,
-                                                   "ema": self.ema is not None})
-                if hasattr(unwrapped, "save") and not self.is_fsdp:
-                    with _swapped_weights(unwrapped, weights if self.ema is not None else None):
-                        unwrapped.save(tmp / "policy")
-
-            ckpt.publish_dir(final, fill)
+            weights = self._policy_weights(model_state)
+            ckpt.publish_dir(final, lambda tmp: self._write_model(tmp, weights, pos))
         acc.wait_for_everyone()
         return final
 
@@ -433,8 +448,8 @@ class Trainer:
     @staticmethod
     def _final_step(final: Path) -> int | None:
         try:
-            return int(read_json(final / ckpt.STATE_FILE)["step"])
-        except (InputError, KeyError, TypeError, ValueError):  # missing or unreadable: final/ is written again
+            return ckpt.checkpoint_step(final)
+        except InputError:  # missing or unreadable: final/ is written again
             return None
 
     def _log(self, step: int, split: str, record: dict[str, Any]) -> None:
@@ -452,19 +467,6 @@ def _save_weights(path: Path, state: dict[str, torch.Tensor]) -> None:
     from safetensors.torch import save_file
 
     save_file({k: v.detach().cpu().contiguous().clone() for k, v in state.items()}, str(path))
-
-
-@contextlib.contextmanager
-def _swapped_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor] | None):
-    if weights is None:
-        yield
-        return
-    backup = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    model.load_state_dict(weights)
-    try:
-        yield
-    finally:
-        model.load_state_dict(backup)
 
 
 def _is_scalar(value: Any) -> bool:
