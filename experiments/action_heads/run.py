@@ -110,7 +110,7 @@ def main() -> int:
     from dexego.evaluate import HoldCurrentPose
 
     t0 = time.perf_counter()
-    metrics = evaluate(HoldCurrentPose(horizon=template.model["horizon"]), splits, samples, args.eval_samples)
+    metrics = evaluate(HoldCurrentPose(horizon=template.model.horizon), splits, samples, args.eval_samples)
     rows.append({"head": "hold (baseline)", "parameters": 0, "train_seconds": 0.0, "eval_seconds": round(time.perf_counter() - t0, 1),
                  "final_train_loss": None, "val_human_loss": None, "motion": metrics})  # fmt: skip
     write_results(Path(args.out), rows, template, splits, token_report, tokenizer_seconds, args, time.perf_counter() - start)

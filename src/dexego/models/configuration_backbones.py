@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from dexego.models.config_registry import register_backbone_config
 
+
+@register_backbone_config("tiny")
 @dataclass(frozen=True)
 class TinyBackboneConfig:
     """The built-in vision+language transformer: patch embedding over the frames, byte-level text."""
@@ -32,6 +35,7 @@ class TinyBackboneConfig:
             raise ValueError(f"history_pool {self.history_pool} must be >= 1 and divide the patch grid {grid}")
 
 
+@register_backbone_config("hf")
 @dataclass(frozen=True)
 class HFBackboneConfig:
     """A Hugging Face vision-language model loaded from a local directory (no downloads)."""

@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from dexego.models.config_registry import register_head_config
 
+
+@register_head_config("flow")
 @dataclass(frozen=True)
 class FlowHeadConfig:
     """A DiT over the action chunk: causal attention over steps, adaLN on the backbone's cognition feature.

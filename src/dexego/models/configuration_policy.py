@@ -7,6 +7,7 @@ from typing import Literal
 
 from dexego.actions import get_space
 from dexego.actions.relative import check_action_frame
+from dexego.models.config_registry import BACKBONE_CONFIGS, HEAD_CONFIGS, check_choice
 from dexego.models.configuration_backbones import HFBackboneConfig, TinyBackboneConfig
 from dexego.models.configuration_flow import FlowHeadConfig
 from dexego.models.configuration_regression import RegressionHeadConfig
@@ -24,10 +25,13 @@ class LossWeights:
 
 @dataclass(frozen=True)
 class PolicyConfig:
-    """Backbone + action head. Only the sub-config named by ``backbone`` / ``head`` is used."""
+    """Backbone + action head. Only the sub-config named by ``backbone`` / ``head`` is used.
 
-    backbone: Literal["tiny", "hf"] = "tiny"
-    head: Literal["regression", "flow", "tokens"] = "regression"
+    ``backbone`` and ``head`` name registered configurations (``dexego.models.config_registry``); each registered
+    name has its table here (``tiny``, ``hf``; ``regression``, ``flow``, ``tokens``)."""
+
+    backbone: str = "tiny"
+    head: str = "regression"
     action_space: str = "ego48"
     # What the head predicts: the chunk as stored ("absolute", hands in the current camera frame) or the motion
     # from the current state ("relative", dexego.actions.relative); chunks are always returned absolute.
@@ -44,6 +48,10 @@ class PolicyConfig:
     tokens: TokenHeadConfig = field(default_factory=TokenHeadConfig)
 
     def __post_init__(self):
+        for kind, registry, name in (("backbone", BACKBONE_CONFIGS, self.backbone), ("head", HEAD_CONFIGS, self.head)):
+            cls = check_choice(registry, kind, name)
+            if not isinstance(getattr(self, name, None), cls):
+                raise ValueError(f"{kind} {name!r} is registered ({cls.__name__}) but PolicyConfig has no {name!r} table for it")
         get_space(self.action_space)  # unknown names fail here, with the list of known ones
         check_action_frame(self.action_frame)
         if self.horizon < 1 or self.n_obs_frames < 1:
@@ -52,6 +60,19 @@ class PolicyConfig:
     @property
     def action_dim(self) -> int:
         return get_space(self.action_space).dim
+
+    @property
+    def image_size(self) -> int | None:
+        """The square frame size the backbone is configured for; None when the backbone decides (hf, image_size 0)."""
+        size = getattr(self.backbone_config, "image_size", 0)
+        return int(size) if size else None
+
+    def sample_settings(self) -> dict:
+        """What the training samples must match: history frames, chunk horizon, action space, frame size."""
+        settings = {"history": self.n_obs_frames - 1, "horizon": self.horizon, "action_space": self.action_space}
+        if self.image_size:
+            settings["image_size"] = (self.image_size, self.image_size)
+        return settings
 
     @property
     def backbone_config(self):

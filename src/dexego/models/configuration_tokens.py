@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dexego.models.config_registry import register_head_config
 
+
+@register_head_config("tokens")
 @dataclass(frozen=True)
 class TokenHeadConfig:
     """A causal transformer that predicts the codes of a fitted action tokenizer (residual VQ or FAST)."""

@@ -62,24 +62,18 @@ def check_inputs(config: StageConfig):
 
 
 def policy_config(config: StageConfig):
-    from dexego.models import PolicyConfig
-
-    model = load_config(PolicyConfig, dict(config.model), origin="stage config", prefix="model")
-    if model.action_space != config.data.representation:
-        raise ConfigError(
-            f"model.action_space {model.action_space!r} differs from data.representation {config.data.representation!r}"
-        )
-    return model
+    """The stage's policy configuration (typed and checked against the data settings when the config was loaded)."""
+    return config.model
 
 
-def sample_config(config: StageConfig, model) -> Any:
+def sample_config(config: StageConfig, model=None) -> Any:
+    """The training samples' options: ``data.sample`` with what the model fixes (``StageConfig.sample_options``)."""
     from dexego.data import SampleConfig
 
-    defaults = {"history": model.n_obs_frames - 1, "horizon": model.horizon, "action_space": config.data.representation}
-    options = {**defaults, **config.data.sample}
-    for key in ("horizon", "action_space"):
-        if options[key] != defaults[key]:
-            raise ConfigError(f"data.sample.{key} = {options[key]!r} differs from the model's {defaults[key]!r}")
+    try:
+        options = config.sample_options()
+    except ValueError as exc:
+        raise ConfigError(f"stage config: {exc}") from None
     return load_config(SampleConfig, options, origin="stage config", prefix="data.sample")
 
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from dexego.config import load_config
 from dexego.data.augment import FlipConfig
 from dexego.data.mixtures import MixtureEntry, check_entries
+from dexego.models.configuration_policy import PolicyConfig
 
 # One dataset of the mixture: ``path`` and ``weight`` (share relative to the others) or ``scale``
 # (x its natural share); see dexego.data.mixtures. Leave both out everywhere to draw every sample once per epoch.
@@ -34,8 +35,10 @@ class DataConfig:
     mixture: str = ""
     val_fraction: float = 0.1  # share of each dataset's episodes held out for validation
     split_seed: int = 0
-    representation: str = "ego48"  # the action space of the samples (must match model.action_space)
-    sample: dict[str, Any] = field(default_factory=dict)  # extra options of dexego.data's sample construction
+    representation: str = ""  # the action space of the samples: "" = model.action_space (anything else must equal it)
+    # extra options of dexego.data's sample construction; history, horizon, action_space and image_size come from
+    # the model (StageConfig.sample_options) and may be given here only with the same values
+    sample: dict[str, Any] = field(default_factory=dict)
     num_workers: int = 0
     flip: FlipConfig = field(default_factory=FlipConfig)  # VITRA's flip augmentation of training samples (off by default)
 
@@ -136,7 +139,11 @@ class LoopConfig:
 
 @dataclass(frozen=True)
 class StageConfig:
-    """One training stage. ``model`` is the policy configuration (``dexego.models.PolicyConfig`` keys)."""
+    """One training stage. ``model`` is the policy configuration (``dexego.models.PolicyConfig``).
+
+    The data settings the model fixes (action space, horizon, observation history, frame size) come from
+    ``model``; ``data.representation`` and ``data.sample`` may repeat them only with the same values
+    (checked here, the one place: :meth:`sample_options`)."""
 
     name: str = "stage"
     output_dir: str = "runs/stage"
@@ -148,10 +155,33 @@ class StageConfig:
     resume: Literal["auto", "never"] = "auto"  # auto: continue from the output dir's last checkpoint
     freeze: tuple[str, ...] = ()  # parameter-name prefixes to keep fixed, e.g. "backbone.vision"
     data: DataConfig = field(default_factory=DataConfig)
-    model: dict[str, Any] = field(default_factory=dict)
+    model: PolicyConfig = field(default_factory=PolicyConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     loop: LoopConfig = field(default_factory=LoopConfig)
+
+    def __post_init__(self):
+        if not self.data.representation:  # derived from the model
+            object.__setattr__(self, "data", dataclasses.replace(self.data, representation=self.model.action_space))
+        self.sample_options()  # a data setting that contradicts the model fails when the config is loaded
+
+    def sample_options(self) -> dict[str, Any]:
+        """The options of the training samples (``dexego.data.SampleConfig``): ``data.sample`` plus what the model fixes.
+
+        The one place where data settings are derived from the model and checked against it."""
+        derived = self.model.sample_settings()
+        if self.data.representation != self.model.action_space:
+            raise ValueError(f"data.representation {self.data.representation!r} differs from model.action_space "
+                             f"{self.model.action_space!r} (leave data.representation out to use the model's)")  # fmt: skip
+        sources = {"history": "model.n_obs_frames - 1", "horizon": "model.horizon", "action_space": "model.action_space",
+                   "image_size": f"model.{self.model.backbone}.image_size"}  # fmt: skip
+        for key, value in derived.items():
+            given = self.data.sample.get(key)
+            same = given is None or (list(given) == list(value) if isinstance(value, tuple) else given == value)
+            if not same:
+                raise ValueError(f"data.sample.{key} = {given!r} differs from {sources[key]} ({list(value) if isinstance(value, tuple) else value!r}); "
+                                 f"leave data.sample.{key} out to use the model's")  # fmt: skip
+        return {**self.data.sample, **derived}
 
     @property
     def output_path(self) -> Path:

@@ -68,11 +68,25 @@ def check_resume_config(run_dir: Path, config: Mapping[str, Any]) -> None:
     if config.get("resume") == "never":
         raise ConfigError(f"{run_dir} already holds a run and resume = \"never\"; pass --overwrite to start again "
                           "or choose a new output_dir")  # fmt: skip
-    diffs = config_differences(before, config)
+    diffs = config_differences(_with_defaults(before), config)
     if diffs:
         listed = "; ".join(f"{key}: {_show(old)} -> {_show(new)}" for key, old, new in diffs)
         raise ConfigError(f"{run_dir} holds a run trained with another configuration ({listed}); re-run with the "
                           "same settings to resume it, pass --overwrite to start again, or choose a new output_dir")  # fmt: skip
+
+
+def _with_defaults(stored: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A stored configuration as this version loads it (settings added since it was written take their defaults,
+    settings derived from the model are filled in), so that only real differences count; as stored when it no
+    longer loads."""
+    from dexego.config import to_dict
+    from dexego.errors import DexegoError
+    from dexego.train.config import load_stage_config
+
+    try:
+        return json.loads(json.dumps(to_dict(load_stage_config(dict(stored)))))
+    except DexegoError:
+        return stored
 
 
 def clear_run(run_dir: Path) -> list[Path]:
