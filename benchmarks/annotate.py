@@ -16,6 +16,7 @@ Usage: python benchmarks/annotate.py [--videos 2] [--seconds 6] [--ray] [--sim-h
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,7 +29,9 @@ from dexego.annotate.caption import OfflineCaptioner
 from dexego.annotate.estimators import estimate_video, make_estimator
 from dexego.annotate.pipeline import STAGES, AnnotateConfig, annotate_video
 from dexego.annotate.sidecar import read_ground_truth
-from dexego.annotate.synthetic_video import SceneConfig, make_task_video
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "annotate"))  # the test videos' generators
+from synthetic_video import SceneConfig, make_task_video  # noqa: E402
 
 
 def decode_rate(videos: list[Path]) -> float:
@@ -107,8 +110,9 @@ def main() -> None:
 
 
 def sim_human_report(tasks: list[str], root: Path) -> None:
+    from sim_video import make_sim_video
+
     from dexego.annotate.camera import CameraConfig
-    from dexego.annotate.sim_video import make_sim_video
 
     try:
         mediapipe = make_estimator("mediapipe")

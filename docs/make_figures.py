@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from dexego.actions import keypoints_to_action
-from dexego.evaluate.overlay import overlay_chunk
+from dexego.drawing.overlay import overlay_chunk
 from dexego.sim.demos import run_expert_episode
 from dexego.sim.human_demos import run_human_episode
 

@@ -1,6 +1,5 @@
 import pytest
-
-from dexego.annotate.synthetic_video import SceneConfig, make_task_video
+from synthetic_video import SceneConfig, make_task_video
 
 
 @pytest.fixture(scope="session")

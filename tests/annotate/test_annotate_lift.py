@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
+from synthetic_video import hand_pose_points
 
 from dexego.annotate.depth import MEAN_PALM_LENGTH
 from dexego.annotate.estimators import HandDetection
 from dexego.annotate.lift import LiftConfig, lift_hands
-from dexego.annotate.synthetic_video import hand_pose_points
 from dexego.geometry import Intrinsics
 
 K = Intrinsics(250.0, 250.0, 160.0, 120.0, 320, 240)

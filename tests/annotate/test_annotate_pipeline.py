@@ -152,7 +152,7 @@ def test_cli_captions_segments_through_a_chat_endpoint(task_video, tmp_path):
 
 def test_simulator_human_hands_are_recovered(tmp_path):
     pytest.importorskip("dexego.sim.human_env", reason="the simulator's human embodiment (issue 5) is not in this checkout")
-    from dexego.annotate.sim_video import make_sim_video
+    from sim_video import make_sim_video
 
     path = tmp_path / "push_box.mp4"
     truth = make_sim_video(path, "Push-Box", seed=1, max_steps=120)

@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 from evaluate_helpers import hand_chunk
 
-from dexego.errors import InputError
-from dexego.evaluate.overlay import (
+from dexego.drawing.overlay import (
     OverlayStyle,
     Trajectory,
     draw_trajectories,
@@ -18,6 +17,7 @@ from dexego.evaluate.overlay import (
     write_overlay_video,
     write_video,
 )
+from dexego.errors import InputError
 from dexego.geometry import Intrinsics
 
 K = Intrinsics(fx=100.0, fy=100.0, cx=32.0, cy=32.0, width=64, height=64)

@@ -9,9 +9,9 @@ from evaluate_helpers import synthetic_dataset, tiny_policy_checkpoint
 
 from dexego.cli import main
 from dexego.data import SampleConfig, SampleSource
+from dexego.drawing.overlay import OverlayStyle
 from dexego.errors import InputError
 from dexego.evaluate.dataset_motion import episode_overlay_frames
-from dexego.evaluate.overlay import OverlayStyle
 from dexego.evaluate.policy_motion import HoldCurrentPose
 
 pytestmark = pytest.mark.timeout(300)

@@ -10,9 +10,9 @@ from evaluate_helpers import hand_chunk
 from headless_chromium import dump_dom, measured, requires_chromium
 from PIL import Image
 
+from dexego.drawing.overlay import overlay_chunk, save_png
 from dexego.errors import InputError
 from dexego.evaluate.motion import MotionMetrics, motion_errors
-from dexego.evaluate.overlay import overlay_chunk, save_png
 from dexego.evaluate.report import ReportConfig, build_report, write_report
 from dexego.evaluate.scaling import ScalingPoint, fit_log_linear, scaling_result
 from dexego.geometry import Intrinsics

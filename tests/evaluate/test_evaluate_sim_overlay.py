@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from evaluate_helpers import hand_chunk
 
-from dexego.evaluate.overlay import OverlayStyle, overlay_chunk, style_for_frame
+from dexego.drawing.overlay import OverlayStyle, overlay_chunk, style_for_frame
 from dexego.evaluate.sim_overlay import ChunkTap, predicted_hand_valid
 from dexego.evaluate.sim_policy import SimPolicyConfig, model_sim_policy
 

@@ -5,7 +5,7 @@ from dexego.cli import main
 from dexego.data import Dataset, DatasetWriter
 from dexego.data.synthetic import synthetic_episode
 from dexego.errors import ConfigError, InputError
-from dexego.retarget.dataset import DatasetRetargetConfig, _hold, retarget_dataset
+from dexego.retarget.dataset import DatasetRetargetConfig, hold, retarget_dataset
 from dexego.utils.files import TMP_MARK
 
 
@@ -21,8 +21,8 @@ def human_dataset(tmp_path):
 def test_hold_fills_missing_frames_from_neighbours():
     values = np.arange(6, dtype=float)[:, None]
     ok = np.array([False, True, True, False, False, True])
-    np.testing.assert_array_equal(_hold(values, ok, np.array([9.0]))[:, 0], [1, 1, 2, 2, 2, 5])
-    np.testing.assert_array_equal(_hold(values, np.zeros(6, bool), np.array([9.0]))[:, 0], [9] * 6)
+    np.testing.assert_array_equal(hold(values, ok, np.array([9.0]))[:, 0], [1, 1, 2, 2, 2, 5])
+    np.testing.assert_array_equal(hold(values, np.zeros(6, bool), np.array([9.0]))[:, 0], [9] * 6)
 
 
 def test_retarget_dataset_adds_robot_trajectories(human_dataset, tmp_path):

@@ -6,9 +6,9 @@ usage: python toy_run_train.py OUTPUT_DIR [key=value overrides ...]
 import sys
 
 import torch
+from toy import ToyDataset, ToyPolicy
 
 from dexego.train import StageData, Trainer, load_stage_config, seed_everything
-from dexego.train.toy import ToyDataset, ToyPolicy
 
 BASE = {
     "name": "toy",

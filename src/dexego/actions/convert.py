@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from dexego.actions.spaces import ActionSpace, get_space
-from dexego.geometry._dispatch import array_function
+from dexego.geometry.dispatch import array_function
 from dexego.geometry.transforms import apply_transform, invert_transform, pos_rot6d_to_pose, pose_to_pos_rot6d
 from dexego.hands.frame import hand_frames
 from dexego.hands.layout import FINGERTIPS

@@ -22,7 +22,7 @@ import torch
 
 from dexego.actions.spaces import ActionSpace, get_space
 from dexego.errors import ConfigError
-from dexego.geometry._dispatch import array_function
+from dexego.geometry.dispatch import array_function
 from dexego.geometry.rotations import matrix_to_rot6d, rot6d_to_matrix
 
 ActionFrame = Literal["absolute", "relative"]

@@ -27,8 +27,8 @@ from typing import Protocol
 import numpy as np
 
 from dexego.data.episode import NO_INSTRUCTION
+from dexego.drawing.overlay import Trajectory, draw_trajectories
 from dexego.errors import DexegoError
-from dexego.evaluate.overlay import Trajectory, draw_trajectories
 from dexego.geometry import Intrinsics, apply_transform, invert_transform
 
 UNCAPTIONED = NO_INSTRUCTION  # the text of a segment nobody described: no language conditioning

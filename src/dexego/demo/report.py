@@ -204,7 +204,7 @@ def _enlarge(image: np.ndarray, scale: int = FRAME_SCALE) -> np.ndarray:
 def _labelled_grid(tiles: list[tuple[str, np.ndarray]], columns: int) -> bytes:
     from PIL import Image, ImageDraw
 
-    from dexego.evaluate.overlay import encode_png
+    from dexego.drawing.overlay import encode_png
 
     h, w = tiles[0][1].shape[:2]
     rows = -(-len(tiles) // columns)

@@ -1,8 +1,6 @@
 """Evaluation: human motion prediction metrics, benchmark tables, scaling-law fits, trajectory overlays, reports."""
 
-from dexego.evaluate.metrics_log import MetricsLog, read_metrics
-from dexego.evaluate.motion import MotionErrors, MotionMetrics, motion_errors
-from dexego.evaluate.overlay import (
+from dexego.drawing.overlay import (
     OverlayStyle,
     Trajectory,
     draw_trajectories,
@@ -12,6 +10,8 @@ from dexego.evaluate.overlay import (
     write_overlay_video,
     write_video,
 )
+from dexego.evaluate.metrics_log import MetricsLog, read_metrics
+from dexego.evaluate.motion import MotionErrors, MotionMetrics, motion_errors
 from dexego.evaluate.policy_motion import HoldCurrentPose, MotionEvalConfig, evaluate_motion
 from dexego.evaluate.report import ReportConfig, build_report, write_report
 from dexego.evaluate.results import BenchmarkResults, TaskScore, load_results, parse_results

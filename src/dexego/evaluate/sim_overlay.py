@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from dexego.actions import get_space
-from dexego.evaluate.overlay import OverlayStyle, chunk_trajectories, draw_trajectories, style_for_frame
+from dexego.drawing.overlay import OverlayStyle, chunk_trajectories, draw_trajectories, style_for_frame
 from dexego.evaluate.sim_action import MIN_ROT6D_NORM
 from dexego.geometry import Intrinsics
 

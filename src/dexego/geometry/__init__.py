@@ -1,6 +1,7 @@
 """Rotations, rigid transforms and pinhole cameras (numpy and torch, batched)."""
 
 from dexego.geometry.camera import Intrinsics, in_front, project, unproject
+from dexego.geometry.interpolation import slerp_matrix
 from dexego.geometry.rotations import (
     axis_angle_to_matrix,
     axis_angle_to_quat,
@@ -51,6 +52,7 @@ __all__ = [
     "quat_xyzw_to_wxyz",
     "rot6d_to_matrix",
     "rotation_angle",
+    "slerp_matrix",
     "standardize_quat",
     "unproject",
 ]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from dexego.geometry._dispatch import array_function, eps_for
+from dexego.geometry.dispatch import array_function, eps_for
 
 
 @dataclass(frozen=True)

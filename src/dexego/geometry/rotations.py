@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from dexego.geometry._dispatch import array_function, eps_for
+from dexego.geometry.dispatch import array_function, eps_for
 
 
 def _safe_normalize(v: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from dexego.geometry._dispatch import array_function
+from dexego.geometry.dispatch import array_function
 from dexego.geometry.rotations import matrix_to_rot6d, rot6d_to_matrix
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-from dexego.geometry._dispatch import array_function, eps_for
+from dexego.geometry.dispatch import array_function, eps_for
 from dexego.geometry.transforms import make_transform
 from dexego.hands.layout import check_keypoints, side_index
 

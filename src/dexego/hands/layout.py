@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dexego.geometry._dispatch import array_function
+from dexego.geometry.dispatch import array_function
 
 KEYPOINT_NAMES: tuple[str, ...] = (
     "wrist",

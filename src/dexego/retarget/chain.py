@@ -193,7 +193,7 @@ def load_chain(path: str | os.PathLike, root: str, points: list[PointSpec]) -> K
     """Read the chain from ``root`` to ``points`` out of an MJCF/URDF file."""
     path = Path(path)
     model = load_model(path)
-    mimics = _urdf_mimics(path) if path.suffix.lower() == ".urdf" else []
+    mimics = urdf_mimics(path) if path.suffix.lower() == ".urdf" else []
     return chain_from_model(model, root, points, source=str(path), extra_couplings=mimics)
 
 
@@ -361,7 +361,7 @@ def _check_couplings(couplings: list[Coupling], joints: list[Joint], source: str
             seen.add(j)
 
 
-def _urdf_mimics(path: Path) -> list[tuple[str, str, float, float]]:
+def urdf_mimics(path: Path) -> list[tuple[str, str, float, float]]:
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as exc:

@@ -51,7 +51,7 @@ class DatasetRetargetConfig:
             raise ConfigError(f"arm_refine_iterations must be >= 0, got {self.arm_refine_iterations}")
 
 
-def _hold(values: np.ndarray, ok: np.ndarray, default: np.ndarray) -> np.ndarray:
+def hold(values: np.ndarray, ok: np.ndarray, default: np.ndarray) -> np.ndarray:
     """Replace rows where ``ok`` is False by the previous ok row (the first ok row before any; ``default`` if none)."""
     if not ok.any():
         return np.broadcast_to(default, values.shape).copy()
@@ -122,11 +122,11 @@ def retarget_episode(
                 better = (refined.position_error + 0.3 * refined.rotation_error) < (arm_result.position_error + 0.3 * arm_result.rotation_error)
                 q_arm = torch.where(better[:, None], refined.joints, q_arm)
                 arm_result.reachable = torch.where(better, refined.reachable, arm_result.reachable)
-            q_arm_np = _hold(q_arm.numpy(), ok_np, arm.joint_map.middle().numpy())
+            q_arm_np = hold(q_arm.numpy(), ok_np, arm.joint_map.middle().numpy())
             stats["arm_unreachable_frames"] = int((ok_np & ~arm_result.reachable.numpy()).sum())
             columns.append(q_arm_np)
             names += [_column_name(side, n) for n in arm.joint_names]
-        columns.append(_hold(q_hand, ok_np, middle))
+        columns.append(hold(q_hand, ok_np, middle))
         names += [_column_name(side, n) for n in hand.joint_names]
         summary[side] = stats
     for side in SIDES:

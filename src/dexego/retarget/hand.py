@@ -38,7 +38,7 @@ from dexego.geometry.transforms import apply_transform, invert_transform
 from dexego.hands.frame import FRAME_KEYPOINTS, hand_frame
 from dexego.hands.layout import FINGERTIPS, KEYPOINT_INDEX, KEYPOINT_NAMES, SIDES
 from dexego.retarget.arrays import namespace, numpy_buffers
-from dexego.retarget.chain import KinematicChain, PointSpec, _urdf_mimics, chain_from_model, load_model
+from dexego.retarget.chain import KinematicChain, PointSpec, chain_from_model, load_model, urdf_mimics
 from dexego.retarget.joint_map import JointMap
 from dexego.retarget.kinematics import ChainKinematics
 from dexego.retarget.packaged import resolve_description
@@ -202,7 +202,7 @@ class RobotHand(torch.nn.Module):
         if model is None:
             model = load_model(spec.description)
             if spec.description.lower().endswith(".urdf"):
-                mimics = _urdf_mimics(Path(spec.description))
+                mimics = urdf_mimics(Path(spec.description))
         chain = chain_from_model(
             model, spec.root, list(spec.keypoints), source=spec.description, extra_couplings=mimics, spec_source=spec.origin
         )

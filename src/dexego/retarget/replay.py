@@ -19,7 +19,7 @@ from dexego.geometry.rotations import matrix_to_rot6d
 from dexego.geometry.transforms import make_transform
 from dexego.hands.frame import hand_frame
 from dexego.hands.layout import SIDES
-from dexego.retarget.dataset import _hold
+from dexego.retarget.dataset import hold
 from dexego.retarget.hand_retarget import HandRetargetConfig, HandRetargeter, human_to_targets, knuckle_aligned_targets
 from dexego.retarget.robots import Robot, load_robot
 
@@ -58,14 +58,14 @@ def human_to_robot_actions(
             offset = torch.zeros(kp.shape[0], 3, dtype=torch.float64)
         result = HandRetargeter(hand, config).retarget(targets, valid=ok)
         ok_np = ok[0].numpy()
-        joints = _hold(result.joints[0].double().numpy(), ok_np, hand.joint_map.middle().double().numpy())
+        joints = hold(result.joints[0].double().numpy(), ok_np, hand.joint_map.middle().double().numpy())
         if ok_np.any():
             errors.append(float(np.nanmean(result.fingertip_error[0].numpy())))
         safe = np.where(ok_np[:, None, None], kp[:, h], 0.0)
         wrist = hand_frame(torch.as_tensor(safe), side) @ make_transform(torch.eye(3, dtype=torch.float64), offset)
         ee = arm.wrist_to_end_effector(wrist).numpy() if arm is not None else wrist.numpy()
         pose = np.concatenate([ee[:, :3, 3], matrix_to_rot6d(ee[:, :3, :3])], -1)
-        pose = _hold(pose, ok_np, pose[0])
+        pose = hold(pose, ok_np, pose[0])
         per_side.append(np.concatenate([pose, joints], -1))
     return np.concatenate(per_side, -1), float(np.mean(errors)) if errors else float("nan")
 

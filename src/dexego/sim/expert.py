@@ -13,29 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from dexego.geometry import matrix_to_rot6d, rot6d_to_matrix
+from dexego.geometry import matrix_to_rot6d, rot6d_to_matrix, slerp_matrix
 from dexego.sim.tasks import get_task
 from dexego.sim.tasks.base import Waypoint
 
 CONTROL_HZ = 30.0
-
-
-def _slerp_matrix(a: np.ndarray, b: np.ndarray, s: float) -> np.ndarray:
-    """Rotation a -> b at fraction s (geodesic)."""
-    rel = a.T @ b
-    angle = np.arccos(np.clip((np.trace(rel) - 1) / 2, -1.0, 1.0))
-    if angle < 1e-8:
-        return b.copy()
-    axis = np.array([rel[2, 1] - rel[1, 2], rel[0, 2] - rel[2, 0], rel[1, 0] - rel[0, 1]])
-    norm = np.linalg.norm(axis)
-    if norm < 1e-8:  # angle ~ pi: any perpendicular axis
-        w, v = np.linalg.eigh(rel + rel.T)
-        axis = v[:, np.argmax(w)]
-    else:
-        axis = axis / norm
-    theta = angle * s
-    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
-    return a @ (np.eye(3) + np.sin(theta) * k + (1 - np.cos(theta)) * k @ k)
 
 
 class WaypointFollower:
@@ -53,7 +35,7 @@ class WaypointFollower:
                 s = (step + 1) / n
                 s = s * s * (3 - 2 * s)
                 pos = a.pos + (b.pos - a.pos) * s
-                rot = np.stack([_slerp_matrix(a.rot[h], b.rot[h], s) for h in range(2)])
+                rot = np.stack([slerp_matrix(a.rot[h], b.rot[h], s) for h in range(2)])
                 hand = a.hand + (b.hand - a.hand) * s
                 return pos, rot, hand
             step -= n

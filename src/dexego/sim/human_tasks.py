@@ -21,7 +21,7 @@ from dexego.sim.tasks.short_horizon import (
     PourBalls,
     PushBox,
     StackCan,
-    _uniform_xy,
+    uniform_xy,
 )
 
 _HUMAN_ONLY: dict[str, type[Task]] = {}
@@ -151,7 +151,7 @@ class StackTwoCans(StackCan):
         return SceneObjects(worldbody=base + left)
 
     def sample_layout(self, rng):
-        pick = lambda centre: _uniform_xy(rng, centre, self.SPREAD)  # noqa: E731
+        pick = lambda centre: uniform_xy(rng, centre, self.SPREAD)  # noqa: E731
         right_can, right_plate = pick(self.CAN_CENTRE), pick(self.PLATE_CENTRE)
         left_can, left_plate = pick(self.CAN_CENTRE) * [1, -1], pick(self.PLATE_CENTRE) * [1, -1]
         return {"can": right_can, "plate": right_plate, "can_left": left_can, "plate_left": left_plate}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -43,17 +42,3 @@ def check_chunks(chunks: np.ndarray, horizon: int | None = None, dim: int | None
     if not np.isfinite(chunks).all():
         raise InputError(None, "chunks", "contain NaN or inf")
     return chunks
-
-
-def load_tokenizer(directory: str | os.PathLike) -> ActionTokenizer:
-    """Load a tokenizer saved by ``save`` (its kind is read from tokenizer.json)."""
-    from dexego.tokenizers.fast import FASTTokenizer
-    from dexego.tokenizers.rvq import RVQTokenizer
-    from dexego.utils.files import read_json
-
-    directory = Path(directory)
-    kind = read_json(directory / TOKENIZER_FILE, "action tokenizer description", expect=dict).get("kind")
-    kinds = {"rvq": RVQTokenizer, "fast": FASTTokenizer}
-    if kind not in kinds:
-        raise InputError(directory / TOKENIZER_FILE, "kind", f"unknown tokenizer kind {kind!r}; known: {', '.join(kinds)}")
-    return kinds[kind].load(directory)

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dexego.geometry import slerp_matrix
 from dexego.sim import checks
 from dexego.sim.scene import TABLE_TOP_Z
-from dexego.sim.tasks.base import rotation_from_axes
+from dexego.sim.tasks.base import Waypoint, rotation_from_axes
 
 CAN_R, CAN_H, CAN_MASS = 0.03, 0.11, 0.08
 SPRITE_RGBA, SPRITE_BAND = "0.15 0.6 0.25 1", "0.85 0.9 0.85 1"
@@ -194,8 +195,6 @@ def two_hand_waypoints(left: list[Step], right: list[Step], rng: np.random.Gener
     The hands start from ``start`` (a :class:`Waypoint`; default: their home
     poses). Durations get +-8% noise per merged segment.
     """
-    from dexego.sim.expert import _slerp_matrix
-    from dexego.sim.tasks.base import Waypoint
 
     def times(steps):
         return np.cumsum([d for d, *_ in steps])
@@ -207,7 +206,7 @@ def two_hand_waypoints(left: list[Step], right: list[Step], rng: np.random.Gener
                 s = 1.0 if end - prev_t < 1e-9 else (t - prev_t) / (end - prev_t)
                 _, pos, rot, hand = step
                 p0, r0, h0 = prev
-                return p0 + (pos - p0) * s, _slerp_matrix(r0, rot, s), h0 + (hand - h0) * s
+                return p0 + (pos - p0) * s, slerp_matrix(r0, rot, s), h0 + (hand - h0) * s
             prev_t, prev = end, step[1:]
         return steps[-1][1:]
 

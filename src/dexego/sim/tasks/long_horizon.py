@@ -12,7 +12,6 @@ import numpy as np
 from dexego.sim import checks
 from dexego.sim.checks import TaskState
 from dexego.sim.scene import TABLE_TOP_Z, SceneObjects
-from dexego.sim.tasks import register_task
 from dexego.sim.tasks.base import Task, set_free_pose
 from dexego.sim.tasks.cans import (
     CAN_H,
@@ -25,6 +24,7 @@ from dexego.sim.tasks.cans import (
     SPRITE_RGBA,
     Container,
     can_xml,
+    hand_reached,
     home,
     idle_for,
     per_can_subtasks,
@@ -33,7 +33,8 @@ from dexego.sim.tasks.cans import (
     two_hand_waypoints,
     unloaded,
 )
-from dexego.sim.tasks.short_horizon import HAND_LENGTH, StackCan, _DrawerTask
+from dexego.sim.tasks.registry import register_task
+from dexego.sim.tasks.short_horizon import HAND_LENGTH, DrawerTask, StackCan
 
 LEFT, RIGHT = 0, 1
 
@@ -266,7 +267,7 @@ class InsertAndUnloadCans(_TrayTask):
 
 # --------------------------------------------------------------------------- Stack-Can-Into-Drawer
 @register_task
-class StackCanIntoDrawer(_DrawerTask):
+class StackCanIntoDrawer(DrawerTask):
     """An open drawer on the left, a can and a saucer on the right: put the can on the saucer, then close the drawer."""
 
     name = "Stack-Can-Into-Drawer"
@@ -307,8 +308,6 @@ class StackCanIntoDrawer(_DrawerTask):
         return checks.stacked(can[2] - CAN_H / 2, plate[2] + self.PLATE_H / 2, can, plate, self.PLATE_R, gap)
 
     def check(self, state, initial):
-        from dexego.sim.tasks.cans import hand_reached
-
         can = state.body_pos["can"]
         closed = self.fraction(state) <= 0.05
         return (

@@ -11,8 +11,8 @@ import numpy as np
 from dexego.sim import checks
 from dexego.sim.checks import TaskState
 from dexego.sim.scene import TABLE_TOP_Z, SceneObjects
-from dexego.sim.tasks import register_task
 from dexego.sim.tasks.base import RANDOM_HALF_RANGE, Task, Waypoint, rotation_from_axes, set_free_pose, yaw_quat
+from dexego.sim.tasks.registry import register_task
 
 HOME_LEFT_POS = np.array([0.18, 0.22, 1.17])
 PALM_DOWN = rotation_from_axes([1, 0, 0], [0, 0, -1])
@@ -20,7 +20,7 @@ OPEN = np.zeros(6)
 HAND_LENGTH = 0.2  # wrist to extended fingertip
 
 
-def _uniform_xy(rng: np.random.Generator, centre, half=RANDOM_HALF_RANGE) -> np.ndarray:
+def uniform_xy(rng: np.random.Generator, centre, half=RANDOM_HALF_RANGE) -> np.ndarray:
     return np.asarray(centre, dtype=np.float64) + rng.uniform(-half, half, 2)
 
 
@@ -75,7 +75,7 @@ class PushBox(Task):
         )
 
     def sample_layout(self, rng):
-        xy = _uniform_xy(rng, self.CENTRE)
+        xy = uniform_xy(rng, self.CENTRE)
         return {"box": xy, "box_yaw": rng.uniform(-0.2, 0.2)}
 
     def apply_layout(self, model, data, layout):
@@ -111,7 +111,7 @@ class PushBox(Task):
 
 
 # --------------------------------------------------------------------------- drawers
-class _DrawerTask(Task):
+class DrawerTask(Task):
     """A cabinet on the table with one drawer sliding towards the robot (joint 0 = closed)."""
 
     timestep = 1 / 240
@@ -157,7 +157,7 @@ class _DrawerTask(Task):
         )
 
     def sample_layout(self, rng):
-        return {"cabinet": _uniform_xy(rng, self.CENTRE, 0.05)}
+        return {"cabinet": uniform_xy(rng, self.CENTRE, 0.05)}
 
     def apply_layout(self, model, data, layout):
         model.body("cabinet").pos[:2] = layout["cabinet"]
@@ -168,10 +168,10 @@ class _DrawerTask(Task):
 
 
 @register_task
-class CloseDrawer(_DrawerTask):
+class CloseDrawer(DrawerTask):
     name = "Close-Drawer"
     instruction = "Close the opened drawer"
-    initial_open = _DrawerTask.RANGE
+    initial_open = DrawerTask.RANGE
 
     def check(self, state, initial):
         f, f0 = self.fraction(state), self.fraction(initial)
@@ -201,7 +201,7 @@ class CloseDrawer(_DrawerTask):
 
 
 @register_task
-class OpenDrawer(_DrawerTask):
+class OpenDrawer(DrawerTask):
     name = "Open-Drawer"
     instruction = "Open the closed drawer"
     initial_open = 0.0
@@ -264,7 +264,7 @@ class OpenLaptop(Task):
         )
 
     def sample_layout(self, rng):
-        return {"laptop": _uniform_xy(rng, self.CENTRE)}
+        return {"laptop": uniform_xy(rng, self.CENTRE)}
 
     def apply_layout(self, model, data, layout):
         model.body("laptop").pos[:2] = layout["laptop"]
@@ -312,7 +312,7 @@ def _cylinder_free(name: str, radius: float, height: float, mass: float, rgba: s
 
 def _separated(rng: np.random.Generator, a_centre, b_centre, min_dist: float) -> tuple[np.ndarray, np.ndarray]:
     while True:
-        a, b = _uniform_xy(rng, a_centre, 0.06), _uniform_xy(rng, b_centre, 0.06)
+        a, b = uniform_xy(rng, a_centre, 0.06), uniform_xy(rng, b_centre, 0.06)
         if np.linalg.norm(a - b) >= min_dist:
             return a, b
 
@@ -430,7 +430,7 @@ class FlipMug(Task):
         )
 
     def sample_layout(self, rng):
-        return {"mug": _uniform_xy(rng, self.CENTRE), "yaw": rng.uniform(-0.2, 0.2)}
+        return {"mug": uniform_xy(rng, self.CENTRE), "yaw": rng.uniform(-0.2, 0.2)}
 
     def apply_layout(self, model, data, layout):
         lying = np.array([np.cos(-np.pi / 4), 0.0, np.sin(-np.pi / 4), 0.0])  # up axis -> -x (opening towards the robot)
