@@ -8,7 +8,7 @@ export MUJOCO_GL ?= egl
 # CPU-only machine: make install TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
 
-.PHONY: install demo test test-slow lint bench clean annotate-model
+.PHONY: install demo test test-slow lint typecheck bench clean annotate-model
 
 $(BIN)/dexego: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ test-slow: install
 
 lint: install  # the rules are in pyproject.toml ([tool.ruff.lint])
 	$(BIN)/ruff check src tests benchmarks experiments docs
+
+typecheck: install  # the checked packages and settings are in pyproject.toml ([tool.mypy])
+	$(BIN)/mypy
 
 annotate-model: install  # the MediaPipe hand landmarker bundle for `dexego annotate` (docs/annotate.md)
 	$(BIN)/pip install -c constraints.txt -e ".[annotate]"
