@@ -33,7 +33,7 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
 
 def test_serve_command_builds_a_validating_server_from_the_policy_config(tmp_path, monkeypatch, capsys):
     built = {}
-    monkeypatch.setattr(dexego.serve.loading, "resolve_policy", lambda path: dexego.serve.loading.PolicyLocation(export=path))
+    monkeypatch.setattr(dexego.serve.loading, "resolve_policy", lambda path: path)
     monkeypatch.setattr(dexego.serve.loading, "load_policy", lambda location: _ModelLikePolicy())
     monkeypatch.setattr(dexego.serve, "run_server", lambda server, on_ready: built.update(server=server) or on_ready("ws://127.0.0.1:8000"))
     monkeypatch.setenv("DEXEGO_API_KEY", "from-env")

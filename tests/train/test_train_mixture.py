@@ -113,7 +113,7 @@ def test_relative_action_frame_fits_the_normaliser_on_relative_chunks_and_trains
     expected = target_stats([source], "relative")
     np.testing.assert_allclose(data.target_stats["mean"], expected["mean"])
     result = run_stage(config)
-    policy = Policy.load(result.final_dir / "policy")
+    policy = Policy.load(result.final_dir)
     assert policy.config.action_frame == "relative"
     np.testing.assert_allclose(policy.normalizer().shift[:3], expected["mean"][:3], rtol=1e-6)  # the head's targets
     assert not np.allclose(policy.state_normalizer().shift[:3], policy.normalizer().shift[:3])  # the state's own
