@@ -10,13 +10,22 @@ in-memory samples go through
 With --with-data it also trains the regression head from a synthetic on-disk dataset through
 dexego.data, decoding video per sample (frame cache off, the baseline) and then reading the
 decoded-frame cache, which shows what the loader costs on this machine.
+With --data-path it measures the trainer's data path alone (the DataLoader dexego.train.Trainer builds over
+dexego.train.build.build_stage_data, batch --batch, 0 workers, no model) on a synthetic H.264 dataset, at 64x64 and
+224x224 samples, in three settings of the decoded-frame cache:
+  within the limit       every episode cached (unchanged by the partial cache);
+  beyond, before         the frames exceed data.sample.frame_cache_max_gib (set here to half of them): earlier
+                         versions turned the cache off, so every sample decoded video (the baseline);
+  beyond, after          the episodes that fit in the limit are cached and only the others decode video.
 Usage: python benchmarks/train.py [--steps 12] [--batch 8] [--heads regression,flow,tokens] [--with-data]
+                                  [--data-path [--data-episodes 8] [--data-seconds 10] [--data-batches 12]]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -100,7 +109,15 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--heads", default="regression,flow,tokens")
     parser.add_argument("--with-data", action="store_true")
+    parser.add_argument("--data-path", action="store_true", help="only the trainer's data path (see the module doc)")
+    parser.add_argument("--data-episodes", type=int, default=8)
+    parser.add_argument("--data-seconds", type=float, default=10.0)
+    parser.add_argument("--data-batches", type=int, default=12)
     args = parser.parse_args()
+    if args.data_path:
+        with tempfile.TemporaryDirectory() as tmp:
+            data_path_throughput(Path(tmp), args)
+        return
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch {args.batch}, {args.steps} timed steps")
     print(f"{'head':<11} {'params':>8} {'plain loop':>12} {'dexego':>10} {'ratio':>6} {'dexego wall':>12}")
@@ -147,6 +164,55 @@ def data_throughput(tmp: Path, args) -> None:
         windows = [r["samples_per_s"] for r in records if r["split"] == "train"][1:]
         print(f"regression + dexego.data map-style loader (H.264 128x128, 0 workers), frame cache {cache:>3}: "
               f"{np.mean(windows):.2f}/s steady, {wall:.2f}/s wall (setup and cache build included)")
+
+
+def data_path_throughput(tmp: Path, args) -> None:
+    import dataclasses
+
+    from dexego.data import DatasetWriter
+    from dexego.data.synthetic import synthetic_episode
+    from dexego.train.build import build_stage_data
+
+    torch.set_num_threads(1)
+    with DatasetWriter(tmp / "data") as writer:
+        for i in range(args.data_episodes):
+            episode = synthetic_episode(int(args.data_seconds * 30), size=(240, 320), seed=i)
+            writer.add_episode(dataclasses.replace(episode, embodiment="human"))
+    frames = args.data_episodes * int(args.data_seconds * 30)
+    print(f"trainer data path: {args.data_episodes} episodes x {args.data_seconds:g} s (H.264 320x240, 30 fps), "
+          f"batch {args.batch}, 0 workers, {args.data_batches} batches timed; load average {os.getloadavg()[0]:.1f}")
+    print(f"{'size':>7} {'frame cache':<36} {'cached':>9} {'setup s':>8} {'samples/s':>10}")
+    for size in (64, 224):
+        half = frames * size * size * 3 / 2 / 2**30
+        settings = [("within the limit (all cached)", "auto", 2.0),
+                    ("beyond the limit, before (off)", "off", half),
+                    ("beyond the limit, after (partial)", "auto", half)]  # fmt: skip
+        rates = {}
+        for name, mode, limit in settings:
+            config = load_stage_config({
+                "name": "bench-data", "output_dir": str(tmp / f"run-{size}-{mode}-{limit:g}"), "seed": 0,
+                "model": {"tiny": {"image_size": size}},
+                "data": {"sources": [{"path": str(tmp / "data")}], "val_fraction": 0.0,
+                         "sample": {"frame_cache": mode, "frame_cache_max_gib": limit,
+                                    "frame_cache_dir": str(tmp / f"cache-{size}-{mode}-{limit:g}")}},
+                "loop": {"max_steps": 10**6, "batch_size": args.batch, "progress": False},
+            })  # fmt: skip
+            start = time.perf_counter()
+            data = build_stage_data(config)  # opens the dataset and builds the frame cache
+            trainer = Trainer(config, torch.nn.Linear(1, 1), data)
+            trainer._setup()  # the trainer's own DataLoader (sampler, collate, workers)
+            setup = time.perf_counter() - start
+            cache = data.train_sources[0].sources[0].frame_cache
+            cached = 0 if cache is None else len(cache.files)
+            batches = iter(trainer.loader)
+            next(batches)  # decoders open, caches mapped
+            start = time.perf_counter()
+            for _ in range(args.data_batches):
+                next(batches)
+            rates[name] = args.data_batches * args.batch / (time.perf_counter() - start)
+            print(f"{size:>4}x{size:<3} {name:<36} {cached:>4}/{args.data_episodes:<4} {setup:>8.1f} {rates[name]:>10.1f}")
+        before, after = rates["beyond the limit, before (off)"], rates["beyond the limit, after (partial)"]
+        print(f"{'':>7} beyond the limit: after / before = {after / before:.2f}x")
 
 
 if __name__ == "__main__":

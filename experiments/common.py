@@ -89,25 +89,18 @@ def hours(path: Path, episodes: list[int]) -> float:
 
 def train_run(config, train: list[tuple[Path, list[int]]], val: dict[str, list[tuple[Path, list[int]]]],
               action_stats: dict | None, data_hours: float | None = None, tokenizer=None):  # fmt: skip
-    """Train one stage on chosen episodes (``dexego.train``'s trainer), validating on fixed episodes; returns the policy."""
-    from dexego.data import SampleDataset, SampleSource
+    """Train one stage on chosen episodes (``dexego.train``'s trainer and data builder), validating on fixed episodes;
+    returns the policy."""
     from dexego.models import Policy
-    from dexego.train import StageData, Trainer, seed_everything
-    from dexego.train.build import policy_config, sample_config
+    from dexego.train import Trainer, seed_everything
+    from dexego.train.build import EpisodeSelection, build_stage_data
     from dexego.train.trainer import make_accelerator
 
-    model = policy_config(config)
-    samples = sample_config(config, model)
-    def source(path: Path, episodes: list[int]):
-        src = SampleSource(path, samples, episodes, path.name)
-        if hasattr(src, "prepare_frame_cache"):  # decoded-frame cache of dexego.data (when available)
-            src.prepare_frame_cache(progress=False)
-        return src
-
-    train_sets = [SampleDataset([source(p, eps)]) for p, eps in train if eps]
-    val_sets = {name: SampleDataset([source(p, eps) for p, eps in parts if eps]) for name, parts in val.items()}
-    data = StageData(train_sets, None, val_sets, data_hours=data_hours, action_stats=action_stats)
+    selections = [EpisodeSelection(path, path.name, tuple(eps)) for path, eps in train if eps]
+    selections += [EpisodeSelection(path, path.name, val={name: eps}) for name, parts in val.items() for path, eps in parts if eps]
+    data = build_stage_data(config, selections=selections, action_stats=action_stats, data_hours=data_hours)
     seed_everything(config.seed)
+    model = config.model
     policy = Policy(model, action_stats, tokenizer=tokenizer) if tokenizer is not None else Policy(model, action_stats)
     result = Trainer(config, policy, data, make_accelerator(config.loop.mixed_precision)).fit()
     return policy, result

@@ -91,8 +91,12 @@ def test_modes_and_size_limit(tmp_path):
     dataset = Dataset(root, image_size=SIZE)
     assert prepare_frame_cache(dataset, [0, 1], mode="off", progress=False) is None
     needed = (40 + 41) * SIZE[0] * SIZE[1] * 3
-    assert prepare_frame_cache(dataset, [0, 1], mode="auto", max_gib=0.9 * needed / 2**30, progress=False) is None
+    assert prepare_frame_cache(dataset, [0, 1], mode="auto", max_gib=0.1 * needed / 2**30, progress=False) is None
     assert _cache_files(root) == []
+    # beyond the limit, auto caches the episodes that fit (here episode 0's 40 frames) and the others decode video
+    part = prepare_frame_cache(dataset, [0, 1], mode="auto", max_gib=0.9 * needed / 2**30, progress=False)
+    assert 0 in part and 1 not in part and len(_cache_files(root)) == 1
+    np.testing.assert_array_equal(part.frames(0, [3, 39]), dataset.frames(0, [3, 39]))
     assert prepare_frame_cache(dataset, [0, 1], mode="on", max_gib=0.9 * needed / 2**30, progress=False) is not None
     assert sum(np.load(p, mmap_mode="r").nbytes for p in _cache_files(root)) == needed
     with pytest.raises(ConfigError, match="frame_cache"):

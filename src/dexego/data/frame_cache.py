@@ -94,6 +94,17 @@ def frame_cache_bytes(dataset: Dataset, episodes, image_size: tuple[int, int]) -
     return int(sum(int(dataset.episode_lengths[ep]) for ep in episodes)) * height * width * 3
 
 
+def episodes_within(dataset: Dataset, episodes, image_size: tuple[int, int], budget_bytes: float) -> list[int]:
+    """The episodes (in order) whose frames fit in ``budget_bytes`` together: the part of a dataset ``auto`` caches."""
+    kept, used = [], 0
+    for ep in episodes:
+        size = frame_cache_bytes(dataset, [ep], image_size)
+        if used + size <= budget_bytes:
+            kept.append(int(ep))
+            used += size
+    return kept
+
+
 def prepare_frame_cache(
     dataset: Dataset,
     episodes,
@@ -104,8 +115,9 @@ def prepare_frame_cache(
 ) -> FrameCache | None:
     """Build the missing cache files of ``episodes`` and return the cache, or None when not used.
 
-    ``mode``: "off" never caches; "on" always does; "auto" caches when the
-    frames of these episodes take at most ``max_gib`` GiB (and fit on the disk).
+    ``mode``: "off" never caches; "on" always does; "auto" caches the episodes whose frames fit in
+    ``max_gib`` GiB together (all of them when they fit; and when they fit on the disk); samples of
+    episodes left out decode video.
     ``dataset.image_size`` is the cached size. Datasets without video get None.
     """
     if mode not in MODES:
@@ -118,9 +130,13 @@ def prepare_frame_cache(
     size = tuple(dataset.image_size)
     needed = frame_cache_bytes(dataset, episodes, size)
     if mode == "auto" and needed > max_gib * 2**30:
-        _say(progress, f"frame cache off for {dataset.root}: {needed / 2**30:.2f} GiB of frames at "
-                       f"{size[0]}x{size[1]} exceed frame_cache_max_gib = {max_gib:g} (samples decode video instead)")  # fmt: skip
-        return None
+        kept = episodes_within(dataset, episodes, size, max_gib * 2**30)
+        _say(progress, f"frame cache for {dataset.root}: {needed / 2**30:.2f} GiB of frames at {size[0]}x{size[1]} exceed "
+                       f"frame_cache_max_gib = {max_gib:g}; {len(kept)} of {len(episodes)} episodes are cached, samples of "
+                       "the others decode video")  # fmt: skip
+        if not kept:
+            return None
+        episodes = kept
     directory = frame_cache_dir(dataset.root, size, base_dir)
     files = {ep: directory / f"episode_{ep:06d}-{episode_key(dataset, ep)}.npy" for ep in episodes}
     missing = [ep for ep in episodes if not files[ep].is_file()]

@@ -2,14 +2,15 @@
 
 Two paths:
 
-- ``SampleStream`` (default for training): an IterableDataset that plans each
+- ``SampleDataset``: map-style random access (one sample per index). ``dexego train`` uses it (built by
+  ``dexego.train.build.build_stage_data``) because a resumed run addresses exactly the samples it has not
+  seen; its samples read the decoded-frame cache (``dexego.data.frame_cache``), and decoders stay open and
+  decode forward when requests are close together.
+- ``SampleStream`` (``make_loader``, for loops of your own): an IterableDataset that plans each
   epoch as a deterministic shuffled list of *blocks* (a few seconds of one
   episode). A worker decodes a block's frames in one forward sweep of an open
   decoder and builds all its samples, which pass through a shuffle buffer.
   No per-sample seek: decoding cost is that of the footage itself.
-- ``SampleDataset``: map-style random access (one sample per index), for
-  evaluation or custom samplers; decoders stay open and decode forward when
-  requests are close together.
 
 Mixtures (``dexego.data.mixtures``): each dataset gets a weight or a scale; an
 epoch draws its quota of samples from each (over- or under-sampling blocks).
@@ -82,7 +83,9 @@ class SampleSource:
     """One dataset opened for sampling, restricted to some episodes."""
 
     def __init__(self, path: str | Path, config: SampleConfig, episodes: list[int] | None = None, name: str | None = None,
-                 flip: FlipConfig | None = None):
+                 flip: FlipConfig | None = None, dataset: Dataset | None = None):
+        """``dataset``: the dataset at ``path`` already open at ``config.image_size`` (shared by the sources of one
+        dataset, so that it is opened once); default: opened here."""
         self.path = Path(path)
         self.flip = flip or FlipConfig()  # training sources only: validation never flips
         if self.flip.probability > 0.0:
@@ -93,7 +96,9 @@ class SampleSource:
         self.epoch = 0  # set by the sampler's owner (set_epoch) so that flips differ between epochs
         self.name = name or self.path.name
         self.config = config
-        self.dataset = Dataset(self.path, image_size=config.image_size)
+        if dataset is not None and tuple(dataset.image_size or ()) != tuple(config.image_size):
+            raise ConfigError(f"{self.path}: the dataset is open at image size {dataset.image_size}, the samples need {config.image_size}")
+        self.dataset = dataset if dataset is not None else Dataset(self.path, image_size=config.image_size)
         require_dexego(self.dataset.features, self.path / "meta/info.json")
         require_action_space(self.dataset.features, config.action_space, self.path)
         self.episodes = list(range(self.dataset.num_episodes)) if episodes is None else list(episodes)

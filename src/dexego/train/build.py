@@ -10,7 +10,9 @@ is split by episode; its held-out episodes form the validation sets
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -77,42 +79,69 @@ def sample_config(config: StageConfig, model=None) -> Any:
     return load_config(SampleConfig, options, origin="stage config", prefix="data.sample")
 
 
-def build_stage_data(config: StageConfig, model=None) -> StageData:
-    from dexego.data import SampleDataset, SampleSource, split_episodes
+@dataclass(frozen=True)
+class EpisodeSelection:
+    """One dataset of a stage and the episodes it trains on and validates on (split name -> episodes)."""
+
+    path: str | Path
+    label: str
+    train: tuple[int, ...] = ()
+    val: Mapping[str, Sequence[int]] = field(default_factory=dict)
+
+
+def build_stage_data(config: StageConfig, model=None, selections: Sequence[EpisodeSelection] | None = None,
+                     action_stats: Mapping[str, np.ndarray] | None = None, data_hours: float | None = None) -> StageData:  # fmt: skip
+    """The one builder of training data (``dexego train``, the demo, the experiments).
+
+    Without ``selections`` the datasets are the stage's mixture, each split by episode (``data.val_fraction``)
+    into training episodes and the validation sets ``val_human`` / ``val_robot``, drawn by the mixture's
+    weights; with them, exactly those episodes (every sample once per epoch). Each dataset is opened once
+    and its samples read the decoded-frame cache (``data.sample.frame_cache``). ``action_stats`` (default:
+    the datasets' stored statistics) and ``data_hours`` (default: the hours of human training footage)
+    override what is computed."""
+    from dexego.data import SampleDataset, SampleSource
     from dexego.data.features import ACTION, STORED_SPACE
     from dexego.data.reader import Dataset
     from dexego.data.stats import aggregate_stats
 
-    entries = check_data_sources(config)
     model = model or policy_config(config)
-    samples = sample_config(config, model)
-    train_sets, val_sources, stats, human_hours = [], {"val_human": [], "val_robot": []}, [], 0.0
-    train_sources = []
-    field = "datasets" if config.data.mixture else "data.sources"
-    for i, entry in enumerate(entries):
-        probe = Dataset(entry.path)
-        name = entry.label
-        train_eps, val_eps = split_episodes(probe.num_episodes, config.data.val_fraction, config.data.split_seed, name)
-        if not train_eps:
-            raise InputError(entry.path, f"{field}[{i}]", "no training episodes left after the validation split")
-        source = SampleSource(entry.path, samples, train_eps, name, flip=config.data.flip)
-        if source.num_samples == 0:
-            raise InputError(entry.path, f"{field}[{i}]", "no training samples (episodes too short?)")
-        source.prepare_frame_cache(progress=config.loop.progress)
-        train_sources.append(source)
-        train_sets.append(SampleDataset([source]))
-        for ep in train_eps:
-            if probe.episode_meta(ep)["embodiment"] == HUMAN:
-                human_hours += float(probe.episode_lengths[ep]) / probe.fps / 3600.0
-        for split, wanted_human in (("val_human", True), ("val_robot", False)):
-            eps = [ep for ep in val_eps if (probe.episode_meta(ep)["embodiment"] == HUMAN) == wanted_human]
-            if eps:
-                val_sources[split].append(SampleSource(entry.path, samples, eps, name))
-                val_sources[split][-1].prepare_frame_cache(progress=config.loop.progress)
-        if ACTION in probe.stats and config.data.representation == STORED_SPACE:
-            stats.append(probe.stats[ACTION])
-    action_stats = None
-    if len(stats) == len(entries):
+    samples = sample_config(config)
+    opened: dict[str, Dataset] = {}
+
+    def open_dataset(path) -> Dataset:
+        key = str(Path(path).resolve())
+        if key not in opened:
+            opened[key] = Dataset(path, image_size=samples.image_size)
+        return opened[key]
+
+    entries = None
+    field_name = "datasets" if config.data.mixture else "data.sources"
+    if selections is None:
+        entries = check_data_sources(config)
+        selections = [_split_by_embodiment(config, entry, open_dataset(entry.path), i, field_name) for i, entry in enumerate(entries)]
+    train_sets, train_sources, val_sources, stats, human_hours = [], [], {}, [], 0.0
+    for i, selection in enumerate(selections):
+        dataset = open_dataset(selection.path)
+        if selection.train:
+            source = SampleSource(selection.path, samples, list(selection.train), selection.label, flip=config.data.flip,
+                                  dataset=dataset)  # fmt: skip
+            if source.num_samples == 0:
+                raise InputError(selection.path, f"{field_name}[{i}]", "no training samples (episodes too short?)")
+            source.prepare_frame_cache(progress=config.loop.progress)
+            train_sources.append(source)
+            train_sets.append(SampleDataset([source]))
+            human_hours += sum(float(dataset.episode_lengths[ep]) / dataset.fps / 3600.0 for ep in selection.train
+                               if dataset.episode_meta(ep)["embodiment"] == HUMAN)  # fmt: skip
+            if ACTION in dataset.stats and config.data.representation == STORED_SPACE:
+                stats.append(dataset.stats[ACTION])
+        for split, episodes in selection.val.items():
+            if episodes:
+                source = SampleSource(selection.path, samples, list(episodes), selection.label, dataset=dataset)
+                source.prepare_frame_cache(progress=config.loop.progress)
+                val_sources.setdefault(split, []).append(source)
+    if not train_sets:
+        raise InputError(None, field_name, "no training episodes")
+    if action_stats is None and len(stats) == len(train_sets):
         action_stats = stats[0] if len(stats) == 1 else aggregate_stats(stats)
     target = None
     if model.action_frame == "relative":  # the head predicts motion: its normaliser is fitted on the relative chunks
@@ -121,13 +150,28 @@ def build_stage_data(config: StageConfig, model=None) -> StageData:
         try:
             target = target_stats(train_sources, model.action_frame)
         except ValueError as exc:
-            raise InputError(entries[0].path, field, str(exc)) from None
+            raise InputError(selections[0].path, field_name, str(exc)) from None
         if action_stats is None:  # the state still needs statistics of the absolute hands
             action_stats = target_stats(train_sources, "absolute")
     val = {split: SampleDataset(sources) for split, sources in val_sources.items() if sources}
+    if entries is None:
+        return StageData(train_sets, None, val, data_hours=data_hours if data_hours is not None else human_hours or None,
+                         action_stats=action_stats, target_stats=target)  # fmt: skip
     quotas = epoch_quotas(entries, [len(d) for d in train_sets])
-    return StageData(train_sets, list(quotas), val, data_hours=human_hours or None, action_stats=action_stats,
-                     target_stats=target, samples_per_epoch=round(float(quotas.sum())))
+    return StageData(train_sets, list(quotas), val, data_hours=data_hours if data_hours is not None else human_hours or None,
+                     action_stats=action_stats, target_stats=target, samples_per_epoch=round(float(quotas.sum())))  # fmt: skip
+
+
+def _split_by_embodiment(config: StageConfig, entry: MixtureEntry, dataset, index: int, field_name: str) -> EpisodeSelection:
+    """A mixture dataset's training episodes and its held-out ones as ``val_human`` / ``val_robot``."""
+    from dexego.data import split_episodes
+
+    train_eps, val_eps = split_episodes(dataset.num_episodes, config.data.val_fraction, config.data.split_seed, entry.label)
+    if not train_eps:
+        raise InputError(entry.path, f"{field_name}[{index}]", "no training episodes left after the validation split")
+    val = {split: [ep for ep in val_eps if (dataset.episode_meta(ep)["embodiment"] == HUMAN) == wanted_human]
+           for split, wanted_human in (("val_human", True), ("val_robot", False))}  # fmt: skip
+    return EpisodeSelection(entry.path, entry.label, tuple(train_eps), val)
 
 
 def build_policy(config: StageConfig, action_stats: Mapping[str, np.ndarray] | None = None, model=None,
