@@ -117,7 +117,7 @@ def _subtree(model: mujoco.MjModel, body: int) -> list[int]:
 
 def propose_hand(description: str | os.PathLike, side: str | None = None, name: str | None = None) -> Proposal:
     """Read ``description`` (MJCF or URDF) and propose its hand file (see the module docstring)."""
-    from dexego.retarget.chain import _urdf_mimics, load_model
+    from dexego.retarget.chain import load_model, urdf_mimics
 
     path = Path(description)
     urdf = path.suffix.lower() == ".urdf"
@@ -249,7 +249,7 @@ def propose_hand(description: str | os.PathLike, side: str | None = None, name: 
     from dexego.retarget.chain import PointSpec, chain_from_model
 
     specs = [PointSpec(k, site=v.get("site"), body=v.get("body"), offset=tuple(v.get("offset", (0.0, 0.0, 0.0)))) for k, v in keypoints.items()]
-    chain = chain_from_model(model, root_name, specs, source=str(path), extra_couplings=_urdf_mimics(path) if urdf else None)
+    chain = chain_from_model(model, root_name, specs, source=str(path), extra_couplings=urdf_mimics(path) if urdf else None)
     driven = {c.joint: c for c in chain.couplings}
     actuated = [chain.joints[i].name for i in chain.independent_joints]
     coupled = [f"{chain.joints[c.joint].name} <- {chain.joints[c.driver].name} (coefficients {', '.join(f'{x:g}' for x in c.coefficients)})" for c in driven.values()]
