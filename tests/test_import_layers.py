@@ -17,7 +17,7 @@ ROOT = SRC / "dexego"
 # checkpoints -> evaluate / serve / retarget; evaluate -> sim -> retarget. "dexego" is the package root (__version__).
 LAYERS = [
     {"dexego", "errors"},
-    {"utils", "config"},
+    {"utils", "config", "configs"},  # configs: the stage configs shipped in the package
     {"geometry"},
     {"hands"},
     {"actions"},
