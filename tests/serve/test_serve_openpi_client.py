@@ -170,3 +170,31 @@ def test_dexego_policy_client_talks_to_an_openpi_encoding_server():
                 client.infer(bad)
     finally:
         server.close()
+
+
+def test_concurrent_clients_of_dexego_serve_get_batched_answers_equal_to_in_process(dexego_serve):
+    """`dexego serve` batches by default: a real Policy's batched forward pass answers each client as in-process."""
+    handle, local = dexego_serve
+    assert handle.server.config.max_batch == 16
+    before = handle.server.batches_run
+    answers, failures = {}, []
+    barrier = threading.Barrier(4)
+
+    def worker(index):
+        try:
+            with PolicyClient(handle.url, ClientConfig(retries=0)) as client:
+                barrier.wait(10)
+                for step in range(4):
+                    answers[index, step] = client.predict_action_chunk(_observation(20 + 4 * index + step))
+        except Exception as exc:  # reported below
+            failures.append(repr(exc))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert failures == [] and len(answers) == 16
+    for (index, step), chunk in answers.items():
+        np.testing.assert_allclose(chunk, local.predict_action_chunk(_observation(20 + 4 * index + step)), rtol=1e-4, atol=1e-5)
+    assert handle.server.largest_batch > 1 and handle.server.batches_run - before < 16
