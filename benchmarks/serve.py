@@ -13,9 +13,10 @@ Clients and flood run in processes of their own (the flood at nice 10), so that 
 server's interpreter; on a small shared machine they still share its cores, so state the load average.
 
 The synthetic policy models a network whose forward pass costs about the same for 1 or for a batch of 16
-observations (``--work-ms`` per pass, as on an accelerator below saturation) plus a little per-observation work
-(each observation's frames pooled on a subsampled grid). A compute-bound CPU model gains far less from batching:
-``--checkpoint runs/NAME`` measures a real dexego Policy the same way.
+observations (``--work-ms`` per pass, as on an accelerator below saturation: by default a wait, during which the
+host CPU is free as it is while a GPU computes; ``--work cpu`` spends it in numpy instead) plus a little
+per-observation work (each observation's frames pooled on a subsampled grid). A compute-bound CPU model gains far
+less from batching: ``--checkpoint runs/NAME`` measures a real dexego Policy the same way.
 
     .venv/bin/python benchmarks/serve.py [--image-size 224] [--requests 40] [--work-ms 5]
     .venv/bin/python benchmarks/serve.py --checkpoint runs/my_policy   # a real dexego Policy
@@ -44,25 +45,28 @@ KEY = "benchmark-key"
 
 
 class SyntheticPolicy:
-    """Deterministic stand-in: per observation its images are pooled; then one fixed computation per forward pass
-    (about ``work_ms``, whatever the batch size) and a matmul to the chunk. Takes batched observations."""
+    """Deterministic stand-in: per observation its images are pooled; then one fixed cost per forward pass (about
+    ``work_ms``, whatever the batch size) and a matmul to the chunk. Takes batched observations.
 
-    def __init__(self, work_ms: float, horizon: int = 30, dim: int = 48):
+    ``work="wait"``: the fixed cost is a wait, as when an accelerator computes while the host thread waits for it
+    (immune to the load of a shared machine); ``work="cpu"``: a calibrated numpy computation on the host."""
+
+    def __init__(self, work_ms: float, horizon: int = 30, dim: int = 48, work: str = "wait"):
         rng = np.random.default_rng(0)
-        self.horizon, self.dim = horizon, dim
+        self.horizon, self.dim, self.work_kind, self.work_ms = horizon, dim, work, work_ms
         self.head = rng.normal(size=(64, horizon * dim)).astype(np.float32)
         self.work = rng.normal(size=(256, 256)).astype(np.float32)
-        self.repeats = 10
-        probe = {"images": np.zeros((6, 3, 32, 32), np.uint8)}
-        for _ in range(5):  # warm-up (BLAS threads, caches)
-            self.predict_action_chunk(probe)
-        trials = []  # the fastest of several trials: other processes only ever slow a trial down
-        for _ in range(5):
-            start = time.perf_counter()
-            for _ in range(4):
-                self.predict_action_chunk(probe)
-            trials.append((time.perf_counter() - start) / 4 / self.repeats)
-        self.repeats = max(1, round(work_ms / 1000 / min(trials)))
+        # Calibrate the fixed computation alone; the fastest of several trials, as other processes only ever slow a
+        # trial down (so under load a pass takes at least work_ms).
+        per_repeat = min(self._fixed_work(20)[1] / 20 for _ in range(7))
+        self.repeats = max(1, round(work_ms / 1000 / per_repeat))
+
+    def _fixed_work(self, repeats: int) -> tuple[np.ndarray, float]:
+        start = time.perf_counter()
+        x = self.work
+        for _ in range(repeats):
+            x = np.tanh(x @ self.work * 0.01)
+        return x, time.perf_counter() - start
 
     def predict_action_chunk(self, observation: dict) -> np.ndarray:
         images = np.asarray(observation["images"])
@@ -70,9 +74,11 @@ class SyntheticPolicy:
         images = images if batched else images[None]
         # per observation: its frames pooled on an 8x8-subsampled grid (a network's own downsampling, cheap)
         features = np.stack([np.resize(im[..., ::8, ::8].reshape(im.shape[0], -1).mean(axis=1), 64) / 255.0 for im in images])
-        x = self.work
-        for _ in range(self.repeats):
-            x = np.tanh(x @ self.work * 0.01)
+        if self.work_kind == "wait":
+            time.sleep(self.work_ms / 1000)
+            x = self.work
+        else:
+            x, _ = self._fixed_work(self.repeats)
         out = ((features + 0.0 * x[0, :64]) @ self.head).reshape(len(images), self.horizon, self.dim)
         return out if batched else out[0]
 
@@ -230,7 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--requests", type=int, default=30, help="requests per client per round (and 4x that in-process)")
-    parser.add_argument("--work-ms", type=float, default=5.0, help="compute per forward pass of the synthetic policy")
+    parser.add_argument("--work-ms", type=float, default=5.0, help="cost of a forward pass of the synthetic policy")
+    parser.add_argument("--work", choices=("wait", "cpu"), default="wait",
+                        help="the pass as a wait (an accelerator computing) or as numpy work on the host CPU")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--max-batch", type=int, default=16)
     parser.add_argument("--batch-wait-ms", type=float, default=2.0)
@@ -248,8 +256,9 @@ def main(argv: list[str] | None = None) -> int:
         dim = policy_info(policy).get("action_dim", 48)
         label = f"{type(policy).__name__} from {args.checkpoint}"
     else:
-        policy, dim = SyntheticPolicy(args.work_ms), 48
-        label = f"synthetic policy (~{args.work_ms:g} ms per forward pass, whatever the batch size)"
+        policy, dim = SyntheticPolicy(args.work_ms, work=args.work), 48
+        kind = "waited, as for an accelerator" if args.work == "wait" else "numpy on the host CPU"
+        label = f"synthetic policy ({args.work_ms:g} ms per forward pass {kind}, whatever the batch size)"
     observations = [make_observation(args.image_size, dim, seed) for seed in range(4)]
     payload_kb = len(codec.packb(observations[0])) / 1024
     load_start = os.getloadavg()
