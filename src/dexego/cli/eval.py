@@ -33,8 +33,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     table.set_defaults(handler=_table)
 
     scaling = group.add_parser(
-        "scaling", help="Fit validation loss = a + b*log10(data amount) and plot it.",
-        description="Fit validation loss = a + b*log10(data amount) (EgoScale's law) by least squares and plot it.\n\n"
+        "scaling", help="Fit log-linear and power-law laws of validation loss against data amount; intervals, leave-last-out check, plot.",
+        description="Fit validation loss against data amount with two laws, by least squares over every run:\n"
+        "  log-linear  loss = a + b*log10(amount)   (EgoScale's law; b < 0 when more data helps)\n"
+        "  power law   loss = c + k*amount^-alpha   (--power-form pure: loss = k*amount^-alpha)\n"
+        "with R^2 of each, 95 % parameter intervals (a bootstrap over seeds when every amount has two or\n"
+        "more runs, else the fit's covariance) and a leave-last-out check (fit below the largest amount,\n"
+        "predict it). Several runs (seeds) at one amount are several points. See docs/scaling.md.\n\n"
         "Inputs (any mix, one point each unless a file holds several):\n"
         "  a training run folder (or its metrics.jsonl): the lowest validation loss of --split and the\n"
         "    data_hours (or data_episodes) value the trainer logged with it;\n"
@@ -48,6 +53,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     scaling.add_argument("--out", help="write the fit JSON here (default: print it)")
     scaling.add_argument("--plot", help="save the plot as PNG here")
     scaling.add_argument("--split", help="validation split read from run directories (default: val, else val_human)")
+    scaling.add_argument("--power-form", choices=("offset", "pure"), default="offset",
+                         help="power law loss = c + k*N^-alpha (offset, default) or k*N^-alpha (pure)")
+    scaling.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples over seeds (default 1000)")
+    scaling.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     scaling.set_defaults(handler=_scaling)
 
     report = group.add_parser("report", help="Self-contained HTML report of a training run or experiment directory.")
@@ -112,24 +121,43 @@ def _table(args: argparse.Namespace) -> int:
 def _scaling(args: argparse.Namespace) -> int:
     from dexego.errors import InputError
     from dexego.evaluate.html_page import figure_png
-    from dexego.evaluate.scaling import fit_log_linear, load_points, plot_scaling, scaling_result
+    from dexego.evaluate.scaling import (
+        analyse_scaling,
+        analysis_lines,
+        fit_log_linear,
+        load_points,
+        plot_scaling,
+        scaling_result,
+    )
     from dexego.utils.files import write_bytes_atomic
 
     points = load_points(args.results, args.split)
     unit = next((p.unit for p in points if p.unit), "")
+    if args.resamples < 10:
+        raise InputError(None, "--resamples", f"need at least 10, got {args.resamples}")
     try:
         fit = fit_log_linear([p.amount for p in points], [p.loss for p in points], unit)
     except ValueError as exc:
         raise InputError(None, "points", str(exc)) from None
     if any(x <= 0 for x in args.predict):
         raise InputError(None, "--predict", "data amounts must be positive")
-    print(f"loss = {fit.intercept:.4f} {fit.slope:+.4f} * log10(amount)  (R^2 = {fit.r2:.4f}, {fit.count} points)", file=sys.stderr)
+    analysis = None
+    if len({p.amount for p in points}) >= 3:
+        try:
+            analysis = analyse_scaling(points, args.power_form, args.resamples, seed=args.seed)
+        except ValueError as exc:
+            raise InputError(None, "points", str(exc)) from None
+        for line in analysis_lines(analysis):
+            print(line, file=sys.stderr)
+    else:
+        print(f"loss = {fit.intercept:.4f} {fit.slope:+.4f} * log10(amount)  (R^2 = {fit.r2:.4f}, {fit.count} points)", file=sys.stderr)
+        print("warning: fewer than 3 different amounts: no power law, intervals or leave-last-out check", file=sys.stderr)
     for amount in args.predict:
-        print(f"predicted loss at {amount:g} {unit}: {fit.predict(amount):.4f}", file=sys.stderr)
+        print(f"predicted loss at {amount:g} {unit}: {fit.predict(amount):.4f} (log-linear)", file=sys.stderr)
     if args.plot:
-        write_bytes_atomic(args.plot, figure_png(plot_scaling(points, fit, args.predict)))
+        write_bytes_atomic(args.plot, figure_png(plot_scaling(points, fit, args.predict, analysis)))
         print(f"wrote {args.plot}", file=sys.stderr)
-    _emit_json(scaling_result(points, fit, args.predict), args.out)
+    _emit_json(scaling_result(points, fit, args.predict, analysis), args.out)
     return 0
 
 
