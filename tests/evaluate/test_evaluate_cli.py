@@ -85,6 +85,25 @@ def test_scaling_command_writes_fit_and_plot(tmp_path):
     assert main(["eval", "scaling", str(tmp_path / "points.json"), "--predict", "-1"]) == 2
 
 
+def test_scaling_command_reports_both_laws_and_warns_on_short_or_rising_input(tmp_path, capsys):
+    points = [{"amount": x, "loss": 0.5 + 3.0 * x**-0.4 + d} for x in (2, 4, 8, 16, 32) for d in (-0.01, 0.0, 0.01)]
+    (tmp_path / "runs.json").write_text(json.dumps({"unit": "minutes", "points": points}))
+    out = tmp_path / "fit.json"
+    assert main(["eval", "scaling", str(tmp_path / "runs.json"), "--resamples", "50", "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "power_law: loss = c + k * amount^-alpha; R^2 = 0.99" in err and "leave-last-out log_linear: fitted below 32 minutes" in err
+    analysis = json.loads(out.read_text())["analysis"]
+    assert analysis["laws"]["power_law"]["params"]["alpha"] == pytest.approx(0.4, abs=0.05) and analysis["warnings"] == []
+    (tmp_path / "two.json").write_text(json.dumps({"points": [{"amount": 1, "loss": 1.0}, {"amount": 10, "loss": 2.0}]}))
+    assert main(["eval", "scaling", str(tmp_path / "two.json")]) == 0
+    assert "warning: fewer than 3 different amounts" in capsys.readouterr().err
+    rising = [{"amount": x, "loss": v} for x, v in ((1, 1.0), (2, 1.5), (4, 0.8), (8, 0.6))]
+    (tmp_path / "rising.json").write_text(json.dumps({"points": rising}))
+    assert main(["eval", "scaling", str(tmp_path / "rising.json"), "--resamples", "20"]) == 0
+    assert "warning: not monotone: the mean loss rises from 1 at 1 to 1.5 at 2" in capsys.readouterr().err
+    assert main(["eval", "scaling", str(tmp_path / "rising.json"), "--resamples", "3"]) == 2
+
+
 def test_report_command(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
