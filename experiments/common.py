@@ -90,7 +90,7 @@ def hours(path: Path, episodes: list[int]) -> float:
 def train_run(config, train: list[tuple[Path, list[int]]], val: dict[str, list[tuple[Path, list[int]]]],
               action_stats: dict | None, data_hours: float | None = None, tokenizer=None):  # fmt: skip
     """Train one stage on chosen episodes (``dexego.train``'s trainer and data builder), validating on fixed episodes;
-    returns the policy."""
+    returns the policy. A model with ``action_frame = "relative"`` gets the builder's relative target statistics."""
     from dexego.models import Policy
     from dexego.train import Trainer, seed_everything
     from dexego.train.build import EpisodeSelection, build_stage_data
@@ -101,7 +101,7 @@ def train_run(config, train: list[tuple[Path, list[int]]], val: dict[str, list[t
     data = build_stage_data(config, selections=selections, action_stats=action_stats, data_hours=data_hours)
     seed_everything(config.seed)
     model = config.model
-    policy = Policy(model, action_stats, tokenizer=tokenizer) if tokenizer is not None else Policy(model, action_stats)
+    policy = Policy(model, data.action_stats, tokenizer=tokenizer, target_stats=data.target_stats)
     result = Trainer(config, policy, data, make_accelerator(config.loop.mixed_precision)).fit()
     return policy, result
 
@@ -129,3 +129,16 @@ def write_json(path: Path, data: Any) -> None:
 
 def command_line() -> str:
     return " ".join([Path(sys.executable).name, *sys.argv])
+
+
+def commit() -> str:
+    """The git commit of the code that ran (with '+dirty' when tracked files differ from it)."""
+    import subprocess
+
+    root = HERE.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")

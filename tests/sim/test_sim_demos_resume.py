@@ -51,9 +51,9 @@ def test_fresh_recording_uses_attempts_from_zero_with_the_documented_seeds(tmp_p
     assert [m["seed"] for m, _ in got] == [3 * SEED_STRIDE, 3 * SEED_STRIDE + 1]
     assert [(m["base_seed"], m["attempt"]) for m, _ in got] == [(3, 0), (3, 1)]
     for i, (meta, ep) in enumerate(got):
-        room, table = demos._attempt_config(i)
-        assert (meta["room"], meta["table"]) == (room, table)
-        direct = run_expert_episode("Close-Drawer", 3 * SEED_STRIDE + i, room, table, render=False)
+        seed, room, table = demos.attempt_plan(i, 3, demos.default_looks("robot"))
+        assert (meta["seed"], meta["room"], meta["table"]) == (seed, room, table)
+        direct = run_expert_episode("Close-Drawer", seed, room, table, render=False)
         assert np.array_equal(ep.keypoints_world, direct["keypoints_world"], equal_nan=True)
         assert np.array_equal(ep.robot_action, direct["robot_action"])
 
@@ -87,7 +87,7 @@ def test_two_tasks_share_a_folder_and_an_interrupted_run_resumes_exactly(tmp_pat
 
 def test_datasets_without_attempt_metadata_resume_from_the_seed(tmp_path):
     out = tmp_path / "old"
-    rollout = run_expert_episode("Close-Drawer", 0, *demos._attempt_config(0), image_size=SIZE)
+    rollout = run_expert_episode("Close-Drawer", 0, *demos.default_looks("robot")[0], image_size=SIZE)
     with DatasetWriter(out, fps=30) as writer:  # written as before attempts were recorded: task and full seed only
         writer.add_episode(to_episode("Close-Drawer", rollout))
     assert recorded_attempts(out, "Close-Drawer", "robot") == [0]

@@ -7,7 +7,8 @@ from dexego.cli import main
 from dexego.errors import ConfigError
 from dexego.evaluate.results import parse_results
 from dexego.sim.evaluation import ExpertFactory, evaluate, protocol, resolve_tasks, write_results
-from dexego.sim.scene import SEEN_CONFIGS, UNSEEN_CONFIGS
+from dexego.sim.demos import MAX_DATA_SEED, SEED_STRIDE
+from dexego.sim.scene import ALL_CONFIGS, EVAL_LOOKS, HUMAN_LOOKS, ROBOT_LOOKS
 from dexego.sim.tasks import task_names
 
 
@@ -23,16 +24,24 @@ class HoldStill:
         return np.concatenate([observation["ee_pose"], observation["hand_joint_pos"]], axis=1).ravel()
 
 
-def test_protocol_counts_configs_and_fixed_seeds():
-    seen, unseen = protocol("Stack-Can", "seen"), protocol("Stack-Can", "unseen")
-    assert len(seen) == 27 and len(unseen) == 66
-    assert {(s.room, s.table) for s in seen} == set(SEEN_CONFIGS)
-    assert {(s.room, s.table) for s in unseen} == set(UNSEEN_CONFIGS) and len(UNSEEN_CONFIGS) == 22
+def test_protocol_counts_looks_and_fixed_seeds():
+    seen, human, unseen = (protocol("Stack-Can", split) for split in ("seen", "human", "unseen"))
+    assert (len(seen), len(human), len(unseen)) == (27, 26, 27)
+    assert {(s.room, s.table) for s in seen} == set(ROBOT_LOOKS)
+    assert {(s.room, s.table) for s in human} == set(HUMAN_LOOKS) and len(HUMAN_LOOKS) == 13
+    assert {(s.room, s.table) for s in unseen} == set(EVAL_LOOKS) and len(EVAL_LOOKS) == 9
+    assert all(room == 5 or table == 5 for room, table in EVAL_LOOKS)  # room 5 and table 5 appear only here
+    assert set(ROBOT_LOOKS) | set(HUMAN_LOOKS) | set(EVAL_LOOKS) == set(ALL_CONFIGS)
     assert protocol("Stack-Can", "unseen") == unseen
-    all_seeds = [s.seed for t in task_names() for split in ("seen", "unseen") for s in protocol(t, split)]
+    all_seeds = [s.seed for t in task_names() for split in ("seen", "human", "unseen") for s in protocol(t, split, 3000)]
     assert len(set(all_seeds)) == len(all_seeds)
+    # every evaluation seed lies above every seed a demonstration can use (data seed <= 999, attempt < 1e6)
+    assert min(all_seeds) >= (MAX_DATA_SEED + 1) * SEED_STRIDE
     with pytest.raises(ConfigError, match="split"):
         protocol("Stack-Can", "both")
+    with pytest.raises(ConfigError, match="episodes"):
+        protocol("Stack-Can", "seen", 3001)
+    assert {(s.room, s.table) for s in protocol("Stack-Can", "human", 4, looks=((2, 2),))} == {(2, 2)}
 
 
 def test_resolve_tasks():

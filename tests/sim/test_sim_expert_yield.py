@@ -20,7 +20,7 @@ def test_every_task_has_its_bar():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("split", ["seen", "unseen"])
+@pytest.mark.parametrize("split", ["seen", "human", "unseen"])
 def test_every_expert_reaches_its_bar(split):
     results = evaluate(ExpertFactory(), "all", split, workers=2)
     assert set(results["summary"]) == set(task_names())

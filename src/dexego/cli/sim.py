@@ -16,7 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = group.add_parser("eval", help="Evaluate a policy (SR/PSR) with the benchmark protocol.")
     p.add_argument("--policy", default="expert", help="'expert' (scripted experts), a training run, checkpoint or policy folder (see docs/serve.md), or ws://HOST:PORT")
     p.add_argument("--tasks", default="all", help="comma-separated task names, or 'all'")
-    p.add_argument("--split", default="seen", help="seen (27 rollouts/task) or unseen (66 rollouts/task)")
+    p.add_argument("--split", default="seen",
+                   help="robot looks (seen, 27 rollouts/task), human looks (human, 26) or evaluation-only looks (unseen, 27)")
     p.add_argument("--episodes", type=int, default=None, help="rollouts per task (default: the protocol's)")
     p.add_argument("--workers", type=int, default=1, help="processes running rollouts in parallel")
     p.add_argument("--seed", type=int, default=0, help="base seed of the protocol")

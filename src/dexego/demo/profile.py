@@ -42,6 +42,40 @@ class DataPlan:
 
 
 @dataclass(frozen=True)
+class LookPlan:
+    """The look protocol of a run: which of the 25 (room, table) looks each kind of data and evaluation uses.
+
+    ``robot``: robot demonstrations (evaluation split "seen"); ``human``: human demonstrations (split
+    "human"); ``evaluation``: looks no demonstration contains (split "unseen"). The three are disjoint.
+    Defaults: ``dexego.sim.scene``'s ROBOT_LOOKS, HUMAN_LOOKS, EVAL_LOOKS.
+    """
+
+    robot: tuple[tuple[int, int], ...] = ((1, 1), (2, 1), (3, 1))
+    human: tuple[tuple[int, int], ...] = ()  # () = the scene's HUMAN_LOOKS
+    evaluation: tuple[tuple[int, int], ...] = ()  # () = the scene's EVAL_LOOKS
+
+    def __post_init__(self):
+        from dexego.sim.scene import EVAL_LOOKS, HUMAN_LOOKS, check_visual_config
+
+        fixed = {"robot": self.robot, "human": self.human or HUMAN_LOOKS, "evaluation": self.evaluation or EVAL_LOOKS}
+        for name, looks in fixed.items():
+            looks = tuple((int(r), int(t)) for r, t in looks)
+            if not looks or len(set(looks)) != len(looks):
+                raise ValueError(f"looks.{name} must list distinct (room, table) pairs, got {list(looks)}")
+            for room, table in looks:
+                check_visual_config(room, table)
+            object.__setattr__(self, name, looks)
+        for a, b in (("robot", "human"), ("robot", "evaluation"), ("human", "evaluation")):
+            shared = set(getattr(self, a)) & set(getattr(self, b))
+            if shared:
+                raise ValueError(f"looks.{a} and looks.{b} share {sorted(shared)}: the look split must be disjoint")
+
+    def split(self, name: str) -> tuple[tuple[int, int], ...]:
+        """The looks of an evaluation split: seen -> robot, human -> human, unseen -> evaluation."""
+        return {"seen": self.robot, "human": self.human, "unseen": self.evaluation}[name]
+
+
+@dataclass(frozen=True)
 class Arm:
     """One policy of the comparison: robot fine-tuning, from the human-pretrained weights or from scratch."""
 
@@ -61,7 +95,7 @@ class EvalPlan:
     """The demo's evaluation: rollouts per task and split, splits, rollout horizon, query period, what to keep."""
 
     rollouts: int = 2  # per task and split
-    splits: tuple[str, ...] = ("seen", "unseen")
+    splits: tuple[str, ...] = ("seen", "human", "unseen")
     horizon: int = 0  # control steps per rollout; 0 = the task's own
     query_every: int = 4  # control steps between policy queries
     videos: int = 1  # rollout videos kept per arm (the first rollouts of the first split)
@@ -71,9 +105,9 @@ class EvalPlan:
     def __post_init__(self):
         if self.rollouts < 1:
             raise ValueError("rollouts must be >= 1")
-        unknown = set(self.splits) - {"seen", "unseen"}
-        if not self.splits or unknown:
-            raise ValueError(f"splits must be a non-empty subset of seen, unseen; got {list(self.splits)}")
+        unknown = set(self.splits) - {"seen", "human", "unseen"}
+        if not self.splits or unknown or len(set(self.splits)) != len(self.splits):
+            raise ValueError(f"splits must be distinct names among seen, human, unseen; got {list(self.splits)}")
         if self.horizon < 0 or self.query_every < 1 or min(self.videos, self.overlays, self.motion_samples) < 0:
             raise ValueError("horizon, videos, overlays and motion_samples must be >= 0, query_every >= 1")
 
@@ -85,6 +119,7 @@ class DemoProfile:
     name: str = "quick"
     description: str = ""
     data: DataPlan = field(default_factory=DataPlan)
+    looks: LookPlan = field(default_factory=LookPlan)
     arms: tuple[Arm, ...] = (Arm("human_pretrained", True), Arm("no_pretraining", False))
     eval: EvalPlan = field(default_factory=EvalPlan)
     pretrain: str = "pretrain.toml"  # stage configs, relative to the profile folder

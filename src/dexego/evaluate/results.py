@@ -14,7 +14,7 @@ Accepted layout (one file per evaluated policy)::
 ``progress`` (completed / total subtasks, in [0, 1]) may replace
 ``subtasks_done``/``subtasks_total``. A file may instead (or also) carry a
 summary ``"tasks": {task: {split: {"sr": 0.7, "psr": 0.8, "rollouts": 27}}}``
-(rates in [0, 1]); rollouts win when both are present. ``split`` is "seen" or
+(rates in [0, 1]); rollouts win when both are present. ``split`` is "seen", "human" or
 "unseen". Other keys are kept as metadata and ignored here.
 
 PSR follows the benchmark spec: per rollout the fraction of subtasks that were
@@ -30,7 +30,7 @@ from typing import Any
 from dexego.errors import InputError
 from dexego.utils.files import read_json
 
-SPLITS = ("seen", "unseen")
+SPLITS = ("seen", "human", "unseen")  # robot looks, human looks, evaluation-only looks (dexego.sim.scene)
 
 
 @dataclass(frozen=True)

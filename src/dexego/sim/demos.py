@@ -2,13 +2,16 @@
 
 Robot episodes carry robot state/action and ego48 hands from FK; human
 episodes (``embodiment="human"``, see :mod:`dexego.sim.human_demos`) look like
-real human data. Attempts use seeds ``seed * 1_000_000 + i`` on the seen
-visual configurations for the robot (rooms 1-3 with table 1, cycling) and
-on all 25 for the human; only successful episodes are written, so the
-expert's yield is reported.
+real human data. Attempt ``i`` uses seed ``seed * 1_000_000 + i`` (data seeds
+0..999, so no demonstration ever uses an evaluation seed, see
+``dexego.sim.evaluation``) and look ``looks[i % len(looks)]``: by default the
+robot looks for the robot and the human looks for the human
+(``dexego.sim.scene``'s look protocol), never an evaluation look unless asked.
+Only successful episodes are written, so the expert's yield is reported.
 
 Each written episode's metadata records its task, ``base_seed`` (``seed``),
-``attempt`` (``i``) and full ``seed``; the dataset row holds its embodiment.
+``attempt`` (``i``), full ``seed`` and its look (``room``, ``table``); the
+dataset row holds its embodiment.
 Several tasks (and base seeds) can share one dataset: re-opening counts only
 the episodes of the same task, embodiment and base seed, and continues from
 the attempt after the last one recorded for them, so an interrupted or
@@ -27,19 +30,41 @@ from pathlib import Path
 import numpy as np
 
 from dexego.errors import ConfigError, InputError
-from dexego.sim.scene import SEEN_CONFIGS
+from dexego.sim.scene import HUMAN_LOOKS, ROBOT_LOOKS, Look, check_visual_config
 from dexego.sim.tasks import get_task
 
 SEED_STRIDE = 1_000_000
+MAX_DATA_SEED = 999  # demonstration seeds stay below 1e9, where evaluation seeds start
 EMBODIMENTS = ("robot", "human")
 
 
-def _attempt_config(i: int, embodiment: str = "robot") -> tuple[int, int]:
-    if embodiment == "human":
-        from dexego.sim.human_demos import human_attempt_config
+def default_looks(embodiment: str) -> tuple[Look, ...]:
+    """The looks a recording cycles through unless told otherwise: the robot's or the human's share of the 25."""
+    _check_embodiment(embodiment)
+    return HUMAN_LOOKS if embodiment == "human" else ROBOT_LOOKS
 
-        return human_attempt_config(i)
-    return SEEN_CONFIGS[i % len(SEEN_CONFIGS)]
+
+def attempt_plan(i: int, seed: int, looks) -> tuple[int, int, int]:
+    """(episode seed, room, table) of recording attempt ``i`` from base ``seed`` cycling through ``looks``."""
+    room, table = looks[i % len(looks)]
+    return seed * SEED_STRIDE + i, int(room), int(table)
+
+
+def check_looks(looks) -> tuple[Look, ...]:
+    looks = tuple((int(r), int(t)) for r, t in looks)
+    if not looks:
+        raise ConfigError("looks must not be empty")
+    for room, table in looks:
+        try:
+            check_visual_config(room, table)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    return looks
+
+
+def check_data_seed(seed: int) -> None:
+    if not 0 <= seed <= MAX_DATA_SEED:
+        raise ConfigError(f"demonstration seed must be in 0..{MAX_DATA_SEED} (larger seeds are evaluation seeds), got {seed}")
 
 
 def _check_embodiment(embodiment: str) -> None:
@@ -131,9 +156,9 @@ def to_episode(task: str, rollout: dict):
 
 
 def _attempt(args: tuple) -> dict:
-    task, i, seed, image_size, embodiment = args
-    room, table = _attempt_config(i, embodiment)
-    return _run(task, seed * SEED_STRIDE + i, room, table, embodiment, render=True, image_size=image_size)
+    task, i, seed, image_size, embodiment, looks = args
+    episode_seed, room, table = attempt_plan(i, seed, looks)
+    return _run(task, episode_seed, room, table, embodiment, render=True, image_size=image_size)
 
 
 def _embodiment_name(embodiment: str) -> str:
@@ -193,6 +218,7 @@ def record_demos(
     max_attempts_factor: float = 2.0,
     progress: Callable[[int, int], None] | None = None,
     embodiment: str = "robot",
+    looks=None,
 ) -> dict:
     """Make the dataset at ``out`` hold ``episodes`` successful expert episodes of ``task`` (resumable).
 
@@ -200,11 +226,14 @@ def record_demos(
     hands and head camera; benchmark and human-only tasks). Only the episodes
     of this task, embodiment and ``seed`` already in ``out`` count towards
     ``episodes``; other tasks may share the dataset, other embodiments may not.
+    ``looks``: the (room, table) looks attempts cycle through (default: :func:`default_looks`).
     """
     from dexego.data import DatasetWriter
     from dexego.sim.robot_mjcf import ROBOT_NAME
 
     _check_embodiment(embodiment)
+    check_data_seed(seed)
+    looks = check_looks(default_looks(embodiment) if looks is None else looks)
     if episodes < 1 or workers < 1:
         raise ConfigError(f"episodes and workers must be >= 1, got {episodes} and {workers}")
     if embodiment == "human":
@@ -223,7 +252,7 @@ def record_demos(
         pool = multiprocessing.get_context("spawn").Pool(workers) if workers > 1 and existing < episodes else None
         try:
             while existing + written < episodes and attempt < limit:
-                batch = [(name, attempt + k, seed, image_size, embodiment) for k in range(max(1, workers))]
+                batch = [(name, attempt + k, seed, image_size, embodiment, looks) for k in range(max(1, workers))]
                 results = pool.map(_attempt, batch) if pool else [_attempt(batch[0])]
                 for r in results:
                     if r["success"] and existing + written < episodes:

@@ -1,8 +1,11 @@
 """The benchmark protocol and runner: rollouts per task and split, SR and PSR.
 
-"seen" = 27 rollouts per task (9 on each of the 3 seen room/table configs),
-"unseen" = 66 (3 on each of the 22 others). Seeds are fixed: rollout ``i`` of
-task ``k`` in a split uses ``base_seed + 10000 * k + (5000 if unseen) + i``.
+Splits follow the look protocol of ``dexego.sim.scene``: "seen" = 27 rollouts
+per task (9 on each of the 3 robot looks), "human" = 26 (2 on each of the 13
+human looks), "unseen" = 27 (3 on each of the 9 evaluation looks, which no
+demonstration shows). Seeds are fixed and disjoint from every demonstration
+seed (those stay below 1e9, ``dexego.sim.demos``): rollout ``i`` of task ``k``
+in a split uses ``EVAL_SEED_BASE + 1_000_000 * base_seed + 10000 * k + SPLIT_OFFSET[split] + i``.
 A policy is anything with ``reset(seed)`` and ``act(observation)``; it is
 built per task by a picklable factory ``factory(task_name) -> policy`` so
 rollouts can run in worker processes.
@@ -20,13 +23,15 @@ from typing import Any, Protocol
 import numpy as np
 
 from dexego.errors import ConfigError
-from dexego.sim.scene import SEEN_CONFIGS, UNSEEN_CONFIGS
+from dexego.sim.scene import LOOK_SPLITS, Look
 from dexego.sim.tasks import get_task, task_names
 from dexego.utils.files import atomic_file, write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
-SPLITS = ("seen", "unseen")
-PER_CONFIG = {"seen": 9, "unseen": 3}
+SPLITS = ("seen", "human", "unseen")
+PER_CONFIG = {"seen": 9, "human": 2, "unseen": 3}
+EVAL_SEED_BASE = 1_000_000_000  # above every demonstration seed (data seed <= 999, times 1e6, plus the attempt)
+SPLIT_OFFSET = {"seen": 0, "human": 3000, "unseen": 6000}  # up to 3000 rollouts per task and split
 
 
 class SimPolicy(Protocol):
@@ -42,6 +47,7 @@ class RolloutSpec:
     seed: int
     room: int
     table: int
+    looks: int = 1  # how many looks the split cycles through (the rollout's look index is index % looks)
 
 
 @dataclass
@@ -80,18 +86,23 @@ def resolve_tasks(tasks: str | list[str]) -> list[str]:
     return [get_task(t).name for t in tasks]
 
 
-def protocol(task: str, split: str, episodes: int | None = None, base_seed: int = 0) -> list[RolloutSpec]:
-    """The fixed rollouts of one task in one split (the first ``episodes`` of them, cycling configs)."""
+def protocol(task: str, split: str, episodes: int | None = None, base_seed: int = 0,
+             looks: tuple[Look, ...] | None = None) -> list[RolloutSpec]:  # fmt: skip
+    """The fixed rollouts of one task in one split (the first ``episodes`` of them, cycling the split's looks).
+
+    ``looks`` replaces the split's looks of ``dexego.sim.scene.LOOK_SPLITS`` (a profile's own look split)."""
     if split not in SPLITS:
         raise ConfigError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
-    configs = SEEN_CONFIGS if split == "seen" else UNSEEN_CONFIGS
+    configs = tuple(LOOK_SPLITS[split] if looks is None else looks)
+    if not configs:
+        raise ConfigError(f"split {split!r} has no looks")
     default = PER_CONFIG[split] * len(configs)
     n = default if episodes is None else int(episodes)
-    if n < 1:
-        raise ConfigError(f"episodes must be >= 1, got {n}")
+    if not 1 <= n <= 3000 or not 0 <= base_seed < 1000:
+        raise ConfigError(f"episodes must be in 1..3000 and base_seed in 0..999, got {n} and {base_seed}")
     k = task_names().index(get_task(task).name)
-    offset = base_seed + 10000 * k + (5000 if split == "unseen" else 0)
-    return [RolloutSpec(task, split, i, offset + i, *configs[i % len(configs)]) for i in range(n)]
+    offset = EVAL_SEED_BASE + base_seed * 1_000_000 + 10000 * k + SPLIT_OFFSET[split]
+    return [RolloutSpec(task, split, i, offset + i, *configs[i % len(configs)], looks=len(configs)) for i in range(n)]
 
 
 def run_rollout(env, policy: SimPolicy, spec: RolloutSpec, video_path: Path | None = None) -> RolloutResult:
@@ -122,7 +133,7 @@ def run_rollout(env, policy: SimPolicy, spec: RolloutSpec, video_path: Path | No
         task=spec.task, split=spec.split, seed=spec.seed, room=spec.room, table=spec.table,
         success=bool(info["success"]), subtasks=dict(info["subtasks"]), subtasks_done=int(done),
         subtasks_total=len(info["subtasks"]), steps=steps, failure_reason=info.get("failure_reason"),
-        video=str(video_path) if frames is not None else None, background=spec.index % (3 if spec.split == "seen" else 22),
+        video=str(video_path) if frames is not None else None, background=spec.index % spec.looks,
     )  # fmt: skip
 
 
@@ -175,10 +186,11 @@ def evaluate(
     env_overrides: dict[str, Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
     policy_name: str = "policy",
+    looks: tuple[Look, ...] | None = None,
 ) -> dict:
     """Run the protocol; returns the results dict (rollouts + per-task SR/PSR + means)."""
     names = resolve_tasks(tasks)
-    specs = [s for t in names for s in protocol(t, split, episodes, base_seed)]
+    specs = [s for t in names for s in protocol(t, split, episodes, base_seed, looks)]
     env_overrides = dict(env_overrides or {})
     video = str(video_dir) if video_dir else None
     if workers <= 1:

@@ -4,8 +4,8 @@ An episode is written like real human data: video, per-frame camera pose
 (world_from_camera) and intrinsics, world-frame keypoints of both hands (all
 21, from the hand model's sites), per-hand validity (the hand is in view),
 the instruction; no robot state or action. Each attempt draws its object
-sizes and colours, skin tone and head motion from its seed, and cycles
-through all 25 room/table configurations.
+sizes and colours, skin tone and head motion from its seed; recordings cycle
+through the human looks of the look protocol (``dexego.sim.demos``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 from dexego.sim.expert import ScriptedExpert
 from dexego.sim.human_hand_mjcf import HUMAN_EMBODIMENT
 from dexego.sim.human_tasks import human_task, is_human_only
-from dexego.sim.scene import ALL_CONFIGS
+from dexego.sim.scene import HUMAN_LOOKS
 from dexego.sim.tasks.base import Task
 
 HUMAN_SOURCE = "sim_human"
@@ -33,8 +33,8 @@ class TaskExpert(ScriptedExpert):
 
 
 def human_attempt_config(i: int) -> tuple[int, int]:
-    """Attempt ``i`` of a human recording uses visual configuration ``i mod 25`` (all rooms and tables)."""
-    return ALL_CONFIGS[i % len(ALL_CONFIGS)]
+    """Attempt ``i`` of a default human recording uses human look ``i mod 13`` (``dexego.sim.scene.HUMAN_LOOKS``)."""
+    return HUMAN_LOOKS[i % len(HUMAN_LOOKS)]
 
 
 def run_human_episode(task: str, seed: int, room: int, table: int, render: bool = True, image_size: int = 224, randomize: bool = True) -> dict:

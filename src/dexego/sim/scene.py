@@ -24,9 +24,17 @@ TABLE_CENTER = (0.55, 0.0)
 TABLE_HALF = (0.35, 0.6)
 NUM_ROOMS = 5
 NUM_TABLES = 5
-SEEN_CONFIGS: tuple[tuple[int, int], ...] = ((1, 1), (2, 1), (3, 1))  # (room, table), 1-based as in the paper
-ALL_CONFIGS: tuple[tuple[int, int], ...] = tuple((r, t) for r in range(1, NUM_ROOMS + 1) for t in range(1, NUM_TABLES + 1))
-UNSEEN_CONFIGS: tuple[tuple[int, int], ...] = tuple(c for c in ALL_CONFIGS if c not in SEEN_CONFIGS)
+Look = tuple[int, int]  # (room, table), 1-based as in the paper: one of the 25 visual configurations
+ALL_CONFIGS: tuple[Look, ...] = tuple((r, t) for r in range(1, NUM_ROOMS + 1) for t in range(1, NUM_TABLES + 1))
+# The look protocol (DESIGN.md, "Benchmark protocol for learned policies"): the 25 looks split three ways.
+# Robot demonstrations use ROBOT_LOOKS (evaluation split "seen"); human demonstrations use HUMAN_LOOKS
+# (split "human"); EVAL_LOOKS (split "unseen": every look of room 5 or table 5, so no training frame
+# shows that room or that table at all) appear in no demonstration.
+ROBOT_LOOKS: tuple[Look, ...] = ((1, 1), (2, 1), (3, 1))
+EVAL_LOOKS: tuple[Look, ...] = tuple(c for c in ALL_CONFIGS if c[0] == NUM_ROOMS or c[1] == NUM_TABLES)
+HUMAN_LOOKS: tuple[Look, ...] = tuple(c for c in ALL_CONFIGS if c not in ROBOT_LOOKS and c not in EVAL_LOOKS)
+LOOK_SPLITS: dict[str, tuple[Look, ...]] = {"seen": ROBOT_LOOKS, "human": HUMAN_LOOKS, "unseen": EVAL_LOOKS}
+SEEN_CONFIGS = ROBOT_LOOKS
 
 # (builtin, mark, rgb1, rgb2) for floor and walls of each room; tables likewise.
 _ROOMS = (
