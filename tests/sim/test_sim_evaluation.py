@@ -6,8 +6,8 @@ import pytest
 from dexego.cli import main
 from dexego.errors import ConfigError
 from dexego.evaluate.results import parse_results
-from dexego.sim.evaluation import ExpertFactory, evaluate, protocol, resolve_tasks, write_results
 from dexego.sim.demos import MAX_DATA_SEED, SEED_STRIDE
+from dexego.sim.evaluation import ExpertFactory, evaluate, protocol, resolve_tasks, write_results
 from dexego.sim.scene import ALL_CONFIGS, EVAL_LOOKS, HUMAN_LOOKS, ROBOT_LOOKS
 from dexego.sim.tasks import task_names
 
