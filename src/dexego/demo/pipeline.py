@@ -3,9 +3,12 @@
 Output folder layout::
 
     OUT/data/human/<task>/           synthetic egocentric human demonstrations (one dataset per task)
-    OUT/data/robot/<task>/           robot demonstrations (robot_<pct>/ for arms on a share of them)
+    OUT/data/human_shuffled/<task>/  the same videos with hand motion shuffled between episodes (control arms)
+    OUT/data/robot/<task>/           robot demonstrations (robot_<pct>/ for arms on a share of them,
+                                     robot_vr/ for arms with robot demonstrations on the human looks too)
     OUT/data/robot_heldout/<task>/   robot episodes of other seeds: overlays and motion errors
-    OUT/results/runs/pretrain/       human pretraining run (dexego train layout)
+    OUT/results/protocol.json        the look split and the check that no training episode has an evaluation look or seed
+    OUT/results/runs/pretrain/       human pretraining run (dexego train layout); pretrain_shuffled/ for the control
     OUT/results/runs/<arm>/          robot fine-tuning of each compared policy
     OUT/results/eval/<arm>.json      benchmark rollouts, seen and unseen (dexego sim eval format)
     OUT/results/motion/<arm>.json    motion errors on held-out robot episodes (+ overlay PNGs)
@@ -48,7 +51,28 @@ class DemoOptions:
 
 
 def arm_data_dir(out: Path, arm: Arm) -> Path:
-    return out / DATA / ("robot" if arm.robot_fraction >= 1.0 else f"robot_{round(100 * arm.robot_fraction)}")
+    name = "robot" if arm.robot_fraction >= 1.0 else f"robot_{round(100 * arm.robot_fraction)}"
+    return out / DATA / (name + ("_vr" if arm.robot_looks == "robot+human" else ""))
+
+
+def robot_data_sets(loaded: LoadedProfile) -> list[tuple[float, str]]:
+    """The (fraction, robot_looks) robot datasets the arms fine-tune on, the full robot-look set first."""
+    wanted = {(a.robot_fraction, a.robot_looks) for a in loaded.profile.arms if a.finetune} | {(1.0, "robot")}
+    return sorted(wanted, key=lambda x: (x != (1.0, "robot"), x[1], -x[0]))
+
+
+def pretrain_variants(loaded: LoadedProfile) -> list[str]:
+    """The human pretraining runs the arms need: "human" and/or "shuffled"."""
+    return sorted({a.pretraining for a in loaded.profile.arms if a.pretrained}, key=lambda v: v != "human")
+
+
+def pretrain_dir(out: Path, variant: str) -> Path:
+    return out / RESULTS / "runs" / ("pretrain" if variant == "human" else f"pretrain_{variant}")
+
+
+def robot_looks(loaded: LoadedProfile, which: str) -> tuple:
+    looks = loaded.profile.looks
+    return looks.robot if which == "robot" else looks.robot + looks.human
 
 
 def fraction_episodes(episodes: int, fraction: float) -> int:
@@ -57,13 +81,16 @@ def fraction_episodes(episodes: int, fraction: float) -> int:
 
 def stage_names(loaded: LoadedProfile) -> list[str]:
     p = loaded.profile
-    names = [f"human_data:{t}" for t in p.data.human_tasks] + [f"robot_data:{t}" for t in p.data.robot_tasks]
-    for fraction in sorted({a.robot_fraction for a in p.arms if a.robot_fraction < 1.0}):
-        names += [f"robot_data_{round(100 * fraction)}:{t}" for t in p.data.robot_tasks]
+    names = [f"human_data:{t}" for t in p.data.human_tasks]
+    if "shuffled" in pretrain_variants(loaded):
+        names.append("human_shuffled")
+    for fraction, looks in robot_data_sets(loaded):
+        root = arm_data_dir(Path("."), Arm("x", robot_fraction=fraction, robot_looks=looks)).name
+        names += [f"{root.replace('robot', 'robot_data')}:{t}" for t in p.data.robot_tasks]
     names += [f"robot_heldout:{t}" for t in p.data.robot_tasks]
-    if loaded.needs_pretraining:
-        names.append("pretrain")
-    names += [f"finetune:{a.name}" for a in p.arms]
+    names.append("protocol")
+    names += ["pretrain" if v == "human" else f"pretrain_{v}" for v in pretrain_variants(loaded)]
+    names += [f"finetune:{a.name}" for a in p.arms if a.finetune]
     names += [f"eval:{a.name}:{s}" for a in p.arms for s in p.eval.splits]
     names += [f"eval:{EXPERT}:{s}" for s in p.eval.splits]
     names += [f"motion:{a.name}" for a in p.arms] + [f"motion:{HOLD}"]
@@ -89,39 +116,50 @@ def run_demo(
     runner = StageRunner(out, len(stage_names(loaded)), log)
     log(f"dexego demo, profile {p.name!r} -> {out} ({p.description})")
 
-    def record(task: str, root: Path, episodes: int, embodiment: str, seed: int) -> dict:
+    def record(task: str, root: Path, episodes: int, embodiment: str, seed: int, looks: tuple) -> dict:
         from dexego.sim.demos import record_demos
 
         summary = record_demos(task, episodes, root / task, workers=options.workers, seed=seed,
-                               image_size=p.data.image_size, embodiment=embodiment,
+                               image_size=p.data.image_size, embodiment=embodiment, looks=looks,
                                progress=ProgressCallback(f"  {task}", "episodes") if options.progress else None)  # fmt: skip
         if summary["written"] + summary["skipped_existing"] < episodes:
             log(f"  warning: only {summary['written'] + summary['skipped_existing']} of {episodes} {task} episodes "
                 f"(expert yield {summary['yield']:.2f})")
         return summary
 
+    looks = p.looks
     for task in p.data.human_tasks:
-        runner.run(f"human_data:{task}", lambda t=task: record(t, out / DATA / "human", p.data.human_episodes, "human", p.data.seed))
-    for task in p.data.robot_tasks:
-        runner.run(f"robot_data:{task}", lambda t=task: record(t, out / DATA / "robot", p.data.robot_episodes, "robot", p.data.seed))
-    for fraction in sorted({a.robot_fraction for a in p.arms if a.robot_fraction < 1.0}):
-        root = arm_data_dir(out, Arm("x", robot_fraction=fraction))
-        for task in p.data.robot_tasks:  # same seeds: the first episodes of the full set
-            n = fraction_episodes(p.data.robot_episodes, fraction)
-            runner.run(f"{root.name.replace('robot', 'robot_data')}:{task}", lambda t=task, r=root, n=n: record(t, r, n, "robot", p.data.seed))
+        runner.run(f"human_data:{task}",
+                   lambda t=task: record(t, out / DATA / "human", p.data.human_episodes, "human", p.data.seed, looks.human))
+    if "shuffled" in pretrain_variants(loaded):
+        from dexego.demo.controls import shuffle_hand_motion
+
+        runner.run("human_shuffled", lambda: shuffle_hand_motion([out / DATA / "human" / t for t in p.data.human_tasks],
+                                                                 out / DATA / "human_shuffled", seed=p.data.seed))  # fmt: skip
+    for fraction, which in robot_data_sets(loaded):
+        root = arm_data_dir(out, Arm("x", robot_fraction=fraction, robot_looks=which))
+        for task in p.data.robot_tasks:  # same seeds: a share holds the first episodes of the full set
+            n = p.data.robot_episodes if fraction >= 1.0 else fraction_episodes(p.data.robot_episodes, fraction)
+            runner.run(f"{root.name.replace('robot', 'robot_data')}:{task}",
+                       lambda t=task, r=root, n=n, w=which: record(t, r, n, "robot", p.data.seed, robot_looks(loaded, w)))
     heldout_seed = p.data.seed + 1
     for task in p.data.robot_tasks:
-        runner.run(f"robot_heldout:{task}",
-                   lambda t=task: record(t, out / DATA / "robot_heldout", p.data.heldout_robot_episodes, "robot", heldout_seed))
+        runner.run(f"robot_heldout:{task}", lambda t=task: record(t, out / DATA / "robot_heldout", p.data.heldout_robot_episodes,
+                                                                 "robot", heldout_seed, looks.robot))  # fmt: skip
+    runner.run("protocol", lambda: check_protocol(loaded, out))
 
-    pretrain_dir = results / "runs" / "pretrain"
-    if loaded.needs_pretraining:
-        sources = [out / DATA / "human" / t for t in p.data.human_tasks]
-        runner.run("pretrain", lambda: train_stage(loaded.pretrain, sources, pretrain_dir, ""))
+    for variant in pretrain_variants(loaded):
+        human_root = out / DATA / ("human" if variant == "human" else f"human_{variant}")
+        sources = [human_root / t for t in p.data.human_tasks]
+        runner.run("pretrain" if variant == "human" else f"pretrain_{variant}",
+                   lambda s=sources, v=variant: train_stage(loaded.pretrain, s, pretrain_dir(out, v), "", p.train_seed))
     for arm in p.arms:
+        if not arm.finetune:
+            continue
         sources = [arm_data_dir(out, arm) / t for t in p.data.robot_tasks]
-        init = str(pretrain_dir) if arm.pretrained else ""
-        runner.run(f"finetune:{arm.name}", lambda a=arm, s=sources, i=init: train_stage(loaded.finetune, s, results / "runs" / a.name, i))
+        init = str(pretrain_dir(out, arm.pretraining)) if arm.pretrained else ""
+        runner.run(f"finetune:{arm.name}", lambda a=arm, s=sources, i=init: train_stage(
+            loaded.finetune, s, results / "runs" / a.name, i, p.train_seed, a.finetune_steps))
     for arm in p.arms:
         for split in p.eval.splits:
             runner.run(f"eval:{arm.name}:{split}", lambda a=arm, s=split: evaluate_arm(loaded, out, a, s, options))
@@ -208,9 +246,14 @@ def stage_config(template: dict, sources: list[Path], output_dir: Path, init_fro
     return load_stage_config(data)
 
 
-def train_stage(template: dict, sources: list[Path], output_dir: Path, init_from: str) -> dict:
+def train_stage(template: dict, sources: list[Path], output_dir: Path, init_from: str, seed: int = 0, max_steps: int = 0) -> dict:
+    """One training stage; ``seed`` replaces the template's, ``max_steps`` (when > 0) its step budget."""
     from dexego.train.build import run_stage
 
+    template = copy.deepcopy(template)
+    template["seed"] = seed
+    if max_steps:
+        template.setdefault("loop", {})["max_steps"] = max_steps
     result = run_stage(stage_config(template, sources, output_dir, init_from))
     return {
         "steps": result.steps,
@@ -222,7 +265,26 @@ def train_stage(template: dict, sources: list[Path], output_dir: Path, init_from
 
 
 def policy_dir(out: Path, arm: Arm) -> Path:
-    return out / RESULTS / "runs" / arm.name / "final"
+    run = out / RESULTS / "runs" / arm.name if arm.finetune else pretrain_dir(out, arm.pretraining)
+    return run / "final"
+
+
+def training_datasets(loaded: LoadedProfile, out: Path) -> list[Path]:
+    """Every dataset a run trains or validates on (the held-out robot episodes included)."""
+    p = loaded.profile
+    roots = [out / DATA / "human"] + [arm_data_dir(out, Arm("x", robot_fraction=f, robot_looks=w)) for f, w in robot_data_sets(loaded)]
+    paths = [out / DATA / "human" / t for t in p.data.human_tasks]
+    paths += [root / t for root in roots[1:] for t in p.data.robot_tasks]
+    return paths + [out / DATA / "robot_heldout" / t for t in p.data.robot_tasks]
+
+
+def check_protocol(loaded: LoadedProfile, out: Path) -> dict:
+    """The look split and the proof, from the recorded metadata, that no training episode has an evaluation look or seed."""
+    from dexego.demo.protocol import check_disjoint, look_split
+
+    report = {"look_split": look_split(loaded.profile), **check_disjoint(training_datasets(loaded, out), loaded.profile)}
+    write_text_atomic(out / RESULTS / "protocol.json", json.dumps(report, indent=2))
+    return {k: report[k] for k in ("training_episodes", "evaluation_rollouts", "disjoint")}
 
 
 # --------------------------------------------------------------------------------------------- evaluation
@@ -236,7 +298,8 @@ def evaluate_arm(loaded: LoadedProfile, out: Path, arm: Arm, split: str, options
     factory = CheckpointPolicyFactory(str(policy_dir(out, arm)), config)
     results = evaluate(factory, list(p.data.robot_tasks), split, episodes=p.eval.rollouts, workers=options.workers,
                        video_dir=video_dir, env_overrides={"image_size": p.data.image_size, "horizon": p.eval.horizon},
-                       progress=ProgressCallback(f"  {arm.name} {split}", "rollouts") if options.progress else None, policy_name=arm.name)  # fmt: skip
+                       progress=ProgressCallback(f"  {arm.name} {split}", "rollouts") if options.progress else None, policy_name=arm.name,
+                       looks=p.looks.split(split))  # fmt: skip
     if video_dir is not None:  # keep the first few
         videos = sorted(video_dir.glob(f"*_{split}_*.mp4"), key=lambda v: int(v.stem.rsplit("_", 1)[-1]))
         for extra in videos[p.eval.videos:]:
@@ -254,7 +317,8 @@ def evaluate_expert(loaded: LoadedProfile, out: Path, split: str, options: DemoO
     p = loaded.profile
     results = evaluate(ExpertFactory(), list(p.data.robot_tasks), split, episodes=p.eval.rollouts, workers=options.workers,
                        env_overrides={"image_size": p.data.image_size, "horizon": p.eval.horizon},
-                       progress=ProgressCallback(f"  {EXPERT} {split}", "rollouts") if options.progress else None, policy_name=EXPERT)  # fmt: skip
+                       progress=ProgressCallback(f"  {EXPERT} {split}", "rollouts") if options.progress else None, policy_name=EXPERT,
+                       looks=p.looks.split(split))  # fmt: skip
     path = out / RESULTS / "eval" / "splits" / f"{EXPERT}_{split}.json"
     write_text_atomic(path, json.dumps(results, indent=2))
     return {"sr": results["mean_sr"], "psr": results["mean_psr"], "rollouts": len(results["rollouts"]), "results": str(path)}
@@ -308,21 +372,43 @@ def motion_video(out: Path, arm: str) -> Path:
 
 
 # ------------------------------------------------------------------------------------------------ summary
+def paired_tests(loaded: LoadedProfile, out: Path) -> list[dict]:
+    """Exact McNemar tests of the first arm against every other arm, per split, on the rollouts both ran."""
+    from dexego.evaluate.stats import paired_rollouts
+
+    p = loaded.profile
+    rollouts = {a.name: json.loads((out / RESULTS / "eval" / f"{a.name}.json").read_text())["rollouts"] for a in p.arms}
+    first = p.arms[0].name
+    tests = []
+    for other in p.arms[1:]:
+        for split in p.eval.splits:
+            a = [r for r in rollouts[first] if r["split"] == split]
+            b = [r for r in rollouts[other.name] if r["split"] == split]
+            tests.append({"a": first, "b": other.name, "split": split, **paired_rollouts(a, b).as_dict()})
+    return tests
+
+
 def build_summary(loaded: LoadedProfile, out: Path, runner: StageRunner) -> dict:
     from dexego.evaluate.metrics_log import read_metrics
     from dexego.evaluate.provenance import run_metadata
+    from dexego.evaluate.stats import pooled
 
     p = loaded.profile
     arms = []
     for arm in p.arms:
         run = out / RESULTS / "runs" / arm.name
-        log = read_metrics(run / "metrics.jsonl")
+        log = read_metrics(run / "metrics.jsonl") if arm.finetune else None
         evals = {s: json.loads(runner.marker(f"eval:{arm.name}:{s}").read_text())["result"] for s in p.eval.splits}
         motion = json.loads(runner.marker(f"motion:{arm.name}").read_text())["result"]
+        rollouts = json.loads((out / RESULTS / "eval" / f"{arm.name}.json").read_text())["rollouts"]
         arms.append({
             "name": arm.name, "pretrained": arm.pretrained, "robot_fraction": arm.robot_fraction,
+            "pretraining": arm.pretraining if arm.pretrained else None, "finetune": arm.finetune,
+            "robot_looks": arm.robot_looks, "finetune_steps": arm.finetune_steps,
             "eval": {s: {k: e[k] for k in ("sr", "psr", "rollouts")} for s, e in evals.items()},
-            "val_robot_loss_last": log.last("val_robot", "loss"), "val_robot_loss_best": log.best("val_robot", "loss"),
+            "pooled": {s: pooled(r["success"] for r in rollouts if r["split"] == s).as_dict() for s in p.eval.splits},
+            "val_robot_loss_last": log.last("val_robot", "loss") if log else None,
+            "val_robot_loss_best": log.best("val_robot", "loss") if log else None,
             "motion": {k: motion.get(k) for k in ("samples", "wrist_cm", "rotation_deg", "fingertip_cm")},
         })  # fmt: skip
     expert = {s: json.loads(runner.marker(f"eval:{EXPERT}:{s}").read_text())["result"] for s in p.eval.splits}
@@ -340,6 +426,9 @@ def build_summary(loaded: LoadedProfile, out: Path, runner: StageRunner) -> dict
         "rollouts_per_task_and_split": p.eval.rollouts,
         "pretrain": pretrain,
         "arms": arms,
+        "train_seed": p.train_seed,
+        "protocol": json.loads((out / RESULTS / "protocol.json").read_text()),
+        "paired": paired_tests(loaded, out),
         "reference": {
             EXPERT: {s: {k: e[k] for k in ("sr", "psr", "rollouts")} for s, e in expert.items()},
             HOLD: {k: hold.get(k) for k in ("samples", "wrist_cm", "rotation_deg", "fingertip_cm")},

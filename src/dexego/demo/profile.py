@@ -12,6 +12,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from dexego.config import load_config
 from dexego.errors import ConfigError, InputError
@@ -77,17 +78,37 @@ class LookPlan:
 
 @dataclass(frozen=True)
 class Arm:
-    """One policy of the comparison: robot fine-tuning, from the human-pretrained weights or from scratch."""
+    """One policy of the comparison, and the controls that tell visual diversity from human motion.
+
+    ``pretrained``: fine-tuned from a human-pretrained model (else from scratch); ``pretraining``: on the human
+    demonstrations as recorded ("human") or with their hand motion shuffled between episodes ("shuffled": the
+    same videos, actions that do not belong to them); ``finetune``: False evaluates the pretrained model without
+    robot data (human only); ``robot_fraction``: share of the robot episodes it fine-tunes on (EgoVLA's 50 %);
+    ``robot_looks``: "robot" (the robot looks) or "robot+human" (robot demonstrations recorded on the robot and
+    the human looks: the human data's visual diversity without its motion); ``finetune_steps``: 0 = the fine-tuning
+    config's, else that many steps (a matched-compute control).
+    """
 
     name: str
     pretrained: bool = True
-    robot_fraction: float = 1.0  # share of the robot episodes it fine-tunes on (EgoVLA's 50 % ablation)
+    robot_fraction: float = 1.0
+    pretraining: Literal["human", "shuffled"] = "human"
+    finetune: bool = True
+    robot_looks: Literal["robot", "robot+human"] = "robot"
+    finetune_steps: int = 0
 
     def __post_init__(self):
         if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
             raise ValueError(f"arm name must be letters, digits, '-' or '_', got {self.name!r}")
         if not 0.0 < self.robot_fraction <= 1.0:
             raise ValueError(f"robot_fraction must be in (0, 1], got {self.robot_fraction}")
+        if self.pretraining not in ("human", "shuffled") or self.robot_looks not in ("robot", "robot+human"):
+            raise ValueError(f"pretraining must be human or shuffled and robot_looks robot or robot+human, "
+                             f"got {self.pretraining!r} and {self.robot_looks!r}")  # fmt: skip
+        if not self.finetune and not self.pretrained:
+            raise ValueError(f"arm {self.name!r}: without pretraining and without fine-tuning there is nothing to evaluate")
+        if self.finetune_steps < 0:
+            raise ValueError(f"finetune_steps must be >= 0, got {self.finetune_steps}")
 
 
 @dataclass(frozen=True)
@@ -122,6 +143,7 @@ class DemoProfile:
     looks: LookPlan = field(default_factory=LookPlan)
     arms: tuple[Arm, ...] = (Arm("human_pretrained", True), Arm("no_pretraining", False))
     eval: EvalPlan = field(default_factory=EvalPlan)
+    train_seed: int = 0  # seed of every training stage (replaces the stage configs' own; data and rollouts keep theirs)
     pretrain: str = "pretrain.toml"  # stage configs, relative to the profile folder
     finetune: str = "finetune.toml"
 

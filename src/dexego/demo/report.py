@@ -29,7 +29,8 @@ def write_demo_report(loaded: LoadedProfile, out: Path, summary: dict) -> Path:
     errors with the hold-still baseline, the fine-tuning loss curves), then everything else folded."""
     results = out / "results"
     figures = results / "figures"
-    write_bytes_atomic(figures / "finetune_loss_comparison.png", loss_comparison_png(results, [a["name"] for a in summary["arms"]]))
+    tuned = [a["name"] for a in summary["arms"] if a.get("finetune", True)]
+    write_bytes_atomic(figures / "finetune_loss_comparison.png", loss_comparison_png(results, tuned))
     write_bytes_atomic(figures / "dataset_frames.png", dataset_frames_png(out, loaded))
     for arm in summary["arms"]:
         strip = rollout_strip_png(results / "videos" / arm["name"])
@@ -112,6 +113,12 @@ def answer_html(summary: dict, results: Path) -> str:
     parts = ["<h2 id=\"answer\">Does human pretraining help? The answer of this run</h2>",
              "<ul class=\"findings\">" + "".join(f"<li>{html.escape(line)}</li>" for line in findings(summary)) + "</ul>",
              sr_table(summary, results).to_html()]  # fmt: skip
+    if any("pooled" in a for a in summary["arms"]):
+        parts.append(pooled_table(summary).to_html())
+    if summary.get("paired"):
+        parts.append(paired_table(summary).to_html())
+    if summary.get("protocol"):
+        parts.append(look_split_table(summary).to_html())
     header, rows = comparison_rows(summary)
     parts.append(Table("Held-out robot loss and motion errors", header, tuple(rows),
                        "Loss after fine-tuning on held-out robot episodes; wrist and fingertip errors over the 1 s chunk "
@@ -123,6 +130,45 @@ def answer_html(summary: dict, results: Path) -> str:
                              "Robot fine-tuning with the same budget: held-out robot loss (solid) and training loss "
                              "(dotted), with and without human pretraining."))  # fmt: skip
     return "<section id=\"answer-section\">" + "\n".join(parts) + "</section>"
+
+
+SPLIT_NAMES = {"seen": "seen (robot looks)", "human": "human-covered looks", "unseen": "never-seen looks"}
+
+
+def pooled_table(summary: dict) -> Table:
+    """SR per arm and look split as pooled k/n over every task and rollout, with the Wilson 95 % interval."""
+    splits = [s for s in summary["arms"][0].get("pooled", {})]
+    header = ("policy",) + tuple(SPLIT_NAMES.get(s, s) for s in splits)
+    rows = []
+    for arm in summary["arms"]:
+        cells = [arm["name"]]
+        for s in splits:
+            q = arm["pooled"][s]
+            cells.append(f"{q['k']}/{q['n']} = {100 * q['rate']:.0f} % [{100 * q['low']:.0f}, {100 * q['high']:.0f}]")
+        rows.append(tuple(cells))
+    return Table("Success per look split: pooled k/n with 95 % Wilson interval", header, tuple(rows),
+                 "k successes of n rollouts pooled over the tasks; [low, high] = Wilson 95 % confidence interval of the "
+                 "success rate. Seen = the robot demonstrations' looks; human-covered = looks only the human data shows; "
+                 "never-seen = looks no training data contains.")  # fmt: skip
+
+
+def paired_table(summary: dict) -> Table:
+    rows = tuple((t["a"], t["b"], SPLIT_NAMES.get(t["split"], t["split"]), str(t["pairs"]), str(t["a_only"]), str(t["b_only"]),
+                  f"{t['p_value']:.3g}") for t in summary["paired"])  # fmt: skip
+    return Table("Paired test on identical rollouts (exact McNemar)", ("A", "B", "split", "paired rollouts",
+                 "only A succeeded", "only B succeeded", "two-sided p"), rows,
+                 "Both policies ran the same tasks, looks and seeds; under 'no difference' each discordant rollout goes "
+                 "either way with probability 1/2 (exact binomial test on the discordant pairs).")  # fmt: skip
+
+
+def look_split_table(summary: dict) -> Table:
+    protocol = summary["protocol"]
+    rows = tuple((name, str(len(looks)), " ".join(f"({r},{t})" for r, t in looks)) for name, looks in protocol["look_split"].items())
+    note = (f"(room, table) looks. Checked from the recorded metadata: {protocol['training_episodes']} training episodes "
+            f"use none of the evaluation-only looks and none of the {protocol['evaluation_rollouts']} evaluation rollouts' seeds "
+            f"(training seeds {protocol['training_seeds'][0]}..{protocol['training_seeds'][1]}, evaluation seeds "
+            f"{protocol['evaluation_seeds'][0]}..{protocol['evaluation_seeds'][1]}).")  # fmt: skip
+    return Table("Look split of this run", ("looks", "count", "(room, table)"), rows, note)
 
 
 def timing_table(summary: dict) -> Table:
@@ -289,12 +335,33 @@ def findings(summary: dict) -> list[str]:
         if la is not None and lb is not None:
             better = "lower" if la < lb else "higher" if la > lb else "equal"
             lines.append(f"Held-out robot loss after fine-tuning: {la:.3f} with human pretraining vs {lb:.3f} without ({better} with pretraining).")
+        lines += significance(summary, with_h["name"], without["name"])
         ma, mb = with_h["motion"]["wrist_cm"], without["motion"]["wrist_cm"]
         if ma is not None and mb is not None:
             hold = (summary.get("reference", {}).get(HOLD) or {}).get("wrist_cm")
             still = f"; holding still: {hold:.2f} cm" if hold is not None else ""
             lines.append(f"Wrist error over the 1 s chunk on held-out robot episodes: {ma:.2f} cm with human pretraining "
                          f"vs {mb:.2f} cm without{still}.")  # fmt: skip
+    return lines
+
+
+FULL_EVIDENCE = "experiments/human_transfer (3 training seeds per arm, 4 tasks)"
+
+
+def significance(summary: dict, a: str, b: str, alpha: float = 0.05) -> list[str]:
+    """One plain sentence per split on whether the paired difference between arms a and b is significant."""
+    lines = []
+    for t in summary.get("paired", []):
+        if {t["a"], t["b"]} != {a, b}:
+            continue
+        split = SPLIT_NAMES.get(t["split"], t["split"])
+        if t["p_value"] < alpha:
+            lines.append(f"{split}: the difference is significant at this budget (exact McNemar p = {t['p_value']:.3g}, "
+                         f"{t['a_only']} vs {t['b_only']} discordant rollouts of {t['pairs']}).")  # fmt: skip
+        else:
+            lines.append(f"{split}: at this budget the difference is not significant (exact McNemar p = {t['p_value']:.3g}, "
+                         f"{t['a_only']} vs {t['b_only']} discordant rollouts of {t['pairs']}); {FULL_EVIDENCE} is the "
+                         "experiment sized to show it.")  # fmt: skip
     return lines
 
 
