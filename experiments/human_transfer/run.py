@@ -1,0 +1,136 @@
+"""Human data and the looks the robot never saw: 7 arms, 3 training seeds, 4 tasks, three look splits.
+
+Runs the ``dexego demo`` pipeline with ``profile/`` once per training seed
+(``--seeds``, default 0 1 2) into ``experiments/.work/human_transfer/seed<S>/``;
+the demonstrations are recorded once and shared by every seed (symlinked
+``data/``). Every stage of every seed resumes where it stopped (the demo's
+stage markers): re-run the same command after an interruption. Then it pools
+the rollouts of the finished seeds per arm and look split (k/n with the Wilson
+95 % interval, ``dexego.evaluate.stats``) and tests every arm against
+``human_pretrained`` on the rollouts both ran (same task, look, rollout seed
+and training seed; exact McNemar). ``results/`` gets results.md and
+results.json, with the commit, the wall time and which seeds and arms are in.
+
+Arms (``profile/demo.toml``): human pretraining + robot fine-tuning; robot
+only; robot only with as many steps as both stages (matched compute);
+pretraining on the same human videos with hand motion shuffled between
+episodes; robot only, with robot demonstrations on the human looks too (the
+human data's visual diversity without its motion); human pretraining with 50 %
+of the robot demonstrations; human only (no robot data).
+
+    nice -n 10 python experiments/human_transfer/run.py                      # everything (many hours on 2 cores)
+    nice -n 10 python experiments/human_transfer/run.py --seeds 0 --set eval.rollouts=2   # a smaller run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import common  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+REFERENCE = "human_pretrained"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="demo.toml override for every seed (a changed profile runs in its own work folder)")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--work", default=str(common.WORK / "human_transfer"))
+    parser.add_argument("--out", default=str(HERE / "results"))
+    parser.add_argument("--summarise-only", action="store_true", help="pool the seeds already finished, run nothing")
+    args = parser.parse_args()
+
+    from dexego.demo import DemoOptions, run_demo
+    from dexego.demo.profile import load_profile
+
+    start = time.perf_counter()
+    work = Path(args.work) / ("default" if not args.overrides else "_".join(o.replace("=", "-") for o in args.overrides))
+    data = work / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    seconds = {}
+    for seed in args.seeds:
+        out = work / f"seed{seed}"
+        if args.summarise_only:
+            continue
+        out.mkdir(parents=True, exist_ok=True)
+        if not (out / "data").exists():
+            (out / "data").symlink_to(data.resolve(), target_is_directory=True)
+        loaded = load_profile(HERE / "profile", [*args.overrides, f"train_seed={seed}"])
+        common.log(f"training seed {seed} -> {out}")
+        t0 = time.perf_counter()
+        run_demo(loaded, out, DemoOptions(workers=args.workers, progress=False), log=common.log)
+        seconds[seed] = round(time.perf_counter() - t0, 1)
+    finished = [s for s in args.seeds if (work / f"seed{s}" / "summary.json").is_file()]
+    if not finished:
+        common.log("no finished seed to summarise")
+        return 1
+    write_results(Path(args.out), work, finished, args, seconds, time.perf_counter() - start)
+    return 0
+
+
+def pooled_rows(work: Path, seeds: list[int]) -> tuple[list[str], list[str], dict, dict]:
+    """Per arm and split: the rollouts of every finished seed (each tagged with its training seed)."""
+    rollouts: dict[str, list[dict]] = {}
+    arms, splits = [], []
+    for seed in seeds:
+        summary = json.loads((work / f"seed{seed}" / "summary.json").read_text())
+        for arm in summary["arms"]:
+            if arm["name"] not in arms:
+                arms.append(arm["name"])
+            splits = splits or list(arm["eval"])
+            records = json.loads((work / f"seed{seed}" / "results" / "eval" / f"{arm['name']}.json").read_text())["rollouts"]
+            rollouts.setdefault(arm["name"], []).extend({**r, "train_seed": seed} for r in records)
+    return arms, splits, rollouts, json.loads((work / f"seed{seeds[0]}" / "results" / "protocol.json").read_text())
+
+
+def write_results(out: Path, work: Path, seeds: list[int], args, seconds: dict, wall: float) -> None:
+    from dexego.evaluate.stats import paired_rollouts, pooled
+
+    arms, splits, rollouts, protocol = pooled_rows(work, seeds)
+    table = {a: {s: pooled(r["success"] for r in rollouts[a] if r["split"] == s).as_dict() for s in splits} for a in arms}
+    tasks = sorted({r["task"] for a in arms for r in rollouts[a]})
+    paired = [{"arm": a, "split": s, **paired_rollouts([r for r in rollouts[REFERENCE] if r["split"] == s],
+                                                        [r for r in rollouts[a] if r["split"] == s]).as_dict()}
+              for a in arms if a != REFERENCE and REFERENCE in rollouts for s in splits]  # fmt: skip
+    common.write_json(out / "results.json", {
+        "experiment": "human pretraining and its controls on seen, human-covered and never-seen looks",
+        "command": common.command_line(), "commit": common.commit(), "seeds": seeds, "tasks": tasks,
+        "overrides": args.overrides, "pooled": table, "paired_vs_" + REFERENCE: paired, "look_split": protocol["look_split"],
+        "protocol_check": {k: v for k, v in protocol.items() if k != "look_split"}, "seconds_per_seed_this_run": seconds,
+        "machine": common.machine(), "wall_seconds_this_run": round(wall, 1),
+    })  # fmt: skip
+    names = {"seen": "seen (robot looks)", "human": "human-covered looks", "unseen": "never-seen looks"}
+    lines = ["# Human pretraining and its controls on three look splits", "",
+             f"Training seeds {', '.join(map(str, seeds))}; tasks {', '.join(tasks)}; overrides: {args.overrides or 'none'}. "
+             "Success pooled over tasks and seeds as k/n = rate [95 % Wilson interval]; the paired test compares each arm "
+             f"with {REFERENCE} on identical rollouts (task, look, rollout seed, training seed), exact McNemar.", "",
+             "| arm | " + " | ".join(names.get(s, s) for s in splits) + " |", "|---|" + "---|" * len(splits)]  # fmt: skip
+    for a in arms:
+        lines.append(f"| {a} | " + " | ".join(_cell(table[a][s]) for s in splits) + " |")
+    lines += ["", "| arm vs " + REFERENCE + " | split | paired rollouts | only " + REFERENCE + " | only the arm | p |",
+              "|---|---|---:|---:|---:|---:|"]  # fmt: skip
+    for t in paired:
+        lines.append(f"| {t['arm']} | {names.get(t['split'], t['split'])} | {t['pairs']} | {t['a_only']} | {t['b_only']} | {t['p_value']:.3g} |")
+    lines += ["", "Look split: " + "; ".join(f"{k}: {len(v)} looks" for k, v in protocol["look_split"].items())
+              + f". Checked from the recorded metadata: {protocol['training_episodes']} training episodes, none on an "
+              "evaluation-only look or an evaluation seed.", "",
+              f"Commit {common.commit()}; this invocation ran seeds {sorted(seconds) or 'none'} in {wall / 60:.1f} min "
+              f"(`{common.command_line()}`).", ""]  # fmt: skip
+    (out / "results.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+def _cell(q: dict) -> str:
+    return f"{q['k']}/{q['n']} = {100 * q['rate']:.0f} % [{100 * q['low']:.0f}, {100 * q['high']:.0f}]"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
