@@ -41,16 +41,18 @@ def test_wheel_in_a_fresh_environment_runs_demo_train_and_quickstart(tmp_path):
     pytest.importorskip("setuptools")
     wheel = _build_wheel(tmp_path)
     venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", venv], tmp_path)  # no system site packages
-    python, dexego = venv / "bin" / "python", venv / "bin" / "dexego"
-    constraints = ROOT / "constraints.txt"
-    _run([python, "-m", "pip", "install", "-q", "-c", constraints, "torch==2.13.0"], tmp_path)
-    _run([python, "-m", "pip", "install", "-q", "-c", constraints, wheel], tmp_path)
-    work = tmp_path / "work"  # outside the repository, with nothing of it on the path
-    work.mkdir()
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    # Nothing of the repository may leak in: no PYTHONPATH (pip would take the source tree's dexego.egg-info for an
+    # installed dexego and skip the wheel), a venv without system site packages, a working directory outside.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
     env.update(PATH=f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}", MUJOCO_GL=env.get("MUJOCO_GL", "egl"),
                HF_HUB_OFFLINE="1")  # fmt: skip
+    _run([sys.executable, "-m", "venv", venv], tmp_path, env)
+    python, dexego = venv / "bin" / "python", venv / "bin" / "dexego"
+    constraints = ROOT / "constraints.txt"
+    _run([python, "-m", "pip", "install", "-q", "-c", constraints, "torch==2.13.0"], tmp_path, env)
+    _run([python, "-m", "pip", "install", "-q", "-c", constraints, wheel], tmp_path, env)
+    work = tmp_path / "work"
+    work.mkdir()
     where = _run([python, "-c", "import dexego; print(dexego.__file__)"], work, env).strip()
     assert Path(where).is_relative_to(venv), where
 
