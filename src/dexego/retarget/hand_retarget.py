@@ -292,14 +292,20 @@ class HandRetargeter:
         return cfg.unreachable_error if cfg.unreachable_error is not None else cfg.unreachable_fraction * self.hand.hand_length
 
     def _retarget_one(self, targets, valid, previous, batch) -> HandRetargetResult:
-        """One frame on the CPU: :class:`dexego.retarget.one_frame.OneFrameSolver` (same objective and steps)."""
-        hand = self.hand
+        """One frame on the CPU: :class:`dexego.retarget.one_frame.OneFrameSolver` (same objective and steps).
+
+        Written for the per-call cost of a live loop: numpy views of the inputs, outputs built from numpy arrays.
+        """
         solver = self.__dict__.get("_one_frame")
         if solver is None:
             from dexego.retarget.one_frame import OneFrameSolver
 
             solver = self.__dict__["_one_frame"] = OneFrameSolver(self)
-        frame = _numpy_float64(targets).reshape(21, 3)
+            solver.out_dtype = np.dtype(str(self.hand.dtype).removeprefix("torch."))
+            solver.joint_names = self.hand.joint_names
+            solver.threshold = self.unreachable_threshold
+        num_act = solver.num_act
+        frame = _cpu_float64(targets).reshape(21, 3)
         ok = True
         if valid is not None:
             valid_np = _numpy_bool(valid)
@@ -308,30 +314,31 @@ class HandRetargeter:
             ok = bool(valid_np.reshape(()))
         prev = None
         if previous is not None:
-            prev = _numpy_float64(previous)
-            if prev.size != hand.num_joints:
-                raise ValueError(f"previous must have shape ({hand.num_joints},) or {tuple(batch + (hand.num_joints,))}, got {tuple(prev.shape)}")
+            prev = _cpu_float64(previous)
+            if prev.size != num_act:
+                raise ValueError(f"previous must have shape ({num_act},) or {tuple(batch + (num_act,))}, got {tuple(prev.shape)}")
             prev = prev.reshape(-1)
             if not np.isfinite(prev).all():
                 raise ValueError("previous joints must be finite (pass None to start a new sequence)")
         guess = None
         if self.initializer is not None:
-            tips = np.where(np.isfinite(frame[list(hand.tip_indices)]), frame[list(hand.tip_indices)], 0.0)
+            tips = frame[solver.tip_indices]
+            tips = np.where(np.isfinite(tips), tips, 0.0)
             with torch.no_grad():
                 guess = _numpy_float64(self.initializer(torch.as_tensor(tips[None], dtype=torch.float32)).reshape(-1))
         q, error, tip_error, iterations = solver.solve(frame, ok, prev, guess)
-        valid_frame = bool(np.isfinite(error))
-        threshold = self.unreachable_threshold
+        valid_frame = error == error  # not NaN
         out = batch + (1,)
+        dtype = solver.out_dtype
         return HandRetargetResult(
-            joints=torch.from_numpy(q).to(hand.dtype).reshape(out + (hand.num_joints,)),
-            fingertip_error=torch.tensor(error, dtype=hand.dtype).reshape(out),
-            valid=torch.tensor(valid_frame).reshape(out),
-            reachable=torch.tensor(valid_frame and error <= threshold).reshape(out),
+            joints=torch.from_numpy(q.astype(dtype).reshape(out + (num_act,))),
+            fingertip_error=torch.from_numpy(np.full(out, error, dtype=dtype)),
+            valid=torch.from_numpy(np.full(out, valid_frame)),
+            reachable=torch.from_numpy(np.full(out, valid_frame and error <= solver.threshold)),
             iterations=iterations,
-            joint_names=hand.joint_names,
-            tip_error=torch.from_numpy(tip_error).to(hand.dtype).reshape(out + (len(tip_error),)),
-            threshold=threshold,
+            joint_names=solver.joint_names,
+            tip_error=torch.from_numpy(tip_error.astype(dtype).reshape(out + (len(tip_error),))),
+            threshold=solver.threshold,
         )
 
     def _constants(self, xp, device) -> dict:
@@ -516,6 +523,13 @@ class _Objective:
 def _numpy_float64(x) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         return x.detach().cpu().double().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+def _cpu_float64(x) -> np.ndarray:
+    """:func:`_numpy_float64` without torch's conversions for a CPU tensor (a numpy view, cast by numpy)."""
+    if isinstance(x, torch.Tensor) and x.device.type == "cpu":
+        x = x.detach().numpy()
     return np.asarray(x, dtype=np.float64)
 
 
