@@ -48,7 +48,7 @@ ROBOT_FIELDS = ("robot_state", "robot_actions")
 def flip_signs(space: str | ActionSpace) -> np.ndarray:
     """(hand_dim,) signs that mirror one hand's values (before the hands swap)."""
     space = get_space(space)
-    signs = []
+    signs: list[float] = []
     for part, size in space.parts:
         if part in _PART_SIGNS:
             signs.extend(_PART_SIGNS[part])

@@ -24,7 +24,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
@@ -247,7 +247,7 @@ class SampleDataset(TorchDataset):
 def make_loader(config: LoaderConfig, split: Literal["train", "val", "all"] = "train", epoch: int = 0) -> DataLoader:
     """A DataLoader of training samples (batched by the default collate)."""
     sources, quotas = open_sources(config, split)
-    common = dict(batch_size=config.batch_size, num_workers=config.num_workers, persistent_workers=False)
+    common: dict[str, Any] = dict(batch_size=config.batch_size, num_workers=config.num_workers, persistent_workers=False)
     if config.mode == "stream":
         stream = SampleStream(sources, quotas, config)
         stream.set_epoch(epoch)

@@ -10,7 +10,8 @@ from dexego.data.reader import Dataset
 
 def dataset_summary(root: str | Path) -> dict:
     ds = Dataset(root)
-    sources, embodiments = Counter(), Counter()
+    sources: Counter[str] = Counter()
+    embodiments: Counter[str] = Counter()
     for ep in range(ds.num_episodes):
         meta = ds.episode_meta(ep)
         sources[meta["source"]] += int(ds.episode_lengths[ep])

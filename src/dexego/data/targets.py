@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dexego.actions import get_space
+from dexego.actions import ActionSpace, get_space
 from dexego.actions.relative import check_action_frame, to_relative
 from dexego.data import features as F
 from dexego.data.samples import build_samples
@@ -21,7 +21,7 @@ from dexego.data.stats import feature_stats
 DEFAULT_MAX_ANCHORS = 20_000
 
 
-def chunk_targets(samples: list[dict], space: str, action_frame: str) -> tuple[np.ndarray, np.ndarray]:
+def chunk_targets(samples: list[dict], space: str | ActionSpace, action_frame: str) -> tuple[np.ndarray, np.ndarray]:
     """(chunks (N, H, D) in ``action_frame``, supervised steps (N, H, 2)) of samples holding state and actions."""
     check_action_frame(action_frame)
     actions = np.stack([s["actions"] for s in samples]).astype(np.float64)

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import torch
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _result_dtype(args: tuple) -> np.dtype:
@@ -40,8 +38,11 @@ def _to_numpy(x: Any, dtype: np.dtype) -> Any:
     return x
 
 
-def array_function(fn: F) -> F:
-    """Accept numpy arrays (returned as numpy) or torch tensors (kept in torch)."""
+def array_function(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Accept numpy arrays (returned as numpy) or torch tensors (kept in torch).
+
+    The wrapped function takes and returns either kind, so its type for callers is ``Callable[..., Any]``
+    (its own annotations describe the torch implementation)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -51,7 +52,7 @@ def array_function(fn: F) -> F:
         out = fn(*(_to_torch(a) for a in args), **{k: _to_torch(v) for k, v in kwargs.items()})
         return _to_numpy(out, dtype)
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper
 
 
 def eps_for(x: torch.Tensor) -> float:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
-from dexego.actions import ActionSpace
+from dexego.actions import ActionSpace, Normalizer
 from dexego.models.backbone_output import BackboneOutput
 from dexego.models.configuration_policy import LossWeights
 
@@ -28,4 +29,4 @@ class HeadContext:
     horizon: int
     backbone_width: int
     loss_weights: LossWeights
-    normalizer: callable  # () -> Normalizer (reads the policy's current statistics)
+    normalizer: Callable[[], Normalizer]  # reads the policy's current statistics
