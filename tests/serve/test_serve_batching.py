@@ -78,3 +78,22 @@ def test_one_bad_observation_in_a_batch_fails_only_its_own_client():
     with handle:
         failures = _clients_in_parallel(handle.url, 6, 4, observation_for)
     assert failures == [(0, 2, f"{handle.url}: dexego serve: bad observation: instruction: this policy refuses 'refuse me'")]
+
+
+def test_unchecked_maps_that_cannot_be_batched_are_run_alone():
+    """Without an observation spec (dexego serve --no-validate) a map may hold bytes keys beside text keys; such a map
+    cannot be sorted into a batch signature and is run on its own, without stalling the other requests."""
+    from dexego.serve import PolicyServer, ServerConfig, ServerThread
+
+    policy = BatchEchoPolicy(delay_s=0.05)
+    server = PolicyServer(policy, ServerConfig(port=0, max_batch=8, batch_wait_ms=20))
+
+    def observation_for(index, step):
+        obs = make_observation(10 * index + step)
+        if index == 0:
+            obs[b"raw"] = np.zeros(2, np.float32)  # a bytes key (msgpack bin): not comparable with the text keys
+        return obs
+
+    with ServerThread(server) as handle:
+        failures = _clients_in_parallel(handle.url, 4, 3, observation_for)
+    assert failures == [] and sum(policy.batch_sizes) == 12

@@ -300,26 +300,31 @@ class PolicyServer:
             batch = [r for r in batch if not r.future.done()]  # a cancelled request (its client went away)
             if not batch:
                 continue
-            start = time.perf_counter()
             try:
-                results = await loop.run_in_executor(self._executor, self._infer_batch, [r.observation for r in batch])
-            except BaseException as exc:  # the executor itself failed (shutting down): fail every request
+                await self._run(batch)
+            except BaseException as exc:  # never leave a request unanswered, and keep the batcher alive
+                refusal = self._refusal_for(exc if isinstance(exc, Exception) else RuntimeError("server shutting down"))
                 for r in batch:
                     if not r.future.done():
-                        r.future.set_exception(RuntimeError(f"inference not run: {type(exc).__name__}"))
-                if isinstance(exc, asyncio.CancelledError):
+                        r.future.set_exception(refusal)
+                if not isinstance(exc, Exception):  # cancelled: the server is stopping
                     raise
+
+    async def _run(self, batch: list[_Request]) -> None:
+        start = time.perf_counter()
+        results = await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._infer_batch, [r.observation for r in batch]
+        )
+        infer_ms = (time.perf_counter() - start) * 1000.0
+        self.batches_run += 1
+        self.largest_batch = max(self.largest_batch, len(batch))
+        for request, result in zip(batch, results):
+            if request.future.done():
                 continue
-            infer_ms = (time.perf_counter() - start) * 1000.0
-            self.batches_run += 1
-            self.largest_batch = max(self.largest_batch, len(batch))
-            for request, result in zip(batch, results):
-                if request.future.done():
-                    continue
-                if isinstance(result, BaseException):
-                    request.future.set_exception(self._refusal_for(result))
-                else:
-                    request.future.set_result((result, infer_ms))
+            if isinstance(result, BaseException):
+                request.future.set_exception(self._refusal_for(result))
+            else:
+                request.future.set_result((result, infer_ms))
 
     def _drain_into(self, batch: list[_Request]) -> None:
         while len(batch) < self.config.max_batch and not self._queue.empty():
@@ -340,7 +345,10 @@ class PolicyServer:
         results: list[np.ndarray | BaseException | None] = [None] * len(observations)
         groups: dict[Any, list[int]] = {}
         for i, obs in enumerate(observations):
-            key = _batch_signature(obs) if len(observations) > 1 else None
+            try:
+                key = _batch_signature(obs) if len(observations) > 1 else None
+            except Exception:  # an unusual map (e.g. bytes keys, unchecked with --no-validate): run it alone
+                key = None
             groups.setdefault(key if key is not None else ("single", i), []).append(i)
         for members in groups.values():
             if len(members) > 1:
