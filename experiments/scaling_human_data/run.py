@@ -1,18 +1,37 @@
-"""(b) EgoScale's scaling law on the simulator: held-out human validation loss against the amount of human data.
+"""(b) EgoScale's two laws on the simulator: validation loss against hours of human data, and loss against robot success.
 
-Records synthetic human demonstrations of several tasks, holds out the last
-episodes of each task for validation (the same for every run), and pretrains the same model with the
-same number of steps on 1, 2, 4, ... training episodes per task. Each run's
-metrics carry the hours of human footage it trained on; ``dexego eval scaling``
-fits loss = a + b * log10(hours) over the runs.
+Resumable stages (each skips the work an earlier invocation finished; ``--stage`` runs one):
 
-    nice -n 10 .venv/bin/python experiments/scaling_human_data/run.py
+1. ``record``: human demonstrations of every task, recorded once at the largest amount (they cycle
+   through the 25 looks); the episodes on the held-out looks (every look of room 5 or table 5, as in
+   the look protocol of the transfer issue) form the validation set, the others the training pool;
+   robot demonstrations of the robot tasks (robot looks) for fine-tuning and robot validation.
+2. ``pretrain``: one run per amount x seed. Amounts are nested (every amount is a prefix of one
+   fixed, look- and task-balanced order of the pool), so every amount of at least as many episodes
+   as there are training looks shows every training look: the looks are held fixed across amounts
+   and only the amount of footage grows. Seeds change the model's initialisation and sample order,
+   not the episodes. Every run: the same model, steps and validation set, one shared normaliser.
+3. ``finetune``: for the fine-tuning amounts x seeds, the pretrained run fine-tuned on the same robot
+   episodes (same steps); its loss on held-out robot episodes is recorded.
+4. ``evaluate``: rollouts of each fine-tuned policy in the benchmark's "unseen" split; SR is counted
+   on the rollouts whose look is a held-out look (no training episode shows it).
+5. ``report``: results table of every run, ``dexego eval scaling`` over the pretraining runs (both
+   laws, intervals, leave-last-out check), the loss-success correlations and plots, with the commit
+   and wall time.
+
+No mid-training arm: the aligned human+robot mid-training recipe is not on this branch.
+
+    nice -n 10 .venv/bin/python experiments/scaling_human_data/run.py            # the full experiment (hours)
+    nice -n 10 .venv/bin/python experiments/scaling_human_data/run.py --reduced  # 5 amounts x 2 seeds, pretraining only
+    .venv/bin/python experiments/scaling_human_data/run.py --tiny --work /tmp/w --out /tmp/r   # the test's version
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import subprocess
 import sys
 import time
@@ -22,89 +41,399 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import common  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-TASKS = ["Push-Box", "Stack-Can", "Stack-Can-Left", "Close-Drawer-Left", "Flip-Mug"]
+STAGES = ("record", "pretrain", "finetune", "evaluate", "report")
+# Held-out looks: every look of room 5 or table 5 (the evaluation looks of the look protocol), so no
+# training frame shows that room or that table at all.
+HELD_OUT_ROOM = HELD_OUT_TABLE = 5
+
+FULL = {
+    "tasks": ["Push-Box", "Stack-Can", "Stack-Can-Left", "Close-Drawer-Left", "Flip-Mug"],
+    "amounts": [32, 48, 80, 128, 240, 480, 960],  # training episodes (all tasks): ~2 to ~58 minutes of footage, 30x
+    "seeds": [0, 1, 2],
+    "val_episodes": 8,  # held-out-look episodes per task
+    "finetune_amounts": [32, 128, 480, 960],
+    "finetune_seeds": [0, 1],
+    "robot_tasks": ["Push-Box", "Stack-Can"],
+    "robot_episodes": 20,  # per task, for fine-tuning
+    "robot_val_episodes": 4,  # per task, held out
+    "rollouts": 27,  # per task: the benchmark's "unseen" rollouts on the 9 held-out looks (3 per look)
+    "horizon": None,  # the tasks' own
+    "pretrain_steps": None,  # from pretrain.toml
+    "finetune_steps": None,  # from finetune.toml
+    "image_size": 64,
+}
+REDUCED = {**FULL, "amounts": [16, 32, 64, 128, 256], "seeds": [0, 1], "finetune_amounts": [], "finetune_seeds": []}
+TINY = {
+    "tasks": ["Push-Box"],
+    "amounts": [1, 2, 3],
+    "seeds": [0],
+    "val_episodes": 1,
+    "finetune_amounts": [1, 3],
+    "finetune_seeds": [0],
+    "robot_tasks": ["Push-Box"],
+    "robot_episodes": 1,
+    "robot_val_episodes": 1,
+    "rollouts": 1,
+    "horizon": 10,
+    "pretrain_steps": 4,
+    "finetune_steps": 2,
+    "image_size": 32,
+}
+
+
+def held_out(room: int, table: int) -> bool:
+    return room == HELD_OUT_ROOM or table == HELD_OUT_TABLE
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--episodes", type=int, default=22, help="human episodes recorded per task")
-    parser.add_argument("--amounts", type=int, nargs="+", default=[1, 2, 4, 8, 16], help="training episodes per task, per run")
-    parser.add_argument("--val-episodes", type=int, default=4, help="last episodes of every task held out for validation")
+    parser.add_argument("--stage", choices=("all", *STAGES), default="all", help="run one stage (default: all, in order)")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--tiny", action="store_true", help="a minimal version for tests (1 task, 3 amounts, a few steps)")
+    size.add_argument("--reduced", action="store_true", help="5 amounts x 2 seeds, pretraining only")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", default=str(HERE / "results"))
+    parser.add_argument("--work", default=None, help="datasets and runs (default experiments/.work/scaling[_tiny|_reduced])")
+    parser.add_argument("--out", default=None, help="results folder (default results/ of this folder; WORK/results with --tiny)")
     args = parser.parse_args()
+    plan = TINY if args.tiny else REDUCED if args.reduced else FULL
+    label = "tiny" if args.tiny else "reduced" if args.reduced else "full"
+    work = Path(args.work) if args.work else common.WORK / ("scaling" if label == "full" else f"scaling_{label}")
+    out = Path(args.out) if args.out else (work / "results" if label == "tiny" else HERE / "results")
 
     import torch
 
-    from dexego.train import load_stage_config
-
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
-    work = common.WORK / "human"
-    paths = [common.record(task, work, args.episodes, "human") for task in TASKS]
-    template = load_stage_config(HERE / "pretrain.toml")
-    splits = common.hold_out_last(paths, args.val_episodes)
-    amounts = [k for k in args.amounts if k <= min(len(s.train) for s in splits)]
-    stats = common.pooled_action_stats(template, paths)
-    val = {"val_human": [(s.path, s.val) for s in splits]}
-    runs, rows = [], []
-    for k in amounts:
-        run_dir = common.WORK / "runs" / "scaling" / f"episodes_{k:03d}"
-        train = [(s.path, s.train[:k]) for s in splits]
-        data_hours = sum(common.hours(p, eps) for p, eps in train)
-        config = load_stage_config(HERE / "pretrain.toml", [f"output_dir={run_dir}", f"name=scaling_{k}"])
-        common.log(f"{k} episodes per task ({data_hours * 60:.2f} min of footage) -> {run_dir}")
-        timing = run_dir / "train_seconds.json"
-        if not (run_dir / "final").is_dir():
-            t0 = time.perf_counter()
-            common.train_run(config, train, val, stats, data_hours)
-            common.write_json(timing, {"seconds": round(time.perf_counter() - t0, 1)})
-        runs.append(run_dir)
-        rows.append({"episodes_per_task": k, "episodes": k * len(TASKS), "data_hours": data_hours,
-                     "train_seconds": json.loads(timing.read_text())["seconds"] if timing.is_file() else None})  # fmt: skip
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    fit_json, plot = out / "scaling_fit.json", out / "scaling.png"
-    # no extrapolation: a law fitted on minutes of footage says nothing about hours (it would cross zero loss)
-    cmd = [sys.executable, "-m", "dexego", "eval", "scaling", *map(str, runs), "--out", str(fit_json), "--plot", str(plot)]
-    subprocess.run(cmd, check=True)
-    write_tables(out, fit_json, rows, template, splits, args, time.perf_counter() - start)
+    stages = STAGES if args.stage == "all" else (args.stage,)
+    experiment = Experiment(plan, label, work)
+    for stage in stages:
+        common.log(f"stage {stage}")
+        getattr(experiment, stage)(out) if stage == "report" else getattr(experiment, stage)()
+    common.log(f"done in {time.perf_counter() - start:.0f} s")
     return 0
 
 
-def write_tables(out: Path, fit_json: Path, rows: list[dict], template, splits, args, seconds: float) -> None:
-    from dexego.config import to_dict
+def _commit() -> str:
+    root = HERE.parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
 
-    fit = json.loads(fit_json.read_text())
-    for row, point in zip(rows, fit["points"]):
-        row["val_human_loss"] = point["loss"]
-    f = fit["fit"]
+
+@dataclasses.dataclass
+class Episode:
+    path: Path
+    index: int
+    task: str
+    room: int
+    table: int
+
+
+def balanced_order(episodes: list[Episode]) -> list[Episode]:
+    """A fixed order of the pool in which every prefix is as balanced as it can be over (look, task) cells.
+
+    Greedy: the next episode comes from the least-used (task, look) cell, ties broken by the least-used
+    look, then task, then recording order; any prefix of at least as many episodes as there are looks
+    shows every look."""
+    remaining = list(episodes)
+    cells: dict[tuple, int] = {}
+    looks: dict[tuple, int] = {}
+    tasks: dict[str, int] = {}
+    order = []
+    while remaining:
+        def key(e: Episode):
+            look = (e.room, e.table)
+            return cells.get((e.task, look), 0), looks.get(look, 0), tasks.get(e.task, 0)
+
+        best = min(range(len(remaining)), key=lambda i: key(remaining[i]))
+        e = remaining.pop(best)
+        look = (e.room, e.table)
+        cells[(e.task, look)] = cells.get((e.task, look), 0) + 1
+        looks[look] = looks.get(look, 0) + 1
+        tasks[e.task] = tasks.get(e.task, 0) + 1
+        order.append(e)
+    return order
+
+
+class Experiment:
+    def __init__(self, plan: dict, label: str, work: Path):
+        self.plan, self.label, self.work = plan, label, work
+        self.human = work / "human"
+        self.robot = work / "robot"
+        self.runs = work / "runs"
+
+    # ------------------------------------------------------------------------------------- record
+    def record(self) -> None:
+        from dexego.sim.demos import record_demos
+
+        p = self.plan
+        largest = max(p["amounts"])
+        per_task = math.ceil(largest / len(p["tasks"]))
+        from dexego.sim.scene import ALL_CONFIGS
+
+        share = sum(held_out(*look) for look in ALL_CONFIGS) / len(ALL_CONFIGS)  # of attempts on held-out looks (cycling)
+        for task in p["tasks"]:
+            path = self.human / task
+            attempts = max(math.ceil(per_task / (1 - share)), math.ceil(p["val_episodes"] / share))
+            first = attempts
+            while True:  # looks cycle with the attempt: record until the task has enough of both kinds
+                record_demos(task, attempts, path, seed=0, image_size=p["image_size"], embodiment="human")
+                train, val = self._split_task(path, task)
+                if len(train) >= per_task and len(val) >= p["val_episodes"]:
+                    break
+                if attempts > 4 * first:
+                    raise SystemExit(f"{path}: {len(train)} training-look and {len(val)} held-out-look episodes after "
+                                     f"{attempts} recorded; the recording does not cycle through the held-out looks")  # fmt: skip
+                attempts += math.ceil(max(per_task - len(train), 0) / (1 - share)) + math.ceil(max(p["val_episodes"] - len(val), 0) / share)
+            common.log(f"human {task}: {len(train)} training-look and {len(val)} held-out-look episodes in {path}")
+        for task in p["robot_tasks"]:
+            common.record(task, self.robot, p["robot_episodes"] + p["robot_val_episodes"], "robot", image_size=p["image_size"])
+
+    def _split_task(self, path: Path, task: str) -> tuple[list[Episode], list[Episode]]:
+        from dexego.data import Dataset
+
+        data = Dataset(path)
+        train, val = [], []
+        for i in range(data.num_episodes):
+            meta = data.episode_meta(i)["metadata"]
+            e = Episode(path, i, task, int(meta["room"]), int(meta["table"]))
+            (val if held_out(e.room, e.table) else train).append(e)
+        return train, val
+
+    def pools(self) -> tuple[list[Episode], list[Episode]]:
+        """(the training pool in its balanced order, the validation episodes), from the recorded metadata."""
+        train, val = [], []
+        for task in self.plan["tasks"]:
+            t, v = self._split_task(self.human / task, task)
+            if len(v) < self.plan["val_episodes"]:
+                raise SystemExit(f"{self.human / task}: {len(v)} held-out-look episodes, need {self.plan['val_episodes']} (run --stage record)")
+            train += t
+            val += v[: self.plan["val_episodes"]]
+        seeds = {(e.path, e.index) for e in val}
+        if any(held_out(e.room, e.table) or (e.path, e.index) in seeds for e in train):  # by construction; kept as a guard
+            raise AssertionError("a held-out look or validation episode in the training pool")
+        return balanced_order(train), val
+
+    # ------------------------------------------------------------------------------------ pretrain
+    def _template(self, name: str, steps: int | None):
+        from dexego.train import load_stage_config
+
+        overrides = [f"loop.max_steps={steps}", f"loop.checkpoint_every={steps}", f"loop.val_every={steps}"] if steps else []
+        if self.plan["image_size"] != 64:
+            s = self.plan["image_size"]
+            overrides += [f"data.sample.image_size=[{s}, {s}]", f"model.tiny.image_size={s}", "model.tiny.patch_size=8"]
+        return load_stage_config(HERE / name, overrides)
+
+    def _stats(self, template):
+        paths = [self.human / t for t in self.plan["tasks"]] + [self.robot / t for t in self.plan["robot_tasks"]]
+        return common.pooled_action_stats(template, paths)
+
+    def pretrain_dir(self, amount: int, seed: int) -> Path:
+        return self.runs / "pretrain" / f"episodes_{amount:04d}_seed{seed}"
+
+    def pretrain(self) -> None:
+        template = self._template("pretrain.toml", self.plan["pretrain_steps"])
+        order, val = self.pools()
+        if len(order) < max(self.plan["amounts"]):
+            raise SystemExit(f"the training pool holds {len(order)} episodes, the largest amount is {max(self.plan['amounts'])} (run --stage record)")
+        stats = self._stats(template)
+        val_sets = {"val_human": _grouped(val)}
+        for amount in self.plan["amounts"]:
+            chosen = order[:amount]
+            hours = sum(common.hours(path, eps) for path, eps in _grouped(chosen))
+            for seed in self.plan["seeds"]:
+                run_dir = self.pretrain_dir(amount, seed)
+                if (run_dir / "run.json").is_file():
+                    continue
+                config = dataclasses.replace(template, output_dir=str(run_dir), name=f"scaling_{amount}_s{seed}", seed=seed)
+                common.log(f"pretrain {amount} episodes ({hours * 60:.2f} min), seed {seed} -> {run_dir}")
+                t0 = time.perf_counter()
+                common.train_run(config, _grouped(chosen), val_sets, stats, hours)
+                looks = sorted({(e.room, e.table) for e in chosen})
+                common.write_json(run_dir / "run.json", {
+                    "stage": "pretrain", "amount_episodes": amount, "seed": seed, "hours": hours,
+                    "looks": [list(x) for x in looks], "tasks": sorted({e.task for e in chosen}),
+                    "val_human_loss": _best(run_dir, "val_human"),
+                    "train_seconds": round(time.perf_counter() - t0, 1), "steps": config.loop.max_steps,
+                })  # fmt: skip
+
+    # ------------------------------------------------------------------------------------ finetune
+    def finetune_dir(self, amount: int, seed: int) -> Path:
+        return self.runs / "finetune" / f"episodes_{amount:04d}_seed{seed}"
+
+    def _robot_split(self):
+        from dexego.data import Dataset
+
+        train, val = [], []
+        for task in self.plan["robot_tasks"]:
+            path = self.robot / task
+            n = Dataset(path).num_episodes
+            if n < self.plan["robot_episodes"] + self.plan["robot_val_episodes"]:
+                raise SystemExit(f"{path}: {n} robot episodes, need more (run --stage record)")
+            train.append((path, list(range(self.plan["robot_episodes"]))))
+            val.append((path, list(range(n - self.plan["robot_val_episodes"], n))))
+        return train, val
+
+    def finetune(self) -> None:
+        template = self._template("finetune.toml", self.plan["finetune_steps"])
+        stats = self._stats(self._template("pretrain.toml", self.plan["pretrain_steps"]))
+        train, val = self._robot_split()
+        for amount in self.plan["finetune_amounts"]:
+            for seed in self.plan["finetune_seeds"]:
+                run_dir, source = self.finetune_dir(amount, seed), self.pretrain_dir(amount, seed)
+                if (run_dir / "run.json").is_file():
+                    continue
+                if not (source / "run.json").is_file():
+                    raise SystemExit(f"{source}: not pretrained yet (run --stage pretrain)")
+                config = dataclasses.replace(template, output_dir=str(run_dir), name=f"finetune_{amount}_s{seed}", seed=seed,
+                                             init_from=str(source))  # fmt: skip
+                common.log(f"finetune from {source.name} -> {run_dir}")
+                t0 = time.perf_counter()
+                common.train_run(config, train, {"val_robot": val}, stats)
+                common.write_json(run_dir / "run.json", {
+                    "stage": "finetune", "amount_episodes": amount, "seed": seed, "init_from": str(source),
+                    "val_robot_loss": _best(run_dir, "val_robot"), "train_seconds": round(time.perf_counter() - t0, 1),
+                    "steps": config.loop.max_steps,
+                })  # fmt: skip
+
+    # ------------------------------------------------------------------------------------ evaluate
+    def evaluate(self) -> None:
+        from dexego.evaluate.sim_policy import CheckpointPolicyFactory, SimPolicyConfig
+        from dexego.sim.env import HumanoidTaskEnv
+        from dexego.sim.evaluation import protocol, run_rollout
+
+        p = self.plan
+        # the benchmark's fixed "unseen" rollouts (seeds and looks) whose look is a held-out look, the first `rollouts` per task
+        specs = {t: [s for s in protocol(t, "unseen") if held_out(s.room, s.table)][: p["rollouts"]] for t in p["robot_tasks"]}
+        env_overrides = {"image_size": p["image_size"], **({"horizon": p["horizon"]} if p.get("horizon") else {})}
+        for amount in p["finetune_amounts"]:
+            for seed in p["finetune_seeds"]:
+                run_dir = self.finetune_dir(amount, seed)
+                path = run_dir / "eval.json"
+                if path.is_file():
+                    continue
+                t0 = time.perf_counter()
+                factory = CheckpointPolicyFactory(str(run_dir / "final"), SimPolicyConfig(query_every=4))
+                rows = []
+                for task, task_specs in specs.items():
+                    policy, env = factory(task), HumanoidTaskEnv(task, render=True, **env_overrides)
+                    try:
+                        rows += [dataclasses.asdict(run_rollout(env, policy, spec)) for spec in task_specs]
+                    finally:
+                        env.close()
+                successes = sum(bool(r["success"]) for r in rows)
+                common.write_json(path, {"split": "unseen, held-out looks only", "held_out_rollouts": len(rows),
+                                         "held_out_successes": successes, "rollouts": rows,
+                                         "seconds": round(time.perf_counter() - t0, 1)})  # fmt: skip
+                common.log(f"{run_dir.name}: {successes}/{len(rows)} successes on held-out looks")
+
+    # -------------------------------------------------------------------------------------- report
+    def report(self, out: Path) -> None:
+        write_report(self, out)
+
+
+def _grouped(episodes: list[Episode]) -> list[tuple[Path, list[int]]]:
+    groups: dict[Path, list[int]] = {}
+    for e in episodes:
+        groups.setdefault(e.path, []).append(e.index)
+    return [(path, sorted(ids)) for path, ids in groups.items()]
+
+
+def _best(run_dir: Path, split: str) -> float | None:
+    from dexego.evaluate.metrics_log import read_metrics, resolve_metrics_path
+
+    return read_metrics(resolve_metrics_path(run_dir)).best(split, "loss")
+
+
+def _read(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def write_report(exp: Experiment, out: Path) -> None:
+    from dexego.evaluate.html_page import figure_png, write_bytes_atomic, write_text_atomic
+    from dexego.evaluate.loss_success import RunOutcome, loss_success, plot_loss_success
+    from dexego.evaluate.scaling import ScalingPoint, analysis_lines, fit_log_linear, plot_scaling, scaling_result
+
+    p = exp.plan
+    rows, points, outcomes = [], [], []
+    for amount in p["amounts"]:
+        for seed in p["seeds"]:
+            pre = _read(exp.pretrain_dir(amount, seed) / "run.json")
+            if pre is None:
+                continue
+            ft = _read(exp.finetune_dir(amount, seed) / "run.json")
+            ev = _read(exp.finetune_dir(amount, seed) / "eval.json")
+            row = {"amount_episodes": amount, "seed": seed, "hours": pre["hours"], "minutes": pre["hours"] * 60,
+                   "looks": len(pre["looks"]), "tasks": len(pre["tasks"]), "val_human_loss": pre["val_human_loss"],
+                   "pretrain_seconds": pre["train_seconds"], "val_robot_loss": ft and ft["val_robot_loss"],
+                   "finetune_seconds": ft and ft["train_seconds"],
+                   "successes": ev and ev["held_out_successes"], "rollouts": ev and ev["held_out_rollouts"]}  # fmt: skip
+            rows.append(row)
+            points.append(ScalingPoint(pre["hours"] * 60, pre["val_human_loss"], f"{amount}ep_seed{seed}", "minutes"))
+            if ev and ev["held_out_rollouts"]:
+                outcomes.append(RunOutcome(f"{amount}ep_seed{seed}", pre["val_human_loss"], ev["held_out_successes"],
+                                           ev["held_out_rollouts"], robot_loss=ft["val_robot_loss"], amount=pre["hours"] * 60))  # fmt: skip
+    if not rows:
+        raise SystemExit(f"no finished pretraining runs under {exp.runs} (run --stage pretrain)")
+    out.mkdir(parents=True, exist_ok=True)
+    order, val = exp.pools()
+    fit = analysis = None
+    lines_fit: list[str] = []
+    if len({r["amount_episodes"] for r in rows}) >= 2:
+        from dexego.evaluate.scaling import analyse_scaling
+
+        fit = fit_log_linear([q.amount for q in points], [q.loss for q in points], "minutes")
+        if len({q.amount for q in points}) >= 3:
+            analysis = analyse_scaling(points, resamples=1000)
+            lines_fit = analysis_lines(analysis)
+        common.write_json(out / "scaling_fit.json", scaling_result(points, fit, analysis=analysis))
+        write_bytes_atomic(out / "scaling.png", figure_png(plot_scaling(points, fit, analysis=analysis)))
+    correlation = loss_success(outcomes) if outcomes else None
+    if outcomes:
+        write_bytes_atomic(out / "loss_success.png", figure_png(plot_loss_success(outcomes, correlation)))
+    wall = sum(r["pretrain_seconds"] + (r["finetune_seconds"] or 0) for r in rows)
+    commit = _commit()
+    val_looks = sorted({(e.room, e.table) for e in val})
     common.write_json(out / "results.json", {
-        "experiment": "validation loss against human data amount (EgoScale scaling law)",
-        "command": common.command_line(), "tasks": TASKS, "episodes_recorded_per_task": args.episodes,
-        "val_episodes": {s.path.name: s.val for s in splits}, "runs": rows, "fit": f,
-        "stage_config": to_dict(template), "machine": common.machine(), "wall_seconds": round(seconds, 1),
+        "experiment": "validation loss against human data amount, and loss against robot success (EgoScale's two laws)",
+        "version": exp.label, "commit": commit, "command": common.command_line(), "plan": p,
+        "training_looks": sorted({(e.room, e.table) for e in order}), "validation_looks": val_looks,
+        "validation_episodes": {e.task: [x.index for x in val if x.task == e.task] for e in val},
+        "runs": rows, "scaling": analysis, "loss_success": correlation, "machine": common.machine(),
+        "training_seconds": round(wall, 1),
     })  # fmt: skip
-    lines = [
-        "# Human validation loss against human data amount", "",
-        f"Tasks: {', '.join(TASKS)}; validation: the same held-out episodes of every task for every run "
-        f"({sum(len(s.val) for s in splits)} episodes). Every run: the same model and {template.loop.max_steps} steps.", "",
-        "| train episodes per task | episodes | footage (min) | lowest val_human loss | training s |", "|---:|---:|---:|---:|---:|",
-        *(f"| {r['episodes_per_task']} | {r['episodes']} | {r['data_hours'] * 60:.2f} | {r['val_human_loss']:.4f} | {_seconds(r['train_seconds'])} |"
-          for r in rows),
-        "", f"Fit (`dexego eval scaling`): loss = {f['intercept']:.4f} {f['slope']:+.4f} · log10(hours), "
-        f"R² = {f['r2']:.4f} over {f['count']} points (slope standard error {f['slope_se']:.4f}).", "",
-        "The fit describes the measured range only: a loss cannot fall below zero, so the law must flatten with more data.",
-        "", f"Wall time of this invocation {seconds / 60:.1f} min on {common.machine()['cpus']} CPU cores (runs already "
-        "trained by an earlier invocation are re-used; their training times are in the table, - where not recorded).", "",
+    steps = exp._template("pretrain.toml", p["pretrain_steps"]).loop.max_steps
+    md = [
+        f"# Validation loss against human data, and loss against success ({exp.label} version)", "",
+        f"Commit `{commit}`; `{common.command_line()}`. Tasks: {', '.join(p['tasks'])}. Every pretraining run: the same model, "
+        f"{steps} steps, one shared normaliser, validated on the same {len(val)} human episodes recorded on {len(val_looks)} "
+        f"held-out looks (room {HELD_OUT_ROOM} or table {HELD_OUT_TABLE}) that no training amount contains. Amounts are nested "
+        "prefixes of one look- and task-balanced order of the training pool; the looks column counts the training looks "
+        "each amount shows. Seeds change initialisation and sample order, not the episodes.", "",
+        "| episodes | seed | footage (min) | looks | lowest val_human loss | robot val loss | SR on held-out looks | pretrain s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *(f"| {r['amount_episodes']} | {r['seed']} | {r['minutes']:.2f} | {r['looks']} | {r['val_human_loss']:.4f} | "
+          f"{_num(r['val_robot_loss'])} | {_sr(r)} | {r['pretrain_seconds']:.0f} |" for r in rows), "",
+        "Scaling fit (`dexego.evaluate.scaling`, amounts in minutes of footage):", "",
+        *([f"- {line}" for line in lines_fit] or ["- fewer than 3 amounts: no analysis"]), "",
+        "Loss against success (`dexego.evaluate.loss_success`):", "",
+        *([f"- {s}" for s in correlation["statements"]] if correlation else ["- not measured in this version (no fine-tuned runs)"]), "",
+        f"Training time of the runs (pretraining + fine-tuning, as recorded per run): {wall / 60:.1f} min on "
+        f"{common.machine()['cpus']} CPU cores. Recording and rollouts are not included.", "",
     ]  # fmt: skip
-    (out / "results.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_text_atomic(out / "results.md", "\n".join(md))
+    print("\n".join(md))
 
 
-def _seconds(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0f}"
+def _num(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _sr(row: dict) -> str:
+    return "-" if not row["rollouts"] else f"{row['successes']}/{row['rollouts']}"
 
 
 if __name__ == "__main__":
