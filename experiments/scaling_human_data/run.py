@@ -2,10 +2,11 @@
 
 Resumable stages (each skips the work an earlier invocation finished; ``--stage`` runs one):
 
-1. ``record``: human demonstrations of every task, recorded once at the largest amount (they cycle
-   through the 25 looks); the episodes on the held-out looks (every look of room 5 or table 5, as in
-   the look protocol of the transfer issue) form the validation set, the others the training pool;
-   robot demonstrations of the robot tasks (robot looks) for fine-tuning and robot validation.
+1. ``record``: human demonstrations of every task, recorded once at the largest amount on the human
+   looks of the look protocol (``dexego.sim.scene``); the validation set recorded apart on the
+   evaluation looks (every look of room 5 or table 5) from another base seed, so neither its looks
+   nor its layouts are in any training amount; robot demonstrations of the robot tasks (robot looks)
+   for fine-tuning and robot validation.
 2. ``pretrain``: one run per amount x seed. Amounts are nested (every amount is a prefix of one
    fixed, look- and task-balanced order of the pool), so every amount of at least as many episodes
    as there are training looks shows every training look: the looks are held fixed across amounts
@@ -32,7 +33,6 @@ import argparse
 import dataclasses
 import json
 import math
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -42,9 +42,7 @@ import common  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 STAGES = ("record", "pretrain", "finetune", "evaluate", "report")
-# Held-out looks: every look of room 5 or table 5 (the evaluation looks of the look protocol), so no
-# training frame shows that room or that table at all.
-HELD_OUT_ROOM = HELD_OUT_TABLE = 5
+VAL_SEED = 1  # base seed of the validation recordings (training recordings use 0): layouts never trained on
 
 FULL = {
     "tasks": ["Push-Box", "Stack-Can", "Stack-Can-Left", "Close-Drawer-Left", "Flip-Mug"],
@@ -82,7 +80,10 @@ TINY = {
 
 
 def held_out(room: int, table: int) -> bool:
-    return room == HELD_OUT_ROOM or table == HELD_OUT_TABLE
+    """An evaluation look of the look protocol (room 5 or table 5): in no training recording."""
+    from dexego.sim.scene import EVAL_LOOKS
+
+    return (int(room), int(table)) in EVAL_LOOKS
 
 
 def main() -> int:
@@ -111,16 +112,6 @@ def main() -> int:
         getattr(experiment, stage)(out) if stage == "report" else getattr(experiment, stage)()
     common.log(f"done in {time.perf_counter() - start:.0f} s")
     return 0
-
-
-def _commit() -> str:
-    root = HERE.parents[1]
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
 
 
 @dataclasses.dataclass
@@ -162,59 +153,43 @@ class Experiment:
     def __init__(self, plan: dict, label: str, work: Path):
         self.plan, self.label, self.work = plan, label, work
         self.human = work / "human"
+        self.human_val = work / "human_val"
         self.robot = work / "robot"
         self.runs = work / "runs"
 
     # ------------------------------------------------------------------------------------- record
     def record(self) -> None:
         from dexego.sim.demos import record_demos
+        from dexego.sim.scene import EVAL_LOOKS
 
         p = self.plan
-        largest = max(p["amounts"])
-        per_task = math.ceil(largest / len(p["tasks"]))
-        from dexego.sim.scene import ALL_CONFIGS
-
-        share = sum(held_out(*look) for look in ALL_CONFIGS) / len(ALL_CONFIGS)  # of attempts on held-out looks (cycling)
+        per_task = math.ceil(max(p["amounts"]) / len(p["tasks"]))
         for task in p["tasks"]:
-            path = self.human / task
-            attempts = max(math.ceil(per_task / (1 - share)), math.ceil(p["val_episodes"] / share))
-            first = attempts
-            while True:  # looks cycle with the attempt: record until the task has enough of both kinds
-                record_demos(task, attempts, path, seed=0, image_size=p["image_size"], embodiment="human")
-                train, val = self._split_task(path, task)
-                if len(train) >= per_task and len(val) >= p["val_episodes"]:
-                    break
-                if attempts > 4 * first:
-                    raise SystemExit(f"{path}: {len(train)} training-look and {len(val)} held-out-look episodes after "
-                                     f"{attempts} recorded; the recording does not cycle through the held-out looks")  # fmt: skip
-                attempts += math.ceil(max(per_task - len(train), 0) / (1 - share)) + math.ceil(max(p["val_episodes"] - len(val), 0) / share)
-            common.log(f"human {task}: {len(train)} training-look and {len(val)} held-out-look episodes in {path}")
+            record_demos(task, per_task, self.human / task, seed=0, image_size=p["image_size"], embodiment="human")  # human looks
+            record_demos(task, p["val_episodes"], self.human_val / task, seed=VAL_SEED, image_size=p["image_size"],
+                         embodiment="human", looks=EVAL_LOOKS)  # fmt: skip
+            common.log(f"human {task}: {per_task} training and {p['val_episodes']} validation episodes")
         for task in p["robot_tasks"]:
             common.record(task, self.robot, p["robot_episodes"] + p["robot_val_episodes"], "robot", image_size=p["image_size"])
 
-    def _split_task(self, path: Path, task: str) -> tuple[list[Episode], list[Episode]]:
+    def _episodes(self, path: Path, task: str) -> list[Episode]:
         from dexego.data import Dataset
 
         data = Dataset(path)
-        train, val = [], []
-        for i in range(data.num_episodes):
-            meta = data.episode_meta(i)["metadata"]
-            e = Episode(path, i, task, int(meta["room"]), int(meta["table"]))
-            (val if held_out(e.room, e.table) else train).append(e)
-        return train, val
+        metas = [data.episode_meta(i)["metadata"] for i in range(data.num_episodes)]
+        return [Episode(path, i, task, int(m["room"]), int(m["table"])) for i, m in enumerate(metas)]
 
     def pools(self) -> tuple[list[Episode], list[Episode]]:
         """(the training pool in its balanced order, the validation episodes), from the recorded metadata."""
         train, val = [], []
         for task in self.plan["tasks"]:
-            t, v = self._split_task(self.human / task, task)
-            if len(v) < self.plan["val_episodes"]:
-                raise SystemExit(f"{self.human / task}: {len(v)} held-out-look episodes, need {self.plan['val_episodes']} (run --stage record)")
-            train += t
-            val += v[: self.plan["val_episodes"]]
-        seeds = {(e.path, e.index) for e in val}
-        if any(held_out(e.room, e.table) or (e.path, e.index) in seeds for e in train):  # by construction; kept as a guard
-            raise AssertionError("a held-out look or validation episode in the training pool")
+            for root in (self.human, self.human_val):
+                if not (root / task / "meta" / "info.json").is_file():
+                    raise SystemExit(f"{root / task}: not recorded yet (run --stage record)")
+            train += self._episodes(self.human / task, task)
+            val += self._episodes(self.human_val / task, task)[: self.plan["val_episodes"]]
+        if any(held_out(e.room, e.table) for e in train) or not all(held_out(e.room, e.table) for e in val):
+            raise SystemExit(f"{self.human}: a training episode on an evaluation look, or a validation episode off them")
         return balanced_order(train), val
 
     # ------------------------------------------------------------------------------------ pretrain
@@ -306,8 +281,9 @@ class Experiment:
         from dexego.sim.evaluation import protocol, run_rollout
 
         p = self.plan
-        # the benchmark's fixed "unseen" rollouts (seeds and looks) whose look is a held-out look, the first `rollouts` per task
-        specs = {t: [s for s in protocol(t, "unseen") if held_out(s.room, s.table)][: p["rollouts"]] for t in p["robot_tasks"]}
+        # the benchmark's fixed "unseen" rollouts (evaluation looks and seeds), the first `rollouts` per task
+        specs = {t: protocol(t, "unseen")[: p["rollouts"]] for t in p["robot_tasks"]}
+        assert all(held_out(s.room, s.table) for v in specs.values() for s in v)
         env_overrides = {"image_size": p["image_size"], **({"horizon": p["horizon"]} if p.get("horizon") else {})}
         for amount in p["finetune_amounts"]:
             for seed in p["finetune_seeds"]:
@@ -325,7 +301,7 @@ class Experiment:
                     finally:
                         env.close()
                 successes = sum(bool(r["success"]) for r in rows)
-                common.write_json(path, {"split": "unseen, held-out looks only", "held_out_rollouts": len(rows),
+                common.write_json(path, {"split": "unseen (the evaluation looks)", "held_out_rollouts": len(rows),
                                          "held_out_successes": successes, "rollouts": rows,
                                          "seconds": round(time.perf_counter() - t0, 1)})  # fmt: skip
                 common.log(f"{run_dir.name}: {successes}/{len(rows)} successes on held-out looks")
@@ -395,7 +371,7 @@ def write_report(exp: Experiment, out: Path) -> None:
     if outcomes:
         write_bytes_atomic(out / "loss_success.png", figure_png(plot_loss_success(outcomes, correlation)))
     wall = sum(r["pretrain_seconds"] + (r["finetune_seconds"] or 0) for r in rows)
-    commit = _commit()
+    commit = common.commit()
     val_looks = sorted({(e.room, e.table) for e in val})
     common.write_json(out / "results.json", {
         "experiment": "validation loss against human data amount, and loss against robot success (EgoScale's two laws)",
@@ -410,7 +386,7 @@ def write_report(exp: Experiment, out: Path) -> None:
         f"# Validation loss against human data, and loss against success ({exp.label} version)", "",
         f"Commit `{commit}`; `{common.command_line()}`. Tasks: {', '.join(p['tasks'])}. Every pretraining run: the same model, "
         f"{steps} steps, one shared normaliser, validated on the same {len(val)} human episodes recorded on {len(val_looks)} "
-        f"held-out looks (room {HELD_OUT_ROOM} or table {HELD_OUT_TABLE}) that no training amount contains. Amounts are nested "
+        "evaluation looks (room 5 or table 5) from layouts (seeds) that no training amount contains. Amounts are nested "
         "prefixes of one look- and task-balanced order of the training pool; the looks column counts the training looks "
         "each amount shows. Seeds change initialisation and sample order, not the episodes.", "",
         "| episodes | seed | footage (min) | looks | lowest val_human loss | robot val loss | SR on held-out looks | pretrain s |",

@@ -135,22 +135,20 @@ def loss_success(runs: Sequence[RunOutcome], resamples: int = 2000, confidence: 
 def plot_loss_success(runs: Sequence[RunOutcome], result: dict | None = None):
     """A matplotlib Figure: success rate (with 95 % Wilson intervals) against each loss, one panel per loss."""
     from matplotlib.figure import Figure
-    from scipy.stats import norm
+
+    from dexego.evaluate.stats import wilson_interval
 
     names = [n for n in LOSSES if any(getattr(r, n) is not None for r in runs)]
     fig = Figure(figsize=(5 * max(len(names), 1), 4))
-    z = float(norm.ppf(0.975))
     for i, name in enumerate(names):
         ax = fig.add_subplot(1, len(names), i + 1)
         have = [r for r in runs if getattr(r, name) is not None]
         x = np.array([getattr(r, name) for r in have])
         rate = np.array([r.success_rate for r in have])
-        n = np.array([r.rollouts for r in have], float)
-        centre = (rate + z * z / (2 * n)) / (1 + z * z / n)  # Wilson score interval of each run's k/n
-        half = z * np.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        low, high = np.array([wilson_interval(r.successes, r.rollouts) for r in have]).T
         amounts = [r.amount for r in have]
         colour = np.log10(amounts) if all(a is not None and a > 0 for a in amounts) else None
-        ax.errorbar(x, 100 * rate, yerr=100 * np.abs(np.stack([rate - (centre - half), centre + half - rate])), fmt="none",
+        ax.errorbar(x, 100 * rate, yerr=100 * np.abs(np.stack([rate - low, high - rate])), fmt="none",
                     ecolor="0.6", zorder=1)  # fmt: skip
         points = ax.scatter(x, 100 * rate, zorder=2, **({} if colour is None else {"c": colour, "cmap": "viridis"}))
         if colour is not None:
