@@ -14,7 +14,7 @@ from dexego.drawing.overlay import overlay_chunk, save_png
 from dexego.errors import InputError
 from dexego.evaluate.motion import MotionMetrics, motion_errors
 from dexego.evaluate.report import ReportConfig, build_report, write_report
-from dexego.evaluate.scaling import ScalingPoint, fit_log_linear, scaling_result
+from dexego.evaluate.scaling import ScalingPoint, analyse_scaling, fit_log_linear, scaling_result
 from dexego.geometry import Intrinsics
 
 K = Intrinsics(fx=100.0, fy=100.0, cx=32.0, cy=32.0, width=64, height=64)
@@ -76,7 +76,8 @@ def run_dir(tmp_path):
     (run / "eval" / "sim_results.json").write_text(json.dumps({"policy": "tiny", "rollouts": rollouts}))
     points = [ScalingPoint(x, 1.0 - 0.1 * np.log10(x), unit="hours") for x in (1, 10, 100)]
     fit = fit_log_linear([p.amount for p in points], [p.loss for p in points], "hours")
-    (run / "eval" / "scaling.json").write_text(json.dumps(scaling_result(points, fit, [1000])))
+    analysis = analyse_scaling(points, resamples=20)
+    (run / "eval" / "scaling.json").write_text(json.dumps(scaling_result(points, fit, [1000], analysis)))
     frame = np.full((64, 64, 3), 90, np.uint8)
     save_png(run / "eval" / "overlays" / "sample_0.png", overlay_chunk(frame, K, predicted, target))
     return run
@@ -105,6 +106,8 @@ def test_report_embeds_valid_pngs_and_filled_tables(run_dir):
     assert "http://" not in text and "https://" not in text
     assert "<td>Stack-Can</td><td>50.0</td><td>37.5</td>" in text  # SR 2/4, PSR (0 + 1/2 + 1 + 0) / 4
     assert "<td>model.horizon</td><td>30</td>" in text
+    assert "<li>log_linear: loss = a + b * log10(amount); R^2 = 1.0000 over 3 runs" in text  # eval scaling's analysis
+    assert "<li>warning: power_law: needs at least 4 different amounts, got 3; not fitted</li>" in text
 
 
 def test_report_is_rebuilt_without_reading_itself(run_dir):

@@ -273,14 +273,20 @@ def _scaling_section(data: dict, path: Path, root: Path) -> str:
         ("points", str(fit.count)),
     ]
     rows += [(f"predicted loss at {amount:g} {fit.unit}", _fmt(loss)) for amount, loss in predictions]
-    fig = scaling_mod.plot_scaling(points, fit, [a for a, _ in predictions])
-    return "\n".join(
-        [
-            f"<h2>Scaling law</h2>\n<p class=\"note\">From {_rel(path, root)}: loss = a + b·log10(amount).</p>",
-            Table("Log-linear fit", ("quantity", "value"), tuple(rows)).to_html(),
-            png_img(figure_png(fig), "scaling law plot", "Validation loss against data amount"),
-        ]
-    )
+    analysis = data.get("analysis")
+    fig = scaling_mod.plot_scaling(points, fit, [a for a, _ in predictions], analysis if isinstance(analysis, dict) else None)
+    parts = [
+        f"<h2>Scaling law</h2>\n<p class=\"note\">From {_rel(path, root)}: loss = a + b·log10(amount).</p>",
+        Table("Log-linear fit", ("quantity", "value"), tuple(rows)).to_html(),
+    ]
+    if isinstance(analysis, dict):  # dexego eval scaling's analysis: both laws, intervals, leave-last-out check, warnings
+        try:
+            lines = scaling_mod.analysis_lines(analysis)
+        except (KeyError, TypeError, IndexError) as exc:
+            raise InputError(path, f"analysis: {exc}", "malformed scaling analysis") from None
+        parts.append("<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>")
+    parts.append(png_img(figure_png(fig), "scaling law plot", "Validation loss against data amount"))
+    return "\n".join(parts)
 
 
 def _images_section(images: list[Path], root: Path, limit: int) -> str:
