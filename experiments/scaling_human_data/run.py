@@ -92,11 +92,15 @@ def main() -> int:
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--tiny", action="store_true", help="a minimal version for tests (1 task, 3 amounts, a few steps)")
     size.add_argument("--reduced", action="store_true", help="5 amounts x 2 seeds, pretraining only")
+    parser.add_argument("--pretrain-steps", type=int, help="optimiser steps of every pretraining run (default: pretrain.toml's)")
+    parser.add_argument("--finetune-steps", type=int, help="optimiser steps of every fine-tuning run (default: finetune.toml's)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--work", default=None, help="datasets and runs (default experiments/.work/scaling[_tiny|_reduced])")
     parser.add_argument("--out", default=None, help="results folder (default results/ of this folder; WORK/results with --tiny)")
     args = parser.parse_args()
-    plan = TINY if args.tiny else REDUCED if args.reduced else FULL
+    plan = dict(TINY if args.tiny else REDUCED if args.reduced else FULL)
+    plan["pretrain_steps"] = args.pretrain_steps or plan["pretrain_steps"]
+    plan["finetune_steps"] = args.finetune_steps or plan["finetune_steps"]
     label = "tiny" if args.tiny else "reduced" if args.reduced else "full"
     work = Path(args.work) if args.work else common.WORK / ("scaling" if label == "full" else f"scaling_{label}")
     out = Path(args.out) if args.out else (work / "results" if label == "tiny" else HERE / "results")
@@ -222,6 +226,10 @@ class Experiment:
             for seed in self.plan["seeds"]:
                 run_dir = self.pretrain_dir(amount, seed)
                 if (run_dir / "run.json").is_file():
+                    done = json.loads((run_dir / "run.json").read_text())
+                    if done["steps"] != template.loop.max_steps:
+                        raise SystemExit(f"{run_dir}: trained for {done['steps']} steps, this invocation asks for "
+                                         f"{template.loop.max_steps}; use a fresh --work folder")  # fmt: skip
                     continue
                 config = dataclasses.replace(template, output_dir=str(run_dir), name=f"scaling_{amount}_s{seed}", seed=seed)
                 common.log(f"pretrain {amount} episodes ({hours * 60:.2f} min), seed {seed} -> {run_dir}")
