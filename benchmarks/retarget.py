@@ -15,8 +15,8 @@ next frame through the smoothness term; PER-FRAME rows get one frame per call, i
   dexego-lm/online   per frame: one frame per call, warm-started from the previous frame's joints
                      (``previous=``: each frame starts from the better of the previous joints and the grid
                      search; the first frame of a sequence from the grid search), the same frames as
-                     dex-retargeting: the like-for-like comparison with it. Calls this small run the
-                     numpy float64 path (HandRetargetConfig.small_batch)
+                     dex-retargeting: the like-for-like comparison with it. One-frame calls run
+                     dexego.retarget.one_frame (MuJoCo kinematics, the batch solver's objective and steps)
   dexego-lm/chunk30  30 frames (one action chunk) per call, warm-started from the previous chunk's last
                      joints: how dexego.retarget.deploy runs a policy's chunks on a robot
   dexego-mlp+lm/online  per frame as dexego-lm/online, with the learned MLP's guess as a further start
@@ -26,7 +26,8 @@ next frame through the smoothness term; PER-FRAME rows get one frame per call, i
                   warm-started from the previous frame, low-pass filter off; the hand exported to URDF
                   (base link = the wrist frame) for it.
 dex-retargeting is optional (pip install dex-retargeting==0.5.0 six; not a dexego dependency;
-``pip install --target DIR`` and PYTHONPATH=DIR keep it out of the project's environment).
+``pip install --target DIR`` and PYTHONPATH=DIR:DIR/cmeel.prefix/lib/python3.11/site-packages keep it
+out of the project's environment).
 
 --replay N: also record the simulator's human-hand expert on every benchmark task (N seeds each),
 retarget it onto h1_inspire (knuckle-anchored, and wrist-anchored for comparison) and replay it open
