@@ -34,7 +34,10 @@ class PolicyConfig:
     head: str = "regression"
     action_space: str = "ego48"
     # What the head predicts: the chunk as stored ("absolute", hands in the current camera frame) or the motion
-    # from the current state ("relative", dexego.actions.relative); chunks are always returned absolute.
+    # from the current state ("relative", dexego.actions.relative); chunks are always returned absolute. Every
+    # shipped stage config and demo profile sets "relative" (experiments/action_frame: it beats holding still from
+    # the 4th-5th step, "absolute" barely or never); the code default stays "absolute" so that configs and
+    # checkpoints written before this field existed keep their meaning.
     action_frame: Literal["absolute", "relative"] = "absolute"
     horizon: int = 30  # H future steps per chunk
     n_obs_frames: int = 6  # observation history (oldest first, current last)
