@@ -19,6 +19,7 @@ from dexego.errors import InputError
 V3_INFO_KEYS = {
     "codebase_version", "robot_type", "total_episodes", "total_frames", "total_tasks", "chunks_size",
     "data_files_size_in_mb", "video_files_size_in_mb", "fps", "splits", "data_path", "video_path", "features",
+    "embodiment",  # dexego's declaration (one embodiment per dataset, or "mixed"); LeRobot ignores extra keys
 }  # fmt: skip
 
 

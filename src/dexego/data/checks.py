@@ -284,12 +284,17 @@ def check_data_file(table: pa.Table, path, features: dict, fps: int, rows: list[
     """
     out = Problems()
     declared = [k for k, v in features.items() if v.get("dtype") not in NON_NUMERIC]
+    stored = [k for k, v in features.items() if v.get("dtype") not in ("video", "image")]
     for name in table.column_names:
-        if name not in declared and not name.startswith("__"):
+        if name not in stored and not name.startswith("__"):
             out.error(path, name, "column not declared in meta/info.json features (unknown feature)")
-    for name in declared:
+    for name in stored:
         if name not in table.column_names:
             out.error(path, name, "declared feature missing from the data file")
+    for name in stored:
+        if name not in declared and name in table.column_names and not pa.types.is_string(table.schema.field(name).type) \
+                and not pa.types.is_large_string(table.schema.field(name).type):  # fmt: skip
+            out.error(path, name, f"features say string, the column holds {table.schema.field(name).type}")
     if out.errors:
         return out, {}
     cols: dict[str, np.ndarray] = {}

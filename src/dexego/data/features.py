@@ -24,6 +24,12 @@ Per frame (data parquet, LeRobot v3.0 columns):
   EgoVLA). NaN for hands that are not valid; present in every episode of a
   dataset that declares it (``dexego data fit-mano`` or a MANO source adds it).
 - robot episodes only: ``observation.robot.state`` (S,) and ``action.robot`` (A,).
+- ``episode.dexego`` string (1,): the episode's metadata as JSON (``source``,
+  ``embodiment``, ``fps``, ``instructions``, ``metadata``), the same on every row
+  of the episode (parquet stores it once per row group). The episodes table holds
+  the same fields as columns; LeRobot's edit tools (``delete_episodes``,
+  ``split_dataset``) rewrite that table without them but keep every data column,
+  so readers recover the metadata from here.
 - the LeRobot defaults ``timestamp``, ``frame_index``, ``episode_index``,
   ``index``, ``task_index``.
 """
@@ -43,6 +49,8 @@ INTRINSICS = "observation.camera.intrinsics"
 HAND_MANO = "observation.hands.mano"
 ROBOT_STATE = "observation.robot.state"
 ROBOT_ACTION = "action.robot"
+EPISODE_META = "episode.dexego"
+EPISODE_META_FIELDS = ("source", "embodiment", "fps", "instructions", "metadata")
 
 TIMESTAMP = "timestamp"
 FRAME_INDEX = "frame_index"
@@ -123,6 +131,7 @@ def dexego_features(
         add(ROBOT_STATE, "float32", robot_state_names)
     if robot_action_names is not None:
         add(ROBOT_ACTION, "float32", robot_action_names)
+    feats[EPISODE_META] = {"dtype": "string", "shape": [1], "names": None, "fps": fps}
     feats.update(_default_features(fps))
     return feats
 

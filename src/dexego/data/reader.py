@@ -138,15 +138,42 @@ class Dataset:
         return self._ref(episode).row
 
     def episode_meta(self, episode: int) -> dict:
-        """dexego episode metadata: source, embodiment, fps, instructions, metadata (defaults for foreign datasets)."""
+        """dexego episode metadata: source, embodiment, fps, instructions, metadata (defaults for foreign datasets).
+
+        From the episodes table; where a tool rewrote that table without dexego's columns (LeRobot's
+        ``delete_episodes``, ``split_dataset``), from the episode's ``episode.dexego`` data column."""
         row = self._ref(episode).row
+        if not row.get("source") and F.EPISODE_META in self.features:
+            recovered = self._recovered_meta(episode)
+            if recovered is not None:
+                row = {**row, **recovered}
         return {
             "source": row.get("source") or "lerobot",
-            "embodiment": row.get("embodiment") or (self.info.get("robot_type") or "unknown"),
+            "embodiment": row.get("embodiment") or self._declared_embodiment() or self.info.get("robot_type") or "unknown",
             "fps": float(row.get("fps") or self.fps),
             "instructions": [tuple(s) for s in json.loads(row.get("instructions") or "[]")],
             "metadata": json.loads(row.get("metadata") or "{}"),
         }
+
+    def _declared_embodiment(self) -> str | None:
+        declared = self.info.get("embodiment")
+        return declared if isinstance(declared, str) and declared != "mixed" else None
+
+    def _recovered_meta(self, episode: int) -> dict | None:
+        ref = self._ref(episode)
+        entry = self._file_columns(ref.data_path)
+        column = entry["strings"].get(F.EPISODE_META)
+        if column is None or ref.index not in entry["bounds"]:
+            return None
+        text = column[entry["bounds"][ref.index][0]].as_py()
+        try:
+            record = json.loads(text) if text else None
+        except json.JSONDecodeError as exc:
+            raise InputError(ref.data_path, F.EPISODE_META, f"episode {ref.index}: not valid JSON: {exc}") from None
+        if not isinstance(record, dict):
+            return None
+        return {"source": record.get("source"), "embodiment": record.get("embodiment"), "fps": record.get("fps"),
+                "instructions": json.dumps(record.get("instructions") or []), "metadata": json.dumps(record.get("metadata") or {})}  # fmt: skip
 
     def _ref(self, episode: int) -> _EpisodeRef:
         if not 0 <= episode < len(self._refs):
@@ -172,12 +199,13 @@ class Dataset:
         # The checks `dexego data validate` runs on every data file (dexego.data.checks): values as they are read.
         problems, columns = check_data_file(table, path, self.features, self.fps, rows, len(self.tasks), self.num_episodes, last)
         problems.raise_first()
+        strings = {k: table.column(k) for k, v in self.features.items() if v.get("dtype") == "string" and k in table.column_names}
         episodes = columns[F.EPISODE_INDEX].reshape(-1)
         bounds = {}
         change = np.flatnonzero(np.diff(episodes)) + 1
         for s, e in zip(np.r_[0, change], np.r_[change, len(episodes)]):
             bounds[int(episodes[s])] = (int(s), int(e))
-        entry = {"columns": columns, "bounds": bounds}
+        entry = {"columns": columns, "bounds": bounds, "strings": strings}
         self._tables[path] = entry
         while len(self._tables) > self._cached_files:
             self._tables.popitem(last=False)

@@ -2,18 +2,31 @@
 
 Commit protocol (one episode at a time). Everything new is first written under
 a temporary name (``<name>.tmp-<pid>``): the video files (the current file
-remuxed with the new episode appended, no re-encoding), the data parquet (the
-current file's committed rows plus the new ones), the episodes table, tasks,
-stats and finally info.json. Each is then renamed over its final name, in
-that order, info.json last. Readers trust info.json's ``total_episodes`` and
-each episode's index ranges, so until the last rename they see exactly the
-previously committed episodes, and a kill at any moment (while frames are
-buffered, while encoding, between renames) never damages them. Re-opening
-removes temporaries and continues the dataset; rows or frames beyond the
-committed ones (left by a kill between renames) are dropped on the next commit.
+remuxed with the new episode appended, no re-encoding), the tasks, the
+episodes table, the data parquet (the current file's committed rows plus the
+new ones), info.json and stats.json. They are then renamed over their final
+names in that order. ``meta/info.json`` is the manifest and its rename the
+commit point: readers (and ``dexego data validate``) trust only the episodes,
+tasks and frames it counts (``total_episodes``, ``total_tasks``, each
+episode's index and time ranges), so before that rename they see exactly the
+previously committed episodes, with at most an ignored tail (frames at the end
+of the last video file, rows at the end of the last data file, rows of the
+episodes table, tasks beyond ``total_tasks``, a file nothing references yet);
+after it, all of the new episode. The statistics follow the commit (readers
+recompute statistics whose count does not match the manifest). A kill at any
+moment therefore leaves a valid dataset; the order also keeps every file that
+LeRobot reads whole (data, episodes tables) describing committed episodes
+until the last moment. Re-opening removes temporaries and continues the
+dataset; an ignored tail is dropped by the next commit.
 
 Files roll over to the next ``file-NNN`` (and ``chunk-NNN`` after
 ``chunks_size`` files) once they reach their size limit.
+
+One embodiment per dataset: ``info.json``'s ``embodiment`` declares it (the first
+episode's, or ``WriterConfig.embodiment``) and an episode of another embodiment is
+refused, unless the dataset is declared ``"mixed"`` (``WriterConfig(mixed=True)``);
+each episode's own embodiment is in its episodes-table row and its ``episode.dexego``
+data column (the copy LeRobot's edit tools keep).
 """
 
 from __future__ import annotations
@@ -30,6 +43,7 @@ import pyarrow.parquet as pq
 from dexego.actions import keypoints_to_action
 from dexego.data import features as F
 from dexego.data import layout
+from dexego.data.checks import MIXED
 from dexego.data.episode import Episode
 from dexego.data.meta import DatasetMeta, episode_stats_from_row, read_parquet, tasks_table
 from dexego.data.stats import STAT_NAMES, aggregate_stats, feature_stats, image_stats, stats_to_json
@@ -43,6 +57,8 @@ class WriterConfig:
 
     fps: int = 30
     robot_type: str | None = None
+    embodiment: str | None = None  # the dataset's declared embodiment; None: the first episode's
+    mixed: bool = False  # allow episodes of several embodiments (info.json embodiment = "mixed")
     video_size: tuple[int, int] | None = None  # (height, width); None: the first episode's (made even)
     chunks_size: int = layout.DEFAULT_CHUNKS_SIZE
     data_files_size_in_mb: float = layout.DEFAULT_DATA_FILE_SIZE_MB
@@ -82,8 +98,12 @@ class DatasetWriter:
         self._data = _FileCursor()
         self._videos: dict[str, _FileCursor] = {}
         self._meta = _FileCursor()
+        self._embodiment = MIXED if self.config.mixed else self.config.embodiment
+        self.publish_hook = None  # called as hook(step, final_path) before each rename of a commit (fault injection)
         if (self.root / layout.INFO_PATH).is_file():
             self._resume()
+        elif self.root.is_dir():
+            layout.remove_temporaries(self.root)  # an interrupted first commit
         self.closed = False
 
     # ----------------------------------------------------------------- state
@@ -103,6 +123,11 @@ class DatasetWriter:
             raise ConfigError(f"{self.root}: dataset is at {info['fps']} fps, the writer was asked for {self.fps}")
         self.features = info["features"]
         self.config = _replace(self.config, chunks_size=int(info.get("chunks_size", self.config.chunks_size)))
+        rows_ = meta.episodes.to_pylist()
+        declared = info.get("embodiment") or (rows_[0].get("embodiment") if rows_ else None)
+        if self.config.embodiment and declared and declared != MIXED and self.config.embodiment != declared:
+            raise ConfigError(f"{self.root}: the dataset holds {declared!r} episodes, the writer was asked for {self.config.embodiment!r}")
+        self._embodiment = MIXED if self.config.mixed else declared
         self._tasks = {task: i for i, task in enumerate(meta.tasks)}
         rows = meta.episodes.to_pylist()
         self._episode_rows = rows
@@ -166,6 +191,11 @@ class DatasetWriter:
         episode.check(where)
         if abs(float(episode.fps) - self.fps) > 1e-6:
             raise InputError(where, "fps", f"episode is at {episode.fps} fps, the dataset at {self.fps}")
+        if self._embodiment is None:
+            self._embodiment = episode.embodiment
+        elif self._embodiment != MIXED and episode.embodiment != self._embodiment:
+            raise InputError(where, "embodiment", f"{episode.embodiment!r} episode, the dataset holds {self._embodiment!r} episodes "
+                                                  "(one embodiment per dataset; write it to another folder, or declare the dataset mixed)")  # fmt: skip
         if self.features is None:
             self.features = self._initial_features(episode)
         self._check_schema(episode, where)
@@ -254,6 +284,8 @@ class DatasetWriter:
             mano = np.asarray(episode.hand_mano, dtype=np.float32).copy()
             mano[~valid] = np.nan  # an invalid hand has no MANO parameters
             columns[F.HAND_MANO] = mano.reshape(n, -1)
+        if F.EPISODE_META in self.features:
+            columns[F.EPISODE_META] = [json.dumps(episode_meta_record(episode), default=str)] * n
         if episode.robot_state is not None:
             columns[F.ROBOT_STATE] = np.asarray(episode.robot_state, dtype=np.float32)
         if episode.robot_action is not None:
@@ -300,33 +332,36 @@ class DatasetWriter:
             row["dataset_to_index"] = self.total_frames + n
             # Episode metadata and statistics.
             row.update(self._episode_stat_columns(columns, frames))
-            row["source"], row["embodiment"], row["fps"] = episode.source, episode.embodiment, float(episode.fps)
-            row["instructions"] = json.dumps([[int(s), int(e), t] for s, e, t in episode.instructions])
-            row["metadata"] = json.dumps(episode.metadata, default=str)
+            record = episode_meta_record(episode)
+            row["source"], row["embodiment"], row["fps"] = record["source"], record["embodiment"], record["fps"]
+            row["instructions"] = json.dumps(record["instructions"])
+            row["metadata"] = json.dumps(record["metadata"], default=str)
             cursor = self._roll(self._meta, lambda c, f: layout.episodes_file(self.root, c, f), self.config.data_files_size_in_mb)
             row["meta/episodes/chunk_index"], row["meta/episodes/file_index"] = cursor.chunk, cursor.file
             final = layout.episodes_file(self.root, cursor.chunk, cursor.file)
             rows = [r for r in self._episode_rows if (r["meta/episodes/chunk_index"], r["meta/episodes/file_index"]) == (cursor.chunk, cursor.file)]
             tmp = layout.temp_path(final)
             pq.write_table(self._episodes_table(rows + [row]), tmp)
-            publish.append((tmp, final))
-            # Tasks, stats, info (info last: it is the commit point).
+            publish.insert(len(publish) - 1, (tmp, final))  # before the data file
             tasks = tasks_table(list(self._tasks))
             tmp = layout.temp_path(self.root / layout.TASKS_PATH)
             pq.write_table(tasks, tmp)
-            publish.append((tmp, self.root / layout.TASKS_PATH))
+            publish.insert(len(publish) - 2, (tmp, self.root / layout.TASKS_PATH))  # after the videos
+            # info.json: the manifest, renamed last of what readers trust (the commit point); stats.json follows.
+            tmp = layout.temp_path(self.root / layout.INFO_PATH)
+            tmp.write_text(json.dumps(self._info(index + 1, self.total_frames + n), indent=4))
+            publish.append((tmp, self.root / layout.INFO_PATH))
             stats = self._dataset_stats(self._episode_stats + [episode_stats_from_row(row, self.features)])
             tmp = layout.temp_path(self.root / layout.STATS_PATH)
             tmp.write_text(json.dumps(stats_to_json(stats), indent=2))
             publish.append((tmp, self.root / layout.STATS_PATH))
-            tmp = layout.temp_path(self.root / layout.INFO_PATH)
-            tmp.write_text(json.dumps(self._info(index + 1, self.total_frames + n), indent=4))
-            publish.append((tmp, self.root / layout.INFO_PATH))
         except BaseException:
             for tmp, _ in publish:
                 remove_quietly(tmp)
             raise
-        for tmp, final in publish:
+        for step, (tmp, final) in enumerate(publish):
+            if self.publish_hook is not None:  # fault injection (tests): called before each rename
+                self.publish_hook(step, final)
             layout.publish(tmp, final)
         # Advance the cursors only once the files are published.
         for key in F.video_keys(self.features):
@@ -349,9 +384,9 @@ class DatasetWriter:
     def _frame_table(self, columns: dict[str, np.ndarray]) -> pa.Table:
         arrays, names = [], []
         for name, feat in self.features.items():
-            if feat["dtype"] in ("video", "image", "string"):
+            if feat["dtype"] in ("video", "image") or (feat["dtype"] == "string" and name not in columns):
                 continue
-            arrays.append(to_arrow(columns[name], feat))
+            arrays.append(pa.array(columns[name], pa.string()) if feat["dtype"] == "string" else to_arrow(columns[name], feat))
             names.append(name)
         return pa.Table.from_arrays(arrays, names=names)
 
@@ -408,6 +443,7 @@ class DatasetWriter:
             "data_path": layout.DATA_PATH,
             "video_path": layout.VIDEO_PATH if has_video else None,
             "features": self.features,
+            "embodiment": self._embodiment,
         }
 
     # ------------------------------------------------------------- lifetime
@@ -425,6 +461,12 @@ class DatasetWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def episode_meta_record(episode: Episode) -> dict:
+    """The episode-level fields stored per episode (episodes table) and per row (``episode.dexego``)."""
+    return {"source": episode.source, "embodiment": episode.embodiment, "fps": float(episode.fps),
+            "instructions": [[int(s), int(e), t] for s, e, t in episode.instructions], "metadata": episode.metadata}  # fmt: skip
 
 
 def to_arrow(values: np.ndarray, feature: dict) -> pa.Array:
