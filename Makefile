@@ -8,7 +8,11 @@ export MUJOCO_GL ?= egl
 # CPU-only machine: make install TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_INDEX ?=
 
-.PHONY: install demo test test-slow lint typecheck bench clean annotate-model
+.PHONY: install demo test test-slow lint typecheck bench clean annotate-model check-lerobot
+
+# CI-optional: dexego installed beside lerobot 0.4.4 in ONE environment (lerobot holds torch < 2.11, so not
+# the main venv); runs the data and serve tests there, and the slow tests that use LeRobot's own edit tools.
+LEROBOT_VENV ?= .venv-lerobot
 
 $(BIN)/dexego: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +49,18 @@ typecheck: install  # the checked packages and settings are in pyproject.toml ([
 annotate-model: install  # the MediaPipe hand landmarker bundle for `dexego annotate` (docs/annotate.md)
 	$(BIN)/pip install -c constraints.txt -e ".[annotate]"
 	$(BIN)/python -m dexego.annotate.estimators.fetch_model
+
+$(LEROBOT_VENV)/bin/lerobot-edit-dataset:
+	$(PYTHON) -m venv $(LEROBOT_VENV)
+	$(LEROBOT_VENV)/bin/pip install "lerobot==0.4.4"
+
+check-lerobot: $(LEROBOT_VENV)/bin/lerobot-edit-dataset
+	$(LEROBOT_VENV)/bin/pip install -e ".[dev]" "lerobot==0.4.4"
+	$(LEROBOT_VENV)/bin/pip install --no-deps "openpi-client==0.1.2"  # as in install: the serve tests run the real client
+	@! $(LEROBOT_VENV)/bin/pip show torchvision >/dev/null 2>&1 || echo "note: torchvision comes with lerobot here"
+	$(LEROBOT_VENV)/bin/python -c "import lerobot, torch, dexego; print('lerobot', lerobot.__version__, 'torch', torch.__version__)"
+	DEXEGO_LEROBOT_PYTHON=$(abspath $(LEROBOT_VENV))/bin/python $(LEROBOT_VENV)/bin/python -m pytest -q tests/data tests/serve \
+		tests/sources/test_sources_lerobot_interop.py -m "slow or not slow"
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache
