@@ -44,7 +44,12 @@ def load_config(
         label = origin or str(path)
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
-        text = path.read_text()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not a text config file (TOML or JSON): {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the config file: {exc}") from None
         try:
             data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
         except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:

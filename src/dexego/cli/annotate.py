@@ -87,6 +87,12 @@ def build_config(args) -> tuple[object, str | None]:
 
 
 def _annotate(args) -> int:
+    from pathlib import Path
+
+    from dexego.errors import InputError
+
+    if not Path(args.video_dir).is_dir():
+        raise InputError(args.video_dir, "VIDEO_DIR", "not found" if not Path(args.video_dir).exists() else "not a folder of videos")
     config, poses = build_config(args)
     if args.ray:
         from dexego.annotate.ray_job import annotate_with_ray

@@ -35,8 +35,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import math
+
+    from dexego.errors import ConfigError
     from dexego.serve import PolicyServer, ServerConfig, dexego_observation_spec, run_server
     from dexego.serve.loading import load_policy, policy_info, resolve_policy
+
+    if not (math.isfinite(args.max_message_mb) and args.max_message_mb > 0):
+        raise ConfigError(f"--max-message-mb must be a positive number, got {args.max_message_mb}")
+    if not (math.isfinite(args.memory_budget_mb) and args.memory_budget_mb > 0):
+        raise ConfigError(f"--memory-budget-mb must be a positive number, got {args.memory_budget_mb}")
+    if not 0 <= args.port < 65536:
+        raise ConfigError(f"--port must be in 0..65535, got {args.port}")
 
     config = ServerConfig(  # before loading the policy: a bad setting fails at once
         host=args.host,

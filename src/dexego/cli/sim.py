@@ -61,6 +61,10 @@ def _eval(args: argparse.Namespace) -> int:
     tasks = resolve_tasks(args.tasks)
     if args.horizon < 0:
         raise ConfigError(f"--horizon must be >= 0, got {args.horizon}")
+    if args.policy.startswith(("ws://", "wss://")):
+        from dexego.serve.client import check_url
+
+        check_url(args.policy)  # a malformed address fails here, not inside a worker
     if args.policy == "expert":
         factory, name = ExpertFactory(), "expert"
     else:  # model policies reach the simulator through an adapter in dexego.evaluate

@@ -50,8 +50,18 @@ class ClientConfig:
 
 
 def check_url(url: str) -> str:
+    """``url`` when it is a ws:// or wss:// address with a host and, if given, a port in 1..65535 (ConfigError otherwise)."""
+    from urllib.parse import urlsplit
+
     if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
         raise ConfigError(f"policy server address must start with ws:// or wss://, got {url!r}")
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"policy server address {url!r}: the port must be a number in 1..65535") from None
+    if not parts.hostname or (port is not None and not 0 < port < 65536):
+        raise ConfigError(f"policy server address {url!r}: expected ws://HOST:PORT")
     return url
 
 

@@ -69,7 +69,12 @@ def dataset_chunks(path: str, horizon: int = 30, action_space: str = "ego48", ma
     from dexego.data import SampleConfig
     from dexego.data.loader import SampleSource
 
+    if horizon < 1:
+        raise ConfigError(f"horizon must be at least 1, got {horizon}")
     source = SampleSource(path, SampleConfig(horizon=horizon, action_space=action_space, image_size=(16, 16)))
+    longest = int(max(source.dataset.episode_lengths, default=0))
+    if horizon > longest:
+        raise ConfigError(f"{path}: horizon {horizon} is longer than the longest episode ({longest} frames): every chunk would be padding")
     items = [(ep, int(a)) for ep, anchors in source.anchors.items() for a in anchors]
     if max_chunks is not None and len(items) > max_chunks:
         pick = np.random.default_rng(seed).choice(len(items), max_chunks, replace=False)

@@ -56,6 +56,9 @@ def check_inputs(config: StageConfig):
 
     model = policy_config(config)  # config mistakes first, then missing files
     sample_config(config, model)  # what the run would reject (image_size, history, ...) --check rejects too
+    out = config.output_path
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "output_dir", "exists and is not a folder (the run folder to create or continue)")
     check_data_sources(config)
     resuming = config.resume == "auto" and ckpt.latest_checkpoint(config.output_path) is not None
     if config.init_from and not resuming:

@@ -52,6 +52,28 @@ def prune_checkpoints(run_dir: Path, keep_last: int) -> list[Path]:
     return removed
 
 
+def remove_leftovers(run_dir: Path) -> list[Path]:
+    """Temporaries a killed run left beside ``final/`` (``.tmp-final-<pid>``, ``.tmp-old-final-<pid>``) and in
+    ``checkpoints/``; returns what went. A ``final/`` swapped out but not yet replaced is put back first."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return []
+    mine = f"-{os.getpid()}"
+    final = run_dir / FINAL
+    stale = [p for p in run_dir.iterdir() if p.name.startswith(_TMP_PREFIX) and not p.name.endswith(mine)]
+    if not final.exists():
+        old = sorted(p for p in stale if p.name.startswith(f"{_TMP_PREFIX}old-{FINAL}-"))
+        if old:
+            os.replace(old[-1], final)
+            stale.remove(old[-1])
+    root = run_dir / CHECKPOINTS
+    if root.is_dir():
+        stale += [p for p in root.iterdir() if p.name.startswith(_TMP_PREFIX) and not p.name.endswith(mine)]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    return stale
+
+
 def resolve_weights(source: str | Path) -> Path:
     """``init_from`` -> a weights file: a file itself, a checkpoint dir, or a run dir (its final/, else its last checkpoint)."""
     path = Path(source)

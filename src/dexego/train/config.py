@@ -21,6 +21,7 @@ from dexego.models.configuration_policy import PolicyConfig
 # One dataset of the mixture: ``path`` and ``weight`` (share relative to the others) or ``scale``
 # (x its natural share); see dexego.data.mixtures. Leave both out everywhere to draw every sample once per epoch.
 DataSource = MixtureEntry
+SEED_LIMIT = 2**31  # seeds feed numpy, torch and the samplers' derived seeds
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,11 @@ class StageConfig:
     loop: LoopConfig = field(default_factory=LoopConfig)
 
     def __post_init__(self):
+        for name, value in (("seed", self.seed), ("data.split_seed", self.data.split_seed)):
+            if not 0 <= value < SEED_LIMIT:
+                raise ValueError(f"{name} must be in 0..{SEED_LIMIT - 1}, got {value}")
+        if not self.output_dir:
+            raise ValueError("output_dir must name a folder")
         if not self.data.representation:  # derived from the model
             object.__setattr__(self, "data", dataclasses.replace(self.data, representation=self.model.action_space))
         self.sample_options()  # a data setting that contradicts the model fails when the config is loaded

@@ -145,6 +145,8 @@ class Trainer:
         )
 
         check_resume_config(self.run_dir, json.loads(json.dumps(to_dict(cfg))))  # before anything is written
+        if acc.is_main_process:
+            ckpt.remove_leftovers(self.run_dir)  # of a run killed while it published final/ or a checkpoint
         resume_from = ckpt.latest_checkpoint(self.run_dir) if cfg.resume == "auto" else None
         if resume_from is None and cfg.init_from:
             report = load_initial_weights(self.policy, ckpt.resolve_weights(cfg.init_from), cfg.init_skip)
