@@ -249,3 +249,26 @@ def test_unknown_feature_column_is_rejected(tmp_path, small_dataset):
         Dataset(root).episode_columns(0)
     assert err.value.field == "observation.mystery"
     assert any(p.field == "observation.mystery" for p in validate_dataset(root))
+
+
+def test_one_embodiment_per_dataset_unless_declared_mixed(tmp_path):
+    import dataclasses
+
+    robot = dataclasses.replace(synthetic_episode(10, seed=0), embodiment="h1_inspire")
+    with DatasetWriter(tmp_path / "one") as writer:
+        writer.add_episode(robot)
+        with pytest.raises(InputError) as err:
+            writer.add_episode(synthetic_episode(10, seed=1))  # a human episode
+        assert err.value.field == "embodiment" and "'human'" in str(err.value) and "'h1_inspire'" in str(err.value)
+    assert json.loads((tmp_path / "one/meta/info.json").read_text())["embodiment"] == "h1_inspire"
+    with DatasetWriter(tmp_path / "one") as writer:  # the declaration holds for a resumed writer too
+        with pytest.raises(InputError, match="embodiment"):
+            writer.add_episode(synthetic_episode(10, seed=1))
+    assert Dataset(tmp_path / "one").num_episodes == 1 and validate_dataset(tmp_path / "one") == []
+
+    with DatasetWriter(tmp_path / "mixed", mixed=True) as writer:
+        writer.add_episode(robot)
+        writer.add_episode(synthetic_episode(10, seed=1))
+    ds = Dataset(tmp_path / "mixed")
+    assert [ds.episode_meta(i)["embodiment"] for i in range(2)] == ["h1_inspire", "human"]
+    assert ds.info["embodiment"] == "mixed" and validate_dataset(tmp_path / "mixed") == []
