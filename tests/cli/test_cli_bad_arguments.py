@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from dexego.cli import main
+from dexego.configs import config_path
 
-CPU_PRETRAIN = Path(__file__).resolve().parents[2] / "configs" / "cpu" / "pretrain.toml"
+CPU_PRETRAIN = config_path("cpu/pretrain")
 
 
 def _binary(tmp_path: Path) -> Path:
@@ -30,7 +31,7 @@ CASES = [
     ("check with image_size 0x0", lambda t: ["train", str(CPU_PRETRAIN), "--check", "--set", "data.sample.image_size=[0, 0]"], "image_size"),
     ("seed 2**70", lambda t: ["train", str(CPU_PRETRAIN), "--set", f"seed={2**70}"], "seed"),
     ("output_dir is a file", lambda t: ["train", str(CPU_PRETRAIN), "--set", f"output_dir={_file(t)}"], "output_dir"),
-    ("sim demos --seed -1", lambda t: ["sim", "demos", "--task", "pick_cube", "--out", str(t / "d"), "--seed", "-1"], "--seed"),
+    ("sim demos --seed -1", lambda t: ["sim", "demos", "--task", "pick_cube", "--out", str(t / "d"), "--seed", "-1"], "seed must be in"),
     ("sim demos --out a file", lambda t: ["sim", "demos", "--task", "pick_cube", "--out", str(_file(t))], "out"),
     ("server address without a port number", lambda t: ["sim", "eval", "--policy", "ws://host:notaport", "--out", str(t / "r.json")], "port"),
     ("serve --max-message-mb nan", lambda t: ["serve", str(t), "--max-message-mb", "nan"], "--max-message-mb"),

@@ -17,8 +17,9 @@ import pytest
 from corruptions import CASES, VIDEO, write_base
 
 from dexego.cli import main
+from dexego.configs import config_path
 
-CPU_PRETRAIN = Path(__file__).resolve().parents[2] / "configs" / "cpu" / "pretrain.toml"
+CPU_PRETRAIN = config_path("cpu/pretrain")
 INLINE = '[[data.sources]]\npath = "data/sim/human"\n'
 TRAIN_SETTINGS = ["loop.max_steps=2", "loop.batch_size=2", "loop.log_every=1", "loop.val_every=0", "loop.checkpoint_every=0",
                   "loop.progress=false", "data.val_fraction=0.0"]  # fmt: skip
