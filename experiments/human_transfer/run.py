@@ -49,6 +49,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from dexego.demo import DemoOptions, run_demo
+    from dexego.demo.pipeline import check_same_profile
     from dexego.demo.profile import load_profile
 
     start = time.perf_counter()
@@ -61,9 +62,10 @@ def main() -> int:
         if args.summarise_only:
             continue
         out.mkdir(parents=True, exist_ok=True)
+        loaded = load_profile(HERE / "profile", [*args.overrides, f"train_seed={seed}"])
+        check_same_profile(loaded, out)  # records the profile in the empty folder (resume guard) before the link
         if not (out / "data").exists():
             (out / "data").symlink_to(data.resolve(), target_is_directory=True)
-        loaded = load_profile(HERE / "profile", [*args.overrides, f"train_seed={seed}"])
         common.log(f"training seed {seed} -> {out}")
         t0 = time.perf_counter()
         run_demo(loaded, out, DemoOptions(workers=args.workers, progress=False), log=common.log)
