@@ -65,7 +65,9 @@ def test_wheel_in_a_fresh_environment_runs_demo_train_and_quickstart(tmp_path):
     assert "cpu/pretrain" in listed
     _run([dexego, "train", "cpu/pretrain", "--set", "loop.max_steps=2", "--set", "loop.batch_size=2",
           "--set", "loop.val_batches=1"], work, env)  # fmt: skip
-    assert (work / "runs" / "cpu" / "pretrain" / "final" / "policy" / "model.safetensors").is_file()
+    loaded = _run([python, "-c", "from dexego.models import Policy; p = Policy.from_pretrained('runs/cpu/pretrain'); "
+                   "print(p.config.action_space, p.config.horizon)"], work, env)  # fmt: skip
+    assert loaded.split() == ["ego48", "30"]
 
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
     quickstart = next(b for b in blocks if "predict_action_chunk" in b)

@@ -60,8 +60,7 @@ class Policy(nn.Module):
     frame of the current observation. :meth:`select_action` / :meth:`reset` follow LeRobot's convention: one
     action per control step from a queue of predicted chunks. ``forward(batch)`` returns the training loss and
     metrics. Build one from a :class:`PolicyConfig` (and the dataset's action statistics), or load a trained one
-    with :meth:`load` (``runs/NAME/final/policy``); ``dexego.serve.loading.load_policy`` also takes run and
-    checkpoint folders.
+    with :meth:`from_pretrained` (a run folder, its ``final/`` or a ``checkpoints/step-N`` folder).
     """
 
     def __init__(self, config: PolicyConfig, stats: Mapping[str, np.ndarray] | Normalizer | None = None,
