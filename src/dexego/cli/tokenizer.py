@@ -12,7 +12,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fit = group.add_parser("fit", help="fit a tokenizer on a dataset's action chunks",
                            description="Fit a residual-VQ or FAST tokenizer on the normalised action chunks of DATASET.")  # fmt: skip
     fit.add_argument("dataset", metavar="DATASET", help="dataset root (LeRobot v3 layout written by dexego)")
-    fit.add_argument("--kind", choices=("rvq", "fast"), required=True, help="rvq: residual VQ (METIS); fast: DCT + BPE (FAST)")
+    fit.add_argument("--kind", choices=("rvq", "fast", "dynamics"), required=True,
+                     help="rvq / fast: hand-motion tokens from action chunks; dynamics: visual-dynamics tokens from frame "
+                          "pairs --horizon steps (at 30 Hz) apart (METIS)")  # fmt: skip
     fit.add_argument("--out", required=True, metavar="DIR", help="output directory (replaced atomically)")
     fit.add_argument("--horizon", type=int, default=30, help="steps per action chunk (the policy's horizon)")
     fit.add_argument("--action-space", default="ego48", help="action space of the chunks (ego48, kp21, mano)")
@@ -24,6 +26,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _fit(args: argparse.Namespace) -> int:
+    if args.kind == "dynamics":
+        from dexego.tokenizers.dynamics import fit_dataset_dynamics
+
+        fit_dataset_dynamics(args.dataset, args.out, gap_s=args.horizon / 30.0, max_pairs=args.max_chunks or 2000,
+                             overrides=args.set, log=print)  # fmt: skip
+        return 0
     from dexego.tokenizers.fit import fit_dataset_tokenizer
 
     fit_dataset_tokenizer(args.dataset, args.kind, args.out, horizon=args.horizon, action_space=args.action_space,

@@ -111,6 +111,9 @@ def flip_sample(sample: dict, space: str | ActionSpace = "ego48") -> dict:
     width = images.shape[-1] if channels_first else images.shape[-2]
     out["images"] = np.ascontiguousarray(images[..., ::-1] if channels_first else images[..., ::-1, :])
     out["intrinsics"] = flip_intrinsics(sample["intrinsics"], width)
+    if "future_image" in sample:  # (3, H, W) or (H, W, 3), like one of the images
+        future = np.asarray(sample["future_image"])
+        out["future_image"] = np.ascontiguousarray(future[..., ::-1] if channels_first else future[..., ::-1, :])
     out["state"] = flip_actions(sample["state"], space)
     out["actions"] = flip_actions(sample["actions"], space)
     out["state_valid"] = flip_hand_flags(sample["state_valid"])

@@ -40,11 +40,12 @@ from dexego.data.samples import (
     SampleConfig,
     anchor_frames,
     build_samples,
+    future_frame_index,
     history_frames,
     require_action_space,
     require_dexego,
 )
-from dexego.errors import ConfigError
+from dexego.errors import ConfigError, InputError
 
 
 @dataclass(frozen=True)
@@ -132,8 +133,14 @@ class SampleSource:
         columns = self.dataset.episode_columns(episode)
         plans = [history_frames(int(a), self.fps, self.config) for a in anchors]
         images: list = [None] * len(plans)
+        future: list = []
+        if self.config.future_frame:
+            if not self.dataset.video_keys:
+                raise InputError(self.path, F.VIDEO_KEY, "future frames (visual-dynamics tokens) need the dataset's video")
+            length = int(self.dataset.episode_lengths[episode])
+            future = [future_frame_index(int(a), length, self.fps, self.config) for a in anchors]
         if self.dataset.video_keys:
-            needed = np.unique(np.concatenate([p[0] for p in plans]))
+            needed = np.unique(np.concatenate([p[0] for p in plans] + [np.asarray(future, dtype=np.int64)]))
             # Channels-first once per decoded frame; each frame serves several samples.
             cache = self.frame_cache if self.frame_cache is not None and episode in self.frame_cache else self.dataset
             block = np.ascontiguousarray(cache.frames(episode, needed).transpose(0, 3, 1, 2))
@@ -141,6 +148,8 @@ class SampleSource:
         tasks = [instruction_text(self.dataset.tasks[int(columns[F.TASK_INDEX][a])]) for a in anchors]
         where = f"{self.path} (episode {episode})"
         samples = build_samples(columns, images, anchors, self.fps, self.config, self.stored_size, self._episode_meta(episode), tasks, where)
+        for sample, index in zip(samples, future):
+            sample["future_image"] = block[np.searchsorted(needed, index)]
         if self.flip.probability > 0.0:
             try:
                 samples = [self.flip.apply(s, self.config.action_space, self.name, self.epoch) for s in samples]

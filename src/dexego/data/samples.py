@@ -39,6 +39,7 @@ class SampleConfig:
     action_space: str = "ego48"
     image_size: tuple[int, int] = (224, 224)  # (height, width)
     robot: bool = False  # also return robot_state / robot_actions
+    future_frame: bool = False  # also return future_image: the frame at the chunk's last step (visual-dynamics tokens)
     # Decoded-frame cache of map-style sampling (dexego.data.frame_cache): "auto" = when the frames take at most
     # frame_cache_max_gib; frame_cache_dir "" = <dataset>/.cache (or the user cache dir if read-only).
     frame_cache: Literal["auto", "on", "off"] = "auto"
@@ -80,6 +81,11 @@ def _future_positions(anchor: int, length: int, fps: float, config: SampleConfig
     pos = anchor + np.arange(1, config.horizon + 1) * fps / config.action_fps
     inside = pos <= length - 1 + 1e-6
     return np.minimum(pos, length - 1), inside
+
+
+def future_frame_index(anchor: int, length: int, fps: float, config: SampleConfig) -> int:
+    """The stored frame nearest the chunk's last step (the episode's last frame past its end)."""
+    return int(min(round(anchor + config.horizon * fps / config.action_fps), length - 1))
 
 
 def interpolate(values: np.ndarray, positions: np.ndarray) -> np.ndarray:

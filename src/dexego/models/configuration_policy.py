@@ -75,6 +75,10 @@ class PolicyConfig:
         settings = {"history": self.n_obs_frames - 1, "horizon": self.horizon, "action_space": self.action_space}
         if self.image_size:
             settings["image_size"] = (self.image_size, self.image_size)
+        if self.head == "tokens" and self.tokens.dynamics_dir:  # visual-dynamics codes: (now, chunk end) frame pairs
+            settings["future_frame"] = True
+        if self.head == "tokens" and self.tokens.reasoning:  # the plan texts to learn
+            settings["plan"] = True
         return settings
 
     @property

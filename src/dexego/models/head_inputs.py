@@ -19,6 +19,9 @@ class HeadInputs:
     state_valid: torch.Tensor  # (B, 2) bool
     fov: torch.Tensor  # (B, 2) radians
     optimized: bool = True  # False: the plain computation (reference for tests and benchmarks)
+    frame_now: torch.Tensor | None = None  # (B, 3, H, W) the current frame (uint8 or [0, 1]); visual-dynamics tokens
+    frame_future: torch.Tensor | None = None  # (B, 3, H, W) the frame at the chunk's end (training only)
+    plan: list[str] | None = None  # the plan texts to learn (reasoning; training only)
 
 
 @dataclass

@@ -59,6 +59,17 @@ def prepare(data: Mapping[str, Any], action_dim: int, max_frames: int, device: t
     out["instruction"] = [instruction] if isinstance(instruction, str) else [str(x) for x in instruction]
     if len(out["instruction"]) != b:
         raise InputError(None, "instruction", f"expected {b} instructions, got {len(out['instruction'])}")
+    if with_actions and "future_image" in data:  # the frame at the chunk's end (visual-dynamics tokens)
+        future = _tensor(data["future_image"], "future_image", images_t.dtype, device)
+        future = future if batched else future[None]
+        if tuple(future.shape) != (b,) + tuple(images_t.shape[2:]):
+            raise InputError(None, "future_image", f"expected shape {(b,) + tuple(images_t.shape[2:])}, got {tuple(future.shape)}")
+        out["future_image"] = future
+    if with_actions and "plan" in data:  # plan texts of a reasoning policy
+        plan = data["plan"]
+        out["plan"] = [plan] if isinstance(plan, str) else [str(x) for x in plan]
+        if len(out["plan"]) != b:
+            raise InputError(None, "plan", f"expected {b} plans, got {len(out['plan'])}")
     if with_actions:
         horizon = np.shape(data["actions"])[-2]
         out["action_valid"] = get("action_valid", torch.bool, (horizon, 2))

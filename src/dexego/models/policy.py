@@ -96,6 +96,11 @@ class Policy(nn.Module):
             if not config.tokens.tokenizer_dir:
                 raise InputError(None, "tokens.tokenizer_dir", "the tokens head needs a fitted tokenizer (dexego tokenizer fit)")
             tokenizer = load_tokenizer(config.tokens.tokenizer_dir)
+        if config.head == "tokens" and config.tokens.dynamics_dir and getattr(tokenizer, "kind", None) != "motion":
+            from dexego.tokenizers.dynamics import DynamicsTokenizer
+            from dexego.tokenizers.motion import MotionTokenizer
+
+            tokenizer = MotionTokenizer(DynamicsTokenizer.load(config.tokens.dynamics_dir), tokenizer)
         context = HeadContext(self.space, config.horizon, self.backbone.width, config.loss, self.normalizer)
         self.head = HEADS[config.head](config.head_config, context, tokenizer)
         self.optimized = True
@@ -150,7 +155,8 @@ class Policy(nn.Module):
                                  optimized=self.optimized)  # fmt: skip
         state = self.state_normalizer().normalize(data["state"])
         return HeadInputs(backbone=backbone, state=state, state_valid=data["state_valid"], fov=data["fov"],
-                          optimized=self.optimized)  # fmt: skip
+                          optimized=self.optimized, frame_now=data["images"][:, -1],
+                          frame_future=data.get("future_image"), plan=data.get("plan"))  # fmt: skip
 
     def forward(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         data, _ = prepare(batch, self.space.dim, self.config.n_obs_frames, self.device, with_actions=True)
@@ -222,11 +228,13 @@ class Policy(nn.Module):
             queue.extend(chunk[:steps])
         return queue.popleft()
 
-    def predict_action_chunk(self, observation: Mapping[str, Any], seed: int | None = None) -> np.ndarray:
+    def predict_action_chunk(self, observation: Mapping[str, Any], seed: int | None = None, return_plan: bool = False):
         """Un-normalised chunk (H, D) (or (B, H, D) for a batched observation); ``seed`` fixes sampling.
 
         The observation is checked first (:meth:`check_observation`, then every key's shape and dtype): a
-        mistake is an ``InputError`` naming the field."""
+        mistake is an ``InputError`` naming the field. ``return_plan``: return (chunk, plan) where plan is the
+        text a reasoning policy generated before the motion codes (a list for a batched observation; None when
+        the policy does not reason)."""
         self.check_observation(observation)
         was_training = self.training
         if was_training:  # switching modes walks every sub-module: only when needed
@@ -245,6 +253,9 @@ class Policy(nn.Module):
         finally:
             if was_training:
                 self.train()
+        if return_plan:
+            plans = getattr(self.head, "last_plans", None)
+            return (chunk, plans) if batched else (chunk[0], None if plans is None else plans[0])
         return chunk if batched else chunk[0]
 
     # -- persistence (the policy folder format: dexego.models.pretrained) -----------------------------------------

@@ -8,10 +8,11 @@ from pathlib import Path
 from dexego.errors import InputError
 from dexego.tokenizers.base import TOKENIZER_FILE, ActionTokenizer
 from dexego.tokenizers.fast import FASTTokenizer
+from dexego.tokenizers.motion import MotionTokenizer
 from dexego.tokenizers.rvq import RVQTokenizer
 from dexego.utils.files import read_json
 
-KINDS: dict[str, type] = {"rvq": RVQTokenizer, "fast": FASTTokenizer}
+KINDS: dict[str, type] = {"rvq": RVQTokenizer, "fast": FASTTokenizer, "motion": MotionTokenizer}
 
 
 def load_tokenizer(directory: str | os.PathLike) -> ActionTokenizer:

@@ -180,7 +180,8 @@ class StageConfig:
             raise ValueError(f"data.representation {self.data.representation!r} differs from model.action_space "
                              f"{self.model.action_space!r} (leave data.representation out to use the model's)")  # fmt: skip
         sources = {"history": "model.n_obs_frames - 1", "horizon": "model.horizon", "action_space": "model.action_space",
-                   "image_size": f"model.{self.model.backbone}.image_size"}  # fmt: skip
+                   "image_size": f"model.{self.model.backbone}.image_size", "future_frame": "model.tokens.dynamics_dir",
+                   "plan": "model.tokens.reasoning"}  # fmt: skip
         for key, value in derived.items():
             given = self.data.sample.get(key)
             same = given is None or (list(given) == list(value) if isinstance(value, tuple) else given == value)
