@@ -182,3 +182,15 @@ def test_placeholder_tasks_of_older_datasets_reach_the_model_as_no_instruction(t
     first, second = source.samples(0, [10, 40])
     assert first["instruction"] == "" and second["instruction"] == "open the drawer"
     assert first["action_valid"].all()  # the actions still train
+
+
+def test_plan_texts_come_from_the_episode_plan_segments_or_the_instruction(tmp_path):
+    episode = synthetic_episode(60, seed=7)
+    episode.instructions = [(0, 60, "open the drawer")]
+    episode.metadata = {**(episode.metadata or {}), "plan": [[0, 20, "reach drawer"], [20, 45, "lift"]]}
+    with DatasetWriter(tmp_path / "planned") as writer:
+        writer.add_episode(episode)
+    source = SampleSource(tmp_path / "planned", SampleConfig(image_size=(16, 16), plan=True))
+    plans = [s["plan"] for s in source.samples(0, [0, 19, 20, 44, 50])]
+    assert plans == ["reach drawer", "reach drawer", "lift", "lift", "open the drawer"]
+    assert "plan" not in SampleSource(tmp_path / "planned", SampleConfig(image_size=(16, 16))).samples(0, [0])[0]

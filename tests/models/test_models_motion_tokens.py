@@ -87,3 +87,27 @@ def _prepared(policy, batch):
 
     with torch.no_grad():
         return prepare(batch, policy.space.dim, policy.config.n_obs_frames, policy.device, with_actions=True)[0]
+
+
+def test_reasoning_policy_says_its_plan_before_acting(stats):
+    """The plan slot learns the batch's plan texts; predict_action_chunk returns the generated plan beside the chunk."""
+    batch = synthetic_batch(batch=3, seed=6)
+    batch["action_valid"] = np.ones_like(batch["action_valid"])
+    batch["plan"] = ["reach drawer", "lift", "finish the task"]
+    hand = fitted_tokenizer("rvq", stats, train_steps=20, batch_size=32, hidden=32, codebook_size=16)
+    policy = make_policy("tokens", stats, hand, temperature=0.0, reasoning=True, plan_bytes=16)
+    head = policy.head
+    assert head.plan_text(head.plan_ids(["lift"])[0]) == "lift" and len(head.plan_ids(["x" * 40])[0]) == 16
+    first, last = overfit(policy, batch, steps=60)
+    assert last < first / 5, (first, last)
+    chunk, plans = policy.predict_action_chunk(observation(batch), return_plan=True)
+    assert plans == batch["plan"] and chunk.shape == (3, 30, 48)
+    single, plan = policy.predict_action_chunk(observation(batch, 1), return_plan=True)
+    assert plan == "lift" and single.shape == (30, 48)
+    codes = head.generate(policy._head_inputs(_prepared(policy, batch)))
+    assert all(hand.vocab_size <= c <= head.plan_end for seq in codes for c in seq[:16])  # plan ids first
+    assert all(c < hand.vocab_size for seq in codes for c in seq[16:])
+    with pytest.raises(InputError, match="plan"):
+        policy({k: v for k, v in batch.items() if k != "plan"})
+    plain = make_policy("regression", stats)
+    assert plain.predict_action_chunk(observation(batch, 0), return_plan=True)[1] is None

@@ -128,3 +128,13 @@ def test_progress_is_monotone_and_success_is_its_own_last_subtask():
         p.update((True, True))
     with pytest.raises(ValueError):
         Progress(("reach", "lift"))
+
+
+def test_plan_segments_follow_the_first_pending_subtask():
+    from dexego.sim.checks import plan_segments
+
+    progress = [{"reach_drawer": False, "lift": False, "success": False}] * 3
+    progress += [{"reach_drawer": True, "lift": False, "success": False}] * 2
+    progress += [{"reach_drawer": True, "lift": True, "success": False}, {"reach_drawer": True, "lift": True, "success": True}]
+    assert plan_segments(progress) == [[0, 3, "reach drawer"], [3, 5, "lift"], [5, 7, "finish the task"]]
+    assert plan_segments([]) == []

@@ -32,11 +32,19 @@ def _pairs(n: int, seed: int):
 
 @pytest.fixture(scope="module")
 def fitted():
-    now, future, _ = _pairs(512, seed=0)
-    config = DynamicsConfig(image_size=SIZE, num_tokens=2, codebook_size=8, code_dim=16, width=8, steps=300, batch_size=16, lr=3e-3)
+    """Fitted long enough to learn the motion (about 35 s of one CPU core): the slow tests use it."""
+    now, future, _ = _pairs(1024, seed=0)
+    config = DynamicsConfig(image_size=SIZE, num_tokens=2, codebook_size=8, code_dim=16, width=16, steps=1500, batch_size=32, lr=1e-3)
     return DynamicsTokenizer.fit(now, future, config)
 
 
+@pytest.fixture(scope="module")
+def quick():
+    now, future, _ = _pairs(64, seed=0)
+    return DynamicsTokenizer.fit(now, future, DynamicsConfig(image_size=SIZE, num_tokens=2, codebook_size=8, code_dim=8, width=8, steps=5))
+
+
+@pytest.mark.slow
 def test_codes_predict_the_future_frame_better_than_copying_the_present(fitted):
     now, future, _ = _pairs(64, seed=1)
     predicted = fitted.predict(now, fitted.encode(now, future))
@@ -46,6 +54,7 @@ def test_codes_predict_the_future_frame_better_than_copying_the_present(fitted):
     assert error < 0.5 * baseline, (error, baseline)
 
 
+@pytest.mark.slow
 def test_codes_transfer_the_motion_to_another_scene(fitted):
     """Codes taken from one pair, applied to another pair's present, move THAT square the same way."""
     now, future, direction = _pairs(200, seed=2)
@@ -62,7 +71,8 @@ def test_codes_transfer_the_motion_to_another_scene(fitted):
     assert hits >= 0.8 * (len(right) - 1), (hits, len(right) - 1)
 
 
-def test_save_load_round_trip_and_bad_input(fitted, tmp_path):
+def test_save_load_round_trip_and_bad_input(quick, tmp_path):
+    fitted = quick
     now, future, _ = _pairs(16, seed=3)
     fitted.save(tmp_path / "dyn")
     loaded = DynamicsTokenizer.load(tmp_path / "dyn")

@@ -42,6 +42,7 @@ from dexego.data.samples import (
     build_samples,
     future_frame_index,
     history_frames,
+    plan_at,
     require_action_space,
     require_dexego,
 )
@@ -150,6 +151,10 @@ class SampleSource:
         samples = build_samples(columns, images, anchors, self.fps, self.config, self.stored_size, self._episode_meta(episode), tasks, where)
         for sample, index in zip(samples, future):
             sample["future_image"] = block[np.searchsorted(needed, index)]
+        if self.config.plan:
+            meta = self._episode_meta(episode)
+            for sample, anchor, task in zip(samples, anchors, tasks):
+                sample["plan"] = plan_at(meta, int(anchor), task)
         if self.flip.probability > 0.0:
             try:
                 samples = [self.flip.apply(s, self.config.action_space, self.name, self.epoch) for s in samples]

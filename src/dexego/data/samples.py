@@ -40,6 +40,7 @@ class SampleConfig:
     image_size: tuple[int, int] = (224, 224)  # (height, width)
     robot: bool = False  # also return robot_state / robot_actions
     future_frame: bool = False  # also return future_image: the frame at the chunk's last step (visual-dynamics tokens)
+    plan: bool = False  # also return plan: what to do next (the episode's "plan" segments, else the instruction)
     # Decoded-frame cache of map-style sampling (dexego.data.frame_cache): "auto" = when the frames take at most
     # frame_cache_max_gib; frame_cache_dir "" = <dataset>/.cache (or the user cache dir if read-only).
     frame_cache: Literal["auto", "on", "off"] = "auto"
@@ -81,6 +82,16 @@ def _future_positions(anchor: int, length: int, fps: float, config: SampleConfig
     pos = anchor + np.arange(1, config.horizon + 1) * fps / config.action_fps
     inside = pos <= length - 1 + 1e-6
     return np.minimum(pos, length - 1), inside
+
+
+def plan_at(meta: dict, frame: int, instruction: str) -> str:
+    """The plan text at ``frame``: the episode metadata's ``plan`` segment ([start, end, text], e.g. the
+    simulator's active subtask) covering it, else the instruction."""
+    for segment in (meta.get("metadata") or {}).get("plan") or []:
+        start, end, text = segment
+        if start <= frame < end:
+            return str(text)
+    return instruction
 
 
 def future_frame_index(anchor: int, length: int, fps: float, config: SampleConfig) -> int:

@@ -95,3 +95,24 @@ class Progress:
 
     def as_dict(self) -> dict[str, bool]:
         return {n: bool(d) for n, d in zip(self.names, self.done)}
+
+
+def subtask_plan(name: str) -> str:
+    """A subtask detector's name as the plan text a policy learns to say ("reach_drawer" -> "reach drawer")."""
+    return "finish the task" if name == "success" else name.replace("_", " ")
+
+
+def plan_segments(progress: list[dict[str, bool]]) -> list[list]:
+    """Per-step subtask progress (done flags before each step) -> [start, end, text] segments of the active
+    subtask (the first not yet done): what the episode's plan was at every step."""
+    active = []
+    for flags in progress:
+        pending = [name for name, done in flags.items() if not done]
+        active.append(subtask_plan(pending[0]) if pending else subtask_plan("success"))
+    segments: list[list] = []
+    for t, text in enumerate(active):
+        if segments and segments[-1][2] == text:
+            segments[-1][1] = t + 1
+        else:
+            segments.append([t, t + 1, text])
+    return segments

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from dexego.errors import ConfigError, InputError
+from dexego.sim.checks import plan_segments
 from dexego.sim.scene import HUMAN_LOOKS, ROBOT_LOOKS, Look, check_visual_config
 from dexego.sim.tasks import get_task
 
@@ -90,6 +91,7 @@ def _episode(task: str, rollout: dict, embodiment: str):
     return to_episode(task, rollout)
 
 
+
 def run_expert_episode(task: str, seed: int, room: int, table: int, render: bool = True, image_size: int = 224, env=None) -> dict:
     """One expert rollout; returns its arrays (frames only when rendering) and whether it succeeded."""
     from dexego.sim.env import HumanoidTaskEnv
@@ -100,8 +102,9 @@ def run_expert_episode(task: str, seed: int, room: int, table: int, render: bool
     expert = ScriptedExpert(task)
     obs, info = env.reset(seed=seed, options={"room": room, "table": table})
     expert.reset(seed)
-    frames, states, actions, keypoints, cameras = [], [], [], [], []
+    frames, states, actions, keypoints, cameras, progress = [], [], [], [], [], []
     while True:
+        progress.append(dict(info["subtasks"]))
         action = expert.act(obs)
         if render:
             frames.append(obs["image"])
@@ -123,6 +126,7 @@ def run_expert_episode(task: str, seed: int, room: int, table: int, render: bool
         "seed": seed,
         "room": room,
         "table": table,
+        "plan": plan_segments(progress),
     }
     if own:
         env.close()
@@ -151,7 +155,8 @@ def to_episode(task: str, rollout: dict):
         robot_action=rollout["robot_action"],
         robot_state_names=state_names(),
         robot_action_names=action_names("ee"),
-        metadata={"task": t.name, "seed": int(rollout["seed"]), "room": int(rollout["room"]), "table": int(rollout["table"])},
+        metadata={"task": t.name, "seed": int(rollout["seed"]), "room": int(rollout["room"]), "table": int(rollout["table"]),
+                  **({"plan": rollout["plan"]} if "plan" in rollout else {})},
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dexego.sim.checks import plan_segments
 from dexego.sim.expert import ScriptedExpert
 from dexego.sim.human_hand_mjcf import HUMAN_EMBODIMENT
 from dexego.sim.human_tasks import human_task, is_human_only
@@ -47,8 +48,9 @@ def run_human_episode(task: str, seed: int, room: int, table: int, render: bool 
         expert = TaskExpert(instance)
         obs, info = env.reset(seed=seed, options={"room": room, "table": table})
         expert.reset(seed)
-        frames, keypoints, valid, cameras = [], [], [], []
+        frames, keypoints, valid, cameras, progress = [], [], [], [], []
         while True:
+            progress.append(dict(info["subtasks"]))
             if render:
                 frames.append(obs["image"])
             keypoints.append(obs["keypoints"])
@@ -74,6 +76,7 @@ def run_human_episode(task: str, seed: int, room: int, table: int, render: bool 
         "room": room,
         "table": table,
         "sizes": sizes,
+        "plan": plan_segments(progress),
     }
 
 
@@ -111,5 +114,6 @@ def to_human_episode(rollout: dict):
             "room": int(rollout["room"]),
             "table": int(rollout["table"]),
             "object_sizes": rollout["sizes"],
+            **({"plan": rollout["plan"]} if "plan" in rollout else {}),
         },
     )
