@@ -198,8 +198,11 @@ def test_load_rejects_corrupt_weights(stats, tmp_path):
     (tmp_path / "p" / "model.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(InputError, match="model.safetensors"):
         Policy.load(tmp_path / "p")
-    with pytest.raises(InputError, match="config.json"):
+    with pytest.raises(InputError, match="nothing: not found"):
         Policy.load(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match=r"empty: no policy here; looked for config.json \+ model.safetensors"):
+        Policy.load(tmp_path / "empty")
 
 
 def relative_stats(batch):

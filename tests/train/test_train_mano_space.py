@@ -31,7 +31,7 @@ def test_a_tiny_policy_trains_on_the_mano_action_space(tmp_path, monkeypatch, ca
     _write_mano_dataset(tmp_path / "data" / "sim" / "human")
     monkeypatch.chdir(tmp_path)
     overrides = ["data.representation=mano", "model.action_space=mano", "loop.max_steps=2", "loop.batch_size=2",
-                 "loop.val_every=2", "loop.val_batches=1", "data.sample.image_size=[32, 32]", "loop.progress=false"]  # fmt: skip
+                 "loop.val_every=2", "loop.val_batches=1", "data.sample.image_size=[32, 32]", "model.tiny.image_size=32", "loop.progress=false"]  # fmt: skip
     assert main(["train", str(PRETRAIN), *[a for o in overrides for a in ("--set", o)]]) == 0
     assert "steps=2" in capsys.readouterr().out
     run = tmp_path / "runs" / "cpu" / "pretrain"

@@ -64,7 +64,7 @@ def _check_recipe_outputs(root: Path) -> None:
 def test_three_stage_cpu_recipe_short(synthetic_sim_data, monkeypatch, capsys):
     monkeypatch.chdir(synthetic_sim_data)
     _run_recipe(synthetic_sim_data, ["--set", "loop.max_steps=2", "--set", "loop.val_every=2", "--set", "loop.val_batches=1",
-                                      "--set", "loop.batch_size=2", "--set", "data.sample.image_size=[32, 32]",
+                                      "--set", "loop.batch_size=2", "--set", "data.sample.image_size=[32, 32]", "--set", "model.tiny.image_size=32",
                                       "--set", "loop.progress=false"])
     out = capsys.readouterr().out
     assert out.count("steps=2") == 3 and "val_human_loss=" in out
@@ -73,7 +73,7 @@ def test_three_stage_cpu_recipe_short(synthetic_sim_data, monkeypatch, capsys):
     from dexego.train.build import build_stage_data
     from dexego.train.config import load_stage_config
 
-    config = load_stage_config(CPU_RECIPE / "finetune.toml", ["data.sample.image_size=[32, 32]"])
+    config = load_stage_config(CPU_RECIPE / "finetune.toml", ["data.sample.image_size=[32, 32]", "model.tiny.image_size=32"])
     sample = build_stage_data(config).val["val_robot"][0]
     policy = Policy.load(synthetic_sim_data / "runs/cpu/finetune" / ckpt.FINAL)
     chunk = policy.predict_action_chunk({k: v for k, v in sample.items() if k not in ("actions", "action_valid")})
