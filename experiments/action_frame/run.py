@@ -74,7 +74,7 @@ def main() -> int:
         common.log(f"{frame}: " + ", ".join(f"{k} wrist {m['overall']['wrist_cm']:.2f} cm" for k, m in rows[-1]["motion"].items()))
     from dexego.evaluate import HoldCurrentPose
 
-    hold = HoldCurrentPose(horizon=template.model["horizon"])
+    hold = HoldCurrentPose(horizon=template.model.horizon)
     rows.append({"policy": "hold the current pose (baseline)", "frame": None, "train_seconds": 0.0, "val_losses": {},
                  "motion": {k: evaluate(hold, parts, samples) for k, parts in held_out.items()}})  # fmt: skip
     write_results(Path(args.out), rows, template, human_splits, args, time.perf_counter() - start)

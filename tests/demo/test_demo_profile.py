@@ -24,7 +24,7 @@ def test_builtin_profiles_make_valid_stage_configs(name, tmp_path):
     assert fine.init_from == str(tmp_path / "pre")
     # the model is the same in both stages (fine-tuning loads the pretrained weights), at the data's image size
     assert pre.model == fine.model
-    assert pre.model["tiny"]["image_size"] == loaded.profile.data.image_size
+    assert pre.model.tiny.image_size == loaded.profile.data.image_size
     assert list(pre.data.sample["image_size"]) == [loaded.profile.data.image_size] * 2
 
 
