@@ -18,7 +18,8 @@ next frame through the smoothness term; PER-FRAME rows get one frame per call, i
                      dex-retargeting: the like-for-like comparison with it. One-frame calls run
                      dexego.retarget.one_frame (MuJoCo kinematics, the batch solver's objective and steps)
   dexego-lm/chunk30  30 frames (one action chunk) per call, warm-started from the previous chunk's last
-                     joints: how dexego.retarget.deploy runs a policy's chunks on a robot
+                     joints: a whole chunk solved in one call (dexego.retarget.commands streams
+                     one step per call instead, as dexego-lm/online)
   dexego-mlp+lm/online  per frame as dexego-lm/online, with the learned MLP's guess as a further start
   dexego-mlp      the learned 64-128-64 MLP alone (trained here from FK samples, --mlp-steps)
   dexego-mlp+lm   the MLP's guess refined by the optimiser (no grid search)

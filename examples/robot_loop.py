@@ -1,10 +1,11 @@
 """A robot-side control loop against ``dexego serve`` (docs/serve.md walks through it).
 
     robot reading (camera image + intrinsics, world_from_camera, hand joints, wrist poses)
-      -> PolicyObservation: the policy's observation (image history, ego48 state in the current camera frame)
-      -> PolicyClient: an ego48 chunk (H, 48) in the camera frame of that observation
-      -> ChunkedPolicy: chunks blended in the world frame (camera_pose), one ego48 action in the current camera frame
-      -> Ego48ToRobot: per hand, end-effector target (position 3 + rot6d 6, robot base frame) + hand joints
+      -> PolicyObservation: the policy's observation (image history, state in the current camera frame)
+      -> PolicyClient: a chunk (H, D) in the camera frame of that observation (ego48, or the robot's joint space)
+      -> ChunkedPolicy: chunks blended in the world frame (camera_pose), one action in the current camera frame
+      -> PolicyToRobot (dexego.retarget.commands, the converter ``dexego sim eval`` runs too): per hand,
+         end-effector target (position 3 + rot6d 6, robot base frame) + hand joints
 
 Usage, with a server running (``dexego serve runs/NAME --host 0.0.0.0``)::
 
@@ -22,11 +23,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dexego.actions import get_space
+from dexego.actions.robot import register_robot_spaces, split_space_name
 from dexego.data.samples import SampleConfig, history_frames
 from dexego.evaluate.sim_observation import resize_like_backbone
 from dexego.geometry import Intrinsics, euler_to_matrix, make_transform
 from dexego.retarget import Robot, load_robot
-from dexego.retarget.deploy import Ego48ToRobot
+from dexego.retarget.commands import PolicyToRobot, observation_camera_pose
+from dexego.retarget.robots import robot_action_config
 from dexego.retarget.to_human import robot_to_ego48
 from dexego.serve import ChunkedPolicy, ChunkingConfig, ClientConfig, PolicyClient
 from dexego.serve.adapter import close_policy
@@ -47,8 +51,9 @@ class PolicyObservation:
     """The ``observation_fn`` of :class:`ChunkedPolicy`: a robot reading -> the policy's observation (a training
     sample without "actions": images oldest first, state in the CURRENT camera frame)."""
 
-    def __init__(self, robot: Robot, n_obs_frames: int, config: LoopConfig):
+    def __init__(self, robot: Robot, n_obs_frames: int, config: LoopConfig, action_space: str = "ego48"):
         self.hands = (robot.hands["left"], robot.hands["right"])
+        self.space = get_space(action_space)
         self.config = config
         self.sample = SampleConfig(history=n_obs_frames - 1, history_spacing_s=config.history_spacing_s)
         self.reset()
@@ -67,6 +72,8 @@ class PolicyObservation:
         height, width = image.shape[-2:]
         intrinsics = reading["intrinsics"].scaled(width, height)
         state = robot_to_ego48(self.hands, reading["hand_joints"], reading["world_from_wrist"], reading["world_from_camera"])
+        if self.space.is_robot:  # the robot's joint space: the wrist poses (and ego48 parts) + the hand joints by name
+            state = robot_space_state(self.space, state, self.hands, reading["hand_joints"])
         return {
             "images": np.stack([self.frames[int(i)] for i in index]),  # (T, 3, H, W) uint8
             "image_mask": mask,  # False: padded history before the episode start
@@ -76,6 +83,32 @@ class PolicyObservation:
             "fov": np.asarray(intrinsics.fov, dtype=np.float32),  # (fov_x, fov_y) radians
             "intrinsics": np.asarray(intrinsics.vector, dtype=np.float32),  # fx, fy, cx, cy at the sent size
         }
+
+
+def robot_space_state(space, ego48_state: np.ndarray, hands, hand_joints: np.ndarray) -> np.ndarray:
+    """ego48 state (48,) + hand joints (2, A) -> the state in a robot space (its wrist and ego48 parts, its joints)."""
+    ego48, state = get_space("ego48"), np.zeros(space.dim, dtype=np.float32)
+    for side in range(2):
+        for part in ego48.part_names:
+            if part in space.part_names:
+                state[space.part_slice(part, side)] = ego48_state[ego48.part_slice(part, side)]
+    names = [n for hand in hands for n in hand.joint_names]
+    values = np.asarray(hand_joints, dtype=np.float64).reshape(-1)
+    for dim, name, carried in zip(space.joint_index(), space.joint_names, space.joint_carried):
+        if carried:
+            state[dim] = values[names.index(name)]
+    return state
+
+
+def current_pose(robot: Robot):
+    """The converter's ``current`` hook: the reading's wrist poses -> end-effector poses (2, 9), and hand joints."""
+    from dexego.geometry import matrix_to_rot6d
+
+    def hook(reading: dict) -> tuple[np.ndarray, np.ndarray]:
+        ee = np.stack([robot.arms[s].wrist_to_end_effector(reading["world_from_wrist"][h]).numpy() for h, s in enumerate(SIDES)])
+        return np.concatenate([ee[:, :3, 3], matrix_to_rot6d(ee[:, :3, :3])], axis=1), np.asarray(reading["hand_joints"])
+
+    return hook
 
 
 class StubRobot:
@@ -115,17 +148,27 @@ class StubRobot:
         self.step += 1
 
 
-def build_controller(url: str, robot: Robot, config: LoopConfig = LoopConfig(), api_key: str | None = None) -> ChunkedPolicy:
-    """Client -> ChunkedPolicy (blending in the world frame) -> Ego48ToRobot, set up from the server's metadata."""
+def build_controller(url: str, robot: Robot, config: LoopConfig = LoopConfig(), api_key: str | None = None,
+                     description: str | None = None) -> ChunkedPolicy:  # fmt: skip
+    """Client -> ChunkedPolicy (blending in the world frame) -> PolicyToRobot, set up from the server's metadata.
+
+    ``description``: the robot's YAML (or built-in name), for a server that predicts the robot's joint space."""
     client = PolicyClient(url, ClientConfig(api_key=api_key))
     info = client.metadata  # action_space, action_dim, horizon, obs_frames (dexego serve sends them)
-    if info.get("action_space", "ego48") != "ego48":
-        raise SystemExit(f"this loop retargets ego48; the server predicts {info.get('action_space')!r}")
+    space = info.get("action_space", "ego48")
+    named = split_space_name(space)
+    if named is not None:  # the policy predicts a robot's joints: this robot's, declared by its description
+        if named[1] != robot.name:
+            raise SystemExit(f"the server predicts the joints of {named[1]!r}; this robot is {robot.name!r}")
+        register_robot_spaces(robot_action_config(description or robot.name))
+    elif space != "ego48":
+        raise SystemExit(f"this loop runs ego48 or this robot's joint space; the server predicts {space!r}")
     return ChunkedPolicy(
         client,
-        ChunkingConfig(query_every=config.query_every, action_space="ego48"),
-        observation_fn=PolicyObservation(robot, int(info.get("obs_frames", 6)), config),
-        retarget=Ego48ToRobot(robot),  # reads reading["world_from_camera"] to place the wrists
+        ChunkingConfig(query_every=config.query_every, action_space=space),
+        observation_fn=PolicyObservation(robot, int(info.get("obs_frames", 6)), config, space),
+        # reads reading["world_from_camera"] to place the wrists; starts from the robot's current pose
+        retarget=PolicyToRobot(robot, space, observation_camera_pose, current_pose(robot)),
         camera_pose=lambda reading: reading["world_from_camera"],  # the head moves: blend in the base frame
     )
 
@@ -146,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image-size", type=int, default=None)
     args = parser.parse_args(argv)
     robot = load_robot(args.robot)
-    controller = build_controller(args.url, robot, LoopConfig(query_every=args.query_every, image_size=args.image_size), args.api_key)
+    loop = LoopConfig(query_every=args.query_every, image_size=args.image_size)
+    controller = build_controller(args.url, robot, loop, args.api_key, args.robot)
     stub = StubRobot(robot)
     try:
         run(controller, stub, args.steps)

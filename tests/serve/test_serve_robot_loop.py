@@ -49,7 +49,7 @@ def server():
 
 def test_robot_loop_drives_the_stub_robot_through_the_server(server):
     from dexego.retarget import load_robot
-    from dexego.retarget.deploy import Ego48ToRobot
+    from dexego.retarget.commands import PolicyToRobot, observation_camera_pose
 
     handle, served, policy = server
     example = load_example()
@@ -68,7 +68,7 @@ def test_robot_loop_drives_the_stub_robot_through_the_server(server):
     commands = np.stack(stub.sent)
     assert commands.shape == (4, 2 * width) and np.isfinite(commands).all()
     # Step 0 has one chunk: the command is that chunk's first action retargeted with the same camera pose.
-    expected = Ego48ToRobot(robot)(policy.chunks[0][0], first_reading)
+    expected = PolicyToRobot(robot, "ego48", observation_camera_pose, example.current_pose(robot))(policy.chunks[0][0], first_reading)
     np.testing.assert_allclose(commands[0], expected, atol=1e-4)
     # The hand joints the robot was sent are what the next observation's state is built from.
     np.testing.assert_allclose(stub.hand_joints, np.stack([commands[-1][9:width], commands[-1][width + 9 :]]))

@@ -23,6 +23,16 @@ class ActionSpace:
     description: str
     # Keypoints a source must provide (finite) to encode this space from keypoints; () if it cannot.
     required_keypoints: tuple[int, ...] = ()
+    # Robot action spaces (dexego.actions.robot): the robot, the hand space a padded space builds on ("" for none),
+    # and per dimension of the ``joints`` part (left, then right) the joint name ("" = padding), limits and
+    # whether the robot has it. ``human_parts``: the parts a human sample carries (None: every part).
+    robot: str = ""
+    hand_space: str = ""
+    joint_names: tuple[str, ...] = ()
+    joint_lower: tuple[float, ...] = ()
+    joint_upper: tuple[float, ...] = ()
+    joint_carried: tuple[bool, ...] = ()
+    human_parts: tuple[str, ...] | None = None
 
     @property
     def hand_dim(self) -> int:
@@ -59,8 +69,40 @@ class ActionSpace:
         return mask
 
     def names(self) -> list[str]:
-        """One name per dimension, e.g. ``left.wrist_pos.0`` (LeRobot's ``names`` field)."""
-        return [f"{side}.{part}.{i}" for side in SIDES for part, size in self.parts for i in range(size)]
+        """One name per dimension, e.g. ``left.wrist_pos.0`` (LeRobot's ``names`` field); joints by their names."""
+        out = []
+        for h, side in enumerate(SIDES):
+            for part, size in self.parts:
+                for i in range(size):
+                    joint = self.joint_names[h * size + i] if part == "joints" and self.joint_names else ""
+                    out.append(f"{side}.{part}.{joint or i}")
+        return out
+
+    @property
+    def is_robot(self) -> bool:
+        return bool(self.robot)
+
+    @property
+    def masked(self) -> bool:
+        """Whether samples of this space carry a per-dimension mask (robot spaces)."""
+        return self.is_robot
+
+    def joint_index(self) -> np.ndarray:
+        """Indices (in the full vector) of the ``joints`` part, left then right (empty for hand spaces)."""
+        if "joints" not in self.part_names:
+            return np.zeros(0, dtype=np.int64)
+        return np.concatenate([np.arange(self.dim)[self.part_slice("joints", h)] for h in range(2)])
+
+    def carried(self, robot: bool) -> np.ndarray:
+        """Boolean (dim,) mask of the dimensions a robot (True) or a human (False) sample carries."""
+        if robot:
+            mask = np.ones(self.dim, dtype=bool)
+            if self.joint_carried:
+                mask[self.joint_index()] = np.asarray(self.joint_carried, dtype=bool)
+            return mask
+        if self.human_parts is None:
+            return np.ones(self.dim, dtype=bool)
+        return self.part_mask(*self.human_parts) if self.human_parts else np.zeros(self.dim, dtype=bool)
 
     def dim_mask(self, valid: np.ndarray) -> np.ndarray:
         """Per-hand validity (..., 2) -> per-dimension mask (..., dim)."""
@@ -99,4 +141,10 @@ def get_space(name: str | ActionSpace) -> ActionSpace:
     try:
         return SPACES[name]
     except KeyError:
-        raise ConfigError(f"unknown action space {name!r}; known: {', '.join(SPACES)}") from None
+        pass
+    from dexego.actions.robot import split_space_name
+
+    if split_space_name(name) is not None:
+        raise ConfigError(f"robot action space {name!r} is not declared: give the robot's description (model.robot) "
+                          "so its joints are known") from None  # fmt: skip
+    raise ConfigError(f"unknown action space {name!r}; known: {', '.join(SPACES)}, robot:NAME, ego48+robot:NAME") from None

@@ -126,6 +126,8 @@ class SampleSource:
         if episode not in self._meta:
             meta = self.dataset.episode_meta(episode)
             meta["episode_index"] = episode
+            for key, feature in (("robot_state_names", F.ROBOT_STATE), ("robot_action_names", F.ROBOT_ACTION)):
+                meta[key] = self.dataset.features.get(feature, {}).get("names")
             self._meta[episode] = meta
         return self._meta[episode]
 

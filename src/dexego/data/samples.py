@@ -158,7 +158,9 @@ def build_samples(
 
     ``images[i]`` are the observation frames of anchor i as (T_obs, 3, H, W) uint8, or None.
     """
-    space = get_space(config.action_space)
+    full_space = get_space(config.action_space)
+    # A robot space's wrist (and hand-space) parts are encoded like its hand space; its joints come from the robot columns.
+    space = get_space(full_space.hand_space or "ego48") if full_space.is_robot else full_space
     anchors = np.asarray(anchors, dtype=np.int64)
     n = len(columns[F.FRAME_INDEX])
     kp = np.asarray(columns[F.KEYPOINTS], dtype=np.float64).reshape(n, 2, 21, 3)
@@ -196,6 +198,9 @@ def build_samples(
     states = world_to_camera(world[anchors - lo][:, None], camera_from_world, valid[anchors][:, None], space)[:, 0]
     actions = world_to_camera(future_world, camera_from_world, future_valid, space)
     action_valid = future_valid & inside[..., None]
+    if full_space.is_robot:
+        states, actions, dim_mask = _robot_space_targets(full_space, space, states, actions, columns, anchors, positions,
+                                                         meta, where)  # fmt: skip
 
     height, width = config.image_size
     intr = np.asarray(columns[F.INTRINSICS], dtype=np.float64).reshape(n, 4)[anchors]
@@ -224,6 +229,8 @@ def build_samples(
             "episode_index": np.int64(meta["episode_index"]),
             "frame_index": np.int64(anchor),
         }
+        if full_space.is_robot:
+            sample["action_mask"] = dim_mask.copy()
         if config.robot:
             if F.ROBOT_STATE not in columns or F.ROBOT_ACTION not in columns:
                 raise InputError(where, F.ROBOT_STATE, "robot samples requested but the dataset has no robot state/action")
@@ -233,6 +240,58 @@ def build_samples(
             sample["robot_actions"] = interpolate(np.asarray(columns[F.ROBOT_ACTION], dtype=np.float64), robot_pos).astype(np.float32)
         out.append(sample)
     return out
+
+
+def _robot_space_targets(space, hand_space, states, actions, columns, anchors, positions, meta, where):
+    """Hand-space states (A, Dh) and chunks (A, H, Dh) -> the robot space's (A, D), (A, H, D) and mask (D,).
+
+    Wrist (and hand-space) parts are copied by name. Joint targets at chunk step h are the command issued one frame
+    before (``action.robot``, the command at t targets t + 1), else the joint state at that time
+    (``observation.robot.state``), looked up by the joint names the dataset stores with those features.
+    """
+    a, h = actions.shape[:2]
+    out_state = np.zeros((a, space.dim), dtype=np.float32)
+    out_actions = np.zeros((a, h, space.dim), dtype=np.float32)
+    for side in range(2):
+        for part in space.part_names:
+            if part in hand_space.part_names:
+                out_state[:, space.part_slice(part, side)] = states[:, hand_space.part_slice(part, side)]
+                out_actions[..., space.part_slice(part, side)] = actions[..., hand_space.part_slice(part, side)]
+    robot = meta.get("embodiment") != "human" and F.ROBOT_STATE in columns
+    if not robot:
+        if not space.human_parts:
+            raise InputError(where, F.ROBOT_STATE, f"action space {space.name!r} needs robot samples (robot joint "
+                             f"states); train human data in a padded space such as 'ego48+robot:{space.robot}'")  # fmt: skip
+        return out_state, out_actions, space.carried(False)
+    state_cols = np.asarray(columns[F.ROBOT_STATE], dtype=np.float64)
+    state_names = _column_names(meta.get("robot_state_names"), state_cols.shape[-1])
+    action_cols = np.asarray(columns[F.ROBOT_ACTION], dtype=np.float64) if F.ROBOT_ACTION in columns else None
+    action_names = _column_names(meta.get("robot_action_names"), None if action_cols is None else action_cols.shape[-1])
+    joint_index = space.joint_index()
+    for dim, name, carried in zip(joint_index, space.joint_names, space.joint_carried):
+        if not carried:
+            continue
+        if name not in state_names:
+            raise InputError(where, F.ROBOT_STATE, f"no joint named {name!r} in the stored robot state (names: "
+                             f"{', '.join(state_names[:8])}{', ...' if len(state_names) > 8 else ''})")  # fmt: skip
+        out_state[:, dim] = state_cols[anchors, state_names.index(name)]
+        if name in action_names:
+            target = np.stack([interpolate(action_cols[:, action_names.index(name)], np.maximum(p - 1, 0)) for p in positions])
+        else:
+            target = np.stack([interpolate(state_cols[:, state_names.index(name)], p) for p in positions])
+        out_actions[..., dim] = target
+    if not (np.isfinite(out_state).all() and np.isfinite(out_actions).all()):
+        raise InputError(where, F.ROBOT_STATE, "NaN or inf in the robot joints")
+    return out_state, out_actions, space.carried(True)
+
+
+def _column_names(names, width: int | None) -> list[str]:
+    if width is None:
+        return []
+    if isinstance(names, dict):
+        names = [x for v in names.values() for x in (v if isinstance(v, list) else [v])]
+    names = [str(x) for x in names] if isinstance(names, list) else []
+    return names if len(names) == width else []
 
 
 _NO_MANO = (
@@ -254,7 +313,10 @@ def _mano_world(columns: dict[str, np.ndarray], valid: np.ndarray, n: int, where
 
 def require_action_space(features: dict, action_space: str, where) -> None:
     """Fail early (naming the dataset) when the dataset cannot give ``action_space``."""
-    if get_space(action_space).name == F.MANO_SPACE and F.HAND_MANO not in features:
+    space = get_space(action_space)
+    if space.is_robot and not space.human_parts and F.ROBOT_STATE not in features:
+        raise InputError(where, F.ROBOT_STATE, f"action space {space.name!r} needs robot joint states; the dataset has none")
+    if (space.hand_space or space.name) == F.MANO_SPACE and F.HAND_MANO not in features:
         raise InputError(where, F.HAND_MANO, _NO_MANO)
 
 

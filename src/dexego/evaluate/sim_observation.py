@@ -37,6 +37,8 @@ class SimRobotGeometry:
     palm_offsets: np.ndarray  # (2, 4, 3): keypoints 0, 5, 9, 17 in each wrist site's frame
     embodiment: str
     instruction: str
+    # Names of the env's ``hand_joint_pos`` entries, left then right (``left_thumb_yaw``, ...).
+    hand_joint_names: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env) -> SimRobotGeometry:
@@ -51,7 +53,10 @@ class SimRobotGeometry:
         keypoints = HandKeypointReader(env.model)(env.data)[:, list(PALM_KEYPOINTS)]  # (2, 4, 3) world
         pos, rot = env.ee_poses()
         offsets = np.einsum("hji,hkj->hki", rot, keypoints - pos[:, None])  # R^T (p - wrist)
-        return cls(env.camera_pose(), env.intrinsics(), offsets, env.embodiment, env.task.instruction)
+        from dexego.sim.hand_mjcf import HAND_ACTUATED
+
+        names = tuple(f"{side}_{joint}" for side in ("left", "right") for joint in HAND_ACTUATED)
+        return cls(env.camera_pose(), env.intrinsics(), offsets, env.embodiment, env.task.instruction, names)
 
     @classmethod
     def for_task(cls, task: str) -> SimRobotGeometry:
@@ -102,12 +107,23 @@ class HistoryConfig:
 class ObservationHistory:
     """Per-episode buffer: ``push`` every env observation, call it for the model observation of the latest step."""
 
-    def __init__(self, geometry: SimRobotGeometry, config: HistoryConfig = HistoryConfig()):
+    def __init__(self, geometry: SimRobotGeometry, config: HistoryConfig = HistoryConfig(), mano=None):
+        """``mano``: (left, right) MANO models, needed for the ``mano`` space (the robot hands' state is a MANO fit)."""
         if config.frames < 1:
             raise InputError(None, "frames", f"must be at least 1, got {config.frames}")
         self.geometry = geometry
         self.config = config
         self.space = get_space(config.action_space)
+        self.hand_space = get_space(self.space.hand_space or "ego48") if self.space.is_robot else self.space
+        self.mano = mano
+        if self.hand_space.name == "mano":
+            from dexego.retarget.commands import load_mano_pair
+            from dexego.retarget.robots import load_robot
+
+            if mano is None:
+                load_mano_pair(None)  # the clear error
+            robot = load_robot(geometry.embodiment)
+            self._robot_hands = (robot.hands["left"], robot.hands["right"])
         self._sample = config.sample_config()
         self._span = int(np.ceil((config.frames - 1) * config.spacing_s * config.control_hz)) + 1  # frames kept
         self.reset()
@@ -126,9 +142,37 @@ class ObservationHistory:
         self.step += 1
         self._frames[self.step] = resize_like_backbone(image.transpose(2, 0, 1)[None], self.config.image_size)[0]
         self._frames.pop(self.step - self._span, None)
+        self._state = self.encode_state(observation)
+
+    def encode_state(self, observation: dict) -> np.ndarray:
+        """The current hands in the policy's action space, in the camera frame (as the training samples' ``state``)."""
         keypoints = self.geometry.hand_keypoints(observation)
         valid = np.ones(2, dtype=bool)  # robot hands are always there (as in the recorded demonstrations)
-        self._state = keypoints_to_action(keypoints, self.geometry.world_from_camera, valid, self.space).astype(np.float32)
+        camera = self.geometry.world_from_camera
+        if self.hand_space.name == "mano":
+            from dexego.hands.frame import hand_frames
+
+            camera_from_wrist = np.linalg.inv(camera) @ hand_frames(keypoints)
+            joints = _field(observation, "hand_joint_pos", (2, self._robot_hands[0].num_joints))
+            hand, _ = robot_to_mano(self._robot_hands, self.mano, joints, camera_from_wrist)
+        else:
+            hand = keypoints_to_action(keypoints, camera, valid, self.hand_space)
+        hand = np.asarray(hand, dtype=np.float32)
+        if not self.space.is_robot:
+            return hand
+        state = np.zeros(self.space.dim, dtype=np.float32)
+        for side in range(2):
+            for part in self.hand_space.part_names:
+                if part in self.space.part_names:
+                    state[self.space.part_slice(part, side)] = hand[self.hand_space.part_slice(part, side)]
+        joints = np.asarray(observation.get("hand_joint_pos"), dtype=np.float64).reshape(-1)
+        names = self.geometry.hand_joint_names
+        for dim, name, carried in zip(self.space.joint_index(), self.space.joint_names, self.space.joint_carried):
+            if carried:
+                if name not in names:
+                    raise InputError("observation", "hand_joint_pos", f"the simulated robot has no joint {name!r}")
+                state[dim] = joints[names.index(name)]
+        return state
 
     def __call__(self, observation: dict | None = None) -> dict:
         """The model observation at the latest pushed step (``observation`` is ignored: the buffer holds it)."""
@@ -152,6 +196,12 @@ class ObservationHistory:
             "embodiment": self.geometry.embodiment,
             "frame_index": np.int64(self.step),
         }
+
+
+def robot_to_mano(hands, mano, joints, camera_from_wrist):
+    from dexego.retarget.to_human import robot_to_mano_action
+
+    return robot_to_mano_action(hands, mano, joints, camera_from_wrist, iterations=30)
 
 
 def resize_like_backbone(frames: np.ndarray, size: int | None) -> np.ndarray:

@@ -21,8 +21,8 @@ import numpy as np
 
 from dexego.actions import get_space
 from dexego.drawing.overlay import OverlayStyle, chunk_trajectories, draw_trajectories, style_for_frame
-from dexego.evaluate.sim_action import MIN_ROT6D_NORM
 from dexego.geometry import Intrinsics
+from dexego.retarget.commands import MIN_ROT6D_NORM
 
 
 class ChunkTap:

@@ -1,11 +1,14 @@
-"""A trained dexego Policy (ego48 chunks in the current camera frame) driving the simulated robot.
+"""A trained dexego Policy (chunks in the current camera frame) driving the simulated robot.
 
 ``dexego sim eval --policy CHECKPOINT_DIR|ws://HOST:PORT`` builds a
 :class:`CheckpointPolicyFactory`; per task it makes a :class:`ModelSimPolicy`:
 
-    env observation -> ObservationHistory (the training-sample layout) -> policy chunk (H, 48)
+    env observation -> ObservationHistory (the training-sample layout) -> policy chunk (H, D)
     -> ChunkedPolicy (re-query every ``query_every`` steps, EgoVLA temporal ensembling:
-       exp weights 0.2 arm / 0.8 hand) -> Ego48ToRobotAction -> 30-D env action
+       exp weights 0.2 arm / 0.8 hand) -> dexego.retarget.commands.PolicyToRobot -> 30-D env action
+
+Policies in ``ego48``, ``mano`` (MANO files required: ``mano_dir``) and the robot's action spaces
+(``robot:h1_inspire``, ``ego48+robot:h1_inspire``) run; the converter is the one deployment uses.
 
 In-process checkpoints and policy servers go through the very same code
 (:func:`dexego.serve.policy_from_spec`); only the transport differs.
@@ -13,17 +16,18 @@ In-process checkpoints and policy servers go through the very same code
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from dexego.actions import get_space
+from dexego.actions.robot import register_robot_spaces, registered_robot, split_space_name
 from dexego.errors import ConfigError, InputError
-from dexego.evaluate.sim_action import ActionConfig, Ego48ToRobotAction
 from dexego.evaluate.sim_observation import HistoryConfig, ObservationHistory, SimRobotGeometry
 
-ACTION_SPACE = "ego48"
+ACTION_SPACE = "ego48"  # the default space of a source that does not say
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class SimPolicyConfig:
     image_size: int | None = None  # None: the policy's own image size when it reports one, else as rendered
     fingertip_scale: float = 1.0  # 1: robot-scale ego48 (sim demos); robot/human palm ratio for human-scale output
     retarget_iterations: int = 2
+    mano_dir: str = ""  # folder with MANO_LEFT.pkl / MANO_RIGHT.pkl: needed by 'mano' policies
     control_hz: float = 30.0
     # Draw each queried chunk (predicted wrist and fingertip paths) on the observed frames until the next query,
     # so recorded rollout videos show it; actions are unchanged. Turn it on where rollout videos are recorded.
@@ -47,10 +52,10 @@ class SimPolicyConfig:
         if self.fingertip_scale <= 0:
             raise ConfigError(f"fingertip_scale must be positive, got {self.fingertip_scale}")
 
-    def chunking(self):
+    def chunking(self, action_space: str = ACTION_SPACE):
         from dexego.serve import ChunkingConfig
 
-        return ChunkingConfig(query_every=self.query_every, ensemble=self.ensemble, action_space=ACTION_SPACE,
+        return ChunkingConfig(query_every=self.query_every, ensemble=self.ensemble, action_space=action_space,
                               arm_decay=self.arm_decay, hand_decay=self.hand_decay)  # fmt: skip
 
 
@@ -60,15 +65,23 @@ class ModelSimPolicy:
     uses_images = True
 
     def __init__(self, chunked, geometry: SimRobotGeometry, config: SimPolicyConfig = SimPolicyConfig(),
-                 obs_frames: int = 6, image_size: int | None = None):  # fmt: skip
+                 obs_frames: int = 6, image_size: int | None = None, action_space: str = ACTION_SPACE):  # fmt: skip
         """``chunked``: a :class:`dexego.serve.ChunkedPolicy`; its observation and retarget hooks are set here."""
+        from dexego.retarget.commands import CommandConfig, PolicyToRobot, load_mano_pair
+
         self.config = config
         self.geometry = geometry
+        self.action_space = action_space
+        mano = load_mano_pair(config.mano_dir) if (get_space(action_space).hand_space or action_space) == "mano" else None
         history = HistoryConfig(frames=obs_frames, spacing_s=config.history_spacing_s, control_hz=config.control_hz,
-                                image_size=config.image_size or image_size, action_space=ACTION_SPACE)  # fmt: skip
-        self.history = ObservationHistory(geometry, history)
-        self.converter = Ego48ToRobotAction(geometry.world_from_camera,
-                                            ActionConfig(config.fingertip_scale, config.retarget_iterations))  # fmt: skip
+                                image_size=config.image_size or image_size, action_space=action_space)  # fmt: skip
+        self.history = ObservationHistory(geometry, history, mano=mano)
+        commands = CommandConfig(config.fingertip_scale, config.retarget_iterations)
+        self.converter = PolicyToRobot(geometry.embodiment, action_space, geometry.world_from_camera, sim_current, commands, mano)
+        order = tuple(n for hand in self.converter.hands for n in hand.joint_names)
+        if geometry.hand_joint_names and order != geometry.hand_joint_names:
+            raise InputError(geometry.embodiment, "hands", f"hand joints {order} are not in the simulator's order {geometry.hand_joint_names}")
+        chunked.config = replace(chunked.config, action_space=action_space)
         chunked.observation_fn = self.history
         chunked.retarget = self.converter
         self.tap = self.overlay = None
@@ -76,7 +89,7 @@ class ModelSimPolicy:
             from dexego.evaluate.sim_overlay import ChunkTap, RolloutOverlay
 
             self.tap = chunked.source = ChunkTap(chunked.source)
-            self.overlay = RolloutOverlay(geometry.intrinsics, ACTION_SPACE)
+            self.overlay = RolloutOverlay(geometry.intrinsics, action_space)
         self.chunked = chunked
 
     def reset(self, seed: int | None = None) -> None:
@@ -129,13 +142,26 @@ def model_sim_policy(source: Any, task: str, config: SimPolicyConfig = SimPolicy
     return _build(ChunkedPolicy(source, config.chunking()), task, config, info)
 
 
+def sim_current(observation: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The converter's ``current`` hook for the simulator: end-effector poses (2, 9) and hand joints (2, 6)."""
+    return np.asarray(observation["ee_pose"], dtype=np.float64), np.asarray(observation["hand_joint_pos"], dtype=np.float64)
+
+
 def _build(chunked, task: str, config: SimPolicyConfig, info: dict) -> ModelSimPolicy:
     space = info.get("action_space", ACTION_SPACE)
-    if space != ACTION_SPACE:
-        raise ConfigError(f"the simulator adapter drives the robot from {ACTION_SPACE!r} chunks; the policy predicts {space!r}")
+    geometry = SimRobotGeometry.for_task(task)
+    robot = split_space_name(space)
+    if robot is not None and robot[1] != geometry.embodiment:
+        raise ConfigError(f"the policy predicts {space!r}, the joints of robot {robot[1]!r}; the simulator's robot is {geometry.embodiment!r}")
+    if robot is not None and registered_robot(robot[1]) is None:  # a policy server's space: the simulator's own robot
+        from dexego.retarget.robots import robot_action_config
+
+        register_robot_spaces(robot_action_config(robot[1]))
+    if (get_space(space).hand_space or space) == "kp21":
+        raise ConfigError("the simulator adapter runs ego48, mano and robot-space policies; kp21 has no robot converter")
     frames = info.get("obs_frames", 6)
     size = info.get("image_size")
-    return ModelSimPolicy(chunked, SimRobotGeometry.for_task(task), config, int(frames), int(size) if size else None)
+    return ModelSimPolicy(chunked, geometry, config, int(frames), int(size) if size else None, space)
 
 
 class CheckpointPolicyFactory:
@@ -157,4 +183,5 @@ class CheckpointPolicyFactory:
 
     def describe(self) -> dict:
         """What the results should record about how the policy was run."""
-        return {"adapter": "dexego.evaluate.sim_policy", "spec": self.spec, "action_space": ACTION_SPACE, **asdict(self.config)}
+        return {"adapter": "dexego.evaluate.sim_policy", "converter": "dexego.retarget.commands.PolicyToRobot",
+                "spec": self.spec, **asdict(self.config)}  # fmt: skip

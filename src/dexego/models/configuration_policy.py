@@ -7,6 +7,8 @@ from typing import Literal
 
 from dexego.actions import get_space
 from dexego.actions.relative import check_action_frame
+from dexego.actions.robot import RobotActionConfig, register_robot_spaces, split_space_name
+from dexego.errors import ConfigError
 from dexego.models.config_registry import BACKBONE_CONFIGS, HEAD_CONFIGS, check_choice
 from dexego.models.configuration_backbones import HFBackboneConfig, TinyBackboneConfig
 from dexego.models.configuration_flow import FlowHeadConfig
@@ -49,8 +51,19 @@ class PolicyConfig:
     regression: RegressionHeadConfig = field(default_factory=RegressionHeadConfig)
     flow: FlowHeadConfig = field(default_factory=FlowHeadConfig)
     tokens: TokenHeadConfig = field(default_factory=TokenHeadConfig)
+    # The robot of a robot action space (``robot:NAME``, ``ego48+robot:NAME``): its hand joints and limits
+    # (dexego.actions.robot); ``dexego train`` fills them from ``description``.
+    robot: RobotActionConfig = field(default_factory=RobotActionConfig)
 
     def __post_init__(self):
+        robot_space = split_space_name(self.action_space)
+        if robot_space is not None:
+            if self.robot.name != robot_space[1]:
+                raise ConfigError(f"model.action_space {self.action_space!r} names robot {robot_space[1]!r}; "
+                                  f"model.robot.name is {self.robot.name!r}")  # fmt: skip
+            register_robot_spaces(self.robot)
+            if self.head == "tokens":
+                raise ConfigError("the tokens head does not train robot action spaces (per-dimension masks); use regression or flow")
         for kind, registry, name in (("backbone", BACKBONE_CONFIGS, self.backbone), ("head", HEAD_CONFIGS, self.head)):
             cls = check_choice(registry, kind, name)
             if not isinstance(getattr(self, name, None), cls):

@@ -22,6 +22,8 @@ class HeadInputs:
     frame_now: torch.Tensor | None = None  # (B, 3, H, W) the current frame (uint8 or [0, 1]); visual-dynamics tokens
     frame_future: torch.Tensor | None = None  # (B, 3, H, W) the frame at the chunk's end (training only)
     plan: list[str] | None = None  # the plan texts to learn (reasoning; training only)
+    # (B, D) float: the dimensions each sample carries (robot action spaces); None = all. Losses ignore the rest.
+    dim_mask: torch.Tensor | None = None
 
 
 @dataclass

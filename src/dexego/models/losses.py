@@ -3,7 +3,8 @@
 Predictions and targets are normalised actions (B, H, D). Translation and
 hand terms compare the normalised values; rotation compares the matrices of
 the un-normalised rot6d. Every term is masked by per-step hand validity
-(B, H, 2) and averaged over the valid (step, hand) pairs.
+(B, H, 2) and averaged over the valid (step, hand) pairs. Robot action spaces add a per-dimension mask
+(B, D) of what each sample carries (a human sample has no robot joints): masked dimensions add nothing.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ def _hand_index(space: ActionSpace, side: int) -> list[int]:
 
 
 def action_loss(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, space: ActionSpace,
-                normalizer: Normalizer, weights: LossWeights) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
+                normalizer: Normalizer, weights: LossWeights,
+                dim_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
     pred_raw, target_raw = normalizer.unnormalize(pred), normalizer.unnormalize(target)
+    dims = None if dim_mask is None else dim_mask.to(pred.dtype)[:, None, :]  # (B, 1, D)
     mask = valid.to(pred.dtype)
     count = mask.sum().clamp_min(1.0)
     terms = {"wrist_pos": 0.0, "wrist_rot": 0.0, "hand": 0.0}
@@ -40,7 +43,10 @@ def action_loss(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, s
         rot_error = (rot6d_to_matrix(pred_raw[..., rot]) - rot6d_to_matrix(target_raw[..., rot])) ** 2
         terms["wrist_rot"] = terms["wrist_rot"] + (rot_error.sum((-1, -2)) * m).sum()
         hand = _hand_index(space, side)
-        terms["hand"] = terms["hand"] + (((pred[..., hand] - target[..., hand]) ** 2).sum(-1) * m).sum()
+        hand_error = (pred[..., hand] - target[..., hand]) ** 2
+        if dims is not None:
+            hand_error = hand_error * dims[..., hand]
+        terms["hand"] = terms["hand"] + (hand_error.sum(-1) * m).sum()
         position_error = position_error + ((pred_raw[..., pos] - target_raw[..., pos]).norm(dim=-1) * m).sum()
     terms = {k: v / count for k, v in terms.items()}
     loss = weights.wrist_pos * terms["wrist_pos"] + weights.wrist_rot * terms["wrist_rot"] + weights.hand * terms["hand"]
@@ -58,6 +64,7 @@ def part_weights(space: ActionSpace, weights: LossWeights) -> torch.Tensor:
     return w
 
 
-def step_hand_mask(valid: torch.Tensor, space: ActionSpace) -> torch.Tensor:
-    """Per-hand validity (..., 2) -> per-dimension float mask (..., D)."""
-    return valid.repeat_interleave(space.hand_dim, dim=-1).float()
+def step_hand_mask(valid: torch.Tensor, space: ActionSpace, dim_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-hand validity (B, H, 2) (and what each sample carries, (B, D)) -> per-dimension float mask (B, H, D)."""
+    mask = valid.repeat_interleave(space.hand_dim, dim=-1).float()
+    return mask if dim_mask is None else mask * dim_mask.float()[:, None, :]

@@ -97,10 +97,11 @@ class FlowHead(nn.Module):
         out = self.network(x_t, t, cognition, conditions, inputs.optimized)
         if self.config.prediction == "sample":
             context = self.context
-            loss, metrics = action_loss(out, target, valid, context.space, context.normalizer(), context.loss_weights)
+            loss, metrics = action_loss(out, target, valid, context.space, context.normalizer(), context.loss_weights,
+                                        inputs.dim_mask)  # fmt: skip
             return loss, metrics
         error = (out - (noise - target)) ** 2
-        mask = step_hand_mask(valid, self.context.space)
+        mask = step_hand_mask(valid, self.context.space, inputs.dim_mask)
         loss = (error * mask * self.dim_weights).sum() / (mask * self.dim_weights).sum().clamp_min(1e-8)
         return loss, {"loss_velocity_mse": float(((error * mask).sum() / mask.sum().clamp_min(1)).detach())}
 

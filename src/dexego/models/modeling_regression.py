@@ -52,7 +52,8 @@ class RegressionHead(nn.Module):
 
     def compute_loss(self, inputs: HeadInputs, target: torch.Tensor, valid: torch.Tensor):
         pred = self.predict(inputs)
-        return action_loss(pred, target, valid, self.context.space, self.context.normalizer(), self.context.loss_weights)
+        return action_loss(pred, target, valid, self.context.space, self.context.normalizer(), self.context.loss_weights,
+                           inputs.dim_mask)  # fmt: skip
 
     def sample(self, inputs: HeadInputs, generator: torch.Generator | None = None) -> torch.Tensor:
         return self.predict(inputs)

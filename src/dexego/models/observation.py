@@ -74,6 +74,8 @@ def prepare(data: Mapping[str, Any], action_dim: int, max_frames: int, device: t
         horizon = np.shape(data["actions"])[-2]
         out["action_valid"] = get("action_valid", torch.bool, (horizon, 2))
         out["actions"] = _finite_where_valid(get("actions", torch.float32, (horizon, action_dim)), out["action_valid"], "actions")
+    # Per-dimension mask of what each sample carries (robot action spaces: human samples lack the robot joints).
+    out["action_mask"] = get("action_mask", torch.bool, (action_dim,)) if "action_mask" in data else None
     return out, batched
 
 

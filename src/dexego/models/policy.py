@@ -112,7 +112,8 @@ class Policy(nn.Module):
         elif stats is None:
             normalizer = Normalizer({}, "identity", skip=np.zeros(self.space.dim, dtype=bool))
         else:
-            skip = None if self.config.normalize_rot6d else self.space.part_mask("wrist_rot6d")
+            rot6d = tuple(p for p in self.space.part_names if p.endswith("rot6d"))
+            skip = None if self.config.normalize_rot6d else self.space.part_mask(*rot6d)
             try:
                 normalizer = Normalizer({k: np.asarray(v) for k, v in stats.items()}, self.config.normalization, skip=skip)
             except ValueError as exc:
@@ -154,9 +155,12 @@ class Policy(nn.Module):
         backbone = self.backbone(data["images"], data["image_mask"], data["instruction"], pooled_only=pooled_only,
                                  optimized=self.optimized)  # fmt: skip
         state = self.state_normalizer().normalize(data["state"])
+        dim_mask = data.get("action_mask")
+        if dim_mask is not None:  # dimensions a sample does not carry (a human's robot joints) read as zero
+            state = state * dim_mask.to(state.dtype)
         return HeadInputs(backbone=backbone, state=state, state_valid=data["state_valid"], fov=data["fov"],
                           optimized=self.optimized, frame_now=data["images"][:, -1],
-                          frame_future=data.get("future_image"), plan=data.get("plan"))  # fmt: skip
+                          frame_future=data.get("future_image"), plan=data.get("plan"), dim_mask=dim_mask)  # fmt: skip
 
     def forward(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         data, _ = prepare(batch, self.space.dim, self.config.n_obs_frames, self.device, with_actions=True)

@@ -5,7 +5,7 @@ Any robot is a description file away: a hand YAML (keypoint correspondence, see
 arms and a head camera (see :mod:`dexego.retarget.robots`). Built in:
 ``h1_inspire`` (the benchmark robot), ``inspire_hand_left`` / ``inspire_hand_right``.
 Heavier pieces live in their modules: ``learned`` (the 64-128-64 MLP), ``to_human``
-(robot -> ego48 / MANO), ``deploy`` (ego48 -> simulator commands), ``dataset``
+(robot -> ego48 / MANO), ``commands`` (policy output -> robot commands), ``dataset``
 (``dexego retarget``), ``replay`` (retargeted human demos on the simulated robot),
 ``urdf`` (URDF export).
 """

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import yaml
 
+from dexego.actions.robot import RobotActionConfig
 from dexego.errors import InputError
 from dexego.geometry.transforms import invert_transform, make_transform
 from dexego.hands.layout import SIDES
@@ -122,3 +123,20 @@ def _camera_pose(model: mujoco.MjModel, root: str, camera: str, path: Path) -> t
     world_from_root = make_transform(body.xmat.reshape(3, 3), body.xpos)
     world_from_camera = make_transform(data.cam_xmat[cid].reshape(3, 3), data.cam_xpos[cid]) @ np.diag([1.0, -1.0, -1.0, 1.0])
     return torch.tensor(invert_transform(world_from_root) @ world_from_camera)
+
+
+def robot_action_config(name_or_path: str | os.PathLike) -> RobotActionConfig:
+    """The robot's action space (:mod:`dexego.actions.robot`): its hand joints per side (the hand files'
+    ``actuated`` order) with their limits, named as the robot."""
+    robot = load_robot(name_or_path)
+    if not robot.hands:
+        raise InputError(resolve(name_or_path), "hands", "the robot has no hands: its action space would hold no joints")
+    fields: dict = {"name": robot.name, "description": str(name_or_path)}
+    for side in SIDES:
+        hand = robot.hands.get(side)
+        if hand is None:
+            continue
+        fields[f"{side}_joints"] = tuple(hand.joint_names)
+        fields[f"{side}_lower"] = tuple(float(x) for x in hand.lower)
+        fields[f"{side}_upper"] = tuple(float(x) for x in hand.upper)
+    return RobotActionConfig(**fields)

@@ -210,7 +210,7 @@ class ChunkedPolicy:
 
 
 def _reset(hook: Any, seed: int | None) -> None:
-    """``hook.reset(seed)``, or ``hook.reset()`` for hooks whose reset takes no seed (e.g. retarget.deploy.Ego48ToRobot)."""
+    """``hook.reset(seed)``, or ``hook.reset()`` for hooks whose reset takes no seed."""
     try:
         takes_seed = bool(inspect.signature(hook.reset).parameters)
     except (TypeError, ValueError):  # builtins without a signature
