@@ -9,9 +9,9 @@ import pytest
 from dexego.data import features as F
 from dexego.data.samples import SampleConfig, build_samples, history_frames
 from dexego.errors import ConfigError, InputError
-from dexego.evaluate.sim_action import ActionConfig, Ego48ToRobotAction
 from dexego.evaluate.sim_observation import HistoryConfig, ObservationHistory, SimRobotGeometry
-from dexego.evaluate.sim_policy import CheckpointPolicyFactory, SimPolicyConfig, model_sim_policy
+from dexego.evaluate.sim_policy import CheckpointPolicyFactory, SimPolicyConfig, model_sim_policy, sim_current
+from dexego.retarget.commands import CommandConfig, PolicyToRobot
 
 pytestmark = pytest.mark.timeout(300)
 IMAGE = 64
@@ -115,7 +115,7 @@ def test_history_resizes_to_the_policy_size_and_keeps_the_fov(expert_run, geomet
 
 @pytest.fixture(scope="module")
 def converter(geometry):
-    return Ego48ToRobotAction(geometry.world_from_camera, ActionConfig(retarget_iterations=8))
+    return PolicyToRobot("h1_inspire", "ego48", geometry.world_from_camera, sim_current, CommandConfig(retarget_iterations=8))
 
 
 def test_current_hands_convert_back_to_the_current_robot_command(expert_run, geometry, converter):
@@ -131,7 +131,7 @@ def test_current_hands_convert_back_to_the_current_robot_command(expert_run, geo
     import torch
 
     for h, hand in enumerate(converter.hands):
-        q = torch.as_tensor(command[h, 9:][np.argsort(converter.to_env_order[h])], dtype=hand.dtype)
+        q = torch.as_tensor(command[h, 9:], dtype=hand.dtype)  # the hand order is the simulator's
         reached = hand.fingertips(q).double().numpy()
         wanted = history()["state"][24 * h + 9 : 24 * h + 24].reshape(5, 3)
         assert np.linalg.norm(reached - wanted, axis=-1).mean() < 0.003

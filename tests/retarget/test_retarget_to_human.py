@@ -64,33 +64,3 @@ def test_robot_to_mano_action_shapes_and_invalid_hands(synthetic_mano_dir):
     action, errors = robot_to_mano_action(hands, manos, joints, camera_from_wrist, valid, iterations=10)
     assert action.shape == (3, 48) and np.isfinite(action).all()
     assert np.all(action[1, 24:] == 0) and np.isnan(errors[1, 1]) and np.isfinite(errors[0]).all()
-
-
-def test_ego48_to_robot_commands_round_trip():
-    """Robot joints -> ego48 (camera frame) -> simulator end-effector commands: wrists and hand joints come back."""
-    from dexego.retarget.deploy import Ego48ToRobot
-
-    robot = load_robot("h1_inspire", dtype=torch.float64)
-    hands = (robot.hands["left"], robot.hands["right"])
-    steps = 10
-    t = torch.linspace(0, 1, steps, dtype=torch.float64)[:, None]
-    joints = torch.stack([h.lower + (h.upper - h.lower) * (0.3 + 0.3 * t) for h in hands], 1)  # (T, 2, 6)
-    wrist = torch.eye(4, dtype=torch.float64).expand(steps, 2, 4, 4).clone()
-    wrist[:, 0, :3, 3] = torch.tensor([0.35, 0.2, 1.05])
-    wrist[:, 1, :3, 3] = torch.tensor([0.35, -0.2, 1.05])
-    camera = np.eye(4)
-    camera[:3, 3] = [0.0, 0.0, 1.6]
-    ego = robot_to_ego48(hands, joints, wrist, np.repeat(camera[None], steps, 0))
-    to_robot = Ego48ToRobot(robot)
-    commands = to_robot.commands(ego, camera)
-    assert commands.shape == (steps, 30)
-    per_hand = commands.reshape(steps, 2, 15)
-    np.testing.assert_allclose(per_hand[..., :3], wrist[..., :3, 3].numpy(), atol=1e-5)
-    reached = torch.stack([h.fingertips(torch.tensor(per_hand[:, i, 9:])) for i, h in enumerate(hands)], 1)
-    expected = torch.stack([h.fingertips(joints[:, i]) for i, h in enumerate(hands)], 1)
-    assert float((reached - expected).norm(dim=-1).max()) < 1e-3
-    # A missing right hand holds its last command.
-    missing = ego[-1].copy()
-    missing[24:] = 0
-    held = to_robot(missing, {"world_from_camera": camera})
-    np.testing.assert_allclose(held[15:24], commands[-1, 15:24])

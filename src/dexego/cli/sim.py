@@ -24,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--image-size", type=int, default=224, help="camera image size in pixels (square)")
     p.add_argument("--horizon", type=int, default=0, help="control steps per rollout (default 0: the task's own)")
     p.add_argument("--query-every", type=int, default=4, help="model policies: control steps between chunk queries (EgoVLA: 1)")
+    p.add_argument("--mano-dir", default="",
+                   help="folder with MANO_LEFT.pkl / MANO_RIGHT.pkl: needed to run a policy that predicts the 'mano' action space")
     p.add_argument("--videos", default=None, help="write rollout videos into this folder (model policies: each predicted chunk drawn on the frames)")
     p.add_argument("--out", required=True, help="results JSON (a Markdown table is written next to it)")
     p.set_defaults(handler=_eval)
@@ -70,7 +72,8 @@ def _eval(args: argparse.Namespace) -> int:
     else:  # model policies reach the simulator through an adapter in dexego.evaluate
         from dexego.evaluate.sim_policy import CheckpointPolicyFactory, SimPolicyConfig
 
-        factory, name = CheckpointPolicyFactory(args.policy, SimPolicyConfig(query_every=args.query_every, overlay=args.videos is not None)), args.policy
+        factory, name = CheckpointPolicyFactory(args.policy, SimPolicyConfig(query_every=args.query_every, overlay=args.videos is not None,
+                                                                        mano_dir=args.mano_dir)), args.policy
     results = evaluate(
         factory, tasks, args.split, episodes=args.episodes, workers=args.workers, base_seed=args.seed,
         video_dir=args.videos, env_overrides={"image_size": args.image_size, "horizon": args.horizon},

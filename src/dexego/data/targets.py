@@ -58,6 +58,8 @@ def target_stats(sources, action_frame: str, max_anchors: int = DEFAULT_MAX_ANCH
                                 source._episode_meta(ep), tasks, f"{source.path} (episode {ep})")  # fmt: skip
         chunks, valid = chunk_targets(samples, space, action_frame)
         per_dim = np.repeat(valid, space.hand_dim, axis=-1)
+        if "action_mask" in samples[0]:  # robot action spaces: dimensions a sample does not carry (a human's joints)
+            per_dim = per_dim & np.stack([s["action_mask"] for s in samples])[:, None, :]
         values.append(np.where(per_dim, chunks, np.nan).reshape(-1, space.dim))
     if not values:
         raise ValueError("no samples to compute action target statistics from")

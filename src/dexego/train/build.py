@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from dexego.actions import get_space
 from dexego.config import load_config
 from dexego.data.mixtures import MixtureEntry, check_dataset_paths, epoch_quotas, read_mixture
 from dexego.errors import ConfigError, InputError
@@ -156,6 +157,12 @@ def build_stage_data(config: StageConfig, model=None, selections: Sequence[Episo
             raise InputError(selections[0].path, field_name, str(exc)) from None
         if action_stats is None:  # the state still needs statistics of the absolute hands
             action_stats = target_stats(train_sources, "absolute")
+    if action_stats is None and get_space(config.data.representation).is_robot:
+        # Robot spaces are not stored: their statistics (hand-space parts over every sample, joints over the robot
+        # samples that carry them) come from the training samples' chunks.
+        from dexego.data.targets import target_stats
+
+        action_stats = target_stats(train_sources, "absolute")
     val = {split: SampleDataset(sources) for split, sources in val_sources.items() if sources}
     if entries is None:
         return StageData(train_sets, None, val, data_hours=data_hours if data_hours is not None else human_hours or None,
