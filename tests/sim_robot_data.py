@@ -86,7 +86,7 @@ def closed_loop(policy_dir: Path, task: str = "Push-Box", steps: int = 12, mano_
     try:
         obs, _ = env.reset(seed=0, options={"room": 1, "table": 1})
         policy.reset(0)
-        actions, chunks = [], []
+        actions = []
         for _ in range(steps):
             actions.append(policy.act(obs))
             obs, _, terminated, truncated, _ = env.step(actions[-1])
