@@ -12,16 +12,44 @@ IMAGE = 32
 
 
 def expert_rollouts(task: str = "Push-Box", episodes: int = 1, steps: int = 60, image_size: int = IMAGE, seed: int = 0) -> list[dict]:
-    """``episodes`` expert rollouts of ``task``, each cut at ``steps`` control steps (rendered at ``image_size``)."""
-    from dexego.sim.demos import run_expert_episode
+    """``episodes`` expert rollouts of ``task``, each cut at ``steps`` control steps (rendered at ``image_size``).
+
+    As :func:`dexego.sim.demos.run_expert_episode` records them, except that the hand keypoints are read after
+    ``mj_kinematics`` at the recorded joint state: after ``mj_step`` MuJoCo's site positions are those of the
+    state before the last physics substep, so the recorded keypoints lag the joints slightly (up to ~1.5 cm of
+    wrist rotation in fast motion), which would hide the exactness of forward kinematics in tests.
+    """
+    import mujoco
+    import numpy as np
+
     from dexego.sim.env import HumanoidTaskEnv
+    from dexego.sim.expert import ScriptedExpert
 
     env = HumanoidTaskEnv(task, render=True, image_size=image_size, horizon=steps)
+    out = []
     try:
-        return [run_expert_episode(task, seed + i, 1 + i % 3, 1, render=True, image_size=image_size, env=env)
-                for i in range(episodes)]  # fmt: skip
+        for i in range(episodes):
+            expert = ScriptedExpert(task)
+            obs, _ = env.reset(seed=seed + i, options={"room": 1 + i % 3, "table": 1})
+            expert.reset(seed + i)
+            rec = {k: [] for k in ("frames", "robot_state", "robot_action", "keypoints_world", "world_from_camera")}
+            while True:
+                action = expert.act(obs)
+                mujoco.mj_kinematics(env.model, env.data)
+                rec["frames"].append(obs["image"])
+                rec["robot_state"].append(env.robot_state())
+                rec["keypoints_world"].append(env.hand_keypoints())
+                rec["world_from_camera"].append(env.camera_pose())
+                rec["robot_action"].append(action)
+                obs, _, terminated, truncated, info = env.step(action)
+                if terminated or truncated:
+                    break
+            rollout = {k: np.stack(v).astype(np.uint8 if k == "frames" else np.float32) for k, v in rec.items()}
+            out.append({**rollout, "success": bool(info["success"]), "intrinsics": env.intrinsics(), "seed": seed + i,
+                        "room": 1 + i % 3, "table": 1})  # fmt: skip
     finally:
         env.close()
+    return out
 
 
 def write_robot_dataset(out: Path, rollouts: list[dict], task: str = "Push-Box") -> Path:

@@ -21,18 +21,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--workers", type=int, default=1, help="parallel parsing processes (default 1)")
     parser.add_argument("--max-frames", type=int, default=None, help="keep at most this many frames per sequence")
     parser.add_argument("--camera", default=None, help="lerobot: the video key to keep, e.g. observation.images.top (default: the first)")
+    parser.add_argument("--robot", default=None, help="lerobot: the robot description (a robot YAML or a built-in name) whose joints the dataset records")
+    parser.add_argument("--map", default=None, dest="joint_map",
+                        help="lerobot: TOML mapping the dataset's state/action columns to the robot's joints and giving the camera pose "
+                             "(see dexego.sources.lerobot_robot); with --robot, hands come from forward kinematics")
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from dexego.errors import InputError
+    from dexego.errors import ConfigError, InputError
     from dexego.sources.base import SourceOptions
     from dexego.sources.convert import convert
 
+    if (args.robot or args.joint_map) and args.source != "lerobot":
+        raise ConfigError("--robot and --map are options of the lerobot source")
     options = SourceOptions(mano_dir=Path(args.mano_dir) if args.mano_dir else None, max_frames=args.max_frames,
-                            camera=args.camera)
+                            camera=args.camera, robot=args.robot, joint_map=Path(args.joint_map) if args.joint_map else None)
     summary = convert(args.source, args.input_dir, args.output, options, workers=max(1, args.workers))
     print(summary.report())
     if not (summary.converted or summary.already_present):

@@ -24,6 +24,8 @@ class SourceOptions:
     mano_dir: Path | None = None
     max_frames: int | None = None  # truncate long sequences (tests, previews)
     camera: str | None = None  # lerobot: the video key to keep (default: the dataset's first)
+    robot: str | None = None  # lerobot: the robot description (YAML or built-in name) the joints belong to
+    joint_map: Path | None = None  # lerobot: the map of the dataset's columns to the robot's joints (TOML)
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,13 @@ One episode per LeRobot episode:
   such as ``{"motors": [...]}``, flattened).
 - frames come from the first video key, or the one chosen with ``--camera``.
 - instructions are the dataset's tasks: each run of equal ``task_index`` is a segment.
-- hands: no hand-mapping description is implemented, so both hands are invalid
-  (NaN keypoints, ``hand_valid`` False) and ``observation.state`` (ego48) is zero.
-- camera: robot datasets carry no calibration, so the camera pose is the identity
-  and the intrinsics a centred pinhole with ``ASSUMED_FOV_X_DEG``; the episode
-  metadata marks both as assumed.
+- hands: with ``--robot ROBOT.yaml --map MAP.toml`` (:mod:`dexego.sources.lerobot_robot`) the
+  mapped joints give each frame's hands by forward kinematics (21 keypoints, ``ego48``) and the
+  joint columns are stored in radians under the robot's joint names; without them both hands are
+  invalid (NaN keypoints, ``hand_valid`` False) and ``observation.state`` (ego48) is zero.
+- camera: the map's camera pose (``base_from_camera``, or the description's camera) and
+  intrinsics; otherwise the camera pose is the identity and the intrinsics a centred pinhole
+  with ``ASSUMED_FOV_X_DEG``, and the episode metadata marks them as assumed.
 
 Camera images stored inside the parquet files ("image" features) are not read.
 """
@@ -122,10 +124,38 @@ def camera_key(ds: Dataset, chosen: str | None) -> str | None:
     return chosen
 
 
+_kinematics: dict[tuple[str, str], object] = {}
+
+
+def robot_kinematics(options: SourceOptions):
+    """The robot description + joint map of ``--robot`` / ``--map`` (one per process), or None."""
+    from dexego.sources.lerobot_robot import RobotKinematics, read_map, require
+
+    require(options)
+    if not options.robot:
+        return None
+    key = (str(options.robot), str(options.joint_map))
+    if key not in _kinematics:
+        _kinematics[key] = RobotKinematics(str(options.robot), read_map(options.joint_map))
+    return _kinematics[key]
+
+
+def check_options(root: Path, options: SourceOptions) -> None:
+    """Before converting anything: the joint map fits the robot and the dataset's columns."""
+    kinematics = robot_kinematics(options)
+    if kinematics is not None:
+        kinematics.check_columns(read_info(Path(root)).get("features", {}), Path(root))
+        if kinematics.map.camera_key:
+            camera_key(_dataset(Path(root)), kinematics.map.camera_key)
+
+
 def load(ref: SequenceRef, options: SourceOptions) -> Episode:
     ds = _dataset(ref.path)
     position = int(ref.extra["position"])
-    key = camera_key(ds, options.camera)
+    kinematics = robot_kinematics(options)
+    if kinematics is not None:
+        kinematics.check_columns(ds.features, ref.path)
+    key = camera_key(ds, (kinematics.map.camera_key if kinematics is not None else None) or options.camera)
     cols = ds.episode_columns(position)
     n = truncate(len(cols["frame_index"]), options)
     state = _vectors(cols, STATE_KEY, n, ref.path)
@@ -144,10 +174,32 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
     else:
         instructions, meta = placeholder_instructions(n, "perform the task")
     robot_type = ds.info.get("robot_type")
+    state_names = feature_names(ds.features.get(STATE_KEY), state.shape[1]) if state is not None else None
+    action_names = feature_names(ds.features.get(ACTION_KEY), action.shape[1]) if action is not None else None
+    keypoints = np.full((n, 2, 21, 3), np.nan, dtype=np.float32)
+    hand_valid = np.zeros((n, 2), dtype=bool)
+    camera_pose, pose_assumed, intr_assumed = np.eye(4), True, True
+    robot_meta = {"hand_mapping": None}
+    if kinematics is not None:
+        state_values = _vectors(cols, kinematics.map.state.column, n, ref.path)
+        keypoints, hand_valid = kinematics.hands(state_values.astype(np.float64))
+        state, state_names = kinematics.named_column(state_values, kinematics.map.state, feature_names(
+            ds.features.get(kinematics.map.state.column), state_values.shape[1]))  # fmt: skip
+        action_values = _vectors(cols, kinematics.map.action.column, n, ref.path)
+        action, action_names = kinematics.named_column(action_values, kinematics.map.action, feature_names(
+            ds.features.get(kinematics.map.action.column), action_values.shape[1]))  # fmt: skip
+        camera_pose, pose_assumed = kinematics.base_from_camera()
+        width, height = intr.width, intr.height
+        if kinematics.map.intrinsics is not None:
+            intr, intr_assumed = Intrinsics(*kinematics.map.intrinsics, width=width, height=height), False
+        elif kinematics.map.fov_x_deg is not None:
+            intr, intr_assumed = Intrinsics.from_fov(math.radians(kinematics.map.fov_x_deg), width, height), False
+        robot_meta = {"hand_mapping": f"forward kinematics of {kinematics.robot.name} ({kinematics.file}) with "
+                      f"{kinematics.map.path.name}", "robot": kinematics.robot.name}  # fmt: skip
     return Episode(
-        keypoints_world=np.full((n, 2, 21, 3), np.nan, dtype=np.float32),
-        hand_valid=np.zeros((n, 2), dtype=bool),
-        world_from_camera=np.tile(np.eye(4, dtype=np.float32), (n, 1, 1)),
+        keypoints_world=keypoints,
+        hand_valid=hand_valid,
+        world_from_camera=np.tile(np.asarray(camera_pose, dtype=np.float32), (n, 1, 1)),
         intrinsics=intr,
         frames=frames,
         fps=ds.fps,
@@ -156,13 +208,13 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
         embodiment=robot_type if isinstance(robot_type, str) and robot_type and robot_type != "unknown" else "robot",
         robot_state=state,
         robot_action=action,
-        robot_state_names=feature_names(ds.features.get(STATE_KEY), state.shape[1]) if state is not None else None,
-        robot_action_names=feature_names(ds.features.get(ACTION_KEY), action.shape[1]) if action is not None else None,
+        robot_state_names=state_names,
+        robot_action_names=action_names,
         metadata={
             "source_id": ref.source_id, **meta, "lerobot_version": ds.version,
             "lerobot_episode_index": ref.extra["episode_index"],
-            "camera_key": key, "camera_pose_assumed": True, "intrinsics_assumed": True,
-            "assumed_intrinsics": f"centred pinhole, {ASSUMED_FOV_X_DEG} deg horizontal field of view",
-            "hand_mapping": None,
+            "camera_key": key, "camera_pose_assumed": pose_assumed, "intrinsics_assumed": intr_assumed,
+            **({"assumed_intrinsics": f"centred pinhole, {ASSUMED_FOV_X_DEG} deg horizontal field of view"} if intr_assumed else {}),
+            **robot_meta,
         },  # fmt: skip
     )
