@@ -31,6 +31,18 @@ def test_oracle_replay_succeeds_and_tracks_the_expert(task, query_every):
     assert len(oracle.queried) == -(-replay.steps // query_every)
 
 
+def test_the_joint_space_oracle_commands_the_recorded_joints():
+    """The same replay as a policy in the robot's joint space: wrists placed, hand joints commanded as recorded."""
+    from dexego.actions.robot import register_robot_spaces
+    from dexego.retarget.robots import robot_action_config
+
+    register_robot_spaces(robot_action_config("h1_inspire"))
+    spec = protocol("Push-Box", "seen", 1)[0]
+    replay = replay_expert(spec, SimPolicyConfig(query_every=4), space="robot:h1_inspire")
+    assert replay.expert_success and replay.success
+    assert replay.wrist_error_max < 0.02 and replay.hand_error_mean < 0.01  # rad: no retargeting in between
+
+
 def test_a_wrong_fingertip_scale_is_visible_in_the_replay():
     """Negative control: human-scale fingertips on a robot-scale oracle curl the fingers differently."""
     spec = protocol("Push-Box", "seen", 1)[0]

@@ -1,4 +1,5 @@
-"""An oracle ego48 policy: the scripted expert's recorded future hands, chunked exactly as training samples.
+"""An oracle policy: the scripted expert's recorded future hands (ego48, or a robot action space with the
+recorded hand joints), chunked exactly as training samples.
 
 Replaying it closed-loop through :mod:`dexego.evaluate.sim_policy` checks the
 whole simulator adapter without a trained model: with correct observation
@@ -18,10 +19,12 @@ from dexego.evaluate.sim_policy import SimPolicyConfig, model_sim_policy
 class ExpertOracle:
     """``predict_action_chunk(observation)`` -> the future chunk of the recorded episode at ``frame_index``."""
 
-    def __init__(self, rollout: dict, horizon: int = 30, fps: float = 30.0):
-        """``rollout``: :func:`dexego.sim.demos.run_expert_episode` output (keypoints, camera poses, intrinsics)."""
+    def __init__(self, rollout: dict, horizon: int = 30, fps: float = 30.0, space: str = "ego48"):
+        """``rollout``: :func:`dexego.sim.demos.run_expert_episode` output (keypoints, camera poses, intrinsics,
+        robot state and actions)."""
         from dexego.data import features as F
         from dexego.data.samples import SampleConfig, build_samples
+        from dexego.sim.env import action_names, state_names
 
         n = len(rollout["keypoints_world"])
         columns = {
@@ -30,9 +33,13 @@ class ExpertOracle:
             F.HAND_VALID: np.ones((n, 2), bool),
             F.CAMERA_POSE: np.asarray(rollout["world_from_camera"]).reshape(n, 16),
             F.INTRINSICS: np.tile(rollout["intrinsics"].vector, (n, 1)),
+            F.ROBOT_STATE: np.asarray(rollout["robot_state"]),
+            F.ROBOT_ACTION: np.asarray(rollout["robot_action"]),
         }
-        meta = {"embodiment": "h1_inspire", "source": "sim", "episode_index": 0}
-        config = SampleConfig(horizon=horizon)
+        meta = {"embodiment": "h1_inspire", "source": "sim", "episode_index": 0,
+                "robot_state_names": state_names(), "robot_action_names": action_names("ee")}  # fmt: skip
+        config = SampleConfig(horizon=horizon, action_space=space)
+        self.space = space
         self.samples = build_samples(columns, [None] * n, np.arange(n), fps, config, None, meta, [""] * n)
         self.queried: list[tuple[int, np.ndarray]] = []  # (frame, state the adapter sent)
 
@@ -68,15 +75,17 @@ class OracleReplay:
     oracle: ExpertOracle
 
 
-def replay_expert(spec, config: SimPolicyConfig = SimPolicyConfig(), image_size: int = 64, env=None) -> OracleReplay:
-    """Record the expert on ``spec`` (a :class:`dexego.sim.evaluation.RolloutSpec`), then replay it through the adapter."""
+def replay_expert(spec, config: SimPolicyConfig = SimPolicyConfig(), image_size: int = 64, env=None,
+                  space: str = "ego48") -> OracleReplay:  # fmt: skip
+    """Record the expert on ``spec`` (a :class:`dexego.sim.evaluation.RolloutSpec`), then replay it through the adapter
+    (and :class:`dexego.retarget.commands.PolicyToRobot`) as a policy in ``space`` (ego48 or a robot space)."""
     from dexego.sim.demos import run_expert_episode
     from dexego.sim.env import HumanoidTaskEnv
     from dexego.sim.evaluation import run_rollout
 
     expert = run_expert_episode(spec.task, spec.seed, spec.room, spec.table, render=False)
-    oracle = ExpertOracle(expert)
-    policy = _WristRecorder(model_sim_policy(oracle, spec.task, config, info={"action_space": "ego48"}))
+    oracle = ExpertOracle(expert, space=space)
+    policy = _WristRecorder(model_sim_policy(oracle, spec.task, config, info={"action_space": space}))
     own = env is None
     env = env or HumanoidTaskEnv(spec.task, render=True, image_size=image_size)
     try:
