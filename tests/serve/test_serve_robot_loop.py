@@ -78,3 +78,37 @@ def test_robot_loop_main_runs_against_a_server(server, capsys):
     handle, _, _ = server
     assert load_example().main(["--url", handle.url, "--steps", "2", "--image-size", "32"]) == 0
     assert "2 commands of 30 values from 2 queries" in capsys.readouterr().out
+
+
+def test_robot_loop_runs_a_joint_space_policy_with_the_robots_joints_in_the_state():
+    from dataclasses import asdict
+
+    from dexego.config import load_config
+    from dexego.models import Policy, PolicyConfig
+    from dexego.retarget import load_robot
+    from dexego.retarget.robots import robot_action_config
+
+    robot_space = asdict(robot_action_config("h1_inspire"))
+    config = load_config(PolicyConfig, {"horizon": 4, "n_obs_frames": 2, "action_space": "robot:h1_inspire", "robot": robot_space,
+                                        "tiny": {"image_size": 32, "patch_size": 16, "width": 32, "depth": 1, "heads": 2},
+                                        "regression": {"width": 32, "depth": 1, "heads": 2}})  # fmt: skip
+    policy = RecordingPolicy(Policy(config, None).eval())
+    info = policy_info(policy.policy)
+    served = PolicyServer(policy, ServerConfig(port=0), metadata=info, observation_spec=dexego_observation_spec(info["action_dim"]))
+    example = load_example()
+    robot = load_robot("h1_inspire")
+    with ServerThread(served) as handle:
+        controller = example.build_controller(handle.url, robot, example.LoopConfig(query_every=2, image_size=32))
+        stub = example.StubRobot(robot)
+        try:
+            example.run(controller, stub, steps=3)
+        finally:
+            example.close_policy(controller)
+    commands = np.stack(stub.sent)
+    assert info["action_dim"] == 30 and commands.shape == (3, 30) and np.isfinite(commands).all()
+    # The policy saw the robot's hand joints in the state's joint dimensions.
+    from dexego.actions import get_space
+
+    space = get_space("robot:h1_inspire")
+    observation = controller.observation_fn(stub.read())
+    np.testing.assert_allclose(observation["state"][space.joint_index()], stub.hand_joints.ravel(), atol=1e-6)
