@@ -44,24 +44,26 @@ def data(work: Path, episodes: dict) -> dict[str, list[Path]]:
     return paths
 
 
-def stage(name: str, work: Path, sources: list[Path], init_from: str | None, steps: int):
+def stage(name: str, work: Path, sources: list[Path], init_from: str | None, steps: int, batch_size: int = 8):
     """``configs/cpu/egoscale/NAME.toml`` with this experiment's datasets, output folder and steps."""
     from dataclasses import replace
 
     from dexego.data.mixtures import MixtureEntry
     from dexego.train.config import load_stage_config
 
-    config = load_stage_config(CONFIGS / f"{name}.toml", [f"loop.max_steps={steps}", "loop.progress=false"])
+    overrides = [f"loop.max_steps={steps}", f"loop.batch_size={batch_size}", "loop.progress=false",
+                 f"loop.val_every={steps}", f"loop.checkpoint_every={steps}", "schedule.warmup_steps=2"]  # fmt: skip
+    config = load_stage_config(CONFIGS / f"{name}.toml", overrides)
     weighted = any(s.weight is not None for s in config.data.sources)  # mid-training: equal shares per dataset
     entries = tuple(MixtureEntry(path=str(p), weight=1.0 if weighted else None) for p in sources)
     return replace(config, output_dir=str(work / "runs" / name), init_from=str(work / "runs" / init_from) if init_from else "",
                    data=replace(config.data, sources=entries))  # fmt: skip
 
 
-def train(name: str, work: Path, sources: list[Path], init_from: str | None, steps: int) -> Path:
+def train(name: str, work: Path, sources: list[Path], init_from: str | None, steps: int, batch_size: int = 8) -> Path:
     from dexego.train.build import run_stage
 
-    config = stage(name, work, sources, init_from, steps)
+    config = stage(name, work, sources, init_from, steps, batch_size)
     final = work / "runs" / name / "final"
     if not final.is_dir():
         start = time.time()
@@ -116,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rollouts", type=int, default=4, help="rollouts per task (seen looks)")
     parser.add_argument("--pretrain-steps", type=int, default=150)
     parser.add_argument("--stage-steps", type=int, default=60, help="mid-training and fine-tuning steps each")
+    parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--work", default=str(WORK / "egoscale"))
     args = parser.parse_args(argv)
     work = Path(args.work)
@@ -123,12 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     episodes = {"human": 4, "aligned": 2, "robot": 4, "heldout": 1}
     paths = data(work, episodes)
     log("data ready")
-    s = args.stage_steps
+    s, b = args.stage_steps, args.batch_size
     stages = {
-        "pretrain": train("pretrain", work, paths["human"], None, args.pretrain_steps),
-        "midtrain": train("midtrain", work, paths["aligned_human"] + paths["aligned_robot"], "pretrain", s),
-        "finetune": train("finetune", work, paths["robot"], "midtrain", s),
-        "finetune_hand_space": train("finetune_hand_space", work, paths["robot"], "pretrain", 2 * s),
+        "pretrain": train("pretrain", work, paths["human"], None, args.pretrain_steps, b),
+        "midtrain": train("midtrain", work, paths["aligned_human"] + paths["aligned_robot"], "pretrain", s, b),
+        "finetune": train("finetune", work, paths["robot"], "midtrain", s, b),
+        "finetune_hand_space": train("finetune_hand_space", work, paths["robot"], "pretrain", 2 * s, b),
     }
     figures = {name: heldout(path, paths["heldout_robot"]) for name, path in stages.items()}
     log(f"held-out: {figures}")
@@ -137,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
     results = {"commit": commit, "wall_time_s": round(time.time() - start), "machine": machine(), "episodes": episodes,
                "steps": {"pretrain": args.pretrain_steps, "midtrain": s, "finetune": s, "finetune_hand_space": 2 * s},
+               "batch_size": b, "rollouts_per_task": args.rollouts,
                "heldout_robot": figures, "success_seen": sr, "tasks": list(TASKS)}  # fmt: skip
     OUT.mkdir(parents=True, exist_ok=True)
     write_json(OUT / "results.json", results)
@@ -148,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", "| arm | " + " | ".join(f"{t} SR (k/n)" for t in TASKS) + " |", "|---|" + "---:|" * len(TASKS)]
     for arm, per_task in sr.items():
         lines.append(f"| {arm} | " + " | ".join(f"{per_task[t]['successes']}/{per_task[t]['rollouts']}" for t in TASKS) + " |")
-    lines.append(f"\ncommit {commit}, wall time {results['wall_time_s']} s on {machine()['cpus']} CPUs")
+    lines.append(f"\ncommit {commit}; steps {results['steps']} at batch {b}; wall time {results['wall_time_s']} s on "
+                 f"{machine()['cpus']} shared CPUs")  # fmt: skip
     (OUT / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

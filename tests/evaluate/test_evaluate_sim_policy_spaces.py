@@ -44,8 +44,8 @@ def _run(policy_dir, steps=8, mano_dir=""):
         env.close()
 
 
-@pytest.fixture(scope="module")
-def mano_state(synthetic_mano_dir_module):
+@pytest.fixture
+def mano_state(synthetic_mano_dir):
     """The robot's current hands in the mano space (MANO fitted to the robot fingertips), at the env's reset pose."""
     from dexego.evaluate.sim_observation import HistoryConfig, ObservationHistory, SimRobotGeometry
     from dexego.retarget.commands import load_mano_pair
@@ -55,22 +55,15 @@ def mano_state(synthetic_mano_dir_module):
     try:
         obs, _ = env.reset(seed=0)
         geometry = SimRobotGeometry.from_env(env)
-        history = ObservationHistory(geometry, HistoryConfig(frames=2, action_space="mano"), mano=load_mano_pair(synthetic_mano_dir_module))
+        history = ObservationHistory(geometry, HistoryConfig(frames=2, action_space="mano"), mano=load_mano_pair(synthetic_mano_dir))
         history.push(obs)
         return history()["state"], obs
     finally:
         env.close()
 
 
-@pytest.fixture(scope="module")
-def synthetic_mano_dir_module(tmp_path_factory):
-    from conftest import write_synthetic_mano
-
-    return write_synthetic_mano(tmp_path_factory.mktemp("mano"))
-
-
 @pytest.mark.slow  # MANO fits of the robot's hands at every query: minutes on a loaded 2-core machine
-def test_a_mano_policy_runs_with_the_mano_files_and_fails_clearly_without(tmp_path, mano_state, synthetic_mano_dir_module):
+def test_a_mano_policy_runs_with_the_mano_files_and_fails_clearly_without(tmp_path, mano_state, synthetic_mano_dir):
     state, reset_obs = mano_state
     assert state.shape == (48,) and np.isfinite(state).all()
     # A policy whose chunks are the current hands (tiny spread around them): the robot must hold still.
@@ -78,7 +71,7 @@ def test_a_mano_policy_runs_with_the_mano_files_and_fails_clearly_without(tmp_pa
     policy_dir = _save_policy(tmp_path / "mano", "mano", stats)
     with pytest.raises(ConfigError, match="MANO_LEFT.pkl"):
         _run(policy_dir)
-    policy, actions, obs = _run(policy_dir, steps=8, mano_dir=str(synthetic_mano_dir_module))
+    policy, actions, obs = _run(policy_dir, steps=8, mano_dir=str(synthetic_mano_dir))
     assert policy.action_space == "mano" and policy.chunked.queries == 2
     assert policy.converter.kept.tolist() == [0, 0] and policy.converter.solves > 0  # decoded, retargeted: real commands
     assert actions.shape == (8, 30) and np.isfinite(actions).all()
