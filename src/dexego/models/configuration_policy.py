@@ -58,6 +58,10 @@ class PolicyConfig:
     def __post_init__(self):
         robot_space = split_space_name(self.action_space)
         if robot_space is not None:
+            if not self.robot.resolved:
+                raise ConfigError(f"model.action_space {self.action_space!r} needs the robot's hand joints: give "
+                                  "model.robot.description (a robot YAML or built-in name; dexego train reads it), or "
+                                  "model.robot from dexego.retarget.robots.robot_action_config")  # fmt: skip
             if self.robot.name != robot_space[1]:
                 raise ConfigError(f"model.action_space {self.action_space!r} names robot {robot_space[1]!r}; "
                                   f"model.robot.name is {self.robot.name!r}")  # fmt: skip

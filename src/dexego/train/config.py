@@ -16,6 +16,7 @@ from typing import Any, Literal
 from dexego.config import load_config
 from dexego.data.augment import FlipConfig
 from dexego.data.mixtures import MixtureEntry, check_entries
+from dexego.errors import ConfigError
 from dexego.models.configuration_policy import PolicyConfig
 
 # One dataset of the mixture: ``path`` and ``weight`` (share relative to the others) or ``scale``
@@ -208,11 +209,50 @@ def load_stage_config(source: str | Path | dict[str, Any], overrides: list[str] 
 
         name = str(source)
         source = tomllib.loads(config_path(name).read_text(encoding="utf-8"))  # an unknown name lists the built-in ones
-        config = load_config(StageConfig, source, overrides, origin=f"built-in config {name}")
+        config = load_config(StageConfig, with_robot_joints(source, overrides), origin=f"built-in config {name}")
+    elif isinstance(source, dict):
+        config = load_config(StageConfig, with_robot_joints(source, overrides))
     else:
-        config = load_config(StageConfig, source, overrides)
+        config = load_config(StageConfig, with_robot_joints(read_config_file(Path(source)), overrides), origin=str(source))
     mixture = Path(config.data.mixture)
     if config.data.mixture and not mixture.is_absolute() and not isinstance(source, dict):
         mixture = Path(source).parent / mixture
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, mixture=str(mixture)))
     return config
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    import json
+    import tomllib
+
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    text = path.read_text()
+    try:
+        return json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot parse: {exc}") from exc
+
+
+def with_robot_joints(data: dict[str, Any], overrides: list[str] | None = None) -> dict[str, Any]:
+    """The raw stage config with its overrides applied and ``model.robot.description`` (a robot YAML or a built-in
+    name) read into the robot's name, hand joints and limits (:mod:`dexego.actions.robot`), so the typed policy
+    config holds them and a saved policy needs no robot file."""
+    import copy
+
+    from dexego.config import _parse_overrides, _set_dotted
+
+    data = copy.deepcopy(data)
+    for key, value in _parse_overrides(overrides).items():
+        _set_dotted(data, key, value)
+    model = data.get("model")
+    robot = model.get("robot") if isinstance(model, dict) else None
+    if not isinstance(robot, dict) or not robot.get("description") or robot.get("left_joints") or robot.get("right_joints"):
+        return data
+    from dexego.retarget.robots import robot_action_config
+
+    filled = dataclasses.asdict(robot_action_config(robot["description"]))
+    if robot.get("name") and robot["name"] != filled["name"]:
+        raise ConfigError(f"model.robot.name {robot['name']!r} differs from the name in {robot['description']} ({filled['name']!r})")
+    model["robot"] = filled
+    return data
