@@ -70,7 +70,9 @@ def test_policy_config_checks_the_robot_and_the_head():
              "left_lower": [0.0, 0.0, 0.0], "left_upper": [1.0, 1.0, 1.0], "right_lower": [-1.0, -1.0], "right_upper": [1.0, 2.0]}  # fmt: skip
     config = load_config(PolicyConfig, {"action_space": "ego48+robot:test_arms", "robot": robot})
     assert config.action_dim == 54
-    with pytest.raises(ConfigError, match="names robot 'test_arms'"):
+    with pytest.raises(ConfigError, match="needs the robot's hand joints"):
         load_config(PolicyConfig, {"action_space": "robot:test_arms"})
+    with pytest.raises(ConfigError, match="names robot 'other'"):
+        load_config(PolicyConfig, {"action_space": "robot:other", "robot": robot})
     with pytest.raises(ConfigError, match="tokens head"):
         load_config(PolicyConfig, {"action_space": "robot:test_arms", "robot": robot, "head": "tokens"})
