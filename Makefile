@@ -42,6 +42,7 @@ test-slow: install
 
 lint: install  # the rules are in pyproject.toml ([tool.ruff.lint])
 	$(BIN)/ruff check src tests benchmarks experiments docs
+	$(BIN)/ruff format --check src tests benchmarks experiments docs
 
 typecheck: install  # the checked packages and settings are in pyproject.toml ([tool.mypy])
 	$(BIN)/mypy

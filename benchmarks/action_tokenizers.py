@@ -86,7 +86,9 @@ def interleaved(variants: dict, repeats: int) -> dict[str, float]:
 def check_agreement(tokenizer: FASTTokenizer, chunks: np.ndarray) -> None:
     tokens = tokenizer.encode(chunks)
     assert tokens == baseline_encode(tokenizer, chunks), "encode differs from the baseline"
-    assert np.array_equal(tokenizer.decode(tokens), baseline_decode(tokenizer, tokens)), "decode differs from the baseline"
+    assert np.array_equal(tokenizer.decode(tokens), baseline_decode(tokenizer, tokens)), (
+        "decode differs from the baseline"
+    )
     rng = np.random.default_rng(0)
     junk = [rng.integers(0, tokenizer.vocab_size, n).tolist() for n in (0, 1, 7, 100, 400, 2000)]
     assert np.array_equal(tokenizer.decode(junk), baseline_decode(tokenizer, junk)), "decode of random ids differs"

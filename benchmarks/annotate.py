@@ -104,7 +104,9 @@ def main() -> None:
             start = time.perf_counter()
             annotate_with_ray(root, Path(tmp) / "ray_ds", config, "local", workers=2, log=lambda line: None)
             seconds = time.perf_counter() - start
-            print(f"ray       2 workers {seconds:7.2f} s  {video_seconds / seconds:10.1f} video-s / wall-s (incl. Ray start-up and dataset writing)")
+            print(
+                f"ray       2 workers {seconds:7.2f} s  {video_seconds / seconds:10.1f} video-s / wall-s (incl. Ray start-up and dataset writing)"
+            )
         if args.sim_human:
             sim_human_report(args.sim_human, Path(tmp) / "sim")
 

@@ -45,7 +45,9 @@ def rollout_seconds(out: Path, arm: str, profile, overlay: bool, steps: int) -> 
 
     p = profile.profile
     task = p.data.robot_tasks[0]
-    policy = CheckpointPolicyFactory(str(policy_dir(out, Arm(arm))), SimPolicyConfig(query_every=p.eval.query_every, overlay=overlay))(task)
+    policy = CheckpointPolicyFactory(
+        str(policy_dir(out, Arm(arm))), SimPolicyConfig(query_every=p.eval.query_every, overlay=overlay)
+    )(task)
     env = HumanoidTaskEnv(task, render=True, image_size=p.data.image_size)
     try:
         obs, _ = env.reset(seed=0, options={"room": 1, "table": 1})

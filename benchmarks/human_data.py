@@ -44,12 +44,21 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--image-size", type=int, default=224)
     args = p.parse_args()
-    print(f"task {args.task}, {args.episodes} successful episodes each, {args.workers} workers, {args.image_size}px, {os.cpu_count()} cores")
-    print(f"{'embodiment':12s} {'episodes':>8s} {'attempts':>8s} {'wall s':>8s} {'episodes/h':>11s} {'footage h/h':>12s}")
+    print(
+        f"task {args.task}, {args.episodes} successful episodes each, {args.workers} workers, {args.image_size}px, {os.cpu_count()} cores"
+    )
+    print(
+        f"{'embodiment':12s} {'episodes':>8s} {'attempts':>8s} {'wall s':>8s} {'episodes/h':>11s} {'footage h/h':>12s}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        rows = {e: measure(args.task, e, args.episodes, args.workers, args.image_size, Path(tmp)) for e in ("robot", "human")}
+        rows = {
+            e: measure(args.task, e, args.episodes, args.workers, args.image_size, Path(tmp))
+            for e in ("robot", "human")
+        }
     for e, r in rows.items():
-        print(f"{e:12s} {r['episodes']:8d} {r['attempts']:8d} {r['wall_s']:8.1f} {r['episodes_per_hour']:11.0f} {r['footage_h_per_hour']:12.3f}")
+        print(
+            f"{e:12s} {r['episodes']:8d} {r['attempts']:8d} {r['wall_s']:8.1f} {r['episodes_per_hour']:11.0f} {r['footage_h_per_hour']:12.3f}"
+        )
     ratio = rows["human"]["episodes_per_hour"] / rows["robot"]["episodes_per_hour"]
     print(f"human / robot (baseline) episodes per hour: {ratio:.2f}x")
 

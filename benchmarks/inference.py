@@ -95,7 +95,7 @@ def observations(count: int, seed: int = 0) -> list[dict]:
     video = np.random.default_rng(seed).integers(0, 256, (count + FRAMES, 3, SIZE, SIZE), dtype=np.uint8)
     base = {k: v[0] for k, v in synthetic_batch(batch=1, size=8).items()
             if k not in ("actions", "action_valid", "images", "image_mask")}  # fmt: skip
-    return [dict(base, images=video[i: i + FRAMES], image_mask=np.ones(FRAMES, dtype=bool)) for i in range(count)]
+    return [dict(base, images=video[i : i + FRAMES], image_mask=np.ones(FRAMES, dtype=bool)) for i in range(count)]
 
 
 def measure(policy: Policy, batch: dict, repeats: int, device: str, train: bool) -> dict[str, float]:
@@ -152,7 +152,10 @@ def code_counts(policy: Policy, obs: list[dict]) -> dict[str, float]:
         for o in obs:
             data, _ = prepare(o, policy.space.dim, policy.config.n_obs_frames, policy.device, with_actions=False)
             inputs = policy._head_inputs(data)
-            for key, generate in (("codes", policy.head.generate), ("old codes", functools.partial(reference_generate, policy.head))):
+            for key, generate in (
+                ("codes", policy.head.generate),
+                ("old codes", functools.partial(reference_generate, policy.head)),
+            ):
                 counts[key].append(len(generate(inputs, torch.Generator(device=policy.device).manual_seed(0))[0]))
     return {k: float(statistics.median(v)) for k, v in counts.items()}
 
@@ -184,7 +187,12 @@ def head_policies(stats: dict, tokenizers: dict):
         ("flow (10 steps, CFG 5)", "flow", {"num_steps": 10, "cfg_scale": 5.0}, None),
         ("flow (10 steps, no CFG)", "flow", {"num_steps": 10, "cfg_scale": 1.0}, None),
         ("regression, option history_pool=2", "regression", {"history_pool": 2}, None),
-        ("flow (10 steps, CFG 5), history_pool=2", "flow", {"num_steps": 10, "cfg_scale": 5.0, "history_pool": 2}, None),
+        (
+            "flow (10 steps, CFG 5), history_pool=2",
+            "flow",
+            {"num_steps": 10, "cfg_scale": 5.0, "history_pool": 2},
+            None,
+        ),
         ("tokens (RVQ, 20 codes)", "tokens", {}, tokenizers["rvq"]),
         (f"tokens (FAST, <= {tokenizers['fast'].max_tokens} codes)", "tokens", {}, tokenizers["fast"]),
     ]:
@@ -210,7 +218,10 @@ def main() -> int:
     chunks = synthetic_chunks(1000, seed=1)
     stats = action_stats(chunks)
     normalised = ((chunks - stats["mean"]) / stats["std"]).astype(np.float32)
-    tokenizers = {"rvq": fit_tokenizer("rvq", normalised, {"train_steps": 300}), "fast": fit_tokenizer("fast", normalised)}
+    tokenizers = {
+        "rvq": fit_tokenizer("rvq", normalised, {"train_steps": 300}),
+        "fast": fit_tokenizer("fast", normalised),
+    }
     policies = list(head_policies(stats, tokenizers))
     if args.hf:
         policies.append(hf_policy(stats))
@@ -224,7 +235,9 @@ def main() -> int:
             params = sum(p.numel() for p in policy.parameters()) / 1e6
             hf = policy.config.backbone == "hf"
             use = {k: (v[:2] if hf else v) for k, v in batch.items()}
-            slow = hf or policy.config.head == "tokens"  # FAST: up to max_tokens generation steps per chunk (not the decode)
+            slow = (
+                hf or policy.config.head == "tokens"
+            )  # FAST: up to max_tokens generation steps per chunk (not the decode)
             repeats = max(3, args.repeats // 4) if slow else args.repeats
             rows.append((name, params, measure(policy, use, repeats, args.device, not args.skip_train)))
         print(f"\ntorch threads {n}; load average (1, 5, 15 min) before {before}, after {load_average()}")
@@ -282,7 +295,9 @@ def hf_policy(stats: dict) -> tuple[str, Policy]:
         image_token_id=49190, scale_factor=4)  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         AutoModelForImageTextToText.from_config(config).save_pretrained(tmp)
-        policy = Policy(load_config(PolicyConfig, {"backbone": "hf", "hf": {"path": tmp, "text_tokens": "bytes"}}), stats)
+        policy = Policy(
+            load_config(PolicyConfig, {"backbone": "hf", "hf": {"path": tmp, "text_tokens": "bytes"}}), stats
+        )
     return "regression + random Idefics3 ~250M (256px)", policy
 
 

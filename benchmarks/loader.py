@@ -65,7 +65,17 @@ def naive_rate(source, samples: int, seed: int = 0) -> float:
         indices, _ = history_frames(anchor, source.fps, source.config)
         file_indices = ds.video_frame_indices(ep, indices)
         frames = read_frames_naive(ds.video_path(ep), file_indices, ds.fps, SIZE)
-        build_sample(columns, frames, anchor, source.fps, source.config, source.stored_size, source._episode_meta(ep), "", "bench")
+        build_sample(
+            columns,
+            frames,
+            anchor,
+            source.fps,
+            source.config,
+            source.stored_size,
+            source._episode_meta(ep),
+            "",
+            "bench",
+        )
     return samples / (time.perf_counter() - start)
 
 
@@ -142,9 +152,13 @@ def main() -> None:
         root = Path(tmp) / "bench"
         t = time.perf_counter()
         make_dataset(root, args.episodes, args.seconds)
-        print(f"dataset: {args.episodes} episodes x {args.seconds:.0f} s, 320x240 H.264 ({time.perf_counter() - t:.1f} s to write)")
+        print(
+            f"dataset: {args.episodes} episodes x {args.seconds:.0f} s, 320x240 H.264 ({time.perf_counter() - t:.1f} s to write)"
+        )
         sample_cfg = SampleConfig(image_size=SIZE)
-        config = LoaderConfig(datasets=(MixtureEntry(str(root)),), sample=sample_cfg, val_fraction=0.0, batch_size=16, num_workers=2)
+        config = LoaderConfig(
+            datasets=(MixtureEntry(str(root)),), sample=sample_cfg, val_fraction=0.0, batch_size=16, num_workers=2
+        )
         frames_per_sample = 30 / sample_cfg.samples_per_second
 
         decode_fps = raw_decode_fps(root)
@@ -154,7 +168,9 @@ def main() -> None:
         naive = naive_rate(sources[0], args.naive_samples)
         ours, n = stream_rate(config)
         workers, n2 = loader_rate(config)
-        print(f"raw sequential decode (resize to 224x224): {decode_fps:8.1f} frames/s -> decode limit {limit:6.1f} samples/s")
+        print(
+            f"raw sequential decode (resize to 224x224): {decode_fps:8.1f} frames/s -> decode limit {limit:6.1f} samples/s"
+        )
         print(f"naive seek-and-decode per sample:          {naive:8.1f} samples/s  ({args.naive_samples} samples)")
         print(f"dexego SampleStream, 1 process:            {ours:8.1f} samples/s  ({n} samples)"
               f"  = {ours / naive:.1f}x naive, {100 * ours / limit:.0f}% of decode limit")  # fmt: skip

@@ -97,7 +97,9 @@ def online_frames(targets: torch.Tensor, max_frames: int) -> torch.Tensor:
     return targets[:, : max(1, min(steps, max_frames // seqs))]
 
 
-def run_dexego_online(retargeter: HandRetargeter, targets: torch.Tensor, device: str, chunk: int = 1) -> tuple[float, torch.Tensor]:
+def run_dexego_online(
+    retargeter: HandRetargeter, targets: torch.Tensor, device: str, chunk: int = 1
+) -> tuple[float, torch.Tensor]:
     """``chunk`` frames per call, in order, each call warm-started from the previous call's last joints:
     frames/s and the joints (S, T', A)."""
     seqs, steps = targets.shape[:2]
@@ -129,7 +131,9 @@ def run_dex_retargeting(hand, targets: torch.Tensor, kind: str, max_frames: int)
     with tempfile.TemporaryDirectory() as tmp:
         urdf = export_urdf(hand, Path(tmp) / f"{hand.name}.urdf")
         if kind == "position":
-            cfg = dict(type="position", urdf_path=str(urdf), target_link_names=tips, target_link_human_indices=np.arange(5))
+            cfg = dict(
+                type="position", urdf_path=str(urdf), target_link_names=tips, target_link_human_indices=np.arange(5)
+            )
         else:
             cfg = dict(
                 type="vector",
@@ -152,7 +156,9 @@ def run_dex_retargeting(hand, targets: torch.Tensor, kind: str, max_frames: int)
             columns = [names.index(n) for n in hand.joint_names]
             start = time.perf_counter()
             for t in range(per_seq):
-                ref = tip_targets[s, t] if kind == "position" else tip_targets[s, t]  # vectors from the wrist = positions
+                ref = (
+                    tip_targets[s, t] if kind == "position" else tip_targets[s, t]
+                )  # vectors from the wrist = positions
                 qpos = retargeting.retarget(ref)
                 solutions[s, t] = qpos[columns]
             elapsed += time.perf_counter() - start
@@ -169,10 +175,14 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=0.002, help="m, per coordinate")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--baseline-frames", type=int, default=2000, help="frames given to each dex-retargeting optimiser")
+    parser.add_argument(
+        "--baseline-frames", type=int, default=2000, help="frames given to each dex-retargeting optimiser"
+    )
     parser.add_argument("--mlp-steps", type=int, default=3000, help="0 skips the learned retargeter")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--replay", type=int, default=0, help="seeds per task for the replay of retargeted human demos (0: skip)")
+    parser.add_argument(
+        "--replay", type=int, default=0, help="seeds per task for the replay of retargeted human demos (0: skip)"
+    )
     parser.add_argument("--replay-only", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -187,8 +197,10 @@ def main() -> None:
     hand = next(iter(robot.hands.values()))
     targets, _ = make_sequences(hand, args.sequences, args.steps, args.noise, args.seed)
     frames = targets.shape[0] * targets.shape[1]
-    print(f"hand {hand.name}: {hand.num_joints} actuated joints, {len(hand.chain.joints)} joints; "
-          f"{args.sequences} sequences x {args.steps} frames, noise {args.noise * 1000:.1f} mm; torch threads {args.threads}; device {args.device}")
+    print(
+        f"hand {hand.name}: {hand.num_joints} actuated joints, {len(hand.chain.joints)} joints; "
+        f"{args.sequences} sequences x {args.steps} frames, noise {args.noise * 1000:.1f} mm; torch threads {args.threads}; device {args.device}"
+    )
     print(f"load average at start (1, 5, 15 min): {load_average()} on {os.cpu_count()} CPUs")
     rows: list[tuple[str, float, float, int]] = []
 
@@ -197,14 +209,42 @@ def main() -> None:
     result, seconds = timed(lambda: retargeter.retarget(targets.to(args.device)))
     if args.device.startswith("cuda"):
         torch.cuda.synchronize()
-    rows.append(("dexego-lm (all frames, one batch)", frames / seconds, fingertip_error(hand, result.joints.cpu(), targets), frames))
+    rows.append(
+        (
+            "dexego-lm (all frames, one batch)",
+            frames / seconds,
+            fingertip_error(hand, result.joints.cpu(), targets),
+            frames,
+        )
+    )
     one, seconds_one = timed(lambda: retargeter.retarget(targets[0].to(args.device)), repeat=3)
-    rows.append(("dexego-lm/seq (one sequence per call)", targets.shape[1] / seconds_one, fingertip_error(hand, one.joints.cpu(), targets[0]), targets.shape[1]))
+    rows.append(
+        (
+            "dexego-lm/seq (one sequence per call)",
+            targets.shape[1] / seconds_one,
+            fingertip_error(hand, one.joints.cpu(), targets[0]),
+            targets.shape[1],
+        )
+    )
     online = online_frames(targets, args.baseline_frames)
     fps, joints = run_dexego_online(retargeter, online, args.device)
-    rows.append(("dexego-lm/online (per frame, warm start)", fps, fingertip_error(hand.to("cpu"), joints, online), online.shape[0] * online.shape[1]))
+    rows.append(
+        (
+            "dexego-lm/online (per frame, warm start)",
+            fps,
+            fingertip_error(hand.to("cpu"), joints, online),
+            online.shape[0] * online.shape[1],
+        )
+    )
     fps, joints = run_dexego_online(retargeter, online, args.device, chunk=30)
-    rows.append(("dexego-lm/chunk30 (30 frames/call, warm start)", fps, fingertip_error(hand.to("cpu"), joints, online), online.shape[0] * online.shape[1]))
+    rows.append(
+        (
+            "dexego-lm/chunk30 (30 frames/call, warm start)",
+            fps,
+            fingertip_error(hand.to("cpu"), joints, online),
+            online.shape[0] * online.shape[1],
+        )
+    )
     hand = hand.to("cpu")
 
     # The per-frame baselines run right after dexego's per-frame rows, so that both see the same machine load.
@@ -224,13 +264,24 @@ def main() -> None:
         train_seconds = time.perf_counter() - start
         tip_targets = targets[..., list(FINGERTIPS), :].float()
         guess, seconds = timed(lambda: mlp(tip_targets).detach(), repeat=3)
-        rows.append(("dexego-mlp (64-128-64 alone)", frames / seconds, fingertip_error(hand, guess.double(), targets), frames))
+        rows.append(
+            ("dexego-mlp (64-128-64 alone)", frames / seconds, fingertip_error(hand, guess.double(), targets), frames)
+        )
         refine = HandRetargeter(hand, HandRetargetConfig(grid_candidates=0), initializer=mlp)
         refined, seconds = timed(lambda: refine.retarget(targets))
         rows.append(("dexego-mlp+lm", frames / seconds, fingertip_error(hand, refined.joints, targets), frames))
         fps, joints = run_dexego_online(HandRetargeter(hand, initializer=mlp), online, "cpu")
-        rows.append(("dexego-mlp+lm/online (per frame, warm start)", fps, fingertip_error(hand, joints, online), online.shape[0] * online.shape[1]))
-        print(f"MLP trained in {train_seconds:.0f} s: held-out FK samples mean fingertip error {metrics['fingertip_error_mean_m'] * 1000:.2f} mm")
+        rows.append(
+            (
+                "dexego-mlp+lm/online (per frame, warm start)",
+                fps,
+                fingertip_error(hand, joints, online),
+                online.shape[0] * online.shape[1],
+            )
+        )
+        print(
+            f"MLP trained in {train_seconds:.0f} s: held-out FK samples mean fingertip error {metrics['fingertip_error_mean_m'] * 1000:.2f} mm"
+        )
 
     rows.extend(baseline_rows)
 
@@ -244,17 +295,23 @@ def main() -> None:
         fps_ref, err_ref = baselines["position"]
         ours_fps, ours_err = by_name["dexego-lm"]
         verdict = "meets" if ours_fps >= 20 * fps_ref and ours_err <= err_ref else "misses"
-        print(f"dexego-lm batch (offline, not like for like) vs dex-retargeting position per frame: {ours_fps / fps_ref:.2f}x frames/s, "
-              f"fingertip error {ours_err * 1000:.3f} vs {err_ref * 1000:.3f} mm -> {verdict} the target (>= 20x at equal or lower error)")
+        print(
+            f"dexego-lm batch (offline, not like for like) vs dex-retargeting position per frame: {ours_fps / fps_ref:.2f}x frames/s, "
+            f"fingertip error {ours_err * 1000:.3f} vs {err_ref * 1000:.3f} mm -> {verdict} the target (>= 20x at equal or lower error)"
+        )
         ours_fps, ours_err = by_name["dexego-lm/online"]
         verdict = "meets" if ours_fps >= fps_ref and ours_err <= batch_err + 0.0003 else "misses"
-        print(f"dexego-lm/online per frame (like for like) vs dex-retargeting position per frame: {ours_fps / fps_ref:.2f}x frames/s, "
-              f"fingertip error {ours_err * 1000:.3f} mm (dex-retargeting {err_ref * 1000:.3f}, dexego batch {batch_err * 1000:.3f}) "
-              f"-> {verdict} the target (>= 1x, error <= batch + 0.3 mm)")
+        print(
+            f"dexego-lm/online per frame (like for like) vs dex-retargeting position per frame: {ours_fps / fps_ref:.2f}x frames/s, "
+            f"fingertip error {ours_err * 1000:.3f} mm (dex-retargeting {err_ref * 1000:.3f}, dexego batch {batch_err * 1000:.3f}) "
+            f"-> {verdict} the target (>= 1x, error <= batch + 0.3 mm)"
+        )
     ours_fps, ours_err = by_name["dexego-lm/chunk30"]
     verdict = "meets" if ours_fps >= 3000 and ours_err <= batch_err + 0.0003 else "misses"
-    print(f"dexego-lm/chunk30: {ours_fps:.0f} frames/s, fingertip error {ours_err * 1000:.3f} mm "
-          f"-> {verdict} the target (>= 3,000 frames/s, error <= batch + 0.3 mm)")
+    print(
+        f"dexego-lm/chunk30: {ours_fps:.0f} frames/s, fingertip error {ours_err * 1000:.3f} mm "
+        f"-> {verdict} the target (>= 3,000 frames/s, error <= batch + 0.3 mm)"
+    )
 
 
 def load_average() -> str:
@@ -282,7 +339,9 @@ def replay_report(seeds: int) -> None:
                     err.append(result.fingertip_error_mm)
         for anchor in ok:
             totals[anchor] += ok[anchor]
-        print(f"{task:28s} {human_ok:>6d}/{seeds} {ok['knuckles']:>17d}/{seeds} {ok['wrist']:>14d}/{seeds} {np.mean(err):13.1f}")
+        print(
+            f"{task:28s} {human_ok:>6d}/{seeds} {ok['knuckles']:>17d}/{seeds} {ok['wrist']:>14d}/{seeds} {np.mean(err):13.1f}"
+        )
     n = seeds * len(task_names())
     print(f"{'all':28s} {'':9s} {totals['knuckles']:>17d}/{n} {totals['wrist']:>14d}/{n}\n")
 

@@ -73,7 +73,9 @@ class SyntheticPolicy:
         batched = images.ndim == 5
         images = images if batched else images[None]
         # per observation: its frames pooled on an 8x8-subsampled grid (a network's own downsampling, cheap)
-        features = np.stack([np.resize(im[..., ::8, ::8].reshape(im.shape[0], -1).mean(axis=1), 64) / 255.0 for im in images])
+        features = np.stack(
+            [np.resize(im[..., ::8, ::8].reshape(im.shape[0], -1).mean(axis=1), 64) / 255.0 for im in images]
+        )
         if self.work_kind == "wait":
             time.sleep(self.work_ms / 1000)
             x = self.work
@@ -98,7 +100,13 @@ def make_observation(image_size: int, dim: int, seed: int) -> dict:
 def summarise(latencies_s: list[float], wall_s: float) -> dict[str, float]:
     ms = sorted(1000 * x for x in latencies_s)
     pick = lambda q: ms[min(len(ms) - 1, int(q * len(ms)))]  # noqa: E731
-    return {"n": len(ms), "p50": statistics.median(ms), "p95": pick(0.95), "p99": pick(0.99), "throughput": len(ms) / wall_s}
+    return {
+        "n": len(ms),
+        "p50": statistics.median(ms),
+        "p95": pick(0.95),
+        "p99": pick(0.99),
+        "throughput": len(ms) / wall_s,
+    }
 
 
 def run_in_process(policy, observations, requests: int, time_limit_s: float) -> dict[str, float]:
@@ -235,16 +243,24 @@ def _row(label: str, r: dict, base_p50: float | None = None) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--requests", type=int, default=30, help="requests per client per round (and 4x that in-process)")
+    parser.add_argument(
+        "--requests", type=int, default=30, help="requests per client per round (and 4x that in-process)"
+    )
     parser.add_argument("--work-ms", type=float, default=5.0, help="cost of a forward pass of the synthetic policy")
-    parser.add_argument("--work", choices=("wait", "cpu"), default="wait",
-                        help="the pass as a wait (an accelerator computing) or as numpy work on the host CPU")
+    parser.add_argument(
+        "--work",
+        choices=("wait", "cpu"),
+        default="wait",
+        help="the pass as a wait (an accelerator computing) or as numpy work on the host CPU",
+    )
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--max-batch", type=int, default=16)
     parser.add_argument("--batch-wait-ms", type=float, default=2.0)
     parser.add_argument("--rounds", type=int, default=3, help="alternating unbatched/batched rounds per client count")
     parser.add_argument("--flood-connections", type=int, default=100)
-    parser.add_argument("--flood-requests", type=int, default=200, help="the good client's requests, idle and under flood")
+    parser.add_argument(
+        "--flood-requests", type=int, default=200, help="the good client's requests, idle and under flood"
+    )
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per configuration at most")
     parser.add_argument("--checkpoint", default=None, help="serve a real dexego Policy instead of the synthetic one")
     args = parser.parse_args(argv)
@@ -285,7 +301,9 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(args.rounds):
                 for max_batch in modes:
                     rounds[max_batch].append(
-                        run_clients(handles[max_batch].url, args.image_size, dim, clients, args.requests, args.time_limit)
+                        run_clients(
+                            handles[max_batch].url, args.image_size, dim, clients, args.requests, args.time_limit
+                        )
                     )
             for max_batch, label in modes.items():
                 r = summarise([x for latencies, _ in rounds[max_batch] for x in latencies], 1.0)

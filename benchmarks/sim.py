@@ -52,7 +52,9 @@ def physics_only_steps_per_second(task: str, steps: int = 300) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rollouts", type=int, default=3, help="measured rollouts per task and split for the extrapolation")
+    parser.add_argument(
+        "--rollouts", type=int, default=3, help="measured rollouts per task and split for the extrapolation"
+    )
     parser.add_argument("--full", action="store_true", help="run the full 27 + 66 rollouts per task instead")
     args = parser.parse_args()
 
@@ -78,9 +80,13 @@ def main() -> None:
         total += per_task
         print(f"{task:14s} {per_task:7.1f} s for 93 rollouts{'' if args.full else ' (extrapolated)'}")
     kind = "measured" if args.full else f"extrapolated from {args.rollouts} rollouts per task and split"
-    print(f"full seen+unseen expert evaluation, {len(task_names())} tasks: {total / 60:.1f} min on one core ({kind});"
-          f" ~{total / 120:.1f} min with --workers 2 on 2 cores")
-    print(f"(the paper's Isaac Sim benchmark: ~30 h per full pass on an RTX 4090; numpy {np.__version__}, mujoco {mujoco.__version__})")
+    print(
+        f"full seen+unseen expert evaluation, {len(task_names())} tasks: {total / 60:.1f} min on one core ({kind});"
+        f" ~{total / 120:.1f} min with --workers 2 on 2 cores"
+    )
+    print(
+        f"(the paper's Isaac Sim benchmark: ~30 h per full pass on an RTX 4090; numpy {np.__version__}, mujoco {mujoco.__version__})"
+    )
 
 
 if __name__ == "__main__":

@@ -60,7 +60,9 @@ def speed(task: str, steps: int, image_size: int, intervals: list[int]) -> None:
     n, t = _run(env, ScriptedExpert(task), steps, 0)
     baseline = n / t
     print(f"{task}, {image_size} px, {steps} control steps, torch threads {torch.get_num_threads()}")
-    print(f"{'policy':34s} {'steps/s':>8s} {'x baseline':>10s}  time per step (ms): model / retarget / observation / sim+render")
+    print(
+        f"{'policy':34s} {'steps/s':>8s} {'x baseline':>10s}  time per step (ms): model / retarget / observation / sim+render"
+    )
     print(f"{'scripted expert (baseline)':34s} {baseline:8.1f} {1.0:10.2f}")
     config = PolicyConfig()  # the default tiny backbone + regression head
     with tempfile.TemporaryDirectory() as tmp:
@@ -74,7 +76,9 @@ def speed(task: str, steps: int, image_size: int, intervals: list[int]) -> None:
             _timed(policy.history, "push", times)
             policy.chunked.retarget = policy.converter.__call__  # the timed bound method
             n, t = _run(env, policy, steps, 0)
-            model, retarget, obs = (1000 * times.get(key, 0.0) / n for key in ("predict_action_chunk", "__call__", "push"))
+            model, retarget, obs = (
+                1000 * times.get(key, 0.0) / n for key in ("predict_action_chunk", "__call__", "push")
+            )
             rest = 1000 * t / n - model - retarget - obs
             print(f"{f'tiny Policy, query every {k}':34s} {n / t:8.1f} {n / t / baseline:10.2f}  "
                   f"{model:6.1f} / {retarget:6.1f} / {obs:6.1f} / {rest:6.1f}")  # fmt: skip
@@ -86,7 +90,9 @@ def oracle(tasks: list[str], seeds: int, intervals: list[int]) -> None:
     from dexego.evaluate.sim_policy import SimPolicyConfig
     from dexego.sim.evaluation import protocol
 
-    print(f"{'task':16s} {'query':>5s} {'expert SR':>9s} {'oracle SR':>9s} {'wrist err max (m)':>17s} {'hand err (rad)':>14s}")
+    print(
+        f"{'task':16s} {'query':>5s} {'expert SR':>9s} {'oracle SR':>9s} {'wrist err max (m)':>17s} {'hand err (rad)':>14s}"
+    )
     for task in tasks:
         specs = protocol(task, "seen", seeds)
         for k in intervals:

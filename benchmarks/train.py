@@ -44,21 +44,25 @@ def make_samples(count: int, config: PolicyConfig, image_size: int, seed: int = 
     for _ in range(count):
         base = rng.normal(scale=0.1, size=config.action_dim)
         actions = (base + 0.05 * np.sin(2 * np.pi * t + rng.uniform(0, 6, config.action_dim))).astype(np.float32)
-        samples.append({
-            "images": torch.from_numpy(rng.integers(0, 256, (config.n_obs_frames, 3, image_size, image_size), dtype=np.uint8)),
-            "image_mask": torch.ones(config.n_obs_frames, dtype=torch.bool),
-            "instruction": "pick up the red cube",
-            "state": torch.from_numpy(base.astype(np.float32)),
-            "state_valid": torch.ones(2, dtype=torch.bool),
-            "actions": torch.from_numpy(actions),
-            "action_valid": torch.ones(config.horizon, 2, dtype=torch.bool),
-            "fov": torch.tensor([1.2, 1.0]),
-            "intrinsics": torch.tensor([100.0, 100.0, 48.0, 48.0]),
-            "embodiment": "human",
-            "source": "bench",
-            "episode_index": torch.tensor(0),
-            "frame_index": torch.tensor(0),
-        })
+        samples.append(
+            {
+                "images": torch.from_numpy(
+                    rng.integers(0, 256, (config.n_obs_frames, 3, image_size, image_size), dtype=np.uint8)
+                ),
+                "image_mask": torch.ones(config.n_obs_frames, dtype=torch.bool),
+                "instruction": "pick up the red cube",
+                "state": torch.from_numpy(base.astype(np.float32)),
+                "state_valid": torch.ones(2, dtype=torch.bool),
+                "actions": torch.from_numpy(actions),
+                "action_valid": torch.ones(config.horizon, 2, dtype=torch.bool),
+                "fov": torch.tensor([1.2, 1.0]),
+                "intrinsics": torch.tensor([100.0, 100.0, 48.0, 48.0]),
+                "embodiment": "human",
+                "source": "bench",
+                "episode_index": torch.tensor(0),
+                "frame_index": torch.tensor(0),
+            }
+        )
     return samples
 
 
@@ -76,7 +80,7 @@ def make_policy(head: str, samples: list[dict]) -> Policy:
 def plain_loop(policy: Policy, samples: list[dict], batch: int, steps: int, warmup: int = 2) -> float:
     optimizer = torch.optim.AdamW([p for p in policy.parameters() if p.requires_grad], lr=1e-4)
     collate = torch.utils.data.default_collate
-    batches = [collate(samples[(i * batch) % len(samples):][:batch]) for i in range(steps + warmup)]
+    batches = [collate(samples[(i * batch) % len(samples) :][:batch]) for i in range(steps + warmup)]
     policy.train()
     for i, b in enumerate(batches):
         if i == warmup:
@@ -90,11 +94,23 @@ def plain_loop(policy: Policy, samples: list[dict], batch: int, steps: int, warm
 
 def trainer_loop(policy: Policy, data: StageData, batch: int, steps: int, out: Path, **extra) -> tuple[float, float]:
     """(steady-state samples/s from the logged windows after the first, wall-clock samples/s of the whole fit)."""
-    config = load_stage_config({
-        "name": "bench", "output_dir": str(out), "seed": 0,
-        "loop": {"max_steps": steps, "batch_size": batch, "log_every": 2, "checkpoint_every": 10**9, "progress": False},
-        "optimizer": {"lr": 1e-4}, "schedule": {"kind": "constant"}, **extra,
-    })
+    config = load_stage_config(
+        {
+            "name": "bench",
+            "output_dir": str(out),
+            "seed": 0,
+            "loop": {
+                "max_steps": steps,
+                "batch_size": batch,
+                "log_every": 2,
+                "checkpoint_every": 10**9,
+                "progress": False,
+            },
+            "optimizer": {"lr": 1e-4},
+            "schedule": {"kind": "constant"},
+            **extra,
+        }
+    )
     start = time.perf_counter()
     Trainer(config, policy, data).fit()
     wall = steps * batch / (time.perf_counter() - start)
@@ -132,7 +148,9 @@ def main() -> None:
             seed_everything(0)
             policy = make_policy(head, samples)
             steady, wall = trainer_loop(policy, StageData([samples]), args.batch, args.steps + 2, tmp / head)
-            print(f"{head:<11} {params:>7.2f}M {baseline:>10.2f}/s {steady:>8.2f}/s {steady / baseline:>6.2f} {wall:>10.2f}/s")
+            print(
+                f"{head:<11} {params:>7.2f}M {baseline:>10.2f}/s {steady:>8.2f}/s {steady / baseline:>6.2f} {wall:>10.2f}/s"
+            )
         if args.with_data:
             data_throughput(tmp, args)
     print("samples/s = training samples (6 frames + 30-step chunk) per second; ratio = dexego / plain loop;")
@@ -162,8 +180,10 @@ def data_throughput(tmp: Path, args) -> None:
         wall = args.steps * args.batch / (time.perf_counter() - start)
         records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
         windows = [r["samples_per_s"] for r in records if r["split"] == "train"][1:]
-        print(f"regression + dexego.data map-style loader (H.264 128x128, 0 workers), frame cache {cache:>3}: "
-              f"{np.mean(windows):.2f}/s steady, {wall:.2f}/s wall (setup and cache build included)")
+        print(
+            f"regression + dexego.data map-style loader (H.264 128x128, 0 workers), frame cache {cache:>3}: "
+            f"{np.mean(windows):.2f}/s steady, {wall:.2f}/s wall (setup and cache build included)"
+        )
 
 
 def data_path_throughput(tmp: Path, args) -> None:
@@ -179,8 +199,10 @@ def data_path_throughput(tmp: Path, args) -> None:
             episode = synthetic_episode(int(args.data_seconds * 30), size=(240, 320), seed=i)
             writer.add_episode(dataclasses.replace(episode, embodiment="human"))
     frames = args.data_episodes * int(args.data_seconds * 30)
-    print(f"trainer data path: {args.data_episodes} episodes x {args.data_seconds:g} s (H.264 320x240, 30 fps), "
-          f"batch {args.batch}, 0 workers, {args.data_batches} batches timed; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"trainer data path: {args.data_episodes} episodes x {args.data_seconds:g} s (H.264 320x240, 30 fps), "
+        f"batch {args.batch}, 0 workers, {args.data_batches} batches timed; load average {os.getloadavg()[0]:.1f}"
+    )
     print(f"{'size':>7} {'frame cache':<36} {'cached':>9} {'setup s':>8} {'samples/s':>10}")
     for size in (64, 224):
         half = frames * size * size * 3 / 2 / 2**30
@@ -210,7 +232,9 @@ def data_path_throughput(tmp: Path, args) -> None:
             for _ in range(args.data_batches):
                 next(batches)
             rates[name] = args.data_batches * args.batch / (time.perf_counter() - start)
-            print(f"{size:>4}x{size:<3} {name:<36} {cached:>4}/{args.data_episodes:<4} {setup:>8.1f} {rates[name]:>10.1f}")
+            print(
+                f"{size:>4}x{size:<3} {name:<36} {cached:>4}/{args.data_episodes:<4} {setup:>8.1f} {rates[name]:>10.1f}"
+            )
         before, after = rates["beyond the limit, before (off)"], rates["beyond the limit, after (partial)"]
         print(f"{'':>7} beyond the limit: after / before = {after / before:.2f}x")
 

@@ -26,7 +26,9 @@ def panel(rollout: dict, frame_index: int, title: str) -> Image.Image:
     valid = np.asarray(rollout.get("hand_valid", np.ones((len(rollout["keypoints_world"]), 2), bool)))
     future = rollout["keypoints_world"][t + 1 : t + 1 + HORIZON]
     chunk = keypoints_to_action(future, rollout["world_from_camera"][t], valid=valid[t + 1 : t + 1 + HORIZON])
-    image = overlay_chunk(rollout["frames"][t], rollout["intrinsics"], target=chunk, valid=valid[t + 1 : t + 1 + HORIZON])
+    image = overlay_chunk(
+        rollout["frames"][t], rollout["intrinsics"], target=chunk, valid=valid[t + 1 : t + 1 + HORIZON]
+    )
     out = Image.fromarray(image)
     ImageDraw.Draw(out).text((8, out.height - 16), title, fill=(255, 255, 255))
     return out

@@ -97,7 +97,9 @@ def train_run(config, train: list[tuple[Path, list[int]]], val: dict[str, list[t
     from dexego.train.trainer import make_accelerator
 
     selections = [EpisodeSelection(path, path.name, tuple(eps)) for path, eps in train if eps]
-    selections += [EpisodeSelection(path, path.name, val={name: eps}) for name, parts in val.items() for path, eps in parts if eps]
+    selections += [
+        EpisodeSelection(path, path.name, val={name: eps}) for name, parts in val.items() for path, eps in parts if eps
+    ]
     data = build_stage_data(config, selections=selections, action_stats=action_stats, data_hours=data_hours)
     seed_everything(config.seed)
     model = config.model
@@ -118,7 +120,9 @@ def config_with_sources(config, paths: list[Path]):
 
     from dexego.train import DataSource
 
-    return dataclasses.replace(config, data=dataclasses.replace(config.data, sources=tuple(DataSource(str(p)) for p in paths)))
+    return dataclasses.replace(
+        config, data=dataclasses.replace(config.data, sources=tuple(DataSource(str(p)) for p in paths))
+    )
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -137,8 +141,12 @@ def commit() -> str:
 
     root = HERE.parent
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+dirty" if dirty else "")

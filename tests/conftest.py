@@ -28,7 +28,9 @@ from dexego.hands.mano import FINGERTIP_VERTICES
 # Property tests draw the same examples on every machine and every run (no example database, no wall-clock
 # checks that a loaded CI machine can trip), so a failure in CI reproduces locally. HYPOTHESIS_PROFILE=explore
 # draws fresh random examples each run, to hunt for new failing inputs.
-settings.register_profile("ci", derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "ci", derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.register_profile("explore", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
@@ -40,6 +42,7 @@ def _same_global_rng_state_for_every_test():
     random.seed(0)
     np.random.seed(0)
     torch.manual_seed(0)
+
 
 # MANO joint order: wrist, index 1-3, middle 4-6, little 7-9, ring 10-12, thumb 13-15.
 _MANO_PARENTS = [-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 0, 10, 11, 0, 13, 14]

@@ -11,7 +11,9 @@ from pathlib import Path
 IMAGE = 32
 
 
-def expert_rollouts(task: str = "Push-Box", episodes: int = 1, steps: int = 60, image_size: int = IMAGE, seed: int = 0) -> list[dict]:
+def expert_rollouts(
+    task: str = "Push-Box", episodes: int = 1, steps: int = 60, image_size: int = IMAGE, seed: int = 0
+) -> list[dict]:
     """``episodes`` expert rollouts of ``task``, each cut at ``steps`` control steps (rendered at ``image_size``).
 
     As :func:`dexego.sim.demos.run_expert_episode` records them, except that the hand keypoints are read after

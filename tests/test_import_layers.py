@@ -65,7 +65,9 @@ def imports() -> dict[str, list[tuple[str, str, int]]]:
             elif isinstance(node, ast.ImportFrom) and node.level > 0:
                 found[module].append(("<relative>", "", node.lineno))
             elif isinstance(node, ast.Import):
-                found[module] += [(alias.name, "", node.lineno) for alias in node.names if alias.name.split(".")[0] == "dexego"]
+                found[module] += [
+                    (alias.name, "", node.lineno) for alias in node.names if alias.name.split(".")[0] == "dexego"
+                ]
     return found
 
 
@@ -122,7 +124,9 @@ def private_violations(found: dict) -> list[str]:
     for module, targets in found.items():
         for target, name, line in targets:
             parts = target.split(".")
-            private_module = next((i for i, part in enumerate(parts) if part.startswith("_") and not part.startswith("__")), None)
+            private_module = next(
+                (i for i, part in enumerate(parts) if part.startswith("_") and not part.startswith("__")), None
+            )
             if private_module is not None and not module.startswith(".".join(parts[:private_module]) + "."):
                 bad.append(f"{module}:{line}: private module {target}")
             elif name.startswith("_") and not name.startswith("__"):
@@ -158,9 +162,13 @@ def test_the_checks_catch_what_they_are_meant_to():
         "dexego.geometry.rotations": [("dexego.geometry._dispatch", "dispatch", 5)],
         "dexego.sim.expert": [("dexego.geometry._dispatch", "dispatch", 6), ("dexego.sim.tasks.cans", "_step", 7)],
     }
-    assert layer_violations(found) == ["dexego.serve.loading:1: serve -> train (dexego.train.checkpoints)",
-                                       "dexego.models.policy:3: models -> sim (dexego.sim.env)"]
-    assert private_violations(found) == ["dexego.sim.expert:6: private module dexego.geometry._dispatch",
-                                         "dexego.sim.expert:7: private name dexego.sim.tasks.cans._step"]
+    assert layer_violations(found) == [
+        "dexego.serve.loading:1: serve -> train (dexego.train.checkpoints)",
+        "dexego.models.policy:3: models -> sim (dexego.sim.env)",
+    ]
+    assert private_violations(found) == [
+        "dexego.sim.expert:6: private module dexego.geometry._dispatch",
+        "dexego.sim.expert:7: private name dexego.sim.tasks.cans._step",
+    ]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []

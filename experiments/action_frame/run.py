@@ -36,8 +36,14 @@ def main() -> int:
     parser.add_argument("--robot-episodes", type=int, default=8, help="robot training episodes per task")
     parser.add_argument("--heldout-robot", type=int, default=3, help="held-out robot episodes per task (data seed 1)")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="stage config override for both runs, e.g. loop.max_steps=100")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="stage config override for both runs, e.g. loop.max_steps=100",
+    )
     parser.add_argument("--out", default=str(HERE / "results"))
     args = parser.parse_args()
 
@@ -71,7 +77,10 @@ def main() -> int:
         seconds = time.perf_counter() - t0
         rows.append({"policy": f"{frame} targets", "frame": frame, "train_seconds": round(seconds, 1),
                      "val_losses": result.val_losses, "motion": {k: evaluate(policy, parts, samples) for k, parts in held_out.items()}})  # fmt: skip
-        common.log(f"{frame}: " + ", ".join(f"{k} wrist {m['overall']['wrist_cm']:.2f} cm" for k, m in rows[-1]["motion"].items()))
+        common.log(
+            f"{frame}: "
+            + ", ".join(f"{k} wrist {m['overall']['wrist_cm']:.2f} cm" for k, m in rows[-1]["motion"].items())
+        )
     from dexego.evaluate import HoldCurrentPose
 
     hold = HoldCurrentPose(horizon=template.model.horizon)

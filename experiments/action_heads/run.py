@@ -66,8 +66,14 @@ def main() -> int:
     parser.add_argument("--eval-samples", type=int, default=0, help="held-out samples evaluated (0 = all)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--tokenizer-steps", type=int, default=600)
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="stage config override for every head, e.g. loop.max_steps=100")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="stage config override for every head, e.g. loop.max_steps=100",
+    )
     parser.add_argument("--out", default=str(HERE / "results"))
     args = parser.parse_args()
 
@@ -106,14 +112,18 @@ def main() -> int:
                      "train_seconds": round(train_seconds, 1), "eval_seconds": round(time.perf_counter() - t0, 1),
                      "final_train_loss": result.last_train_loss, "val_human_loss": result.val_losses.get("val_human"),
                      "motion": metrics})  # fmt: skip
-        common.log(f"{head}: wrist {metrics['overall']['wrist_cm']:.2f} cm, fingertips {metrics['overall']['fingertip_cm']:.2f} cm")
+        common.log(
+            f"{head}: wrist {metrics['overall']['wrist_cm']:.2f} cm, fingertips {metrics['overall']['fingertip_cm']:.2f} cm"
+        )
     from dexego.evaluate import HoldCurrentPose
 
     t0 = time.perf_counter()
     metrics = evaluate(HoldCurrentPose(horizon=template.model.horizon), splits, samples, args.eval_samples)
     rows.append({"head": "hold (baseline)", "parameters": 0, "train_seconds": 0.0, "eval_seconds": round(time.perf_counter() - t0, 1),
                  "final_train_loss": None, "val_human_loss": None, "motion": metrics})  # fmt: skip
-    write_results(Path(args.out), rows, template, splits, token_report, tokenizer_seconds, args, time.perf_counter() - start)
+    write_results(
+        Path(args.out), rows, template, splits, token_report, tokenizer_seconds, args, time.perf_counter() - start
+    )
     return 0
 
 
@@ -170,7 +180,11 @@ def write_results(out: Path, rows, template, splits, token_report, tokenizer_sec
     fig = Figure(figsize=(9, 3))
     axes = fig.subplots(1, len(keys))
     for ax, (key, label) in zip(axes, keys):
-        ax.bar([r["head"] for r in rows], [r["motion"]["overall"][key] for r in rows], color=[f"C{i}" for i in range(len(rows))])
+        ax.bar(
+            [r["head"] for r in rows],
+            [r["motion"]["overall"][key] for r in rows],
+            color=[f"C{i}" for i in range(len(rows))],
+        )
         ax.tick_params(axis="x", labelsize=7)
         ax.set_title(label, fontsize=10)
         ax.grid(True, axis="y", alpha=0.3)

@@ -47,7 +47,10 @@ def main(argv: list[str] | None = None) -> int:
                 row["expert"] = replay.expert_success
                 row[space] = {"success": replay.success, "steps": replay.steps, "wrist_error_mean_m": replay.wrist_error_mean,
                               "hand_error_mean_rad": replay.hand_error_mean}  # fmt: skip
-            log(f"{task} seed {spec.seed}: expert {row['expert']}, " + ", ".join(f"{s} {row[s]['success']}" for s in SPACES))
+            log(
+                f"{task} seed {spec.seed}: expert {row['expert']}, "
+                + ", ".join(f"{s} {row[s]['success']}" for s in SPACES)
+            )
             rows.append(row)
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     OUT.mkdir(parents=True, exist_ok=True)

@@ -97,7 +97,11 @@ def heldout(policy_dir: Path, datasets: list[Path], batches: int = 8) -> dict:
             losses.append((float(loss), len(samples)))
             errors.append((metrics["wrist_pos_error_m"], len(samples)))
     n = sum(c for _, c in losses)
-    return {"loss": sum(v * c for v, c in losses) / n, "wrist_pos_error_m": sum(v * c for v, c in errors) / n, "samples": n}
+    return {
+        "loss": sum(v * c for v, c in losses) / n,
+        "wrist_pos_error_m": sum(v * c for v, c in errors) / n,
+        "samples": n,
+    }
 
 
 def success(policy_dir: Path, rollouts: int, work: Path, name: str) -> dict:
@@ -151,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {name} ({spaces[name]}) | {f['loss']:.3f} | {100 * f['wrist_pos_error_m']:.2f} |")
     lines += ["", "| arm | " + " | ".join(f"{t} SR (k/n)" for t in TASKS) + " |", "|---|" + "---:|" * len(TASKS)]
     for arm, per_task in sr.items():
-        lines.append(f"| {arm} | " + " | ".join(f"{per_task[t]['successes']}/{per_task[t]['rollouts']}" for t in TASKS) + " |")
+        lines.append(
+            f"| {arm} | " + " | ".join(f"{per_task[t]['successes']}/{per_task[t]['rollouts']}" for t in TASKS) + " |"
+        )
     lines.append(f"\ncommit {commit}; steps {results['steps']} at batch {b}; wall time {results['wall_time_s']} s on "
                  f"{machine()['cpus']} shared CPUs")  # fmt: skip
     (OUT / "results.md").write_text("\n".join(lines) + "\n")

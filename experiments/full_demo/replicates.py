@@ -91,23 +91,37 @@ def table(summaries: dict[int, dict]) -> tuple[str, dict]:
             if arm is None:
                 continue
             per_seed[seed] = [read(arm) for _, read in FIGURES]
-            rows.append(f"| {arm_name} | {seed} | " + " | ".join(f"{v:.1f}" if v >= 10 else f"{v:.2f}" for v in per_seed[seed]) + " |")
+            rows.append(
+                f"| {arm_name} | {seed} | "
+                + " | ".join(f"{v:.1f}" if v >= 10 else f"{v:.2f}" for v in per_seed[seed])
+                + " |"
+            )
         columns = list(zip(*per_seed.values()))
         mean = [statistics.fmean(c) for c in columns]
         sd = [statistics.stdev(c) if len(c) > 1 else float("nan") for c in columns]
         if len(per_seed) > 1:
             rows.append(f"| **{arm_name}** | mean ± sd ({len(per_seed)} seeds) | "
                         + " | ".join(f"**{m:.1f} ± {s:.1f}**" if abs(m) >= 10 else f"**{m:.2f} ± {s:.2f}**" for m, s in zip(mean, sd)) + " |")  # fmt: skip
-        stats[arm_name] = {"per_seed": per_seed, "mean": dict(zip([n for n, _ in FIGURES], mean)), "sd": dict(zip([n for n, _ in FIGURES], sd))}
+        stats[arm_name] = {
+            "per_seed": per_seed,
+            "mean": dict(zip([n for n, _ in FIGURES], mean)),
+            "sd": dict(zip([n for n, _ in FIGURES], sd)),
+        }
     return "\n".join(rows) + "\n", stats
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="*", default=[1, 2], help="replicate seeds to run (0 is the committed run)")
-    parser.add_argument("--runs", type=Path, default=HERE.parent / ".work" / "full_demo", help="where the replicate runs go")
+    parser.add_argument(
+        "--seeds", type=int, nargs="*", default=[1, 2], help="replicate seeds to run (0 is the committed run)"
+    )
+    parser.add_argument(
+        "--runs", type=Path, default=HERE.parent / ".work" / "full_demo", help="where the replicate runs go"
+    )
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--matched", type=Path, default=None, help="a finished run of the matched_steps profile (seed 0)")
+    parser.add_argument(
+        "--matched", type=Path, default=None, help="a finished run of the matched_steps profile (seed 0)"
+    )
     args = parser.parse_args()
     if 0 in args.seeds:
         parser.error("seed 0 is the committed run (results/summary.json); replicates use seeds >= 1")
@@ -123,7 +137,10 @@ def main() -> None:
         for arm in json.loads((args.matched / "summary.json").read_text())["arms"]:
             shutil.copy(args.matched / "results" / "eval" / f"{arm['name']}.json", matched / f"{arm['name']}.json")
     if (matched / "summary.json").is_file():  # same data and rollout seeds as seed 0
-        summaries[0] = {**summaries[0], "arms": summaries[0]["arms"] + json.loads((matched / "summary.json").read_text())["arms"]}
+        summaries[0] = {
+            **summaries[0],
+            "arms": summaries[0]["arms"] + json.loads((matched / "summary.json").read_text())["arms"],
+        }
     text, stats = table(summaries)
     (RESULTS / "replicates.md").write_text(text)
     (RESULTS / "replicates.json").write_text(json.dumps({"seeds": sorted(summaries), "arms": stats, "machine": machine(),

@@ -40,8 +40,14 @@ REFERENCE = "human_pretrained"
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="demo.toml override for every seed (a changed profile runs in its own work folder)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="demo.toml override for every seed (a changed profile runs in its own work folder)",
+    )
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--work", default=str(common.WORK / "human_transfer"))
     parser.add_argument("--out", default=str(HERE / "results"))
@@ -53,7 +59,9 @@ def main() -> int:
     from dexego.demo.profile import load_profile
 
     start = time.perf_counter()
-    work = Path(args.work) / ("default" if not args.overrides else "_".join(o.replace("=", "-") for o in args.overrides))
+    work = Path(args.work) / (
+        "default" if not args.overrides else "_".join(o.replace("=", "-") for o in args.overrides)
+    )
     data = work / "data"
     data.mkdir(parents=True, exist_ok=True)
     seconds = {}
@@ -88,7 +96,9 @@ def pooled_rows(work: Path, seeds: list[int]) -> tuple[list[str], list[str], dic
             if arm["name"] not in arms:
                 arms.append(arm["name"])
             splits = splits or list(arm["eval"])
-            records = json.loads((work / f"seed{seed}" / "results" / "eval" / f"{arm['name']}.json").read_text())["rollouts"]
+            records = json.loads((work / f"seed{seed}" / "results" / "eval" / f"{arm['name']}.json").read_text())[
+                "rollouts"
+            ]
             rollouts.setdefault(arm["name"], []).extend({**r, "train_seed": seed} for r in records)
     return arms, splits, rollouts, json.loads((work / f"seed{seeds[0]}" / "results" / "protocol.json").read_text())
 
@@ -97,7 +107,9 @@ def write_results(out: Path, work: Path, seeds: list[int], args, seconds: dict, 
     from dexego.evaluate.stats import paired_rollouts, pooled
 
     arms, splits, rollouts, protocol = pooled_rows(work, seeds)
-    table = {a: {s: pooled(r["success"] for r in rollouts[a] if r["split"] == s).as_dict() for s in splits} for a in arms}
+    table = {
+        a: {s: pooled(r["success"] for r in rollouts[a] if r["split"] == s).as_dict() for s in splits} for a in arms
+    }
     tasks = sorted({r["task"] for a in arms for r in rollouts[a]})
     paired = [{"arm": a, "split": s, **paired_rollouts([r for r in rollouts[REFERENCE] if r["split"] == s],
                                                         [r for r in rollouts[a] if r["split"] == s]).as_dict()}
@@ -120,7 +132,9 @@ def write_results(out: Path, work: Path, seeds: list[int], args, seconds: dict, 
     lines += ["", "| arm vs " + REFERENCE + " | split | paired rollouts | only " + REFERENCE + " | only the arm | p |",
               "|---|---|---:|---:|---:|---:|"]  # fmt: skip
     for t in paired:
-        lines.append(f"| {t['arm']} | {names.get(t['split'], t['split'])} | {t['pairs']} | {t['a_only']} | {t['b_only']} | {t['p_value']:.3g} |")
+        lines.append(
+            f"| {t['arm']} | {names.get(t['split'], t['split'])} | {t['pairs']} | {t['a_only']} | {t['b_only']} | {t['p_value']:.3g} |"
+        )
     lines += ["", "Look split: " + "; ".join(f"{k}: {len(v)} looks" for k, v in protocol["look_split"].items())
               + f". Checked from the recorded metadata: {protocol['training_episodes']} training episodes, none on an "
               "evaluation-only look or an evaluation seed.", "",

@@ -72,7 +72,9 @@ def plot(summary: dict) -> bytes:
         ax.set_xticks([j + width * (len(arms) - 1) / 2 for j in range(len(splits))], splits)
         ax.set_title(title, fontsize=10)
         ax.set_ylim(0, 100)
-    axes[2].bar([a["name"] for a in arms], [a["val_robot_loss_last"] for a in arms], color=[f"C{i}" for i in range(len(arms))])
+    axes[2].bar(
+        [a["name"] for a in arms], [a["val_robot_loss_last"] for a in arms], color=[f"C{i}" for i in range(len(arms))]
+    )
     axes[2].set_title("held-out robot loss (last)", fontsize=10)
     axes[2].tick_params(axis="x", labelrotation=20, labelsize=7)
     axes[0].legend(fontsize=7)

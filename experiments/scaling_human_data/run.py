@@ -88,15 +88,27 @@ def held_out(room: int, table: int) -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--stage", choices=("all", *STAGES), default="all", help="run one stage (default: all, in order)")
+    parser.add_argument(
+        "--stage", choices=("all", *STAGES), default="all", help="run one stage (default: all, in order)"
+    )
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--tiny", action="store_true", help="a minimal version for tests (1 task, 3 amounts, a few steps)")
+    size.add_argument(
+        "--tiny", action="store_true", help="a minimal version for tests (1 task, 3 amounts, a few steps)"
+    )
     size.add_argument("--reduced", action="store_true", help="5 amounts x 2 seeds, pretraining only")
-    parser.add_argument("--pretrain-steps", type=int, help="optimiser steps of every pretraining run (default: pretrain.toml's)")
-    parser.add_argument("--finetune-steps", type=int, help="optimiser steps of every fine-tuning run (default: finetune.toml's)")
+    parser.add_argument(
+        "--pretrain-steps", type=int, help="optimiser steps of every pretraining run (default: pretrain.toml's)"
+    )
+    parser.add_argument(
+        "--finetune-steps", type=int, help="optimiser steps of every fine-tuning run (default: finetune.toml's)"
+    )
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--work", default=None, help="datasets and runs (default experiments/.work/scaling[_tiny|_reduced])")
-    parser.add_argument("--out", default=None, help="results folder (default results/ of this folder; WORK/results with --tiny)")
+    parser.add_argument(
+        "--work", default=None, help="datasets and runs (default experiments/.work/scaling[_tiny|_reduced])"
+    )
+    parser.add_argument(
+        "--out", default=None, help="results folder (default results/ of this folder; WORK/results with --tiny)"
+    )
     args = parser.parse_args()
     plan = dict(TINY if args.tiny else REDUCED if args.reduced else FULL)
     plan["pretrain_steps"] = args.pretrain_steps or plan["pretrain_steps"]
@@ -139,6 +151,7 @@ def balanced_order(episodes: list[Episode]) -> list[Episode]:
     tasks: dict[str, int] = {}
     order = []
     while remaining:
+
         def key(e: Episode):
             look = (e.room, e.table)
             return cells.get((e.task, look), 0), looks.get(look, 0), tasks.get(e.task, 0)
@@ -169,12 +182,16 @@ class Experiment:
         p = self.plan
         per_task = math.ceil(max(p["amounts"]) / len(p["tasks"]))
         for task in p["tasks"]:
-            record_demos(task, per_task, self.human / task, seed=0, image_size=p["image_size"], embodiment="human")  # human looks
+            record_demos(
+                task, per_task, self.human / task, seed=0, image_size=p["image_size"], embodiment="human"
+            )  # human looks
             record_demos(task, p["val_episodes"], self.human_val / task, seed=VAL_SEED, image_size=p["image_size"],
                          embodiment="human", looks=EVAL_LOOKS)  # fmt: skip
             common.log(f"human {task}: {per_task} training and {p['val_episodes']} validation episodes")
         for task in p["robot_tasks"]:
-            common.record(task, self.robot, p["robot_episodes"] + p["robot_val_episodes"], "robot", image_size=p["image_size"])
+            common.record(
+                task, self.robot, p["robot_episodes"] + p["robot_val_episodes"], "robot", image_size=p["image_size"]
+            )
 
     def _episodes(self, path: Path, task: str) -> list[Episode]:
         from dexego.data import Dataset
@@ -193,14 +210,18 @@ class Experiment:
             train += self._episodes(self.human / task, task)
             val += self._episodes(self.human_val / task, task)[: self.plan["val_episodes"]]
         if any(held_out(e.room, e.table) for e in train) or not all(held_out(e.room, e.table) for e in val):
-            raise SystemExit(f"{self.human}: a training episode on an evaluation look, or a validation episode off them")
+            raise SystemExit(
+                f"{self.human}: a training episode on an evaluation look, or a validation episode off them"
+            )
         return balanced_order(train), val
 
     # ------------------------------------------------------------------------------------ pretrain
     def _template(self, name: str, steps: int | None):
         from dexego.train import load_stage_config
 
-        overrides = [f"loop.max_steps={steps}", f"loop.checkpoint_every={steps}", f"loop.val_every={steps}"] if steps else []
+        overrides = (
+            [f"loop.max_steps={steps}", f"loop.checkpoint_every={steps}", f"loop.val_every={steps}"] if steps else []
+        )
         if self.plan["image_size"] != 64:
             s = self.plan["image_size"]
             overrides += [f"data.sample.image_size=[{s}, {s}]", f"model.tiny.image_size={s}", "model.tiny.patch_size=8"]
@@ -217,7 +238,9 @@ class Experiment:
         template = self._template("pretrain.toml", self.plan["pretrain_steps"])
         order, val = self.pools()
         if len(order) < max(self.plan["amounts"]):
-            raise SystemExit(f"the training pool holds {len(order)} episodes, the largest amount is {max(self.plan['amounts'])} (run --stage record)")
+            raise SystemExit(
+                f"the training pool holds {len(order)} episodes, the largest amount is {max(self.plan['amounts'])} (run --stage record)"
+            )
         stats = self._stats(template)
         val_sets = {"val_human": _grouped(val)}
         for amount in self.plan["amounts"]:
@@ -231,7 +254,9 @@ class Experiment:
                         raise SystemExit(f"{run_dir}: trained for {done['steps']} steps, this invocation asks for "
                                          f"{template.loop.max_steps}; use a fresh --work folder")  # fmt: skip
                     continue
-                config = dataclasses.replace(template, output_dir=str(run_dir), name=f"scaling_{amount}_s{seed}", seed=seed)
+                config = dataclasses.replace(
+                    template, output_dir=str(run_dir), name=f"scaling_{amount}_s{seed}", seed=seed
+                )
                 common.log(f"pretrain {amount} episodes ({hours * 60:.2f} min), seed {seed} -> {run_dir}")
                 t0 = time.perf_counter()
                 common.train_run(config, _grouped(chosen), val_sets, stats, hours)

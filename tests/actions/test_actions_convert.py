@@ -14,7 +14,13 @@ def random_hands(n: int, seed: int = 0) -> np.ndarray:
     """(n, 2, 21, 3) world keypoints: random rigid placements of a jittered hand, left mirrored from right."""
     rng = np.random.default_rng(seed)
     right = np.zeros((21, 3))
-    for base, (x, y) in {1: (0.03, 0.04), 5: (0.09, 0.025), 9: (0.095, 0.0), 13: (0.09, -0.02), 17: (0.08, -0.04)}.items():
+    for base, (x, y) in {
+        1: (0.03, 0.04),
+        5: (0.09, 0.025),
+        9: (0.095, 0.0),
+        13: (0.09, -0.02),
+        17: (0.08, -0.04),
+    }.items():
         for k in range(4):
             right[base + k] = [x + 0.03 * k, y, 0.0]
     hands = np.empty((n, 2, 21, 3))
@@ -114,7 +120,9 @@ def test_torch_path_is_differentiable():
 def test_mano_space_round_trip(synthetic_mano_dir):
     models = tuple(MANOModel.from_dir(synthetic_mano_dir, side, flat_hand_mean=False) for side in ("left", "right"))
     rng = np.random.default_rng(3)
-    wrist = G.make_transform(Rotation.random(2 * 5, random_state=4).as_matrix().reshape(5, 2, 3, 3), rng.normal(size=(5, 2, 3)))
+    wrist = G.make_transform(
+        Rotation.random(2 * 5, random_state=4).as_matrix().reshape(5, 2, 3, 3), rng.normal(size=(5, 2, 3))
+    )
     pca = rng.normal(scale=0.5, size=(5, 2, 15))
     action = mano_to_action(wrist, pca)
     assert action.shape == (5, 48)

@@ -55,7 +55,9 @@ def test_holding_still_is_zero_motion_and_zero_motion_is_holding_still():
     for side in (0, 1):
         identity[SPACE.part_slice("wrist_rot6d", side)] = [1, 0, 0, 0, 1, 0]
     np.testing.assert_allclose(rel, np.broadcast_to(identity, rel.shape), atol=1e-12)
-    np.testing.assert_allclose(to_absolute(np.broadcast_to(identity, (3, 5, 48)).copy(), state, "ego48"), held, atol=1e-12)
+    np.testing.assert_allclose(
+        to_absolute(np.broadcast_to(identity, (3, 5, 48)).copy(), state, "ego48"), held, atol=1e-12
+    )
 
 
 def test_invalid_state_hand_passes_through_and_torch_matches_numpy():

@@ -18,7 +18,9 @@ from dexego.errors import ConfigError
 from dexego.geometry import apply_transform, invert_transform
 
 
-def make_sim_video(path: str | Path, task: str = "Push-Box", seed: int = 0, max_steps: int | None = None) -> dict[str, np.ndarray]:
+def make_sim_video(
+    path: str | Path, task: str = "Push-Box", seed: int = 0, max_steps: int | None = None
+) -> dict[str, np.ndarray]:
     """Run the scripted expert with human hands on ``task``; write ``path`` (mp4) and its sidecars; return the truth."""
     try:
         from dexego.sim.expert import ScriptedExpert
@@ -53,7 +55,12 @@ def make_sim_video(path: str | Path, task: str = "Push-Box", seed: int = 0, max_
     tmp = path.with_name(path.stem + ".tmp" + path.suffix)
     encode_video(tmp, np.stack(frames), int(round(env.config.control_hz)))
     tmp.replace(path)
-    meta = {"intrinsics": {"fx": k.fx, "fy": k.fy, "cx": k.cx, "cy": k.cy}, "width": k.width, "height": k.height, "task": task}
+    meta = {
+        "intrinsics": {"fx": k.fx, "fy": k.fy, "cx": k.cx, "cy": k.cy},
+        "width": k.width,
+        "height": k.height,
+        "task": task,
+    }
     path.with_name(path.stem + ".json").write_text(json.dumps(meta))
     truth = {
         "keypoints_camera": camera.astype(np.float32),

@@ -46,7 +46,18 @@ def hand_pose_points(grip: float, side: str, palm_length: float = MEAN_PALM_LENG
     s = palm_length / 0.095
     spread = np.array([0.035, 0.018, 0.0, -0.017, -0.032]) * s  # MCP offsets across the palm (thumb first)
     mcp_x = np.array([0.035, 0.095, 0.095, 0.088, 0.080]) * s
-    lengths = np.array([[0.035, 0.030, 0.028], [0.040, 0.024, 0.020], [0.045, 0.028, 0.022], [0.042, 0.026, 0.020], [0.032, 0.020, 0.018]]) * s
+    lengths = (
+        np.array(
+            [
+                [0.035, 0.030, 0.028],
+                [0.040, 0.024, 0.020],
+                [0.045, 0.028, 0.022],
+                [0.042, 0.026, 0.020],
+                [0.032, 0.020, 0.018],
+            ]
+        )
+        * s
+    )
     local = np.zeros((21, 3))
     for f in range(5):
         base = np.array([mcp_x[f], spread[f], 0.0])
@@ -96,7 +107,9 @@ def camera_poses(n: int, fps: int, motion: str, pitch: float = 0.5) -> np.ndarra
     angles = np.zeros((n, 3))
     position = np.zeros((n, 3))
     if motion != "static":
-        angles = np.stack([0.06 * np.sin(0.9 * t), 0.10 * np.sin(0.6 * t + 0.3) - 0.10 * np.sin(0.3), 0.03 * np.sin(0.5 * t)], -1)
+        angles = np.stack(
+            [0.06 * np.sin(0.9 * t), 0.10 * np.sin(0.6 * t + 0.3) - 0.10 * np.sin(0.3), 0.03 * np.sin(0.5 * t)], -1
+        )
     if motion == "move":
         position = np.stack([0.04 * np.sin(0.7 * t), 0.02 * np.sin(1.1 * t), 0.03 * t], -1)
     look_down = euler_to_matrix(np.array([-pitch, 0.0, 0.0]), "xyz")
@@ -108,12 +121,27 @@ def _splats(config: SceneConfig) -> tuple[np.ndarray, np.ndarray]:
     n_table = config.splats * 2 // 3
     table = np.stack([rng.uniform(-1.2, 1.2, n_table), np.full(n_table, 0.33), rng.uniform(0.25, 1.6, n_table)], -1)
     n_wall = config.splats - n_table
-    wall = np.stack([rng.uniform(-1.6, 1.6, n_wall), rng.uniform(-1.0, 0.33, n_wall), np.full(n_wall, 1.6) + rng.uniform(0, 0.2, n_wall)], -1)
+    wall = np.stack(
+        [
+            rng.uniform(-1.6, 1.6, n_wall),
+            rng.uniform(-1.0, 0.33, n_wall),
+            np.full(n_wall, 1.6) + rng.uniform(0, 0.2, n_wall),
+        ],
+        -1,
+    )
     colours = rng.integers(30, 255, (config.splats, 3))
     return np.concatenate([table, wall]), colours.astype(np.uint8)
 
 
-def render(points_cam: np.ndarray, colours: np.ndarray, hands_cam: np.ndarray, object_cam: np.ndarray, k: Intrinsics, height: int, width: int) -> np.ndarray:
+def render(
+    points_cam: np.ndarray,
+    colours: np.ndarray,
+    hands_cam: np.ndarray,
+    object_cam: np.ndarray,
+    k: Intrinsics,
+    height: int,
+    width: int,
+) -> np.ndarray:
     """One frame: splats (far first), the object, then the hands."""
     import cv2
 
@@ -134,7 +162,10 @@ def render(points_cam: np.ndarray, colours: np.ndarray, hands_cam: np.ndarray, o
                 ok = (uu >= 0) & (uu < width) & (vv >= 0) & (vv < height)
                 image[vv[ok], uu[ok]] = cols[sel][ok]
     if object_cam[2] > 0.05:
-        c = (int(round(k.fx * object_cam[0] / object_cam[2] + k.cx)), int(round(k.fy * object_cam[1] / object_cam[2] + k.cy)))
+        c = (
+            int(round(k.fx * object_cam[0] / object_cam[2] + k.cx)),
+            int(round(k.fy * object_cam[1] / object_cam[2] + k.cy)),
+        )
         cv2.circle(image, c, max(2, int(round(k.fx * 0.03 / object_cam[2]))), (220, 30, 30), -1, cv2.LINE_AA)
     for h, skin in enumerate([(225, 180, 150), (235, 190, 160)]):
         kp = hands_cam[h]
@@ -177,7 +208,12 @@ def make_task_video(path: str | Path, config: SceneConfig = SceneConfig()) -> di
     tmp = path.with_name(path.stem + ".tmp" + path.suffix)
     encode_video(tmp, frames, config.fps)
     tmp.replace(path)
-    meta = {"intrinsics": {"fx": k.fx, "fy": k.fy, "cx": k.cx, "cy": k.cy}, "width": config.width, "height": config.height, "fps": config.fps}
+    meta = {
+        "intrinsics": {"fx": k.fx, "fy": k.fy, "cx": k.cx, "cy": k.cy},
+        "width": config.width,
+        "height": config.height,
+        "fps": config.fps,
+    }
     path.with_name(path.stem + ".json").write_text(json.dumps(meta))
     truth = {
         "keypoints_camera": cam.astype(np.float32),

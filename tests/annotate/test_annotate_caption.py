@@ -73,10 +73,14 @@ def test_chat_captioner_sends_frames_and_reads_caption(monkeypatch):
 def test_errors_and_offline_fallback():
     with FakeChatServer(status=400) as server:
         with pytest.raises(DexegoError, match="HTTP 400"):
-            ChatCaptioner(CaptionConfig(endpoint=server.url, retries=0)).caption([np.zeros((8, 8, 3), np.uint8)], "left")
+            ChatCaptioner(CaptionConfig(endpoint=server.url, retries=0)).caption(
+                [np.zeros((8, 8, 3), np.uint8)], "left"
+            )
     with FakeChatServer(reply="   ") as server:
         with pytest.raises(DexegoError, match="malformed"):
-            ChatCaptioner(CaptionConfig(endpoint=server.url, retries=0)).caption([np.zeros((8, 8, 3), np.uint8)], "left")
+            ChatCaptioner(CaptionConfig(endpoint=server.url, retries=0)).caption(
+                [np.zeros((8, 8, 3), np.uint8)], "left"
+            )
     offline = make_captioner(CaptionConfig())
     assert isinstance(offline, OfflineCaptioner)
     assert offline.caption([], "left").text == UNCAPTIONED and not offline.caption([], "left").captioned

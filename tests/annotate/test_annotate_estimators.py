@@ -48,7 +48,9 @@ def test_noise_free_oracle_returns_true_projections_and_relative_hand():
 def test_oracle_noise_has_the_configured_spread_and_dropout():
     kp = np.repeat(_hands(1), 400, axis=0)
     k = Intrinsics(200.0, 200.0, 160.0, 120.0, 320, 240)
-    oracle = OracleEstimator(OracleConfig(pixel_noise=3.0, relative_noise=0, scale_noise=0, dropout=0.25), kp, np.ones((400, 2), bool), k)
+    oracle = OracleEstimator(
+        OracleConfig(pixel_noise=3.0, relative_noise=0, scale_noise=0, dropout=0.25), kp, np.ones((400, 2), bool), k
+    )
     out = estimate_video(oracle, np.zeros((400, 8, 320, 3), np.uint8), "clip")
     kept = sum(len(d) for d in out) / 800
     assert 0.68 < kept < 0.82
@@ -76,7 +78,9 @@ def test_oracle_reads_ground_truth_next_to_the_video(task_video):
     oracle.reset(str(path))
     det = oracle.estimate(np.zeros((240, 320, 3), np.uint8), 30)
     assert [d.side for d in det] == ["left", "right"]
-    np.testing.assert_allclose(det[1].relative_3d, truth["keypoints_camera"][30, 1] - truth["keypoints_camera"][30, 1, 0], atol=1e-6)
+    np.testing.assert_allclose(
+        det[1].relative_3d, truth["keypoints_camera"][30, 1] - truth["keypoints_camera"][30, 1, 0], atol=1e-6
+    )
     # Half-size frames get half-size pixel coordinates.
     half = oracle.estimate(np.zeros((120, 160, 3), np.uint8), 30)
     np.testing.assert_allclose(half[1].keypoints_2d, det[1].keypoints_2d / 2, atol=1e-4)
@@ -184,7 +188,9 @@ def _fake_result(labels):
 
 
 def test_mediapipe_results_become_detections_with_unmirrored_sides():
-    out = detections_from_result(_fake_result([("Left", 0.9), ("Right", 0.8), ("Right", 0.6)]), 320, 240, mirrored_input=False)
+    out = detections_from_result(
+        _fake_result([("Left", 0.9), ("Right", 0.8), ("Right", 0.6)]), 320, 240, mirrored_input=False
+    )
     # MediaPipe's "Left" is the right hand of an unmirrored image; of two "Right" claims the more confident wins.
     assert [(d.side, d.confidence) for d in out] == [("left", 0.8), ("right", 0.9)]
     np.testing.assert_allclose(out[0].keypoints_2d[1], [0.51 * 320, 60.0])
@@ -197,7 +203,9 @@ def test_mediapipe_results_become_detections_with_unmirrored_sides():
 def test_mediapipe_estimator_runs_the_assembled_bundle():
     pytest.importorskip("mediapipe", reason="mediapipe is an optional extra: pip install -e '.[annotate]'")
     if not default_model_path().is_file():
-        pytest.skip(f"no hand landmarker at {default_model_path()}: run python -m dexego.annotate.estimators.fetch_model")
+        pytest.skip(
+            f"no hand landmarker at {default_model_path()}: run python -m dexego.annotate.estimators.fetch_model"
+        )
     estimator = make_estimator("mediapipe")
     try:
         out = estimate_video(estimator, np.full((3, 240, 320, 3), 127, np.uint8), "blank")

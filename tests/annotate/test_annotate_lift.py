@@ -35,7 +35,12 @@ def test_low_confidence_implausible_and_duplicate_hands():
     hand = hand_pose_points(0.0, "right") + [0.0, 0.1, 0.5]
     far = hand_pose_points(0.0, "right", palm_length=0.005) + [0.0, 0.1, 0.5]  # looks 20x smaller: placed 10 m away
     inconsistent = _detection(hand)
-    inconsistent = HandDetection("right", inconsistent.keypoints_2d + np.random.default_rng(0).normal(0, 60, (21, 2)), inconsistent.relative_3d, 1.0)
+    inconsistent = HandDetection(
+        "right",
+        inconsistent.keypoints_2d + np.random.default_rng(0).normal(0, 60, (21, 2)),
+        inconsistent.relative_3d,
+        1.0,
+    )
     out = lift_hands([[_detection(hand, confidence=0.1)], [_detection(far)], [inconsistent],
                       [_detection(hand + [0.1, 0, 0], confidence=0.6), _detection(hand, confidence=0.9)]], K, LiftConfig())  # fmt: skip
     assert out.valid[:, 1].tolist() == [False, False, False, True]
@@ -57,4 +62,6 @@ def test_pixel_noise_does_not_bias_depth():
     out = lift_hands(detections, K, LiftConfig(max_reprojection_px=100))
     depth = out.keypoints[:, 1, 0, 2]
     assert abs(depth.mean() - 0.6) < 0.002  # unbiased to a few millimetres
-    assert abs(np.mean(linear) - 0.6) > 3 * abs(depth.mean() - 0.6)  # the linear solution alone is pulled toward the camera
+    assert abs(np.mean(linear) - 0.6) > 3 * abs(
+        depth.mean() - 0.6
+    )  # the linear solution alone is pulled toward the camera

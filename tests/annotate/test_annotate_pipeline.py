@@ -60,7 +60,11 @@ def test_moving_camera_with_given_poses_and_with_rotation_odometry(task_video):
     assert episode_accuracy(with_poses.episode, truth).wrist_world_mm < 30.0
     odometry = annotate_video(path, ORACLE, make_estimator("oracle"), OfflineCaptioner())
     accuracy = episode_accuracy(odometry.episode, truth)
-    assert odometry.episode.metadata["camera"] == {"mode": "vo", "translation": "none", "background_flow": pytest.approx(0.007, abs=0.004)}
+    assert odometry.episode.metadata["camera"] == {
+        "mode": "vo",
+        "translation": "none",
+        "background_flow": pytest.approx(0.007, abs=0.004),
+    }
     assert accuracy.wrist_world_mm < 35.0, accuracy
     assert max(accuracy.boundary_error_s) <= 0.5, accuracy
 
@@ -93,7 +97,9 @@ def test_directory_run_writes_a_valid_dataset_resumes_and_skips_bad_videos(task_
     (videos / "corrupt.mp4").write_bytes(b"\x00" * 64)
     out = tmp_path / "dataset"
     lines = []
-    summary = annotate_directory(videos, out, AnnotateConfig(estimator="oracle", max_seconds=3.0), progress=False, log=lines.append)
+    summary = annotate_directory(
+        videos, out, AnnotateConfig(estimator="oracle", max_seconds=3.0), progress=False, log=lines.append
+    )
     assert summary.written == ["a.mp4"] and list(summary.failed) == ["corrupt.mp4"]
     assert validate_dataset(out) == []
     assert annotated_videos(out) == {"a.mp4"}
@@ -105,7 +111,9 @@ def test_directory_run_writes_a_valid_dataset_resumes_and_skips_bad_videos(task_
     dataset.close()
     # A second run only does the new video.
     _copy_video(path, videos, "b")
-    again = annotate_directory(videos, out, AnnotateConfig(estimator="oracle", max_seconds=3.0), progress=False, log=lines.append)
+    again = annotate_directory(
+        videos, out, AnnotateConfig(estimator="oracle", max_seconds=3.0), progress=False, log=lines.append
+    )
     assert again.written == ["b.mp4"] and again.skipped == ["a.mp4"]
     assert annotated_videos(out) == {"a.mp4", "b.mp4"} and validate_dataset(out) == []
 
@@ -147,17 +155,24 @@ def test_cli_captions_segments_through_a_chat_endpoint(task_video, tmp_path):
     assert len(server.requests) == len(segments) >= 3
     assert all(s["captioned"] and s["text"] == "Reach for the red ball." for s in segments)
     assert meta["metadata"]["uncaptioned"] == 0
-    assert all(len([c for c in body["messages"][0]["content"] if c["type"] == "image_url"]) == 8 for _, _, body in server.requests)
+    assert all(
+        len([c for c in body["messages"][0]["content"] if c["type"] == "image_url"]) == 8
+        for _, _, body in server.requests
+    )
 
 
 def test_simulator_human_hands_are_recovered(tmp_path):
-    pytest.importorskip("dexego.sim.human_env", reason="the simulator's human embodiment (issue 5) is not in this checkout")
+    pytest.importorskip(
+        "dexego.sim.human_env", reason="the simulator's human embodiment (issue 5) is not in this checkout"
+    )
     from sim_video import make_sim_video
 
     path = tmp_path / "push_box.mp4"
     truth = make_sim_video(path, "Push-Box", seed=1, max_steps=120)
     config = AnnotateConfig(estimator="oracle", camera=CameraConfig(mode="poses"))
-    result = annotate_video(path, config, make_estimator("oracle"), OfflineCaptioner(), poses=truth["world_from_camera"])
+    result = annotate_video(
+        path, config, make_estimator("oracle"), OfflineCaptioner(), poses=truth["world_from_camera"]
+    )
     accuracy = episode_accuracy(result.episode, truth)
     assert accuracy.coverage > 0.95 and accuracy.wrist_world_mm < 40.0, accuracy
 
@@ -176,19 +191,32 @@ def test_uncaptioned_segments_take_the_video_task_or_no_text(task_video, tmp_pat
     meta = json.loads(sidecar_json.read_text())
     sidecar_json.write_text(json.dumps({**meta, "task": "  put the ball on the plate "}))
     out = tmp_path / "dataset"
-    summary = annotate_directory(videos, out, AnnotateConfig(estimator="oracle", max_seconds=3.0), progress=False, log=lambda _: None)
+    summary = annotate_directory(
+        videos, out, AnnotateConfig(estimator="oracle", max_seconds=3.0), progress=False, log=lambda _: None
+    )
     assert sorted(summary.written) == ["plain.mp4", "with_task.mp4"] and validate_dataset(out) == []
     dataset = Dataset(out)
-    by_video = {dataset.episode_meta(i)["metadata"]["video"]: dataset.episode_meta(i) for i in range(dataset.num_episodes)}
+    by_video = {
+        dataset.episode_meta(i)["metadata"]["video"]: dataset.episode_meta(i) for i in range(dataset.num_episodes)
+    }
     tasked, plain = by_video["with_task.mp4"], by_video["plain.mp4"]
     assert {text for _, _, text in tasked["instructions"]} == {"put the ball on the plate"}
     assert all(s["text_from"] == "task" for s in tasked["metadata"]["segments"])
     assert tasked["metadata"]["without_instruction"] == 0
     assert {text for _, _, text in plain["instructions"]} == {""}
-    assert plain["metadata"]["without_instruction"] == plain["metadata"]["uncaptioned"] == len(plain["metadata"]["segments"])
+    assert (
+        plain["metadata"]["without_instruction"]
+        == plain["metadata"]["uncaptioned"]
+        == len(plain["metadata"]["segments"])
+    )
     assert "<uncaptioned>" not in dataset.tasks
     dataset.close()
     # A placeholder given as the task is refused, naming the file and field.
     sidecar_json.write_text(json.dumps({**meta, "task": "<uncaptioned>"}))
     with pytest.raises(InputError, match=r"with_task\.json.*task"):
-        annotate_video(videos / "with_task.mp4", AnnotateConfig(estimator="oracle", max_seconds=1.0), OracleEstimator(), OfflineCaptioner())
+        annotate_video(
+            videos / "with_task.mp4",
+            AnnotateConfig(estimator="oracle", max_seconds=1.0),
+            OracleEstimator(),
+            OfflineCaptioner(),
+        )

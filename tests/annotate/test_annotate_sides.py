@@ -24,11 +24,22 @@ def test_flipped_labels_are_corrected_by_continuity():
         [_hand("left", 172), _hand("left", 62)],
     ]
     out = _sides(assign_sides(frames, 320))
-    assert out == [[("left", 60), ("right", 200)], [("left", 61), ("right", 190)], [("right", 180)], [("left", 62), ("right", 172)]]
+    assert out == [
+        [("left", 60), ("right", 200)],
+        [("left", 61), ("right", 190)],
+        [("right", 180)],
+        [("left", 62), ("right", 172)],
+    ]
 
 
 def test_without_a_track_two_hands_go_left_to_right_and_one_hand_keeps_its_label():
-    out = _sides(assign_sides([[_hand("left", 250), _hand("left", 40)], [], [], [], [_hand("right", 30)]], 320, SideConfig(memory_frames=2)))
+    out = _sides(
+        assign_sides(
+            [[_hand("left", 250), _hand("left", 40)], [], [], [], [_hand("right", 30)]],
+            320,
+            SideConfig(memory_frames=2),
+        )
+    )
     assert out == [[("left", 40), ("right", 250)], [], [], [], [("right", 30)]]
 
 

@@ -58,7 +58,9 @@ def _distorted_copy(path, lens, out_dir):
     where = undistorter.points(grid).astype(np.float32)
     with av.open(str(path)) as container:
         frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
-    raw = np.stack([cv2.remap(f, where[..., 0], where[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT) for f in frames])
+    raw = np.stack(
+        [cv2.remap(f, where[..., 0], where[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT) for f in frames]
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / path.name
     encode_video(target, raw, meta["fps"])
@@ -72,16 +74,24 @@ def _distorted_copy(path, lens, out_dir):
 def test_a_distorted_video_recovers_wrists_within_the_pinhole_pipelines_error(task_video, tmp_path, lens):
     path, truth = task_video("rotate")
     config = AnnotateConfig(estimator="oracle")
-    pinhole = episode_accuracy(annotate_video(path, config, make_estimator("oracle"), OfflineCaptioner()).episode, truth)
+    pinhole = episode_accuracy(
+        annotate_video(path, config, make_estimator("oracle"), OfflineCaptioner()).episode, truth
+    )
     distorted = _distorted_copy(path, lens, tmp_path / lens.model)
     result = annotate_video(distorted, config, make_estimator("oracle"), OfflineCaptioner())
     undistorted = episode_accuracy(result.episode, truth)
-    assert result.episode.metadata["distortion"] == {"model": lens.model, "coefficients": list(lens.coefficients), "undistorted": True}
+    assert result.episode.metadata["distortion"] == {
+        "model": lens.model,
+        "coefficients": list(lens.coefficients),
+        "undistorted": True,
+    }
     assert result.episode.metadata["camera"]["mode"] == "vo"
     # Measured: 17.0 mm on the pinhole video and on both undistorted copies.
     assert undistorted.wrist_world_mm <= 1.02 * pinhole.wrist_world_mm + 0.2, (undistorted, pinhole)
     if lens.model == "opencv":  # left distorted, odometry tracks bent features: measured 18.7 mm
-        kept = annotate_video(distorted, AnnotateConfig(estimator="oracle", undistort=False), make_estimator("oracle"), OfflineCaptioner())
+        kept = annotate_video(
+            distorted, AnnotateConfig(estimator="oracle", undistort=False), make_estimator("oracle"), OfflineCaptioner()
+        )
         assert kept.episode.metadata["distortion"]["undistorted"] is False
         assert episode_accuracy(kept.episode, truth).wrist_world_mm > 1.04 * pinhole.wrist_world_mm
 
@@ -102,4 +112,9 @@ def test_bad_lens_models_name_the_file_and_field(entry, field):
         read_lens_model(meta, "clip.json")
     with pytest.raises(InputError, match="intrinsics"):
         read_lens_model({"distortion": {"model": "fisheye", "coefficients": [0, 0, 0, 0]}}, "clip.json")
-    assert read_lens_model({"distortion": {"model": "kannala_brandt", "coefficients": [0, 0, 0, 0]}, "intrinsics": {}}, "c").model == "fisheye"
+    assert (
+        read_lens_model(
+            {"distortion": {"model": "kannala_brandt", "coefficients": [0, 0, 0, 0]}, "intrinsics": {}}, "c"
+        ).model
+        == "fisheye"
+    )

@@ -28,15 +28,35 @@ CASES = [
     ("binary config", lambda t: ["train", str(_binary(t))], "not a text config file"),
     ("negative max_steps", lambda t: ["train", str(CPU_PRETRAIN), "--set", "loop.max_steps=-5"], "max_steps"),
     ("check with lr=inf", lambda t: ["train", str(CPU_PRETRAIN), "--check", "--set", "optimizer.lr=inf"], "lr"),
-    ("check with image_size 0x0", lambda t: ["train", str(CPU_PRETRAIN), "--check", "--set", "data.sample.image_size=[0, 0]"], "image_size"),
+    (
+        "check with image_size 0x0",
+        lambda t: ["train", str(CPU_PRETRAIN), "--check", "--set", "data.sample.image_size=[0, 0]"],
+        "image_size",
+    ),
     ("seed 2**70", lambda t: ["train", str(CPU_PRETRAIN), "--set", f"seed={2**70}"], "seed"),
     ("output_dir is a file", lambda t: ["train", str(CPU_PRETRAIN), "--set", f"output_dir={_file(t)}"], "output_dir"),
-    ("sim demos --seed -1", lambda t: ["sim", "demos", "--task", "pick_cube", "--out", str(t / "d"), "--seed", "-1"], "seed must be in"),
+    (
+        "sim demos --seed -1",
+        lambda t: ["sim", "demos", "--task", "pick_cube", "--out", str(t / "d"), "--seed", "-1"],
+        "seed must be in",
+    ),
     ("sim demos --out a file", lambda t: ["sim", "demos", "--task", "pick_cube", "--out", str(_file(t))], "out"),
-    ("server address without a port number", lambda t: ["sim", "eval", "--policy", "ws://host:notaport", "--out", str(t / "r.json")], "port"),
+    (
+        "server address without a port number",
+        lambda t: ["sim", "eval", "--policy", "ws://host:notaport", "--out", str(t / "r.json")],
+        "port",
+    ),
     ("serve --max-message-mb nan", lambda t: ["serve", str(t), "--max-message-mb", "nan"], "--max-message-mb"),
-    ("annotate a folder that does not exist", lambda t: ["annotate", str(t / "does/not/exist"), str(t / "out")], "VIDEO_DIR"),
-    ("validate a folder that does not exist", lambda t: ["data", "validate", str(t / "nowhere")], "not a dataset folder"),
+    (
+        "annotate a folder that does not exist",
+        lambda t: ["annotate", str(t / "does/not/exist"), str(t / "out")],
+        "VIDEO_DIR",
+    ),
+    (
+        "validate a folder that does not exist",
+        lambda t: ["data", "validate", str(t / "nowhere")],
+        "not a dataset folder",
+    ),
     ("info of a folder without a dataset", lambda t: ["data", "info", str(t)], "meta/info.json"),
 ]
 
@@ -61,7 +81,19 @@ def test_tokenizer_horizon_longer_than_every_episode_is_refused(tmp_path, capsys
 
     with DatasetWriter(tmp_path / "ds") as writer:
         writer.add_episode(synthetic_episode(40, video=False))
-    code = main(["tokenizer", "fit", str(tmp_path / "ds"), "--kind", "fast", "--out", str(tmp_path / "tok"), "--horizon", "10000"])
+    code = main(
+        [
+            "tokenizer",
+            "fit",
+            str(tmp_path / "ds"),
+            "--kind",
+            "fast",
+            "--out",
+            str(tmp_path / "tok"),
+            "--horizon",
+            "10000",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "horizon 10000 is longer than the longest episode (40 frames)" in err
     assert not (tmp_path / "tok").exists()

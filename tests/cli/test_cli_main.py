@@ -61,7 +61,10 @@ def test_every_command_has_a_purpose_defaults_and_a_parsing_example():
                 continue
             assert action.help, f"dexego {path}: {action.option_strings or action.dest} has no help"
             shows_default = action.required or action.default in (None, False, [], ()) or not action.option_strings
-            assert shows_default or "default" in parser._get_formatter()._get_help_string(action).lower(), (path, action.dest)
+            assert shows_default or "default" in parser._get_formatter()._get_help_string(action).lower(), (
+                path,
+                action.dest,
+            )
     demos = commands["sim demos"].format_help()
     assert "(default: 100)" in demos and "(default: 224)" in demos  # the hidden defaults the issue named
 
@@ -85,7 +88,11 @@ def test_progress_is_plain_lines_without_a_terminal(capsys):
     for done in range(1, 21):
         callback(done, 20)
     err = capsys.readouterr().err
-    assert "\r" not in err and err.splitlines()[0] == "sim eval: 2/20 rollouts" and err.splitlines()[-1] == "sim eval: 20/20 rollouts"
+    assert (
+        "\r" not in err
+        and err.splitlines()[0] == "sim eval: 2/20 rollouts"
+        and err.splitlines()[-1] == "sim eval: 20/20 rollouts"
+    )
     assert len(err.splitlines()) == 10  # one line per tenth, none repeated at the end
 
 
@@ -96,10 +103,14 @@ def test_builtin_configs_list_show_and_train_by_name(tmp_path, capsys, monkeypat
 
     assert main(["config", "list"]) == 0
     listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
-    assert listed == config_names() and {"cpu/pretrain", "pretrain", "mixtures/egovla_human", "demo/quick/demo"} <= set(listed)
+    assert listed == config_names() and {"cpu/pretrain", "pretrain", "mixtures/egovla_human", "demo/quick/demo"} <= set(
+        listed
+    )
     assert main(["config", "show", "cpu/pretrain"]) == 0
     shown = capsys.readouterr().out
-    assert shown == config_path("cpu/pretrain").read_text() and tomllib.loads(shown)["output_dir"] == "runs/cpu/pretrain"
+    assert (
+        shown == config_path("cpu/pretrain").read_text() and tomllib.loads(shown)["output_dir"] == "runs/cpu/pretrain"
+    )
     assert main(["config", "show", "cpu/nope"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "'cpu/nope' is neither a file nor a built-in config" in err[0] and "cpu/pretrain" in err[0]

@@ -30,6 +30,11 @@ def test_worker_errors_keep_their_type_and_message(error, expected):
 
 def test_plain_construction_is_unchanged():
     error = InputError("a.json", None, "not valid JSON")
-    assert (error.path, error.field, error.problem, str(error)) == ("a.json", None, "not valid JSON", "a.json: not valid JSON")
+    assert (error.path, error.field, error.problem, str(error)) == (
+        "a.json",
+        None,
+        "not valid JSON",
+        "a.json: not valid JSON",
+    )
     assert str(InputError(None, None, "no samples")) == "no samples"
     assert str(ConfigError("x")) == "x"

@@ -26,7 +26,9 @@ class Stage:
 
 def test_defaults_file_and_overrides(tmp_path):
     path = tmp_path / "stage.toml"
-    path.write_text('name = "finetune"\ndatasets = ["a", "b"]\n[optim]\nlr = 2e-5\nschedule = "constant"\n[weights]\na = 1\n')
+    path.write_text(
+        'name = "finetune"\ndatasets = ["a", "b"]\n[optim]\nlr = 2e-5\nschedule = "constant"\n[weights]\na = 1\n'
+    )
     cfg = load_config(Stage, path, ["epochs=115", "optim.lr=3e-5", "init_from=runs/pre"])
     assert cfg == Stage("finetune", 115, ("a", "b"), {"a": 1.0}, Path("runs/pre"), Optim(3e-5, "constant"))
     assert load_config(Stage) == Stage()
@@ -60,7 +62,9 @@ def test_type_errors_name_the_field(tmp_path):
 def test_errors_name_the_origin_and_the_prefix_of_a_sub_table():
     with pytest.raises(ConfigError, match=r"^stage\.toml: optim\.schedule: 'linear' is not one of"):
         load_config(Optim, {"schedule": "linear"}, origin="stage.toml", prefix="optim")
-    with pytest.raises(ConfigError, match=r"^stage\.toml: unknown key\(s\) optim\.lrr; valid keys under optim: lr, schedule"):
+    with pytest.raises(
+        ConfigError, match=r"^stage\.toml: unknown key\(s\) optim\.lrr; valid keys under optim: lr, schedule"
+    ):
         load_config(Optim, {"lrr": 1.0}, origin="stage.toml", prefix="optim.")
     with pytest.raises(ConfigError, match=r"^overrides: epochs: expected int"):  # no source: the overrides are at fault
         load_config(Stage, None, ["epochs=1.5"])

@@ -115,7 +115,9 @@ def truncate_video(root: Path) -> None:
 
 def reencode_video(size: tuple[int, int]):
     def corrupt(root: Path) -> None:
-        frames = np.stack([synthetic_episode(LENGTH, size=size, seed=s).frames for s in range(2)]).reshape(2 * LENGTH, *size, 3)
+        frames = np.stack([synthetic_episode(LENGTH, size=size, seed=s).frames for s in range(2)]).reshape(
+            2 * LENGTH, *size, 3
+        )
         encode_video(root / VIDEO, frames, 30)
 
     return corrupt
@@ -210,7 +212,11 @@ CASES = [
     # episodes table and tasks
     ("episodes_without_episode_index", drop_column(EPISODES, "episode_index"), "meta"),
     ("episodes_without_length", drop_column(EPISODES, "length"), "meta"),
-    ("episodes_length_wrong", edit_table(EPISODES, lambda t: set_column(t, "length", pa.array([LENGTH, LENGTH + 3]))), "meta"),
+    (
+        "episodes_length_wrong",
+        edit_table(EPISODES, lambda t: set_column(t, "length", pa.array([LENGTH, LENGTH + 3]))),
+        "meta",
+    ),
     ("episodes_table_missing", lambda root: (root / EPISODES).unlink(), "meta"),
     ("tasks_missing", lambda root: (root / "meta/tasks.parquet").unlink(), "meta"),
     ("human_episode_in_robot_dataset", set_embodiment(1, "human"), "meta"),
@@ -224,14 +230,22 @@ CASES = [
     ("keypoints_1e30", edit_values(F.KEYPOINTS, _nan_at((9, 5), 1e30)), "values"),
     ("zero_focal_length", edit_values(F.INTRINSICS, _nan_at((1, 1), 0.0)), "values"),
     ("nan_timestamp", edit_values(F.TIMESTAMP, _nan_at(4)), "values"),
-    ("reversed_timestamps", edit_values(F.TIMESTAMP, lambda a: a.__setitem__(slice(0, LENGTH), a[:LENGTH][::-1].copy())), "values"),
+    (
+        "reversed_timestamps",
+        edit_values(F.TIMESTAMP, lambda a: a.__setitem__(slice(0, LENGTH), a[:LENGTH][::-1].copy())),
+        "values",
+    ),
     ("task_index_out_of_range", edit_values(F.TASK_INDEX, _nan_at(3, 99)), "values"),
     ("action_47_values", action_47, "values"),
     ("keypoints_125_values", keypoints_125, "values"),
     ("action_strings", string_action, "values"),
     ("rows_of_uneven_length", uneven_rows, "values"),
     ("declared_column_missing", drop_column(DATA, F.INTRINSICS), "values"),
-    ("unknown_column", edit_table(DATA, lambda t: t.append_column("mystery", pa.array(np.zeros(t.num_rows)))), "values"),
+    (
+        "unknown_column",
+        edit_table(DATA, lambda t: t.append_column("mystery", pa.array(np.zeros(t.num_rows)))),
+        "values",
+    ),
     ("data_file_missing", lambda root: (root / DATA).unlink(), "values"),
     ("video_other_resolution", reencode_video((48, 48)), "values"),
     ("video_garbled", garble_video, "values"),

@@ -26,7 +26,9 @@ def test_flipping_twice_is_the_identity(small_dataset):
         else:
             assert back[key] == value, key
     once = flip_sample(sample)
-    assert not np.array_equal(once["actions"], sample["actions"]) and not np.array_equal(once["images"], sample["images"])
+    assert not np.array_equal(once["actions"], sample["actions"]) and not np.array_equal(
+        once["images"], sample["images"]
+    )
 
 
 @pytest.mark.parametrize("space", ["ego48", "kp21"])
@@ -72,7 +74,10 @@ def test_flipped_points_project_onto_the_flipped_image(small_dataset):
 
 
 def test_instruction_words_swap_and_other_words_stay():
-    assert flip_instruction("Pick the cup with the left hand, then the Right one") == "Pick the cup with the right hand, then the Left one"
+    assert (
+        flip_instruction("Pick the cup with the left hand, then the Right one")
+        == "Pick the cup with the right hand, then the Left one"
+    )
     assert flip_instruction("LEFT drawer; leftover rightmost") == "RIGHT drawer; leftover rightmost"
     assert flip_instruction(flip_instruction("left right")) == "left right"
 
@@ -93,7 +98,9 @@ def test_training_sources_flip_per_epoch_deterministically(small_dataset):
     root, episodes = small_dataset
     plain = SampleSource(root, CFG)
     always = SampleSource(root, CFG, flip=FlipConfig(probability=1.0, embodiments=(episodes[0].embodiment,)))
-    np.testing.assert_array_equal(always.samples(0, [10])[0]["actions"], flip_sample(plain.samples(0, [10])[0])["actions"])
+    np.testing.assert_array_equal(
+        always.samples(0, [10])[0]["actions"], flip_sample(plain.samples(0, [10])[0])["actions"]
+    )
     half = FlipConfig(probability=0.5, embodiments=(episodes[0].embodiment,))
     anchors = list(plain.anchors[0])
 
@@ -111,4 +118,8 @@ def test_training_sources_flip_per_epoch_deterministically(small_dataset):
     with pytest.raises(ConfigError, match="flip.probability"):
         FlipConfig(probability=1.5)
     with pytest.raises(ConfigError, match="flip augmentation.*mano_pca"):
-        SampleSource(root, SampleConfig(image_size=(16, 16), action_space="mano"), flip=FlipConfig(1.0, (episodes[0].embodiment,)))
+        SampleSource(
+            root,
+            SampleConfig(image_size=(16, 16), action_space="mano"),
+            flip=FlipConfig(1.0, (episodes[0].embodiment,)),
+        )

@@ -83,10 +83,14 @@ def test_corrupted_dataset(base, tmp_path, capsys, name, corrupt, kind):
         return
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and lines[0].startswith("dexego: error: "), (name, err)
-    message = lines[0][len("dexego: error: "):]
+    message = lines[0][len("dexego: error: ") :]
     # the same file and field as a problem validate printed (and most often the very same line)
     wheres = {_where(line) for line in errors}
-    assert _where(message) in wheres or any(w[0].startswith(_where(message)[0] + "/") for w in wheres), (name, message, errors)
+    assert _where(message) in wheres or any(w[0].startswith(_where(message)[0] + "/") for w in wheres), (
+        name,
+        message,
+        errors,
+    )
     assert not (run / "final").exists() and not (run / "checkpoints").exists()
 
 

@@ -20,13 +20,32 @@ def plain_dataset(tmp_path):
 
 def test_fit_mano_writes_a_new_dataset_with_the_feature(plain_dataset, synthetic_mano_dir, tmp_path, capsys):
     out = tmp_path / "fitted"
-    assert main(["data", "fit-mano", str(plain_dataset), "--mano", str(synthetic_mano_dir), "--out", str(out), "--iterations", "20"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "fit-mano",
+                str(plain_dataset),
+                "--mano",
+                str(synthetic_mano_dir),
+                "--out",
+                str(out),
+                "--iterations",
+                "20",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "7 hand(s) fitted" in printed and "keypoint error" in printed and " mm" in printed
     assert validate_dataset(out) == []
     before, after = Dataset(plain_dataset).episode(0, frames=False), Dataset(out).episode(0, frames=False)
     np.testing.assert_array_equal(after.keypoints_world, before.keypoints_world)
-    assert after.hand_mano.shape == (4, 2, 24) and np.isnan(after.hand_mano[1, 0]).all() and np.isfinite(after.hand_mano[0]).all()
+    assert (
+        after.hand_mano.shape == (4, 2, 24)
+        and np.isnan(after.hand_mano[1, 0]).all()
+        and np.isfinite(after.hand_mano[0]).all()
+    )
     # The fitted root sits on the recorded wrist keypoint.
     np.testing.assert_allclose(after.hand_mano[0, :, :3], before.keypoints_world[0, :, 0], atol=1e-5)
     assert after.metadata["mano_fit"]["keypoint_error_mm"]["mean"] > 0
@@ -35,7 +54,12 @@ def test_fit_mano_writes_a_new_dataset_with_the_feature(plain_dataset, synthetic
 
 
 def test_fit_mano_refuses_an_existing_output_and_a_missing_mano_folder(plain_dataset, tmp_path, capsys):
-    assert main(["data", "fit-mano", str(plain_dataset), "--mano", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            ["data", "fit-mano", str(plain_dataset), "--mano", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]
+        )
+        == 2
+    )
     assert "MANO_LEFT.pkl" in capsys.readouterr().err and not (tmp_path / "o").exists()
     assert main(["data", "fit-mano", str(plain_dataset), "--mano", str(tmp_path), "--out", str(plain_dataset)]) == 2
     assert "already exists" in capsys.readouterr().err

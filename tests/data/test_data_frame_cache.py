@@ -135,7 +135,9 @@ def test_interrupted_build_leaves_no_cache_file(tmp_path, monkeypatch):
         prepare_frame_cache(dataset, [0, 1], progress=False)
     assert not dead.exists()
     names = sorted(p.name for p in directory.iterdir())
-    assert len(names) == 1 and names[0].startswith("episode_000000-") and names[0].endswith(".npy")  # only the finished one
+    assert (
+        len(names) == 1 and names[0].startswith("episode_000000-") and names[0].endswith(".npy")
+    )  # only the finished one
     monkeypatch.undo()
     cache = prepare_frame_cache(Dataset(root, image_size=SIZE), [0, 1], progress=False)
     assert cache.files[0].name == names[0] and cache.files[1].is_file()
@@ -158,7 +160,9 @@ def test_read_only_dataset_folder_uses_the_user_cache(tmp_path, monkeypatch):
 
     root = _write(tmp_path / "ds", [0])
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setattr(frame_cache, "_writable", lambda path: False)  # as for a read-only folder (tests may run as root)
+    monkeypatch.setattr(
+        frame_cache, "_writable", lambda path: False
+    )  # as for a read-only folder (tests may run as root)
     cache = prepare_frame_cache(Dataset(root, image_size=SIZE), [0], progress=False)
     assert cache.files[0].is_relative_to(tmp_path / "xdg" / "dexego" / "frames")
     assert not (root / ".cache").exists()

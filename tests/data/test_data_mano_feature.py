@@ -21,7 +21,9 @@ def with_mano(episode, seed: int):
     rng = np.random.default_rng(seed)
     n = episode.length
     rot = axis_angle_to_matrix(rng.normal(scale=0.8, size=(n, 2, 3)))
-    mano = np.concatenate([episode.keypoints_world[:, :, 0].astype(np.float64), matrix_to_rot6d(rot), rng.normal(size=(n, 2, 15))], -1)
+    mano = np.concatenate(
+        [episode.keypoints_world[:, :, 0].astype(np.float64), matrix_to_rot6d(rot), rng.normal(size=(n, 2, 15))], -1
+    )
     mano[~episode.hand_valid] = np.nan
     return dataclasses.replace(episode, hand_mano=mano.astype(np.float32))
 
@@ -29,7 +31,12 @@ def with_mano(episode, seed: int):
 @pytest.fixture(scope="module")
 def mano_dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("mano") / "ds"
-    episodes = [with_mano(synthetic_episode(40, seed=i, video=False, invalid_left_frames=slice(5, 9) if i == 1 else None), seed=i) for i in range(2)]
+    episodes = [
+        with_mano(
+            synthetic_episode(40, seed=i, video=False, invalid_left_frames=slice(5, 9) if i == 1 else None), seed=i
+        )
+        for i in range(2)
+    ]
     with DatasetWriter(root) as writer:
         for episode in episodes:
             writer.add_episode(episode)
@@ -39,11 +46,16 @@ def mano_dataset(tmp_path_factory):
 def test_mano_feature_round_trips_with_stats_and_validates(mano_dataset):
     root, episodes = mano_dataset
     dataset = Dataset(root)
-    assert dataset.features[F.HAND_MANO]["shape"] == [48] and dataset.features[F.HAND_MANO]["names"][:2] == ["left.wrist_pos.0", "left.wrist_pos.1"]
+    assert dataset.features[F.HAND_MANO]["shape"] == [48] and dataset.features[F.HAND_MANO]["names"][:2] == [
+        "left.wrist_pos.0",
+        "left.wrist_pos.1",
+    ]
     for index, episode in enumerate(episodes):
         back = dataset.episode(index, frames=False)
         assert back.hand_mano.shape == (episode.length, 2, 24) and back.hand_mano.dtype == np.float32
-        np.testing.assert_array_equal(back.hand_mano, episode.hand_mano)  # NaN where the hand is invalid, in the same places
+        np.testing.assert_array_equal(
+            back.hand_mano, episode.hand_mano
+        )  # NaN where the hand is invalid, in the same places
     assert np.isnan(dataset.episode(1, frames=False).hand_mano[5:9, 0]).all()
     stats = json.loads((root / "meta/stats.json").read_text())[F.HAND_MANO]
     every = np.concatenate([e.hand_mano.reshape(e.length, 48) for e in episodes])
@@ -69,7 +81,9 @@ def test_bad_mano_parameters_are_refused(tmp_path):
         DatasetWriter(tmp_path / "a").add_episode(bad_k)
     nan = np.zeros((10, 2, 24), np.float32)
     nan[3, 1, 12] = np.nan
-    with pytest.raises(InputError, match="hand_mano: NaN or inf MANO parameters of the right hand marked valid at frame 3"):
+    with pytest.raises(
+        InputError, match="hand_mano: NaN or inf MANO parameters of the right hand marked valid at frame 3"
+    ):
         DatasetWriter(tmp_path / "b").add_episode(dataclasses.replace(episode, hand_mano=nan))
     # A dataset declares the feature for every episode or for none.
     with DatasetWriter(tmp_path / "c") as writer:
@@ -94,11 +108,21 @@ def test_mano_samples_put_the_wrist_in_the_current_camera_frame(mano_dataset):
             if not ep.hand_valid[t, side]:
                 assert not sample["action_valid"][h - 1, side] and not got.any()
                 continue
-            np.testing.assert_allclose(got[:3], camera_from_world[:3, :3] @ stored[:3] + camera_from_world[:3, 3], atol=1e-5)
-            np.testing.assert_allclose(rot6d_to_matrix(got[3:9]), camera_from_world[:3, :3] @ rot6d_to_matrix(stored[3:9]), atol=1e-5)
+            np.testing.assert_allclose(
+                got[:3], camera_from_world[:3, :3] @ stored[:3] + camera_from_world[:3, 3], atol=1e-5
+            )
+            np.testing.assert_allclose(
+                rot6d_to_matrix(got[3:9]), camera_from_world[:3, :3] @ rot6d_to_matrix(stored[3:9]), atol=1e-5
+            )
             np.testing.assert_allclose(got[9:], stored[9:], atol=1e-6)  # finger PCA do not depend on the frame
-    assert not sample["action_valid"][0:4, 0].any() and sample["action_valid"][4:, 0].all()  # left hand gone at frames 5..8
-    np.testing.assert_allclose(sample["state"][24:27], camera_from_world[:3, :3] @ ep.hand_mano[anchor, 1, :3] + camera_from_world[:3, 3], atol=1e-5)
+    assert (
+        not sample["action_valid"][0:4, 0].any() and sample["action_valid"][4:, 0].all()
+    )  # left hand gone at frames 5..8
+    np.testing.assert_allclose(
+        sample["state"][24:27],
+        camera_from_world[:3, :3] @ ep.hand_mano[anchor, 1, :3] + camera_from_world[:3, 3],
+        atol=1e-5,
+    )
 
 
 def test_mano_samples_from_a_dataset_without_mano_name_it_and_fit_mano(small_dataset):

@@ -23,8 +23,10 @@ def _write(path: Path, text: str) -> Path:
 
 
 def test_paths_are_relative_to_the_mixture_file_or_its_root(tmp_path):
-    mix = _write(tmp_path / "mixes" / "m.toml", '[[datasets]]\npath = "a"\nweight = 3\n'
-                                                '[[datasets]]\npath = "/abs/b"\nweight = 1\nname = "bee"\n')
+    mix = _write(
+        tmp_path / "mixes" / "m.toml",
+        '[[datasets]]\npath = "a"\nweight = 3\n[[datasets]]\npath = "/abs/b"\nweight = 1\nname = "bee"\n',
+    )
     a, b = read_mixture(mix)
     assert a == MixtureEntry(str(tmp_path / "mixes" / "a"), 3.0) and a.label == "a"
     assert b.path == "/abs/b" and b.label == "bee"

@@ -33,7 +33,9 @@ class Killed(BaseException):
 
 
 def _new_episode():
-    return synthetic_episode(25, size=SIZE, seed=7, instructions=[(0, 10, "a task never seen"), (10, 25, "place it in the bowl")])
+    return synthetic_episode(
+        25, size=SIZE, seed=7, instructions=[(0, 10, "a task never seen"), (10, 25, "place it in the bowl")]
+    )
 
 
 def _snapshot(root, episodes) -> list[dict]:
@@ -71,7 +73,9 @@ def base(tmp_path_factory):
     return roots
 
 
-CASES = [(step, False) for step in range(len(STEPS) + 1)] + [(STEPS.index(s), True) for s in ("video", "data", "info.json (commit)")]
+CASES = [(step, False) for step in range(len(STEPS) + 1)] + [
+    (STEPS.index(s), True) for s in ("video", "data", "info.json (commit)")
+]
 
 
 @pytest.mark.parametrize("step, roll", CASES, ids=[f"{'new-files' if r else 'append'}-" + (f"before-{STEPS[s]}" if s < len(STEPS) else "after-all")
@@ -133,7 +137,9 @@ def test_sigkill_between_the_data_and_the_manifest(base, tmp_path):
     root = tmp_path / "ds"
     shutil.copytree(source, root)
     step = STEPS.index("info.json (commit)")  # the data file already holds the new rows
-    proc = subprocess.run([sys.executable, "-c", _SIGKILL_SCRIPT, str(root), str(step)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", _SIGKILL_SCRIPT, str(root), str(step)], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert [p for p in root.rglob(f"*{TMP_MARK}*")]  # the kill left temporaries (info.json, stats.json)
     report = validate_report(root)

@@ -34,12 +34,18 @@ def test_future_chunk_is_in_the_current_camera_frame(small_dataset):
         expected = rot.T @ (wrist_world - centre)  # right wrist in the camera of the anchor frame
         np.testing.assert_allclose(sample["actions"][h - 1, 24:27], expected, atol=1e-5)
         world_from_hand = hand_frames(ep.keypoints_world[anchor + h].astype(np.float64))[1]
-        np.testing.assert_allclose(sample["actions"][h - 1, 27:33], matrix_to_rot6d(rot.T @ world_from_hand[:3, :3]), atol=1e-5)
+        np.testing.assert_allclose(
+            sample["actions"][h - 1, 27:33], matrix_to_rot6d(rot.T @ world_from_hand[:3, :3]), atol=1e-5
+        )
     np.testing.assert_allclose(sample["state"][24:27], rot.T @ (ep.keypoints_world[anchor, 1, 0] - centre), atol=1e-5)
     assert sample["images"].shape == (6, 3, 32, 48) and sample["images"].dtype == np.uint8
     assert sample["actions"].shape == (30, 48) and sample["action_valid"].all()
-    np.testing.assert_array_equal(sample["image_mask"], [False, False, False, False, True, True])  # frame 0 is 0.2 s back
-    assert sample["intrinsics"][0] == pytest.approx(32 * 48 / 64) and sample["intrinsics"][1] == pytest.approx(32 * 32 / 64)
+    np.testing.assert_array_equal(
+        sample["image_mask"], [False, False, False, False, True, True]
+    )  # frame 0 is 0.2 s back
+    assert sample["intrinsics"][0] == pytest.approx(32 * 48 / 64) and sample["intrinsics"][1] == pytest.approx(
+        32 * 32 / 64
+    )
     np.testing.assert_allclose(sample["fov"], [np.pi / 2, np.pi / 2], atol=1e-6)
 
 
@@ -98,7 +104,9 @@ def _keys(stream, epoch=0):
 
 def test_stream_is_deterministic_and_covers_every_anchor_once(small_dataset):
     root, _ = small_dataset
-    config = LoaderConfig(datasets=(MixtureEntry(str(root)),), sample=CFG, shuffle_buffer=4, block_seconds=0.5, val_fraction=0.0)
+    config = LoaderConfig(
+        datasets=(MixtureEntry(str(root)),), sample=CFG, shuffle_buffer=4, block_seconds=0.5, val_fraction=0.0
+    )
     sources, weights = open_sources(config, "all")
     stream = SampleStream(sources, weights, config)
     first, again, other = _keys(stream), _keys(stream), _keys(stream, epoch=1)
@@ -133,7 +141,13 @@ def test_loader_batches_with_worker_processes(small_dataset):
     from dexego.data import make_loader
 
     root, _ = small_dataset
-    config = LoaderConfig(datasets=(MixtureEntry(str(root)),), sample=SampleConfig(image_size=(16, 16)), batch_size=4, num_workers=2, val_fraction=0.0)
+    config = LoaderConfig(
+        datasets=(MixtureEntry(str(root)),),
+        sample=SampleConfig(image_size=(16, 16)),
+        batch_size=4,
+        num_workers=2,
+        val_fraction=0.0,
+    )
     batches = list(make_loader(config, split="all"))
     total = sum(len(b["frame_index"]) for b in batches)
     assert total == sum(len(a) for a in SampleSource(root, CFG).anchors.values())
@@ -155,12 +169,23 @@ def test_nan_camera_pose_at_an_anchor_names_the_episode_frame_and_field(small_da
     meta = {"embodiment": "human", "source": "synthetic", "episode_index": 0}
     samples = build_samples(columns, [None, None], [0, 20], 30.0, CFG, None, meta, ["a", "b"], "ds (episode 0)")
     assert all(np.isfinite(s["actions"]).all() for s in samples)  # a NaN pose inside a chunk is never read
-    with pytest.raises(InputError, match=r"ds \(episode 0\): observation\.camera\.world_from_camera: NaN or inf at frame 10"):
+    with pytest.raises(
+        InputError, match=r"ds \(episode 0\): observation\.camera\.world_from_camera: NaN or inf at frame 10"
+    ):
         build_samples(columns, [None, None], [0, 10], 30.0, CFG, None, meta, ["a", "b"], "ds (episode 0)")
 
 
-@pytest.mark.parametrize("field, value", [("horizon", 0), ("history", -1), ("history_spacing_s", float("nan")),
-                                          ("action_fps", 0.0), ("samples_per_second", -3.0), ("image_size", (0, 64))])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("horizon", 0),
+        ("history", -1),
+        ("history_spacing_s", float("nan")),
+        ("action_fps", 0.0),
+        ("samples_per_second", -3.0),
+        ("image_size", (0, 64)),
+    ],
+)
 def test_sample_config_out_of_range_is_a_config_error(field, value):
     from dexego.config import load_config
     from dexego.errors import ConfigError

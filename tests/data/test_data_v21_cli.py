@@ -16,7 +16,12 @@ def _write_v21(root, lengths=(12, 9)):
     """A LeRobot v2.1 robot dataset: one parquet and one mp4 per episode, jsonl metadata."""
     (root / "meta").mkdir(parents=True)
     features = {
-        "observation.images.top": {"dtype": "video", "shape": [32, 32, 3], "names": ["height", "width", "channels"], "info": {}},
+        "observation.images.top": {
+            "dtype": "video",
+            "shape": [32, 32, 3],
+            "names": ["height", "width", "channels"],
+            "info": {},
+        },
         "observation.state": {"dtype": "float32", "shape": [6], "names": [f"j{i}" for i in range(6)]},
         "action": {"dtype": "float32", "shape": [6], "names": [f"j{i}" for i in range(6)]},
         "timestamp": {"dtype": "float32", "shape": [1], "names": None},
@@ -35,7 +40,12 @@ def _write_v21(root, lengths=(12, 9)):
     }  # fmt: skip
     (root / "meta/info.json").write_text(json.dumps(info))
     (root / "meta/tasks.jsonl").write_text('{"task_index": 0, "task": "grasp"}\n{"task_index": 1, "task": "stack"}\n')
-    (root / "meta/episodes.jsonl").write_text("".join(json.dumps({"episode_index": i, "tasks": [["grasp", "stack"][i % 2]], "length": n}) + "\n" for i, n in enumerate(lengths)))
+    (root / "meta/episodes.jsonl").write_text(
+        "".join(
+            json.dumps({"episode_index": i, "tasks": [["grasp", "stack"][i % 2]], "length": n}) + "\n"
+            for i, n in enumerate(lengths)
+        )
+    )
     start, states = 0, []
     for ep, n in enumerate(lengths):
         state = np.random.default_rng(ep).normal(size=(n, 6)).astype(np.float32)

@@ -66,8 +66,21 @@ def test_meta_tables_follow_v30_field_for_field(small_dataset):
         assert info["features"][name]["shape"] == [1]
     assert info["features"]["timestamp"]["dtype"] == "float32" and info["features"]["index"]["dtype"] == "int64"
     video = info["features"][F.VIDEO_KEY]
-    assert video["dtype"] == "video" and video["shape"] == [64, 64, 3] and video["names"] == ["height", "width", "channels"]
-    assert {"video.height", "video.width", "video.codec", "video.pix_fmt", "video.fps", "video.channels", "has_audio", "video.is_depth_map"} <= set(video["info"])
+    assert (
+        video["dtype"] == "video"
+        and video["shape"] == [64, 64, 3]
+        and video["names"] == ["height", "width", "channels"]
+    )
+    assert {
+        "video.height",
+        "video.width",
+        "video.codec",
+        "video.pix_fmt",
+        "video.fps",
+        "video.channels",
+        "has_audio",
+        "video.is_depth_map",
+    } <= set(video["info"])
 
     table = pq.read_table(root / "meta/episodes/chunk-000/file-000.parquet")
     key = F.VIDEO_KEY
@@ -124,7 +137,9 @@ def test_files_roll_over_and_writer_resumes(tmp_path):
     assert len(list((root / "videos").rglob("*.mp4"))) == 3
     ds = Dataset(root)
     assert ds.num_episodes == 3 and list(ds.episode_lengths) == [20, 20, 25]
-    np.testing.assert_array_equal(ds.episode(2, frames=False).keypoints_world, synthetic_episode(25, seed=5).keypoints_world)
+    np.testing.assert_array_equal(
+        ds.episode(2, frames=False).keypoints_world, synthetic_episode(25, seed=5).keypoints_world
+    )
     assert validate_dataset(root) == []
 
 
@@ -208,7 +223,9 @@ def test_killed_writer_leaves_committed_episodes_intact(tmp_path):
     assert validate_dataset(root) == []
     ds = Dataset(root)
     assert ds.num_episodes == 2
-    np.testing.assert_array_equal(ds.episode(1, frames=False).keypoints_world, synthetic_episode(20, seed=1).keypoints_world)
+    np.testing.assert_array_equal(
+        ds.episode(1, frames=False).keypoints_world, synthetic_episode(20, seed=1).keypoints_world
+    )
     assert ds.frames(1, [0, 19]).shape == (2, 64, 64, 3)
     with DatasetWriter(root) as writer:  # continues the dataset
         assert writer.add_episode(synthetic_episode(10, seed=4)) == 2

@@ -19,7 +19,9 @@ def test_derangement_moves_every_episode_and_is_seeded():
         for seed in range(5):
             d = derangement(n, seed)
             assert sorted(d) == list(range(n)) and all(d[i] != i for i in range(n))
-    assert np.array_equal(derangement(10, 1), derangement(10, 1)) and not np.array_equal(derangement(10, 1), derangement(10, 2))
+    assert np.array_equal(derangement(10, 1), derangement(10, 1)) and not np.array_equal(
+        derangement(10, 1), derangement(10, 2)
+    )
     with pytest.raises(ValueError, match="at least 2"):
         derangement(1, 0)
 
@@ -65,7 +67,7 @@ def test_control_arms_run_end_to_end(tmp_path):
         'name = "human_pretrained"\npretrained = true', 'name = "shuffled"\npretrained = true\npretraining = "shuffled"',
         'name = "visual"\npretrained = false\nrobot_looks = "robot+human"', 'name = "human_only"\npretrained = true\nfinetune = false',
         'name = "matched"\npretrained = false\nfinetune_steps = 5'))  # fmt: skip
-    text += "\n[eval]\nrollouts = 1\nsplits = [\"seen\", \"unseen\"]\nhorizon = 15\nquery_every = 8\nvideos = 0\noverlays = 1\nmotion_samples = 2\n"
+    text += '\n[eval]\nrollouts = 1\nsplits = ["seen", "unseen"]\nhorizon = 15\nquery_every = 8\nvideos = 0\noverlays = 1\nmotion_samples = 2\n'
     (profile / "demo.toml").write_text(text)
     out = tmp_path / "out"
     summary = run_demo(profile, out, DemoOptions(progress=False), log=lambda m: None)

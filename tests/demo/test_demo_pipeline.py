@@ -84,7 +84,10 @@ def test_micro_demo_runs_end_to_end_and_resumes(tmp_path):
     assert results["policy"] == arms[0] and len(results["rollouts"]) == loaded.profile.eval.rollouts
     # the pretrained arm started from the human run, the other from scratch
     configs = {a: json.loads((out / "results" / "runs" / a / "config.json").read_text()) for a in arms}
-    assert configs["human_pretrained"]["init_from"].endswith("runs/pretrain") and configs["no_pretraining"]["init_from"] == ""
+    assert (
+        configs["human_pretrained"]["init_from"].endswith("runs/pretrain")
+        and configs["no_pretraining"]["init_from"] == ""
+    )
     assert configs["human_pretrained"]["loop"] == configs["no_pretraining"]["loop"]  # same fine-tuning budget
     names = stage_names(loaded)
     assert sum(line.endswith("s") and "done in" in line for line in lines) == len(names)
@@ -113,7 +116,9 @@ def test_demo_report_fits_a_1280_px_window(tmp_path):
     from dexego.evaluate.html_page import page
     from dexego.evaluate.tables import Table
 
-    wide = Table("wide", tuple(f"column {i} with a long title" for i in range(30)), (tuple("x" * 40 for _ in range(30)),))
+    wide = Table(
+        "wide", tuple(f"column {i} with a long title" for i in range(30)), (tuple("x" * 40 for _ in range(30)),)
+    )
     path = tmp_path / "page.html"
     path.write_text(page("wide", folded("open", wide.to_html(), open_=True) + wide.to_html()))
     _, _, width = measured(dump_dom(path, tmp_path / "profile"))

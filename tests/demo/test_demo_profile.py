@@ -58,14 +58,17 @@ def test_profile_from_a_folder(tmp_path):
         load_profile(tmp_path)
 
 
-@pytest.mark.parametrize("bad", [
-    lambda: Arm("a", robot_fraction=0.0),
-    lambda: Arm("bad name"),
-    lambda: DataPlan(human_episodes=1),
-    lambda: DataPlan(robot_tasks=()),
-    lambda: EvalPlan(splits=("validation",)),
-    lambda: EvalPlan(rollouts=0),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        lambda: Arm("a", robot_fraction=0.0),
+        lambda: Arm("bad name"),
+        lambda: DataPlan(human_episodes=1),
+        lambda: DataPlan(robot_tasks=()),
+        lambda: EvalPlan(splits=("validation",)),
+        lambda: EvalPlan(rollouts=0),
+    ],
+)
 def test_bad_profile_values_are_rejected(bad):
     with pytest.raises(ValueError):
         bad()
@@ -84,10 +87,19 @@ def test_fraction_episodes_keeps_at_least_two():
 
 def _summary(sr_with, sr_without, loss_with=1.0, loss_without=2.0):
     def arm(name, pretrained, sr, loss):
-        return {"name": name, "pretrained": pretrained, "robot_fraction": 1.0, "val_robot_loss_last": loss,
-                "eval": {"seen": {"sr": sr, "psr": sr, "rollouts": 4}}, "motion": {"wrist_cm": 3.0, "fingertip_cm": 2.0}}
+        return {
+            "name": name,
+            "pretrained": pretrained,
+            "robot_fraction": 1.0,
+            "val_robot_loss_last": loss,
+            "eval": {"seen": {"sr": sr, "psr": sr, "rollouts": 4}},
+            "motion": {"wrist_cm": 3.0, "fingertip_cm": 2.0},
+        }
 
-    return {"tasks": {"robot": ["Push-Box"]}, "arms": [arm("a", True, sr_with, loss_with), arm("b", False, sr_without, loss_without)]}
+    return {
+        "tasks": {"robot": ["Push-Box"]},
+        "arms": [arm("a", True, sr_with, loss_with), arm("b", False, sr_without, loss_without)],
+    }
 
 
 def test_findings_state_what_was_measured():
@@ -107,7 +119,9 @@ def test_a_run_folder_resumes_only_the_same_profile(tmp_path):
     assert (out / PROFILE_RECORD).is_file()
     (out / "results").mkdir()  # stages have run
     check_same_profile(load_profile("micro"), out)  # the same profile resumes
-    with pytest.raises(ConfigError, match=r"another profile \(profile 'micro', not 'micro'; differs in: demo\.eval\.rollouts\)"):
+    with pytest.raises(
+        ConfigError, match=r"another profile \(profile 'micro', not 'micro'; differs in: demo\.eval\.rollouts\)"
+    ):
         check_same_profile(load_profile("micro", ["eval.rollouts=3"]), out)
     with pytest.raises(ConfigError, match="profile 'micro', not 'quick'"):
         check_same_profile(load_profile("quick"), out)

@@ -40,7 +40,9 @@ def test_profiles_are_found():
 def test_no_evaluation_look_or_seed_can_reach_training_data(path):
     loaded = load_profile(path.parent)
     rollouts = evaluation_rollouts(loaded.profile)
-    assert rollouts and {(s.room, s.table) for s in rollouts if s.split == "unseen"} <= set(loaded.profile.looks.evaluation)
+    assert rollouts and {(s.room, s.table) for s in rollouts if s.split == "unseen"} <= set(
+        loaded.profile.looks.evaluation
+    )
     eval_seeds = {s.seed for s in rollouts}
     eval_looks = set(loaded.profile.looks.evaluation)
     for embodiment, episodes, seed, looks in planned_datasets(loaded):
@@ -95,5 +97,11 @@ def test_pipeline_checks_every_dataset_it_trains_on(tmp_path):
     paths = training_datasets(loaded, tmp_path)
     vr = arm_data_dir(tmp_path, Arm("x", pretrained=False, robot_looks="robot+human"))
     half = arm_data_dir(tmp_path, Arm("x", robot_fraction=0.5))
-    for root in (tmp_path / "data" / "human", tmp_path / "data" / "robot", vr, half, tmp_path / "data" / "robot_heldout"):
+    for root in (
+        tmp_path / "data" / "human",
+        tmp_path / "data" / "robot",
+        vr,
+        half,
+        tmp_path / "data" / "robot_heldout",
+    ):
         assert any(p.parent == root for p in paths), root

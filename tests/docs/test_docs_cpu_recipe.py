@@ -38,7 +38,9 @@ def demos_commands(markdown: str) -> list[str]:
 
 
 def cpu_train_configs(markdown: str) -> list[str]:
-    return [line.split()[2] for line in bash_lines(markdown) if line.startswith("dexego train cpu/") and "--" not in line]
+    return [
+        line.split()[2] for line in bash_lines(markdown) if line.startswith("dexego train cpu/") and "--" not in line
+    ]
 
 
 DOCS = (ROOT / "docs" / "training.md").read_text()

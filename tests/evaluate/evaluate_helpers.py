@@ -7,9 +7,7 @@ import numpy as np
 from dexego.geometry import matrix_to_rot6d
 
 # Fingertips in the wrist frame (metres), thumb to little.
-TIPS_LOCAL = np.array(
-    [[0.05, 0.06, 0.0], [0.17, 0.03, 0.0], [0.18, 0.0, 0.0], [0.17, -0.02, 0.0], [0.15, -0.04, 0.0]]
-)
+TIPS_LOCAL = np.array([[0.05, 0.06, 0.0], [0.17, 0.03, 0.0], [0.18, 0.0, 0.0], [0.17, -0.02, 0.0], [0.15, -0.04, 0.0]])
 
 
 def hand_chunk(

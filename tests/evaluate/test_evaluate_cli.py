@@ -23,7 +23,9 @@ def test_motion_hold_baseline_matches_the_samples(dataset, tmp_path):
     from dexego.data import SampleConfig, SampleSource
 
     out = tmp_path / "eval" / "motion.json"
-    assert main(["eval", "motion", "--policy", "hold", "--data", str(dataset), "--out", str(out), "--overlays", "2"]) == 0
+    assert (
+        main(["eval", "motion", "--policy", "hold", "--data", str(dataset), "--out", str(out), "--overlays", "2"]) == 0
+    )
     result = json.loads(out.read_text())
     # Independent check: holding the current pose errs by |future wrist - current wrist| over valid hands.
     source = SampleSource(dataset, SampleConfig())
@@ -48,7 +50,23 @@ def test_motion_with_a_policy_checkpoint(dataset, tmp_path):
 
     Policy(PolicyConfig()).save(tmp_path / "ckpt")
     out = tmp_path / "m.json"
-    assert main(["eval", "motion", "--policy", str(tmp_path / "ckpt"), "--data", str(dataset), "--max-samples", "2", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "motion",
+                "--policy",
+                str(tmp_path / "ckpt"),
+                "--data",
+                str(dataset),
+                "--max-samples",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
     assert result["overall"]["samples"] == 2 and math.isfinite(result["overall"]["wrist_cm"])
 
@@ -77,7 +95,22 @@ def test_scaling_command_writes_fit_and_plot(tmp_path):
     points = [{"amount": x, "loss": 1.2 - 0.15 * math.log10(x)} for x in (5, 50, 500, 5000)]
     (tmp_path / "points.json").write_text(json.dumps({"unit": "hours", "points": points}))
     out, plot = tmp_path / "fit.json", tmp_path / "fit.png"
-    assert main(["eval", "scaling", str(tmp_path / "points.json"), "--predict", "50000", "--out", str(out), "--plot", str(plot)]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "scaling",
+                str(tmp_path / "points.json"),
+                "--predict",
+                "50000",
+                "--out",
+                str(out),
+                "--plot",
+                str(plot),
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
     assert result["fit"]["slope"] == pytest.approx(-0.15) and result["fit"]["r2"] == pytest.approx(1.0)
     assert result["predictions"][0]["loss"] == pytest.approx(1.2 - 0.15 * math.log10(50000))
@@ -91,10 +124,17 @@ def test_scaling_command_reports_both_laws_and_warns_on_short_or_rising_input(tm
     out = tmp_path / "fit.json"
     assert main(["eval", "scaling", str(tmp_path / "runs.json"), "--resamples", "50", "--out", str(out)]) == 0
     err = capsys.readouterr().err
-    assert "power_law: loss = c + k * amount^-alpha; R^2 = 0.99" in err and "leave-last-out log_linear: fitted below 32 minutes" in err
+    assert (
+        "power_law: loss = c + k * amount^-alpha; R^2 = 0.99" in err
+        and "leave-last-out log_linear: fitted below 32 minutes" in err
+    )
     analysis = json.loads(out.read_text())["analysis"]
-    assert analysis["laws"]["power_law"]["params"]["alpha"] == pytest.approx(0.4, abs=0.05) and analysis["warnings"] == []
-    (tmp_path / "two.json").write_text(json.dumps({"points": [{"amount": 1, "loss": 1.0}, {"amount": 10, "loss": 2.0}]}))
+    assert (
+        analysis["laws"]["power_law"]["params"]["alpha"] == pytest.approx(0.4, abs=0.05) and analysis["warnings"] == []
+    )
+    (tmp_path / "two.json").write_text(
+        json.dumps({"points": [{"amount": 1, "loss": 1.0}, {"amount": 10, "loss": 2.0}]})
+    )
     assert main(["eval", "scaling", str(tmp_path / "two.json")]) == 0
     assert "warning: fewer than 3 different amounts" in capsys.readouterr().err
     rising = [{"amount": x, "loss": v} for x, v in ((1, 1.0), (2, 1.5), (4, 0.8), (8, 0.6))]

@@ -23,9 +23,17 @@ def test_correlations_match_scipy_and_a_strong_law_excludes_zero():
     assert result["pretrain_loss"]["spearman"]["r"] == pytest.approx(spearmanr(x, y).statistic)
     for method in ("pearson", "spearman"):
         low, high = result["pretrain_loss"][method]["interval"]
-        assert low <= result["pretrain_loss"][method]["r"] <= high < 0 and not result["pretrain_loss"][method]["includes_zero"]
-    assert "lower pretraining validation loss (human) goes with higher success over these 8 runs" in result["statements"][0]
-    assert result["robot_loss"]["pearson"]["r"] == pytest.approx(result["pretrain_loss"]["pearson"]["r"])  # robot loss = loss / 2
+        assert (
+            low <= result["pretrain_loss"][method]["r"] <= high < 0
+            and not result["pretrain_loss"][method]["includes_zero"]
+        )
+    assert (
+        "lower pretraining validation loss (human) goes with higher success over these 8 runs"
+        in result["statements"][0]
+    )
+    assert result["robot_loss"]["pearson"]["r"] == pytest.approx(
+        result["pretrain_loss"]["pearson"]["r"]
+    )  # robot loss = loss / 2
     assert json.loads(json.dumps(result))["runs"][0]["success_rate"] == runs[0].success_rate
 
 
@@ -34,8 +42,14 @@ def test_no_relation_says_the_interval_includes_zero():
     runs = [RunOutcome(f"r{i}", float(rng.uniform(1, 2)), int(rng.integers(0, 21)), 20) for i in range(8)]
     result = loss_success(runs, resamples=500)
     assert result["pretrain_loss"]["pearson"]["includes_zero"]
-    assert "an interval includes 0: these 8 runs do not show that the pretraining validation loss (human) predicts success" in result["statements"][0]
-    assert result["robot_loss"] is None and "not computed: a correlation needs at least 3 runs, got 0" in result["statements"][1]
+    assert (
+        "an interval includes 0: these 8 runs do not show that the pretraining validation loss (human) predicts success"
+        in result["statements"][0]
+    )
+    assert (
+        result["robot_loss"] is None
+        and "not computed: a correlation needs at least 3 runs, got 0" in result["statements"][1]
+    )
 
 
 def test_degenerate_inputs_are_named():

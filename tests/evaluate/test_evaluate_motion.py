@@ -100,7 +100,9 @@ def test_aggregation_weights_every_valid_hand_step_and_groups():
     first = motion_errors(hand_chunk(4, wrist=((-0.09, 0.0, 0.5), (0.1, 0.0, 0.5))), target, valid, K, (224, 224))
     valid_left_only = valid.copy()
     valid_left_only[:2, 1] = False
-    second = motion_errors(hand_chunk(4, wrist=((-0.06, 0.0, 0.5), (0.14, 0.0, 0.5))), target, valid_left_only, K, (224, 224))
+    second = motion_errors(
+        hand_chunk(4, wrist=((-0.06, 0.0, 0.5), (0.14, 0.0, 0.5))), target, valid_left_only, K, (224, 224)
+    )
     metrics = MotionMetrics(horizon=4, steps=(1, 4))
     metrics.add(first, source="egodex", task="pour")
     metrics.add(second, source="sim", task="pour")

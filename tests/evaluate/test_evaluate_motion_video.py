@@ -71,7 +71,11 @@ def test_cli_writes_the_overlay_video_of_a_policy(dataset, tmp_path):
     with av.open(str(video)) as container:
         decoded = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
     assert decoded.shape == (40, 224, 224, 3)
-    plain = SampleSource(dataset, SampleConfig(**SETTINGS | {"horizon": 8})).samples(1, [0])[0]["images"][-1].transpose(1, 2, 0)
+    plain = (
+        SampleSource(dataset, SampleConfig(**SETTINGS | {"horizon": 8}))
+        .samples(1, [0])[0]["images"][-1]
+        .transpose(1, 2, 0)
+    )
     assert np.abs(decoded[0].astype(int) - plain).max() > 100  # drawn on, not just re-encoded
     assert not list(video.parent.glob("*.tmp*"))
     assert main(args[:-2] + ["--video-episode", "5"]) == 2

@@ -58,7 +58,10 @@ def test_predictor_sees_no_targets_and_errors_match_the_offset():
 
 def test_hold_baseline_on_batched_samples():
     moving, still = sample(shift=0.30), sample(shift=0.0)
-    batch = {k: np.stack([moving[k], still[k]]) if isinstance(moving[k], np.ndarray) else [moving[k], still[k]] for k in moving}
+    batch = {
+        k: np.stack([moving[k], still[k]]) if isinstance(moving[k], np.ndarray) else [moving[k], still[k]]
+        for k in moving
+    }
     result = evaluate_motion(HoldCurrentPose(30), [batch], MotionEvalConfig(steps=(30,)))
     # The moving left hand ends 30 cm away; the other three hands stand still.
     assert result["overall"]["samples"] == 2
@@ -94,7 +97,9 @@ def test_report_steps_beyond_the_horizon_and_nan_predictions_are_clear_errors():
     with pytest.raises(ConfigError, match=r"report steps \[45\] are outside the chunk's horizon 1\.\.30"):
         evaluate_motion(HoldCurrentPose(30), [sample()], MotionEvalConfig(steps=(10, 45)))
     labelled = {**sample(), "episode_index": np.int64(4), "frame_index": np.int64(12)}
-    with pytest.raises(InputError, match=r"predict_action_chunk: returned NaN or inf for a valid hand \(episode 4, frame 12\)"):
+    with pytest.raises(
+        InputError, match=r"predict_action_chunk: returned NaN or inf for a valid hand \(episode 4, frame 12\)"
+    ):
         evaluate_motion(NaNPredictor(), [labelled])
     labelled["action_valid"][:, 1] = False  # NaN in an invalid hand is ignored, as by the metrics
     assert evaluate_motion(NaNPredictor(), [labelled])["overall"]["samples"] == 1

@@ -72,7 +72,10 @@ def run_dir(tmp_path):
     predicted = hand_chunk(wrist=((-0.07, 0.0, 0.5), (0.1, 0.0, 0.5)))
     metrics.add(motion_errors(predicted, target, np.ones((30, 2), bool), K, (64, 64)), source="sim", task="Stack-Can")
     (run / "eval" / "motion.json").write_text(json.dumps(metrics.result()))
-    rollouts = [{"task": "Stack-Can", "split": "seen", "success": i % 2 == 0, "subtasks_done": i % 3, "subtasks_total": 2} for i in range(4)]
+    rollouts = [
+        {"task": "Stack-Can", "split": "seen", "success": i % 2 == 0, "subtasks_done": i % 3, "subtasks_total": 2}
+        for i in range(4)
+    ]
     (run / "eval" / "sim_results.json").write_text(json.dumps({"policy": "tiny", "rollouts": rollouts}))
     points = [ScalingPoint(x, 1.0 - 0.1 * np.log10(x), unit="hours") for x in (1, 10, 100)]
     fit = fit_log_linear([p.amount for p in points], [p.loss for p in points], "hours")
@@ -89,8 +92,14 @@ def test_report_embeds_valid_pngs_and_filled_tables(run_dir):
     text = path.read_text()
     parser = PageParser()
     parser.feed(text)
-    assert parser.headings == ["Training", "Configuration: config.json", "Motion prediction: eval/motion.json", "Scaling law",
-                               "Benchmark", "Images"]
+    assert parser.headings == [
+        "Training",
+        "Configuration: config.json",
+        "Motion prediction: eval/motion.json",
+        "Scaling law",
+        "Benchmark",
+        "Images",
+    ]
     # Plots: loss, lr, the motion error curve, the scaling plot; plus the overlay.
     assert len(parser.images) == 5
     for image in parser.images:
@@ -115,7 +124,14 @@ def test_report_is_rebuilt_without_reading_itself(run_dir):
     first = (run_dir / "report.html").read_text()
     write_report(run_dir)
     assert (run_dir / "report.html").read_text() == first
-    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoints", "config.json", "eval", "final", "metrics.jsonl", "report.html"]
+    assert sorted(p.name for p in run_dir.iterdir()) == [
+        "checkpoints",
+        "config.json",
+        "eval",
+        "final",
+        "metrics.jsonl",
+        "report.html",
+    ]
 
 
 def test_report_errors(tmp_path, run_dir):
@@ -155,7 +171,9 @@ def test_report_renders_in_headless_chromium_within_1280_px(run_dir, tmp_path):
 def test_experiment_with_several_runs_gets_one_training_section_each(tmp_path):
     for name, loss in (("small", 1.0), ("large", 0.5)):
         (tmp_path / name).mkdir()
-        (tmp_path / name / "metrics.jsonl").write_text(json.dumps({"step": 1, "split": "val_human", "loss": loss}) + "\n")
+        (tmp_path / name / "metrics.jsonl").write_text(
+            json.dumps({"step": 1, "split": "val_human", "loss": loss}) + "\n"
+        )
     parser = PageParser()
     parser.feed(build_report(tmp_path))
     assert parser.headings == ["Training: large", "Training: small"]
@@ -174,7 +192,9 @@ def test_per_split_result_files_are_not_extra_policies(tmp_path):
         (tmp_path / "eval" / "splits").mkdir(parents=True, exist_ok=True)
         (tmp_path / "eval" / f"{arm}.json").write_text(json.dumps({"policy": arm, "rollouts": seen + unseen}))
         (tmp_path / "eval" / "splits" / f"{arm}_seen.json").write_text(json.dumps({"policy": arm, "rollouts": seen}))
-        (tmp_path / "eval" / "splits" / f"{arm}_unseen.json").write_text(json.dumps({"policy": arm, "rollouts": unseen}))
+        (tmp_path / "eval" / "splits" / f"{arm}_unseen.json").write_text(
+            json.dumps({"policy": arm, "rollouts": unseen})
+        )
     text = build_report(tmp_path)
     overview = text.split("Mean success (SR) and progress (PSR) rates", 1)[1].split("</table>", 1)[0]
     assert overview.count("<tr>") == 1 + 2  # header + one row per policy
@@ -185,4 +205,6 @@ def test_per_split_result_files_are_not_extra_policies(tmp_path):
     rerun = parse_results({"policy": "a", "rollouts": rollouts("seen", [True, True])}, "a_seen_rerun.json")
     other = parse_results({"policy": "b", "rollouts": seen}, "b.json")
     assert [r.source for r in drop_parts([part, merged, rerun, other])] == ["a.json", "a_seen_rerun.json", "b.json"]
-    assert [r.source for r in drop_parts([merged, parse_results({"policy": "a", "rollouts": seen + unseen}, "copy.json")])] == ["a.json"]
+    assert [
+        r.source for r in drop_parts([merged, parse_results({"policy": "a", "rollouts": seen + unseen}, "copy.json")])
+    ] == ["a.json"]

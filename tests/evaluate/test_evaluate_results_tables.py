@@ -52,7 +52,10 @@ def test_summary_form_and_policy_name_from_file(tmp_path):
         ({"task": "A", "split": "seen", "success": 1}, "rollouts[0].success"),
         ({"task": "", "split": "seen", "success": True}, "rollouts[0].task"),
         ({"task": "A", "split": "seen", "success": True, "progress": 1.5}, "rollouts[0].progress"),
-        ({"task": "A", "split": "seen", "success": True, "subtasks_done": 4, "subtasks_total": 3}, "rollouts[0].subtasks_done"),
+        (
+            {"task": "A", "split": "seen", "success": True, "subtasks_done": 4, "subtasks_total": 3},
+            "rollouts[0].subtasks_done",
+        ),
     ],
 )
 def test_bad_rollouts_name_the_field(tmp_path, record, field):
@@ -77,13 +80,33 @@ def test_corrupt_and_empty_files(tmp_path):
 
 
 def test_benchmark_tables_markdown_and_html():
-    a = parse_results({"policy": "ours", "rollouts": [rollout("Stack-Can", "seen", True, 2, 2), rollout("Push-Box", "seen", False, 1, 2),
-                                                       rollout("Stack-Can", "unseen", False, 1, 2)]})
+    a = parse_results(
+        {
+            "policy": "ours",
+            "rollouts": [
+                rollout("Stack-Can", "seen", True, 2, 2),
+                rollout("Push-Box", "seen", False, 1, 2),
+                rollout("Stack-Can", "unseen", False, 1, 2),
+            ],
+        }
+    )
     b = parse_results({"policy": "ours", "rollouts": [rollout("Stack-Can", "seen", False, 0, 2)]})
     tables = benchmark_tables([a, b])
-    assert [t.title.split(":")[0] for t in tables] == ["Mean success (SR) and progress (PSR) rates", "Seen backgrounds", "Unseen backgrounds"]
+    assert [t.title.split(":")[0] for t in tables] == [
+        "Mean success (SR) and progress (PSR) rates",
+        "Seen backgrounds",
+        "Unseen backgrounds",
+    ]
     overview = tables[0]
-    assert overview.header == ("Policy", "seen SR %", "seen PSR %", "seen tasks", "unseen SR %", "unseen PSR %", "unseen tasks")
+    assert overview.header == (
+        "Policy",
+        "seen SR %",
+        "seen PSR %",
+        "seen tasks",
+        "unseen SR %",
+        "unseen PSR %",
+        "unseen tasks",
+    )
     assert overview.rows[0] == ("ours", "50.0", "75.0", "2", "0.0", "50.0", "1")
     assert overview.rows[1] == ("ours #2", "0.0", "0.0", "1", "—", "—", "0")
     seen = tables[1]

@@ -42,7 +42,12 @@ def test_exact_law_gives_r2_one_and_exact_parameters():
 
 @pytest.mark.parametrize(
     "amounts, losses, message",
-    [([1, 0], [1, 2], "positive"), ([5, 5], [1, 2], "two different"), ([1, 2], [1, float("nan")], "finite"), ([1], [1], "two different")],
+    [
+        ([1, 0], [1, 2], "positive"),
+        ([5, 5], [1, 2], "two different"),
+        ([1, 2], [1, float("nan")], "finite"),
+        ([1], [1], "two different"),
+    ],
 )
 def test_bad_fits_are_rejected(amounts, losses, message):
     with pytest.raises(ValueError, match=message):
@@ -50,15 +55,24 @@ def test_bad_fits_are_rejected(amounts, losses, message):
 
 
 def test_points_from_json_csv_and_run_directories(tmp_path):
-    (tmp_path / "many.json").write_text(json.dumps({"unit": "hours", "points": [{"amount": 1, "loss": 1.0}, {"amount": 10, "val_loss": 0.8}]}))
+    (tmp_path / "many.json").write_text(
+        json.dumps({"unit": "hours", "points": [{"amount": 1, "loss": 1.0}, {"amount": 10, "val_loss": 0.8}]})
+    )
     (tmp_path / "one.json").write_text(json.dumps({"data_hours": 100, "loss": 0.6, "label": "big"}))
     (tmp_path / "pts.csv").write_text("data_hours,val_loss\n1000,0.41\n")
     run = tmp_path / "run"
     run.mkdir()
     (run / "metrics.jsonl").write_text(
-        "\n".join(json.dumps(r) for r in [{"step": 0, "split": "meta", "data_hours": 10000},
-                                           {"step": 10, "split": "val", "loss": 0.3}, {"step": 20, "split": "val", "loss": 0.25},
-                                           {"step": 20, "split": "train", "loss": 0.1}]) + "\n"
+        "\n".join(
+            json.dumps(r)
+            for r in [
+                {"step": 0, "split": "meta", "data_hours": 10000},
+                {"step": 10, "split": "val", "loss": 0.3},
+                {"step": 20, "split": "val", "loss": 0.25},
+                {"step": 20, "split": "train", "loss": 0.1},
+            ]
+        )
+        + "\n"
     )
     points = load_points([tmp_path / "many.json", tmp_path / "one.json", tmp_path / "pts.csv", run])
     assert [(p.amount, p.loss) for p in points] == [(1, 1.0), (10, 0.8), (100, 0.6), (1000, 0.41), (10000, 0.25)]
@@ -90,8 +104,11 @@ def test_bad_point_files_name_file_and_field(tmp_path):
 
 
 def test_run_directories_use_the_validation_split_the_trainer_writes(tmp_path):
-    records = [{"step": 5, "split": "val_robot", "loss": 0.1}, {"step": 5, "split": "val_human", "loss": 0.7, "data_episodes": 20},
-               {"step": 9, "split": "val_human", "loss": 0.6}]
+    records = [
+        {"step": 5, "split": "val_robot", "loss": 0.1},
+        {"step": 5, "split": "val_human", "loss": 0.7, "data_episodes": 20},
+        {"step": 9, "split": "val_human", "loss": 0.6},
+    ]
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     (point,) = load_points([tmp_path])
     assert (point.amount, point.loss, point.unit) == (20.0, 0.6, "episodes")
@@ -118,7 +135,9 @@ def test_power_law_recovers_a_known_law_and_predicts_the_largest_amount():
     result = analyse_scaling(points, resamples=200)
     power, linear = result["laws"]["power_law"], result["laws"]["log_linear"]
     assert result["method"] == "bootstrap" and "bootstrap over seeds" in result["interval_method"]
-    assert power["params"]["c"] == pytest.approx(0.5, abs=0.05) and power["params"]["alpha"] == pytest.approx(0.4, abs=0.02)
+    assert power["params"]["c"] == pytest.approx(0.5, abs=0.05) and power["params"]["alpha"] == pytest.approx(
+        0.4, abs=0.02
+    )
     for name, truth in {"c": 0.5, "k": 3.0, "alpha": 0.4}.items():
         low, high = power["intervals"][name]
         assert low <= truth <= high, name
@@ -137,7 +156,10 @@ def test_log_linear_intervals_cover_the_truth_in_most_synthetic_experiments():
         result = analyse_scaling(points, resamples=100, laws=("log_linear",), seed=r)
         law = result["laws"]["log_linear"]
         assert law["params"]["b"] == pytest.approx(-0.3, abs=0.03)
-        covered += law["intervals"]["a"][0] <= 1.2 <= law["intervals"]["a"][1] and law["intervals"]["b"][0] <= -0.3 <= law["intervals"]["b"][1]
+        covered += (
+            law["intervals"]["a"][0] <= 1.2 <= law["intervals"]["a"][1]
+            and law["intervals"]["b"][0] <= -0.3 <= law["intervals"]["b"][1]
+        )
         check = result["leave_last_out"]["laws"]["log_linear"]
         inside += check["observed_inside"]
         assert abs(check["error"]) < 0.05
@@ -164,7 +186,9 @@ def test_single_runs_use_the_fit_covariance_as_scipy_linregress():
     assert result["method"] == "covariance" and any("single run" in w for w in result["warnings"])
     reference = linregress(np.log10([p.amount for p in points]), [p.loss for p in points])
     half = t.ppf(0.975, len(points) - 2) * reference.stderr
-    assert result["laws"]["log_linear"]["intervals"]["b"] == pytest.approx([reference.slope - half, reference.slope + half])
+    assert result["laws"]["log_linear"]["intervals"]["b"] == pytest.approx(
+        [reference.slope - half, reference.slope + half]
+    )
 
 
 def test_non_monotone_and_short_inputs_warn_or_fail_by_name():

@@ -84,7 +84,9 @@ def test_recorded_rollout_videos_show_the_path_with_identical_results(env, tmp_p
     spec = RolloutSpec("Push-Box", "seen", 0, 11, 1, 1)
     results, videos = {}, {}
     for overlay in (False, True):
-        policy = model_sim_policy(ChangingChunks(), "Push-Box", SimPolicyConfig(query_every=EVERY, overlay=overlay), INFO)
+        policy = model_sim_policy(
+            ChangingChunks(), "Push-Box", SimPolicyConfig(query_every=EVERY, overlay=overlay), INFO
+        )
         path = tmp_path / f"overlay_{overlay}.mp4"
         result = run_rollout(env, policy, spec, path)
         results[overlay] = {k: v for k, v in vars(result).items() if k != "video"}

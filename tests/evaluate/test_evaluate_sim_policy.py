@@ -115,7 +115,9 @@ def test_history_resizes_to_the_policy_size_and_keeps_the_fov(expert_run, geomet
 
 @pytest.fixture(scope="module")
 def converter(geometry):
-    return PolicyToRobot("h1_inspire", "ego48", geometry.world_from_camera, sim_current, CommandConfig(retarget_iterations=8))
+    return PolicyToRobot(
+        "h1_inspire", "ego48", geometry.world_from_camera, sim_current, CommandConfig(retarget_iterations=8)
+    )
 
 
 def test_current_hands_convert_back_to_the_current_robot_command(expert_run, geometry, converter):
@@ -171,7 +173,9 @@ def test_model_sim_policy_queries_every_k_steps_and_records_history_every_step(e
     obs, _ = env.reset(seed=0)
     chunk = np.zeros((8, 48), np.float32)  # invalid hands: the robot holds its pose
     source = _FixedChunk(chunk)
-    policy = model_sim_policy(source, "Push-Box", SimPolicyConfig(query_every=3), info={"action_space": "ego48", "obs_frames": 2})
+    policy = model_sim_policy(
+        source, "Push-Box", SimPolicyConfig(query_every=3), info={"action_space": "ego48", "obs_frames": 2}
+    )
     policy.reset(0)
     for _ in range(7):
         action = policy.act(obs)
@@ -216,7 +220,9 @@ def test_server_and_in_process_checkpoints_command_the_robot_identically(tiny_ch
 
     config = SimPolicyConfig(query_every=2, image_size=32)  # the server does not report the image size
     model = load_policy(tiny_checkpoint)
-    server = PolicyServer(model, ServerConfig(port=0), metadata=policy_info(model), observation_spec=dexego_observation_spec(48))
+    server = PolicyServer(
+        model, ServerConfig(port=0), metadata=policy_info(model), observation_spec=dexego_observation_spec(48)
+    )
     with ServerThread(server) as handle:
         remote = CheckpointPolicyFactory(handle.url, config)("Push-Box")
         local = CheckpointPolicyFactory(str(tiny_checkpoint), config)("Push-Box")

@@ -55,7 +55,9 @@ def mano_state(synthetic_mano_dir):
     try:
         obs, _ = env.reset(seed=0)
         geometry = SimRobotGeometry.from_env(env)
-        history = ObservationHistory(geometry, HistoryConfig(frames=2, action_space="mano"), mano=load_mano_pair(synthetic_mano_dir))
+        history = ObservationHistory(
+            geometry, HistoryConfig(frames=2, action_space="mano"), mano=load_mano_pair(synthetic_mano_dir)
+        )
         history.push(obs)
         return history()["state"], obs
     finally:
@@ -73,7 +75,9 @@ def test_a_mano_policy_runs_with_the_mano_files_and_fails_clearly_without(tmp_pa
         _run(policy_dir)
     policy, actions, obs = _run(policy_dir, steps=8, mano_dir=str(synthetic_mano_dir))
     assert policy.action_space == "mano" and policy.chunked.queries == 2
-    assert policy.converter.kept.tolist() == [0, 0] and policy.converter.solves > 0  # decoded, retargeted: real commands
+    assert (
+        policy.converter.kept.tolist() == [0, 0] and policy.converter.solves > 0
+    )  # decoded, retargeted: real commands
     assert actions.shape == (8, 30) and np.isfinite(actions).all()
     # The wrists are commanded where they are (within 2 cm: MANO's average hand vs the robot's palm).
     per_hand = actions.reshape(8, 2, 15)
@@ -115,7 +119,9 @@ def test_a_joint_space_policy_commands_its_predicted_joints(tmp_path):
     np.testing.assert_allclose(state[space.joint_index()], obs["hand_joint_pos"].ravel(), atol=1e-6)
     mean = state.astype(np.float64)
     mean[space.joint_index()] = 0.5  # half-closed fingers, wrists where they are, whatever the images say
-    policy_dir = _save_policy(tmp_path / "joints", space.name, {"mean": mean, "std": np.full(space.dim, 1e-4)}, asdict(robot))
+    policy_dir = _save_policy(
+        tmp_path / "joints", space.name, {"mean": mean, "std": np.full(space.dim, 1e-4)}, asdict(robot)
+    )
     policy, actions, _ = _run(policy_dir)
     assert policy.converter.solves == 0 and policy.converter.kept.tolist() == [0, 0]
     per_hand = actions.reshape(8, 2, 15)

@@ -34,7 +34,11 @@ def test_amounts_are_nested_prefixes_that_show_every_look_once_large_enough():
     assert not any(run.held_out(*look) for look in looks) and run.held_out(5, 1) and run.held_out(2, 5)
     full, reduced = run.FULL, run.REDUCED
     assert len(full["amounts"]) >= 7 and max(full["amounts"]) / min(full["amounts"]) >= 30 and len(full["seeds"]) >= 3
-    assert len(full["finetune_amounts"]) >= 4 and len(full["finetune_seeds"]) >= 2 and set(full["finetune_amounts"]) <= set(full["amounts"])
+    assert (
+        len(full["finetune_amounts"]) >= 4
+        and len(full["finetune_seeds"]) >= 2
+        and set(full["finetune_amounts"]) <= set(full["amounts"])
+    )
     assert reduced["finetune_amounts"] == [] and len(reduced["amounts"]) == 5
 
 
@@ -59,7 +63,9 @@ def test_tiny_version_runs_end_to_end_and_resumes(tmp_path):
         return {(m["room"], m["table"]) for m in metas}, {m["seed"] for m in metas}
 
     val_looks, val_seeds = looks_and_seeds(work / "human_val" / "Push-Box", result["validation_episodes"]["Push-Box"])
-    train_looks, train_seeds = looks_and_seeds(work / "human" / "Push-Box")  # every recorded episode, the largest amount's too
+    train_looks, train_seeds = looks_and_seeds(
+        work / "human" / "Push-Box"
+    )  # every recorded episode, the largest amount's too
     assert val_looks and all(5 in look for look in val_looks) and not any(5 in look for look in train_looks)
     assert not val_seeds & train_seeds and {tuple(x) for x in result["training_looks"]} <= train_looks
     for name in ("results.md", "scaling_fit.json", "scaling.png"):

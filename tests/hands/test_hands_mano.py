@@ -53,7 +53,10 @@ def test_flat_hand_mean_is_explicit(synthetic_mano_dir):
     flat = MANOModel.from_dir(synthetic_mano_dir, "right", flat_hand_mean=True, num_pca=45)
     mean = MANOModel.from_dir(synthetic_mano_dir, "right", flat_hand_mean=False, num_pca=45)
     zeros = torch.zeros(45, dtype=torch.float64)
-    assert np.allclose(mean.pca_to_pose(zeros), flat.components.new_tensor(load_mano_params(synthetic_mano_dir / "MANO_RIGHT.pkl").hands_mean))
+    assert np.allclose(
+        mean.pca_to_pose(zeros),
+        flat.components.new_tensor(load_mano_params(synthetic_mano_dir / "MANO_RIGHT.pkl").hands_mean),
+    )
     a = mean(pca=zeros).keypoints
     b = flat(pose=mean.pose_mean).keypoints
     assert torch.allclose(a, b)

@@ -21,12 +21,15 @@ def synthetic_chunks(n: int, horizon: int = 30, space: str = "ego48", seed: int 
         chunks[..., sp.part_slice("wrist_rot6d", side)] = matrix_to_rot6d(euler_to_matrix(angles, "xyz"))
         rest = sp.hand_slice(side).stop - sp.part_slice("wrist_rot6d", side).stop
         base = rng.normal(0.06, 0.02, (n, 1, rest))
-        chunks[..., sp.part_slice("wrist_rot6d", side).stop: sp.hand_slice(side).stop] = base + 0.02 * np.sin(
-            2 * np.pi * t + rng.uniform(0, 6, (n, 1, rest)))
+        chunks[..., sp.part_slice("wrist_rot6d", side).stop : sp.hand_slice(side).stop] = base + 0.02 * np.sin(
+            2 * np.pi * t + rng.uniform(0, 6, (n, 1, rest))
+        )
     return chunks
 
 
-def synthetic_batch(batch: int = 2, horizon: int = 30, frames: int = 6, size: int = 32, space: str = "ego48", seed: int = 0) -> dict:
+def synthetic_batch(
+    batch: int = 2, horizon: int = 30, frames: int = 6, size: int = 32, space: str = "ego48", seed: int = 0
+) -> dict:
     rng = np.random.default_rng(seed)
     chunks = synthetic_chunks(batch, horizon + 1, space, seed)
     action_valid = np.ones((batch, horizon, 2), dtype=bool)

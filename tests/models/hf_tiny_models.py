@@ -16,8 +16,18 @@ def tiny_config(arch: str):
                 num_key_value_heads=2, max_position_embeddings=512, pad_token_id=0)  # fmt: skip
     if arch == "idefics3":
         return Idefics3Config(
-            vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, image_size=32, patch_size=8),
-            text_config=dict(model_type="llama", head_dim=8, **text), image_token_id=310, scale_factor=2)
+            vision_config=dict(
+                hidden_size=32,
+                intermediate_size=64,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                image_size=32,
+                patch_size=8,
+            ),
+            text_config=dict(model_type="llama", head_dim=8, **text),
+            image_token_id=310,
+            scale_factor=2,
+        )
     if arch == "paligemma":
         return PaliGemmaConfig(
             vision_config=dict(model_type="siglip_vision_model", hidden_size=32, intermediate_size=64, num_hidden_layers=2,

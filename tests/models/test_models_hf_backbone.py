@@ -65,6 +65,8 @@ def test_missing_or_unsupported_model_directory(tmp_path):
         hf_policy(tmp_path / "absent")
     from transformers import LlamaConfig
 
-    LlamaConfig(vocab_size=300, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32).save_pretrained(tmp_path / "llama")
+    LlamaConfig(
+        vocab_size=300, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32
+    ).save_pretrained(tmp_path / "llama")
     with pytest.raises(ConfigError, match="not supported"):
         hf_policy(tmp_path / "llama")

@@ -109,7 +109,9 @@ def test_forward_backward_predict_and_reload_with_the_tokenizer(model_dir, expec
     loss, metrics = policy(batch)
     assert np.isfinite(metrics["loss"])
     loss.backward()
-    assert any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in policy.backbone.language_model().parameters())
+    assert any(
+        p.grad is not None and float(p.grad.abs().sum()) > 0 for p in policy.backbone.language_model().parameters()
+    )
     obs = {k: v for k, v in batch.items() if k not in ("actions", "action_valid")}
     chunks = policy.predict_action_chunk(obs)
     assert chunks.shape == (2, 30, 48) and np.isfinite(chunks).all()

@@ -119,8 +119,10 @@ def test_transformer_keep_computes_the_same_rows():
 
 def sliding_observations(count, size=40, seed=0):
     video = np.random.default_rng(seed).integers(0, 256, (count + 6, 3, size, size), dtype=np.uint8)
-    base = {k: v[0] for k, v in observation(synthetic_batch(batch=1, size=8)).items() if k not in ("images", "image_mask")}
-    return [dict(base, images=video[i: i + 6], image_mask=np.ones(6, dtype=bool)) for i in range(count)]
+    base = {
+        k: v[0] for k, v in observation(synthetic_batch(batch=1, size=8)).items() if k not in ("images", "image_mask")
+    }
+    return [dict(base, images=video[i : i + 6], image_mask=np.ones(6, dtype=bool)) for i in range(count)]
 
 
 def test_frame_cache_reuses_history_frames_and_matches_uncached_outputs(stats):

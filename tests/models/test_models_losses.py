@@ -17,7 +17,9 @@ def chunk():
 
 def test_identical_prediction_has_zero_loss():
     target = chunk()
-    loss, metrics = action_loss(target.clone(), target, torch.ones(2, 5, 2, dtype=torch.bool), SPACE, IDENTITY, LossWeights())
+    loss, metrics = action_loss(
+        target.clone(), target, torch.ones(2, 5, 2, dtype=torch.bool), SPACE, IDENTITY, LossWeights()
+    )
     assert float(loss) < 1e-12 and metrics["wrist_pos_error_m"] < 1e-9
 
 
@@ -29,7 +31,9 @@ def test_known_translation_and_rotation_errors():
     rot = SPACE.part_slice("wrist_rot6d", "right")
     from dexego.geometry import rot6d_to_matrix
 
-    turned = rot6d_to_matrix(target[..., rot]) @ axis_angle_to_matrix(torch.tensor([0.0, 0.0, angle], dtype=torch.float64))
+    turned = rot6d_to_matrix(target[..., rot]) @ axis_angle_to_matrix(
+        torch.tensor([0.0, 0.0, angle], dtype=torch.float64)
+    )
     pred[..., rot] = matrix_to_rot6d(turned)
     valid = torch.ones(2, 5, 2, dtype=torch.bool)
     loss, metrics = action_loss(pred, target, valid, SPACE, IDENTITY, LossWeights(wrist_pos=20, wrist_rot=5, hand=5))

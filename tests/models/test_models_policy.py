@@ -91,7 +91,11 @@ def test_token_head_overfits_a_fixed_batch(stats, batch, kind):
     batch = dict(batch, action_valid=np.ones_like(batch["action_valid"]))
     # Fitted on synthetic chunks and copies of the batch's own chunks, as a tokenizer fitted on the training data
     # would be: its round trip of these chunks is close, so the bound below is tight.
-    config = {"train_steps": 150, "batch_size": 64, "hidden": 64, "codebook_size": 64} if kind == "rvq" else {"vocab_size": 300}
+    config = (
+        {"train_steps": 150, "batch_size": 64, "hidden": 64, "codebook_size": 64}
+        if kind == "rvq"
+        else {"vocab_size": 300}
+    )
     tokenizer = fitted_tokenizer(kind, stats, extra=np.repeat(batch["actions"], 100, axis=0), **config)
     policy = make_policy("tokens", stats, tokenizer, temperature=0.0)
     first, last = overfit(policy, batch, steps=40 if kind == "rvq" else 200)
@@ -124,7 +128,11 @@ def test_predictions_are_unnormalised_chunks_in_the_action_space(stats, batch):
 
 @pytest.mark.parametrize("head", ["regression", "flow", "tokens"])
 def test_save_load_reproduces_outputs_exactly(stats, batch, head, tmp_path):
-    tokenizer = fitted_tokenizer("rvq", stats, train_steps=10, batch_size=32, hidden=32, codebook_size=16) if head == "tokens" else None
+    tokenizer = (
+        fitted_tokenizer("rvq", stats, train_steps=10, batch_size=32, hidden=32, codebook_size=16)
+        if head == "tokens"
+        else None
+    )
     policy = make_policy(head, stats, tokenizer)
     overfit(policy, batch, steps=2)  # weights differ from the initialisation
     policy.save(tmp_path / "policy")
@@ -217,7 +225,9 @@ def relative_stats(batch):
 def test_relative_policy_predicts_motion_and_returns_absolute_chunks(stats, batch, tmp_path):
     from dexego.actions.relative import to_relative
 
-    config = load_config(PolicyConfig, {"head": "regression", "action_frame": "relative", **TINY, "regression": SMALL_HEAD})
+    config = load_config(
+        PolicyConfig, {"head": "regression", "action_frame": "relative", **TINY, "regression": SMALL_HEAD}
+    )
     torch.manual_seed(0)
     policy = Policy(config, stats, target_stats=relative_stats(batch))
     # A head that predicts "no motion" (normalised output = the normalised identity motion) holds the current pose.
@@ -262,7 +272,9 @@ def test_predict_action_chunk_names_wrong_inputs_and_select_action_queues_a_chun
     from dexego.errors import InputError
     from dexego.models import Policy, PolicyConfig, TinyBackboneConfig
 
-    policy = Policy(PolicyConfig(horizon=5, n_obs_frames=3, tiny=TinyBackboneConfig(image_size=32, width=32, depth=1, heads=2)))
+    policy = Policy(
+        PolicyConfig(horizon=5, n_obs_frames=3, tiny=TinyBackboneConfig(image_size=32, width=32, depth=1, heads=2))
+    )
     rng = np.random.default_rng(0)
     good = {"images": rng.integers(0, 255, (3, 3, 32, 32), dtype=np.uint8), "instruction": "push", "state": np.zeros(48, np.float32),
             "state_valid": np.ones(2, bool), "fov": np.array([1.0, 1.0], np.float32)}  # fmt: skip
@@ -283,7 +295,11 @@ def test_predict_action_chunk_names_wrong_inputs_and_select_action_queues_a_chun
     policy.predict_action_chunk = lambda obs, seed=None: calls.append(1) or original(obs, seed=seed)
     chunk = original(good)
     actions = [policy.select_action(good, n_action_steps=3) for _ in range(4)]
-    assert len(calls) == 2 and np.allclose(actions[:3], chunk[:3], atol=1e-5) and np.allclose(actions[3], chunk[0], atol=1e-5)
+    assert (
+        len(calls) == 2
+        and np.allclose(actions[:3], chunk[:3], atol=1e-5)
+        and np.allclose(actions[3], chunk[0], atol=1e-5)
+    )
     policy.reset()
     policy.select_action(good)
     assert len(calls) == 3

@@ -107,11 +107,19 @@ def test_save_pretrained_round_trip_and_metadata(tmp_path, stats):
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "metadata.json", "model.safetensors"]
     meta = json.loads((folder / "metadata.json").read_text())
     assert meta["format"] == "dexego-policy" and meta["version"] == pretrained.FORMAT_VERSION and meta["step"] == 7
-    assert (meta["action_space"], meta["action_dim"], meta["horizon"], meta["obs_frames"], meta["image_size"]) == ("ego48", 48, 4, 2, 32)
+    assert (meta["action_space"], meta["action_dim"], meta["horizon"], meta["obs_frames"], meta["image_size"]) == (
+        "ego48",
+        48,
+        4,
+        2,
+        32,
+    )
     assert {"normalizer_shift", "normalizer_scale"} <= load_file(str(folder / "model.safetensors")).keys()
     loaded = Policy.from_pretrained(folder)
     assert loaded.config == policy.config and loaded.describe() == policy.describe()
-    np.testing.assert_array_equal(loaded.predict_action_chunk(observation()), policy.predict_action_chunk(observation()))
+    np.testing.assert_array_equal(
+        loaded.predict_action_chunk(observation()), policy.predict_action_chunk(observation())
+    )
 
 
 def test_save_pretrained_with_other_weights(tmp_path, stats):
@@ -138,5 +146,7 @@ def test_weights_of_another_model_are_refused_naming_the_file(tmp_path, stats):
     bigger = Policy(load_config(PolicyConfig, {**SMALL, "regression": {"width": 32, "depth": 1, "heads": 2}}), stats)
     bigger.save_pretrained(tmp_path / "q")
     shutil.copy(tmp_path / "q" / "model.safetensors", folder / "model.safetensors")
-    with pytest.raises(InputError, match=r"model.safetensors: cannot read weights|model.safetensors: weights do not match"):
+    with pytest.raises(
+        InputError, match=r"model.safetensors: cannot read weights|model.safetensors: weights do not match"
+    ):
         Policy.from_pretrained(folder)

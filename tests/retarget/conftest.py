@@ -26,7 +26,8 @@ def inspire_like_xml(side: str = "right", free_base: bool = False) -> str:
         </body>
       </body>"""
     equalities = "".join(
-        f'\n    <joint joint1="{f}_intermediate_joint" joint2="{f}_proximal_joint" polycoef="0 1 0 0 0"/>' for f in FINGER_Y
+        f'\n    <joint joint1="{f}_intermediate_joint" joint2="{f}_proximal_joint" polycoef="0 1 0 0 0"/>'
+        for f in FINGER_Y
     )
     base_joint = '<freejoint name="float"/>' if free_base else ""
     return f"""<mujoco model="inspire_like_{side}">

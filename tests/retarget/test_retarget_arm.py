@@ -22,7 +22,9 @@ def _random_joints(arm, count, seed):
 def test_ik_reaches_reachable_poses_from_a_nearby_start(arm):
     q = _random_joints(arm, 200, seed=0)
     target = arm.end_effector_pose(q)
-    start = arm.joint_map.clamp(q + 0.3 * torch.randn(200, 7, generator=torch.Generator().manual_seed(1), dtype=torch.float64))
+    start = arm.joint_map.clamp(
+        q + 0.3 * torch.randn(200, 7, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    )
     result = arm.solve(target, init=start, wrist=False)
     assert result.reachable.all()
     reached = arm.end_effector_pose(result.joints)
@@ -57,15 +59,24 @@ def test_sim_robot_wrist_pose_matches_mujoco_and_round_trips():
     torso = data.body("torso")
     rot = torso.xmat.reshape(3, 3)
     site = data.site("right_wrist")
-    expected = make_transform(torch.tensor(rot.T @ site.xmat.reshape(3, 3)), torch.tensor(rot.T @ (site.xpos - torso.xpos)))
+    expected = make_transform(
+        torch.tensor(rot.T @ site.xmat.reshape(3, 3)), torch.tensor(rot.T @ (site.xpos - torso.xpos))
+    )
     torch.testing.assert_close(arm.wrist_pose(q), expected, atol=1e-9, rtol=0)
     result = arm.solve(expected[None], init=q[None] + 0.2)
     assert result.reachable.all() and float(result.position_error[0]) < 1e-3
 
 
 def test_calibrated_offset_moves_the_end_effector_target():
-    model = mujoco.MjModel.from_xml_string(ARM_XML.replace('<site name="ee"', '<site name="w" pos="0.03 0 0"/><site name="i" pos="0.12 0.02 0.01"/><site name="m" pos="0.12 0 0.01"/><site name="l" pos="0.11 -0.03 0.01"/><site name="ee"'))
-    arm = RobotArm(model, "torso", "ee", "right", palm_sites={"wrist": "w", "index_mcp": "i", "middle_mcp": "m", "little_mcp": "l"})
+    model = mujoco.MjModel.from_xml_string(
+        ARM_XML.replace(
+            '<site name="ee"',
+            '<site name="w" pos="0.03 0 0"/><site name="i" pos="0.12 0.02 0.01"/><site name="m" pos="0.12 0 0.01"/><site name="l" pos="0.11 -0.03 0.01"/><site name="ee"',
+        )
+    )
+    arm = RobotArm(
+        model, "torso", "ee", "right", palm_sites={"wrist": "w", "index_mcp": "i", "middle_mcp": "m", "little_mcp": "l"}
+    )
     assert not torch.allclose(arm.ee_from_wrist, torch.eye(4, dtype=torch.float64))
     q = torch.tensor([0.2, -0.4, 0.3, 1.0, 0.1, -0.2, 0.3], dtype=torch.float64)
     wrist = arm.wrist_pose(q)

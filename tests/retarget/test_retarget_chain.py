@@ -34,7 +34,9 @@ def test_torch_fk_matches_mujoco_on_a_floating_hand(tmp_path, side):
     for _ in range(5):
         q = hand.lower + (hand.upper - hand.lower) * torch.rand(hand.num_joints, generator=gen, dtype=torch.float64)
         full = hand.full_joints(q)
-        expected = _mujoco_points(inspire_like_xml(side, True), dict(zip(hand.chain.joint_names, full.tolist())), TIPS, "hand_base")
+        expected = _mujoco_points(
+            inspire_like_xml(side, True), dict(zip(hand.chain.joint_names, full.tolist())), TIPS, "hand_base"
+        )
         rows = [hand.chain.point_index(t) for t in TIPS]
         got = hand.kinematics(full).points[rows].numpy()
         np.testing.assert_allclose(got, expected, atol=1e-12)
@@ -43,12 +45,16 @@ def test_torch_fk_matches_mujoco_on_a_floating_hand(tmp_path, side):
 def test_builtin_inspire_hand_fk_matches_mujoco():
     from dexego.sim.models import hand_asset_path
 
-    hand = RobotHand.from_yaml(Path(__file__).parents[2] / "src/dexego/retarget/robots/inspire_hand_right.yaml", dtype=torch.float64)
+    hand = RobotHand.from_yaml(
+        Path(__file__).parents[2] / "src/dexego/retarget/robots/inspire_hand_right.yaml", dtype=torch.float64
+    )
     assert hand.joint_names[:2] == ("right_thumb_yaw", "right_thumb_pitch") and hand.num_joints == 6
     assert len(hand.chain.joints) == 12 and len(hand.chain.couplings) == 6
     q = torch.tensor([0.7, 0.4, 0.3, 1.2, 0.9, 1.6], dtype=torch.float64)
     full = dict(zip(hand.chain.joint_names, hand.full_joints(q).tolist()))
-    assert full["right_thumb_distal"] == pytest.approx(2.4 * 0.4) and full["right_ring_intermediate"] == pytest.approx(0.9)
+    assert full["right_thumb_distal"] == pytest.approx(2.4 * 0.4) and full["right_ring_intermediate"] == pytest.approx(
+        0.9
+    )
     sites = [f"right_{t}" for t in TIPS]
     expected = _mujoco_points(hand_asset_path("right").read_text(), full, sites, "right_hand")
     # The sim's hand body frame IS the wrist frame, so wrist-frame fingertips equal MuJoCo's body-frame ones.
@@ -81,7 +87,15 @@ def load_hand_spec_from_dict(data):
 def test_arm_fk_matches_mujoco():
     model = mujoco.MjModel.from_xml_string(ARM_XML)
     chain = chain_from_model(model, "torso", [PointSpec("ee", site="ee")])
-    assert chain.joint_names == ("shoulder_pitch", "shoulder_roll", "shoulder_yaw", "elbow", "wrist_roll", "wrist_pitch", "wrist_yaw")
+    assert chain.joint_names == (
+        "shoulder_pitch",
+        "shoulder_roll",
+        "shoulder_yaw",
+        "elbow",
+        "wrist_roll",
+        "wrist_pitch",
+        "wrist_yaw",
+    )
     kin = ChainKinematics(chain, dtype=torch.float64)
     q = np.array([0.3, -0.5, 0.7, 1.1, -0.4, 0.6, 0.2])
     data = mujoco.MjData(model)
@@ -91,7 +105,9 @@ def test_arm_fk_matches_mujoco():
     torso = data.body("torso")
     rot = torso.xmat.reshape(3, 3)
     np.testing.assert_allclose(pose.points[0].numpy(), rot.T @ (data.site("ee").xpos - torso.xpos), atol=1e-12)
-    np.testing.assert_allclose(pose.point_rotations(kin)[0].numpy(), rot.T @ data.site("ee").xmat.reshape(3, 3), atol=1e-12)
+    np.testing.assert_allclose(
+        pose.point_rotations(kin)[0].numpy(), rot.T @ data.site("ee").xmat.reshape(3, 3), atol=1e-12
+    )
 
 
 def test_missing_site_and_broken_chain_are_clear_errors(tmp_path):
@@ -99,7 +115,9 @@ def test_missing_site_and_broken_chain_are_clear_errors(tmp_path):
     data = yaml.safe_load(path.read_text())
     data["keypoints"]["index_tip"] = "no_such_site"
     path.write_text(yaml.safe_dump(data))
-    with pytest.raises(InputError, match=r"hand_right.yaml: keypoints.index_tip: no site or body \(link\) named 'no_such_site'"):
+    with pytest.raises(
+        InputError, match=r"hand_right.yaml: keypoints.index_tip: no site or body \(link\) named 'no_such_site'"
+    ):
         RobotHand.from_yaml(path)
     data = hand_yaml_dict("right", "hand_right.xml")
     data["root"] = "index_proximal"  # the palm sites are not below this body
@@ -110,14 +128,18 @@ def test_missing_site_and_broken_chain_are_clear_errors(tmp_path):
 
 def test_bad_description_files_name_the_file(tmp_path):
     path = write_hand(tmp_path, "right")
-    (tmp_path / "hand_right.xml").write_text(inspire_like_xml("right").replace('<body name="index_intermediate"', "<body name=", 1))
+    (tmp_path / "hand_right.xml").write_text(
+        inspire_like_xml("right").replace('<body name="index_intermediate"', "<body name=", 1)
+    )
     with pytest.raises(InputError, match="hand_right.xml: MuJoCo cannot compile"):
         RobotHand.from_yaml(path)
     (tmp_path / "hand_right.xml").unlink()
     with pytest.raises(InputError, match="robot description not found"):
         RobotHand.from_yaml(path)
     bad_urdf = tmp_path / "broken.urdf"
-    bad_urdf.write_text('<robot name="r"><link name="a"/><joint name="j" type="revolute"><parent link="a"/><child link="missing"/></joint></robot>')
+    bad_urdf.write_text(
+        '<robot name="r"><link name="a"/><joint name="j" type="revolute"><parent link="a"/><child link="missing"/></joint></robot>'
+    )
     with pytest.raises(InputError, match="broken.urdf"):
         load_chain(bad_urdf, "a", [])
 
@@ -166,7 +188,9 @@ def test_urdf_export_round_trips_through_mujoco(tmp_path):
     path = export_urdf(hand, tmp_path / "inspire_left.urdf")
     again = RobotHand.from_spec(parse_hand_spec(urdf_hand_spec(hand, path), "<dict>"), dtype=torch.float64)
     assert again.joint_names == hand.joint_names and len(again.chain.couplings) == 6
-    q = hand.lower + (hand.upper - hand.lower) * torch.rand(20, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    q = hand.lower + (hand.upper - hand.lower) * torch.rand(
+        20, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
     torch.testing.assert_close(again.keypoints21(q), hand.keypoints21(q), atol=1e-8, rtol=0, equal_nan=True)
     # The URDF's base link is the wrist frame itself.
     torch.testing.assert_close(again.root_from_wrist, torch.eye(4, dtype=torch.float64), atol=1e-8, rtol=0)

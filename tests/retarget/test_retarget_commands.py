@@ -46,7 +46,9 @@ def _current(ee, joints):
 def test_ego48_steps_come_back_as_the_wrists_and_joints_they_were_made_from(robot, motion):
     hands, joints, wrist, camera, ee = motion
     ego = robot_to_ego48(hands, joints, wrist, np.repeat(camera[None], STEPS, 0))
-    convert = PolicyToRobot(robot, "ego48", camera, _current(ee[0], joints[0].numpy()), CommandConfig(retarget_iterations=10))
+    convert = PolicyToRobot(
+        robot, "ego48", camera, _current(ee[0], joints[0].numpy()), CommandConfig(retarget_iterations=10)
+    )
     commands = np.stack([convert(ego[k], {}) for k in range(STEPS)]).reshape(STEPS, 2, 15)
     np.testing.assert_allclose(commands[..., :3], ee[..., :3, 3], atol=1e-5)
     np.testing.assert_allclose(commands[..., 3:9], matrix_to_rot6d(ee[..., :3, :3]), atol=1e-5)
@@ -99,7 +101,11 @@ def test_joint_space_commands_are_the_predicted_joints_by_name_clipped_to_their_
     camera_from_wrist = np.linalg.inv(camera) @ wrist[3].numpy()
     values = {n: float(q) for h, hand in enumerate(hands) for n, q in zip(hand.joint_names, joints[3, h])}
     values["left_index_proximal"] = 5.0  # beyond its upper limit
-    for name, bot in (("robot:h1_inspire", robot), ("ego48+robot:h1_inspire", robot), ("robot:h1_shuffled", shuffled_robot)):
+    for name, bot in (
+        ("robot:h1_inspire", robot),
+        ("ego48+robot:h1_inspire", robot),
+        ("robot:h1_shuffled", shuffled_robot),
+    ):
         space = get_space(name)
         convert = PolicyToRobot(bot, name, camera, _current(ee[0], joints[0].numpy()))
         command = convert(_space_action(space, camera_from_wrist, values), {}).reshape(2, 15)

@@ -39,7 +39,9 @@ def test_retarget_dataset_adds_robot_trajectories(human_dataset, tmp_path):
     assert np.isfinite(episode.robot_state).all()
     # The left hand is missing on frames 5..11: its joints hold frame 4's.
     left_hand = [episode.robot_state_names.index(n) for n in ("left_thumb_yaw", "left_index_proximal")]
-    np.testing.assert_array_equal(episode.robot_state[5:12, left_hand], np.repeat(episode.robot_state[4:5, left_hand], 7, 0))
+    np.testing.assert_array_equal(
+        episode.robot_state[5:12, left_hand], np.repeat(episode.robot_state[4:5, left_hand], 7, 0)
+    )
     assert episode.metadata["retarget"]["left"]["missing_frames"] == 7
 
 
@@ -54,7 +56,21 @@ def test_hands_only_cli_and_bad_inputs(human_dataset, tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
     assert main(["retarget", str(human_dataset), "--robot", "no_such_robot", "--out", str(tmp_path / "x")]) == 2
     assert "unknown robot 'no_such_robot'" in capsys.readouterr().err
-    assert main(["retarget", str(human_dataset), "--robot", "inspire_hand_right", "--smoothness", "-1", "--out", str(tmp_path / "y")]) == 2
+    assert (
+        main(
+            [
+                "retarget",
+                str(human_dataset),
+                "--robot",
+                "inspire_hand_right",
+                "--smoothness",
+                "-1",
+                "--out",
+                str(tmp_path / "y"),
+            ]
+        )
+        == 2
+    )
     assert "smoothness must be >= 0" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="anchor must be one of knuckles, wrist"):
         DatasetRetargetConfig(anchor="elbow")

@@ -22,7 +22,10 @@ def _random_joints(hand, count, seed):
 def _smooth_joints(hand, steps, seed):
     gen = torch.Generator().manual_seed(seed)
     t = torch.linspace(0, 1, steps, dtype=hand.dtype)[:, None]
-    freq, phase = 1 + 2 * torch.rand(hand.num_joints, generator=gen, dtype=hand.dtype), torch.rand(hand.num_joints, generator=gen, dtype=hand.dtype)
+    freq, phase = (
+        1 + 2 * torch.rand(hand.num_joints, generator=gen, dtype=hand.dtype),
+        torch.rand(hand.num_joints, generator=gen, dtype=hand.dtype),
+    )
     return hand.lower + (hand.upper - hand.lower) * (0.5 + 0.45 * torch.sin(2 * np.pi * (freq * t + phase)))
 
 
@@ -84,12 +87,17 @@ def test_human_keypoints_in_any_frame_and_scale(inspire):
     q = _random_joints(hand, 50, seed=11)
     robot_local = hand.keypoints21(q)
     human_local = robot_local * (0.09 / hand.palm_length)
-    pose = make_transform(axis_angle_to_matrix(torch.tensor([0.3, -1.2, 0.5], dtype=torch.float64)), torch.tensor([0.2, 0.4, 1.1], dtype=torch.float64))
+    pose = make_transform(
+        axis_angle_to_matrix(torch.tensor([0.3, -1.2, 0.5], dtype=torch.float64)),
+        torch.tensor([0.2, 0.4, 1.1], dtype=torch.float64),
+    )
     world = apply_transform(pose, human_local)[None]  # one 50-frame sequence
     world[0, 7] = float("nan")
     targets, ok = human_to_targets(world, hand)
     assert ok[0].tolist() == [i != 7 for i in range(50)]
-    result = HandRetargeter(hand, HandRetargetConfig(smoothness=0.0)).retarget(targets, valid=ok)  # frames are unrelated
+    result = HandRetargeter(hand, HandRetargetConfig(smoothness=0.0)).retarget(
+        targets, valid=ok
+    )  # frames are unrelated
     good = ok[0]
     assert float(result.fingertip_error[0, good].max()) < 2e-3
     torch.testing.assert_close(result.joints[0, good, 2:], q[good, 2:], atol=5e-3, rtol=0)

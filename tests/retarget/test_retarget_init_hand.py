@@ -16,7 +16,13 @@ from dexego.retarget.hand_init import propose_hand
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "hands" / "three_finger" / "three_finger_right.yaml"
-HANDS = ["robosuite_inspire_right", "robosuite_inspire_left", "robosuite_fourier_right", "robosuite_fourier_left", str(EXAMPLE)]
+HANDS = [
+    "robosuite_inspire_right",
+    "robosuite_inspire_left",
+    "robosuite_fourier_right",
+    "robosuite_fourier_left",
+    str(EXAMPLE),
+]
 
 
 def _written(name: str) -> RobotHand:
@@ -72,7 +78,12 @@ def test_init_hand_explains_geometric_choices_and_side(tmp_path):
     path.write_text(urdf)
     proposal = propose_hand(path)
     text = "\n".join(proposal.reasons)
-    assert "by geometry" in text and "thumb: 'a_link'" in text and "index: 'b_distal'" in text and "middle: 'c_link'" in text
+    assert (
+        "by geometry" in text
+        and "thumb: 'a_link'" in text
+        and "index: 'b_distal'" in text
+        and "middle: 'c_link'" in text
+    )
     assert "side: right — from the way the fingers curl" in text
     assert "WARNING" in text and "has no geometry" in text  # no meshes read from a URDF, no tip names: link origins
     mirrored = propose_hand(path, side="left")

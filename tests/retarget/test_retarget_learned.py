@@ -11,7 +11,9 @@ from dexego.retarget.robots import load_robot
 def trained():
     hand = load_robot("inspire_hand_right").hands["right"]
     torch.manual_seed(0)
-    model, metrics = train_learned_retargeter(hand, LearnedRetargeterConfig(samples=20_000, steps=300, batch_size=512, learning_rate=3e-3))
+    model, metrics = train_learned_retargeter(
+        hand, LearnedRetargeterConfig(samples=20_000, steps=300, batch_size=512, learning_rate=3e-3)
+    )
     return hand, model, metrics
 
 
@@ -39,7 +41,9 @@ def test_save_load_round_trip_and_bad_files(trained, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
     from safetensors.torch import save_file
 
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path), metadata={"dexego": '{"hidden": [8]}'})
+    save_file(
+        {k: v.contiguous() for k, v in model.state_dict().items()}, str(path), metadata={"dexego": '{"hidden": [8]}'}
+    )
     with pytest.raises(InputError, match=r"metadata\.dexego\.joint_names: missing"):
         LearnedRetargeter.load(path)
     path.write_bytes(path.read_bytes()[:100])

@@ -71,7 +71,9 @@ def test_numpy_and_torch_kinematics_agree(hand64):
     np.testing.assert_allclose(jac_np, jac.numpy(), atol=1e-12)
     # The analytic Jacobian of the numpy path matches central differences of its own FK.
     eps, q0 = 1e-6, q[0].numpy()
-    numeric = np.stack([(hand64.keypoints(q0 + eps * e)[0] - hand64.keypoints(q0 - eps * e)[0]) / (2 * eps) for e in np.eye(6)], -1)
+    numeric = np.stack(
+        [(hand64.keypoints(q0 + eps * e)[0] - hand64.keypoints(q0 - eps * e)[0]) / (2 * eps) for e in np.eye(6)], -1
+    )
     np.testing.assert_allclose(jac_np[0], numeric, atol=1e-7)
 
 
@@ -98,12 +100,17 @@ def test_chunk_fast_path_matches_the_batch_optimiser_warm_started(hand64):
     a = fast.retarget(targets[1:], previous=q[0])
     b = batch.retarget(targets[1:], previous=q[0])
     torch.testing.assert_close(a.joints, b.joints, atol=1e-6, rtol=0)
-    assert float(_tip_cost(hand64, a.joints, targets[1:]).sum()) <= float(_tip_cost(hand64, b.joints, targets[1:]).sum()) + 1e-10
+    assert (
+        float(_tip_cost(hand64, a.joints, targets[1:]).sum())
+        <= float(_tip_cost(hand64, b.joints, targets[1:]).sum()) + 1e-10
+    )
 
 
 def test_per_frame_tracking_error_is_close_to_the_batch_error(hand32):
     """One frame per call, warm-started from the previous frame, as a robot loop calls it."""
-    targets = torch.stack([_noisy_targets(hand32, _smooth_sequence(hand32, 90, seed), 0.002, seed + 10) for seed in range(2)])
+    targets = torch.stack(
+        [_noisy_targets(hand32, _smooth_sequence(hand32, 90, seed), 0.002, seed + 10) for seed in range(2)]
+    )
     retargeter = HandRetargeter(hand32)
     batch_error = float(HandRetargeter(hand32).retarget(targets).fingertip_error.mean())
     errors, iterations = [], []
@@ -186,7 +193,9 @@ def test_limits_and_couplings_are_respected_on_the_fast_path(tmp_path):
             full_joints = hand.full_joints(joints)
             for coupling in hand.chain.couplings:
                 x = full_joints[coupling.driver] - hand.chain.joints[coupling.driver].ref
-                expected = sum(c * x**k for k, c in enumerate(coupling.coefficients)) + hand.chain.joints[coupling.joint].ref
+                expected = (
+                    sum(c * x**k for k, c in enumerate(coupling.coefficients)) + hand.chain.joints[coupling.joint].ref
+                )
                 assert float(abs(full_joints[coupling.joint] - expected)) < 1e-9
             previous = joints
 
@@ -218,7 +227,11 @@ def test_one_frame_solver_kinematics_and_warm_steps_match_the_small_batch_path(s
     sequence one frame per call against the same frames sent as 1-frame sequences of a 2-sequence call."""
     from dexego.retarget.one_frame import OneFrameSolver
 
-    hand = RobotHand.from_yaml(source, dtype=torch.float64) if isinstance(source, Path) else load_robot(source, dtype=torch.float64).hands["left" if "left" in source else "right"]
+    hand = (
+        RobotHand.from_yaml(source, dtype=torch.float64)
+        if isinstance(source, Path)
+        else load_robot(source, dtype=torch.float64).hands["left" if "left" in source else "right"]
+    )
     retargeter = HandRetargeter(hand)
     solver = OneFrameSolver(retargeter)
     for q in _random_joints(hand, 5, seed=5).numpy():
@@ -232,8 +245,12 @@ def test_one_frame_solver_kinematics_and_warm_steps_match_the_small_batch_path(s
     previous, other_previous = None, None
     for t in range(len(q)):
         one = retargeter.retarget(targets[t : t + 1], previous=previous)
-        pair = torch.stack([targets[t : t + 1], torch.full_like(targets[t : t + 1], float("nan"))])  # 2 frames: the batch code
-        other = retargeter.retarget(pair, previous=None if other_previous is None else torch.stack([other_previous] * 2))
+        pair = torch.stack(
+            [targets[t : t + 1], torch.full_like(targets[t : t + 1], float("nan"))]
+        )  # 2 frames: the batch code
+        other = retargeter.retarget(
+            pair, previous=None if other_previous is None else torch.stack([other_previous] * 2)
+        )
         torch.testing.assert_close(one.joints[0], other.joints[0, 0], atol=1e-9, rtol=0)
         torch.testing.assert_close(one.tip_error[0], other.tip_error[0, 0], atol=1e-9, rtol=0)
         previous, other_previous = one.joints[0], other.joints[0, 0]

@@ -10,8 +10,13 @@ from dexego.retarget.robots import load_robot
 
 def test_knuckle_alignment_of_the_robots_own_hand_is_the_identity():
     hand = load_robot("inspire_hand_right", dtype=torch.float64).hands["right"]
-    q = hand.lower + (hand.upper - hand.lower) * torch.rand(12, 6, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
-    pose = make_transform(axis_angle_to_matrix(torch.tensor([0.4, 0.1, -0.7], dtype=torch.float64)), torch.tensor([0.1, 0.2, 0.9], dtype=torch.float64))
+    q = hand.lower + (hand.upper - hand.lower) * torch.rand(
+        12, 6, generator=torch.Generator().manual_seed(2), dtype=torch.float64
+    )
+    pose = make_transform(
+        axis_angle_to_matrix(torch.tensor([0.4, 0.1, -0.7], dtype=torch.float64)),
+        torch.tensor([0.1, 0.2, 0.9], dtype=torch.float64),
+    )
     world = apply_transform(pose, hand.keypoints21(q))[None]
     targets, ok, offset = knuckle_aligned_targets(world, hand)
     assert ok.all()

@@ -39,7 +39,9 @@ def test_descriptions_come_from_the_installed_distribution_not_the_repository():
     dist = importlib.metadata.distribution("robosuite")
     assert dist.version == "1.5.2"
     hand = _hand("robosuite_inspire_right")
-    assert hand.spec.description == str(distribution_file("robosuite", "robosuite/models/assets/grippers/inspire_right_hand.xml"))
+    assert hand.spec.description == str(
+        distribution_file("robosuite", "robosuite/models/assets/grippers/inspire_right_hand.xml")
+    )
     assert "site-packages" in hand.spec.description or "dist-packages" in hand.spec.description
 
 
@@ -109,7 +111,9 @@ def test_human_keypoints_give_joints_within_limits_that_follow_the_fingers(name,
     curled = keypoints.clone()
     curled[:, list(FINGERTIPS[1:])] = keypoints[:, :1] + 0.6 * (keypoints[:, list(FINGERTIPS[1:])] - keypoints[:, :1])
     scale = _scale(keypoints, hand)
-    open_q = HandRetargeter(hand).retarget(human_to_targets(keypoints, hand, valid, scale=scale)[0], valid).joints[valid]
+    open_q = (
+        HandRetargeter(hand).retarget(human_to_targets(keypoints, hand, valid, scale=scale)[0], valid).joints[valid]
+    )
     curled_q = HandRetargeter(hand).retarget(human_to_targets(curled, hand, valid, scale=scale)[0], valid).joints[valid]
     for finger in ("index", "middle", "ring", "pinky"):
         columns = [i for i, n in enumerate(hand.joint_names) if finger in n.lower() and "thumb" not in n.lower()]
@@ -127,11 +131,16 @@ def test_a_missing_distribution_is_one_clear_error(tmp_path):
     data["description"] = {"distribution": "no-such-distribution-dexego", "file": "x/hand.xml"}
     path = tmp_path / "hand.yaml"
     path.write_text(yaml.safe_dump(data))
-    with pytest.raises(InputError, match=r"hand.yaml: description: the Python distribution 'no-such-distribution-dexego' is not installed"):
+    with pytest.raises(
+        InputError,
+        match=r"hand.yaml: description: the Python distribution 'no-such-distribution-dexego' is not installed",
+    ):
         load_robot(path)
     data["description"] = {"distribution": "robosuite", "file": "robosuite/models/assets/grippers/no_hand.xml"}
     path.write_text(yaml.safe_dump(data))
-    with pytest.raises(InputError, match=r"description: robosuite 1.5.2 has no file 'robosuite/models/assets/grippers/no_hand.xml'"):
+    with pytest.raises(
+        InputError, match=r"description: robosuite 1.5.2 has no file 'robosuite/models/assets/grippers/no_hand.xml'"
+    ):
         load_robot(path)
     data["description"] = {"distribution": "robosuite"}
     path.write_text(yaml.safe_dump(data))

@@ -31,7 +31,9 @@ def test_robot_ego48_matches_the_simulators_keypoints():
     world_from_torso = np.eye(4)
     world_from_torso[:3, :3] = data.body("torso").xmat.reshape(3, 3)
     world_from_torso[:3, 3] = data.body("torso").xpos
-    wrist = np.stack([world_from_torso @ robot.arms[s].wrist_pose(torch.tensor(q)).numpy() for s, q in zip(("left", "right"), arm_q)])
+    wrist = np.stack(
+        [world_from_torso @ robot.arms[s].wrist_pose(torch.tensor(q)).numpy() for s, q in zip(("left", "right"), arm_q)]
+    )
     camera = np.eye(4)
     camera[:3, 3] = [0.1, 0.0, 1.6]
     ours = robot_to_ego48((robot.hands["left"], robot.hands["right"]), np.stack(hand_q), wrist, camera)
@@ -47,10 +49,25 @@ def test_mano_fit_recovers_fingertips(synthetic_mano_dir):
     out = mano(pca=pca)
     from dexego.geometry.transforms import apply_transform
 
-    tips = apply_transform(target_fit.wrist_from_mano, (out.keypoints - out.joints[..., :1, :])[..., [4, 8, 12, 16, 20], :])
+    tips = apply_transform(
+        target_fit.wrist_from_mano, (out.keypoints - out.joints[..., :1, :])[..., [4, 8, 12, 16, 20], :]
+    )
     fit = fit_mano_to_fingertips(mano, tips, iterations=50)
     assert float(fit.fingertip_error.max()) < 0.003
-    start = (tips - apply_transform(target_fit.wrist_from_mano, (mano(pca=torch.zeros(1, 15, dtype=torch.float64)).keypoints - mano(pca=torch.zeros(1, 15, dtype=torch.float64)).joints[..., :1, :])[..., [4, 8, 12, 16, 20], :])).norm(dim=-1).mean()
+    start = (
+        (
+            tips
+            - apply_transform(
+                target_fit.wrist_from_mano,
+                (
+                    mano(pca=torch.zeros(1, 15, dtype=torch.float64)).keypoints
+                    - mano(pca=torch.zeros(1, 15, dtype=torch.float64)).joints[..., :1, :]
+                )[..., [4, 8, 12, 16, 20], :],
+            )
+        )
+        .norm(dim=-1)
+        .mean()
+    )
     assert float(fit.fingertip_error.max()) < 0.2 * float(start)
 
 

@@ -29,9 +29,16 @@ def expected_tips_in_base(thumb: float, index: float, middle: float) -> np.ndarr
     """Fingertips in the base link's frame, worked out from the URDF's origins, axes and the mimic."""
     palm = np.array([0.02, 0.0, 0.01])
     yaw = 0.5  # the thumb joint's origin rpy
-    thumb_tip = palm + np.array([0.02 - np.sin(yaw) * 0.05 * np.cos(thumb), 0.03 + np.cos(yaw) * 0.05 * np.cos(thumb), -0.05 * np.sin(thumb)])
+    thumb_tip = palm + np.array(
+        [0.02 - np.sin(yaw) * 0.05 * np.cos(thumb), 0.03 + np.cos(yaw) * 0.05 * np.cos(thumb), -0.05 * np.sin(thumb)]
+    )
     distal = index + (0.8 * index + 0.1)  # index_pip = 0.8 * index_mcp + 0.1, about the same axis
-    index_tip = palm + np.array([0.06, 0.02, 0.0]) + 0.04 * np.array([np.cos(index), 0, -np.sin(index)]) + 0.03 * np.array([np.cos(distal), 0, -np.sin(distal)])
+    index_tip = (
+        palm
+        + np.array([0.06, 0.02, 0.0])
+        + 0.04 * np.array([np.cos(index), 0, -np.sin(index)])
+        + 0.03 * np.array([np.cos(distal), 0, -np.sin(distal)])
+    )
     middle_tip = palm + np.array([0.06, 0.0, 0.0]) + 0.07 * np.array([np.cos(middle), 0, -np.sin(middle)])
     return np.stack([thumb_tip, index_tip, middle_tip])
 
@@ -48,7 +55,9 @@ def test_fixed_joint_links_survive_and_the_mimic_becomes_a_coupling(hand):
     assert hand.joint_names == ("thumb_flex", "index_mcp", "middle_mcp")
     assert hand.chain.joint_names == ("thumb_flex", "index_mcp", "index_pip", "middle_mcp")
     (coupling,) = hand.chain.couplings
-    assert hand.chain.joints[coupling.joint].name == "index_pip" and hand.chain.joints[coupling.driver].name == "index_mcp"
+    assert (
+        hand.chain.joints[coupling.joint].name == "index_pip" and hand.chain.joints[coupling.driver].name == "index_mcp"
+    )
     assert coupling.coefficients[:2] == pytest.approx((0.1, 0.8))
     assert hand.tip_indices == TIPS
     # The meshes the URDF names are not shipped: loading must not need them.
@@ -112,10 +121,15 @@ def _copy_example(tmp_path: Path, **changes) -> Path:
 
 def test_a_missing_link_in_the_hand_file_names_the_file_and_the_field(tmp_path):
     path = _copy_example(tmp_path, kp_index_tip={"body": "index_fingertip"})
-    with pytest.raises(InputError, match=r"my_hand\.yaml: keypoints\.index_tip: no body \(link\) named 'index_fingertip'.*bodies: base, palm") as info:
+    with pytest.raises(
+        InputError,
+        match=r"my_hand\.yaml: keypoints\.index_tip: no body \(link\) named 'index_fingertip'.*bodies: base, palm",
+    ) as info:
         RobotHand.from_yaml(path)
     assert str(info.value).count("my_hand.yaml") == 1 and "three_finger_right.urdf" in str(info.value)
-    with pytest.raises(InputError, match=r"my_hand\.yaml: keypoints\.thumb_tip: no site or body \(link\) named 'thumb_end'"):
+    with pytest.raises(
+        InputError, match=r"my_hand\.yaml: keypoints\.thumb_tip: no site or body \(link\) named 'thumb_end'"
+    ):
         RobotHand.from_yaml(_copy_example(tmp_path, kp_thumb_tip="thumb_end"))
     with pytest.raises(InputError, match=r"my_hand\.yaml: root: no body \(link\) named 'hand_base'"):
         RobotHand.from_yaml(_copy_example(tmp_path, root="hand_base"))
@@ -165,7 +179,9 @@ def test_learned_retargeter_and_robot_to_human_with_three_fingertips(hand, tmp_p
     from dexego.retarget.to_human import robot_to_ego48
 
     torch.manual_seed(0)
-    model, metrics = train_learned_retargeter(hand, LearnedRetargeterConfig(samples=4000, steps=150, batch_size=256, learning_rate=3e-3))
+    model, metrics = train_learned_retargeter(
+        hand, LearnedRetargeterConfig(samples=4000, steps=150, batch_size=256, learning_rate=3e-3)
+    )
     linear = [m for m in model.net if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linear] == [(9, 64), (64, 128), (128, 64), (64, 3)]
     assert metrics["fingertip_error_mean_m"] < 0.01

@@ -87,7 +87,9 @@ class BatchEchoPolicy(EchoPolicy):
             return super().predict_action_chunk(observation)
         size = len(observation["instruction"])
         self.batch_sizes.append(size)
-        singles = [{k: (v[b] if isinstance(v, (np.ndarray, list)) else v) for k, v in observation.items()} for b in range(size)]
+        singles = [
+            {k: (v[b] if isinstance(v, (np.ndarray, list)) else v) for k, v in observation.items()} for b in range(size)
+        ]
         if any(single["instruction"] == "refuse me" for single in singles):
             raise InputError(None, "instruction", "this policy refuses 'refuse me'")
         chunks = [expected_chunk(single) for single in singles]

@@ -64,7 +64,9 @@ def test_observations_of_other_shapes_go_into_separate_passes():
     policy = BatchEchoPolicy(delay_s=0.02)
     handle, _ = start_server(policy, max_batch=8, batch_wait_ms=5)
     with handle:
-        failures = _clients_in_parallel(handle.url, 6, 4, lambda i, s: make_observation(10 * i + s, size=8 + 4 * (i % 2)))
+        failures = _clients_in_parallel(
+            handle.url, 6, 4, lambda i, s: make_observation(10 * i + s, size=8 + 4 * (i % 2))
+        )
     assert failures == [] and sum(policy.batch_sizes) == 24
 
 
@@ -73,11 +75,15 @@ def test_one_bad_observation_in_a_batch_fails_only_its_own_client():
     handle, _ = start_server(policy, max_batch=8, batch_wait_ms=20)
 
     def observation_for(index, step):
-        return make_observation(10 * index + step, instruction="refuse me" if index == 0 and step == 2 else "pick up the can")
+        return make_observation(
+            10 * index + step, instruction="refuse me" if index == 0 and step == 2 else "pick up the can"
+        )
 
     with handle:
         failures = _clients_in_parallel(handle.url, 6, 4, observation_for)
-    assert failures == [(0, 2, f"{handle.url}: dexego serve: bad observation: instruction: this policy refuses 'refuse me'")]
+    assert failures == [
+        (0, 2, f"{handle.url}: dexego serve: bad observation: instruction: this policy refuses 'refuse me'")
+    ]
 
 
 def test_unchecked_maps_that_cannot_be_batched_are_run_alone():

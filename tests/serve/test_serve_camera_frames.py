@@ -14,7 +14,9 @@ HORIZON = 10
 
 
 def pose(angles, position) -> np.ndarray:
-    return make_transform(euler_to_matrix(np.asarray(angles, dtype=np.float64), "xyz"), np.asarray(position, dtype=np.float64))
+    return make_transform(
+        euler_to_matrix(np.asarray(angles, dtype=np.float64), "xyz"), np.asarray(position, dtype=np.float64)
+    )
 
 
 def world_from_wrist(t: int, side: int) -> np.ndarray:
@@ -36,7 +38,9 @@ def true_action(t: int, world_from_camera: np.ndarray) -> np.ndarray:
     for side in (0, 1):
         camera_from_wrist = invert_transform(world_from_camera) @ world_from_wrist(t, side)
         action[SPACE.part_slice("wrist_pos", side)] = camera_from_wrist[:3, 3]
-        action[SPACE.part_slice("wrist_rot6d", side)] = np.concatenate([camera_from_wrist[:3, 0], camera_from_wrist[:3, 1]])
+        action[SPACE.part_slice("wrist_rot6d", side)] = np.concatenate(
+            [camera_from_wrist[:3, 0], camera_from_wrist[:3, 1]]
+        )
         action[SPACE.part_slice("fingertips", side)] = FINGERTIPS
     return action
 
@@ -60,7 +64,12 @@ def run(camera_fn, with_pose: bool, steps: int = 12) -> np.ndarray:
         action = policy.act(observation)
         truth = true_action(t, camera_fn(t))
         np.testing.assert_allclose(action[SPACE.part_slice("fingertips", 0)], FINGERTIPS, atol=1e-6)
-        errors.append(max(np.abs(action[SPACE.part_slice("wrist_pos", s)] - truth[SPACE.part_slice("wrist_pos", s)]).max() for s in (0, 1)))
+        errors.append(
+            max(
+                np.abs(action[SPACE.part_slice("wrist_pos", s)] - truth[SPACE.part_slice("wrist_pos", s)]).max()
+                for s in (0, 1)
+            )
+        )
     return np.array(errors)
 
 
@@ -98,7 +107,9 @@ def test_change_chunk_frame_moves_wrists_keeps_local_parts_and_missing_hands():
             before = pos_rot6d_to_pose(chunk[t, SPACE.hand_slice(side)][:9])
             after = pos_rot6d_to_pose(moved[t, SPACE.hand_slice(side)][:9])
             np.testing.assert_allclose(after, target_from_source @ before, atol=1e-9)
-            np.testing.assert_array_equal(moved[t, SPACE.part_slice("fingertips", side)], chunk[t, SPACE.part_slice("fingertips", side)])
+            np.testing.assert_array_equal(
+                moved[t, SPACE.part_slice("fingertips", side)], chunk[t, SPACE.part_slice("fingertips", side)]
+            )
     back = change_chunk_frame(moved, "ego48", invert_transform(target_from_source))
     np.testing.assert_allclose(back, chunk, atol=1e-9)
 

@@ -51,7 +51,11 @@ class TinySamples(torch.utils.data.Dataset):
 
 def observation(seed: int = 0) -> dict:
     sample = TinySamples()[seed]
-    return {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in sample.items() if k not in ("actions", "action_valid")}
+    return {
+        k: v.numpy() if isinstance(v, torch.Tensor) else v
+        for k, v in sample.items()
+        if k not in ("actions", "action_valid")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +136,10 @@ def test_no_policy_is_one_clear_error_naming_the_path(run_dir, tmp_path):
         load_policy(empty)
     message = str(caught.value)
     assert message.startswith(f"{empty}: no policy here; looked for")
-    assert all(what in message for what in ("config.json + model.safetensors", "policy/config.json", "final/ or checkpoints/step-*/"))
+    assert all(
+        what in message
+        for what in ("config.json + model.safetensors", "policy/config.json", "final/ or checkpoints/step-*/")
+    )
     with pytest.raises(InputError, match="is a file"):
         load_policy(run_dir / "config.json")
     # A folder of runs is not a run: the error names the runs inside it.

@@ -102,7 +102,9 @@ def test_reset_starts_a_new_episode_and_retarget_gets_action_and_observation():
         return action[:30] * 2
 
     source = _CountingSource(horizon=4)
-    policy = ChunkedPolicy(source, ChunkingConfig(query_every=2), observation_fn=lambda o: {"wrapped": o}, retarget=retarget)
+    policy = ChunkedPolicy(
+        source, ChunkingConfig(query_every=2), observation_fn=lambda o: {"wrapped": o}, retarget=retarget
+    )
     first = policy.act("obs0")
     assert first.shape == (30,) and first[0] == 0.0 and calls[0][1] == "obs0"
     assert source.observations[0] == {"wrapped": "obs0"}
@@ -110,7 +112,9 @@ def test_reset_starts_a_new_episode_and_retarget_gets_action_and_observation():
     policy.reset(seed=3)
     assert policy.step == 0
     after_reset = policy.act("obs2")
-    np.testing.assert_array_equal(after_reset, np.full(30, 200.0))  # only the fresh chunk: no blending with the old episode
+    np.testing.assert_array_equal(
+        after_reset, np.full(30, 200.0)
+    )  # only the fresh chunk: no blending with the old episode
 
 
 def test_chunk_problems_are_reported():

@@ -28,14 +28,21 @@ def test_serve_command_defaults_to_loopback_port_8000():
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path, capsys):
     assert main(["serve", str(tmp_path / "nope")]) == 2
-    assert f"{tmp_path / 'nope'}: not found (expected a run folder, a checkpoint folder or a policy folder)" in capsys.readouterr().err
+    assert (
+        f"{tmp_path / 'nope'}: not found (expected a run folder, a checkpoint folder or a policy folder)"
+        in capsys.readouterr().err
+    )
 
 
 def test_serve_command_builds_a_validating_server_from_the_policy_config(tmp_path, monkeypatch, capsys):
     built = {}
     monkeypatch.setattr(dexego.serve.loading, "resolve_policy", lambda path: path)
     monkeypatch.setattr(dexego.serve.loading, "load_policy", lambda location: _ModelLikePolicy())
-    monkeypatch.setattr(dexego.serve, "run_server", lambda server, on_ready: built.update(server=server) or on_ready("ws://127.0.0.1:8000"))
+    monkeypatch.setattr(
+        dexego.serve,
+        "run_server",
+        lambda server, on_ready: built.update(server=server) or on_ready("ws://127.0.0.1:8000"),
+    )
     monkeypatch.setenv("DEXEGO_API_KEY", "from-env")
     assert main(["serve", str(tmp_path), "--port", "0", "--max-message-mb", "1"]) == 0
     assert "on ws://127.0.0.1:8000 (API key required)" in capsys.readouterr().out

@@ -52,7 +52,9 @@ def _rollout(policy, seed, steps=12):
     return np.stack(actions), env.success()
 
 
-@pytest.mark.parametrize("chunking", [ChunkingConfig(), ChunkingConfig(query_every=4), ChunkingConfig(query_every=5, ensemble=False)])
+@pytest.mark.parametrize(
+    "chunking", [ChunkingConfig(), ChunkingConfig(query_every=4), ChunkingConfig(query_every=5, ensemble=False)]
+)
 def test_remote_and_in_process_rollouts_are_identical(chunking):
     handle, served_policy = start_server()
     with handle:

@@ -57,7 +57,12 @@ def test_non_contiguous_arrays_travel_in_c_order():
 
 def test_wire_layout_is_openpi_msgpack_numpy():
     raw = msgpack.unpackb(codec.packb({"a": np.arange(3, dtype=np.float32), "s": np.int16(5)}))
-    assert raw["a"] == {b"__ndarray__": True, b"data": np.arange(3, dtype=np.float32).tobytes(), b"dtype": "<f4", b"shape": [3]}
+    assert raw["a"] == {
+        b"__ndarray__": True,
+        b"data": np.arange(3, dtype=np.float32).tobytes(),
+        b"dtype": "<f4",
+        b"shape": [3],
+    }
     assert raw["s"] == {b"__npgeneric__": True, b"data": 5, b"dtype": "<i2"}
 
 
@@ -101,7 +106,12 @@ def test_decoded_arrays_are_writable_copies():
 
 
 @settings(max_examples=60, deadline=None)
-@given(hnp.arrays(dtype=hnp.scalar_dtypes().filter(lambda d: d.kind in "biuf"), shape=hnp.array_shapes(min_dims=0, max_dims=4, max_side=5)))
+@given(
+    hnp.arrays(
+        dtype=hnp.scalar_dtypes().filter(lambda d: d.kind in "biuf"),
+        shape=hnp.array_shapes(min_dims=0, max_dims=4, max_side=5),
+    )
+)
 def test_round_trip_any_plain_array(array):
     _assert_same(array, codec.unpackb(codec.packb({"x": array}))["x"])
     assert codec.packb({"x": array}) == openpi_msgpack_numpy.packb({"x": array})

@@ -56,7 +56,9 @@ def _bad_messages(marker):
         "wrong state shape": codec.packb(_with(state=np.zeros(47, np.float32))),
         "wrong image rank": codec.packb(_with(images=np.zeros((3, 8, 8), np.uint8))),
         "nan fov": codec.packb(_with(fov=np.full(2, np.inf, np.float32))),
-        "object dtype pickle": msgpack.packb({**raw_obs, "images": array(pickle.dumps(_WritesAFile(marker)), "|O", [1])}),
+        "object dtype pickle": msgpack.packb(
+            {**raw_obs, "images": array(pickle.dumps(_WritesAFile(marker)), "|O", [1])}
+        ),
         "void dtype": msgpack.packb({"images": array(b"\x00" * 8, "|V8", [1]), "instruction": "x"}),
         "complex dtype": msgpack.packb({"images": array(b"\x00" * 16, "<c16", [1]), "instruction": "x"}),
         "shape bomb": msgpack.packb({"images": array(b"\x00" * 4, "|u1", [10**6, 10**6, 3, 4]), "instruction": "x"}),
@@ -86,7 +88,9 @@ def _send_bad(port, name, payload):
 
 def _wrong_key(port):
     try:
-        with connect(f"ws://127.0.0.1:{port}", proxy=None, open_timeout=10, additional_headers={"Authorization": "Api-Key nope"}):
+        with connect(
+            f"ws://127.0.0.1:{port}", proxy=None, open_timeout=10, additional_headers={"Authorization": "Api-Key nope"}
+        ):
             return "ACCEPTED"
     except InvalidStatus as exc:
         return f"http {exc.response.status_code}"
@@ -279,6 +283,10 @@ def test_a_flood_leaves_the_server_within_its_memory_budget_and_a_good_client_se
     assert good["errors"] == [] and good["wrong"] == 0 and good["ok"] >= 10, good
     assert handle.server.config.buffer_bound_bytes() <= budget
     growth = peak[0] - baseline
-    print(f"resident memory: {baseline / 2**20:.1f} MiB before the flood, peak {peak[0] / 2**20:.1f} MiB (+{growth / 2**20:.1f} MiB); "
-          f"budget {budget / 2**20:.0f} MiB; flood {counts}; good client {good['ok']} exact answers")
-    assert growth <= budget, f"resident memory grew by {growth / 2**20:.1f} MiB, over the budget of {budget / 2**20:.0f} MiB"
+    print(
+        f"resident memory: {baseline / 2**20:.1f} MiB before the flood, peak {peak[0] / 2**20:.1f} MiB (+{growth / 2**20:.1f} MiB); "
+        f"budget {budget / 2**20:.0f} MiB; flood {counts}; good client {good['ok']} exact answers"
+    )
+    assert growth <= budget, (
+        f"resident memory grew by {growth / 2**20:.1f} MiB, over the budget of {budget / 2**20:.0f} MiB"
+    )

@@ -102,7 +102,10 @@ def test_openpi_client_gets_a_one_line_error_for_a_bad_observation(dexego_serve)
     bad = _observation(0)
     bad["state"] = np.zeros(47, np.float32)
     try:
-        with pytest.raises(RuntimeError, match=r"Error in inference server:\ndexego serve: bad observation: state: expected shape \(48\)") as info:
+        with pytest.raises(
+            RuntimeError,
+            match=r"Error in inference server:\ndexego serve: bad observation: state: expected shape \(48\)",
+        ) as info:
             client.infer(bad)
     finally:
         client._ws.close()
@@ -163,7 +166,10 @@ def test_dexego_policy_client_talks_to_an_openpi_encoding_server():
                 assert client.last_timing == {"infer_ms": 0.5}
             # openpi's decoder read dexego's arrays as the same arrays
             np.testing.assert_array_equal(server.received[0]["images"], make_observation(0)["images"])
-            assert server.received[0]["state"].dtype == np.float32 and server.received[0]["instruction"] == "pick up the can"
+            assert (
+                server.received[0]["state"].dtype == np.float32
+                and server.received[0]["instruction"] == "pick up the can"
+            )
             bad = make_observation(0)
             del bad["images"]  # the openpi server's traceback text arrives as a ServerError
             with pytest.raises(ServerError, match="KeyError"):
@@ -196,5 +202,7 @@ def test_concurrent_clients_of_dexego_serve_get_batched_answers_equal_to_in_proc
         t.join(60)
     assert failures == [] and len(answers) == 16
     for (index, step), chunk in answers.items():
-        np.testing.assert_allclose(chunk, local.predict_action_chunk(_observation(20 + 4 * index + step)), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            chunk, local.predict_action_chunk(_observation(20 + 4 * index + step)), rtol=1e-4, atol=1e-5
+        )
     assert handle.server.largest_batch > 1 and handle.server.batches_run - before < 16

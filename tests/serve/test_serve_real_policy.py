@@ -69,6 +69,8 @@ def test_non_finite_actions_are_refused_in_process_and_by_the_server(tmp_path, m
     monkeypatch.setattr(dexego.serve, "run_server", lambda server, on_ready: built.update(server=server))
     assert main(["serve", str(checkpoint), "--port", "0", "--no-validate"]) == 0  # the server's range checks off
     with ServerThread(built["server"]) as handle, dexego.serve.PolicyClient(handle.url) as client:
-        with pytest.raises(dexego.serve.ServerError, match=r"dexego serve: non-finite actions: the policy computed \d+ NaN"):
+        with pytest.raises(
+            dexego.serve.ServerError, match=r"dexego serve: non-finite actions: the policy computed \d+ NaN"
+        ):
             client.infer(huge)
         assert client.predict_action_chunk(_observation(1)).shape == (8, 48)  # and it keeps serving

@@ -40,9 +40,13 @@ def server():
     models = pytest.importorskip("dexego.models")
     from dexego.config import load_config
 
-    policy = RecordingPolicy(models.Policy(load_config(models.PolicyConfig, {"horizon": 4, "n_obs_frames": 2}), None).eval())
+    policy = RecordingPolicy(
+        models.Policy(load_config(models.PolicyConfig, {"horizon": 4, "n_obs_frames": 2}), None).eval()
+    )
     info = policy_info(policy.policy)
-    served = PolicyServer(policy, ServerConfig(port=0), metadata=info, observation_spec=dexego_observation_spec(info["action_dim"]))
+    served = PolicyServer(
+        policy, ServerConfig(port=0), metadata=info, observation_spec=dexego_observation_spec(info["action_dim"])
+    )
     with ServerThread(served) as handle:
         yield handle, served, policy
 
@@ -68,7 +72,9 @@ def test_robot_loop_drives_the_stub_robot_through_the_server(server):
     commands = np.stack(stub.sent)
     assert commands.shape == (4, 2 * width) and np.isfinite(commands).all()
     # Step 0 has one chunk: the command is that chunk's first action retargeted with the same camera pose.
-    expected = PolicyToRobot(robot, "ego48", observation_camera_pose, example.current_pose(robot))(policy.chunks[0][0], first_reading)
+    expected = PolicyToRobot(robot, "ego48", observation_camera_pose, example.current_pose(robot))(
+        policy.chunks[0][0], first_reading
+    )
     np.testing.assert_allclose(commands[0], expected, atol=1e-4)
     # The hand joints the robot was sent are what the next observation's state is built from.
     np.testing.assert_allclose(stub.hand_joints, np.stack([commands[-1][9:width], commands[-1][width + 9 :]]))
@@ -94,7 +100,9 @@ def test_robot_loop_runs_a_joint_space_policy_with_the_robots_joints_in_the_stat
                                         "regression": {"width": 32, "depth": 1, "heads": 2}})  # fmt: skip
     policy = RecordingPolicy(Policy(config, None).eval())
     info = policy_info(policy.policy)
-    served = PolicyServer(policy, ServerConfig(port=0), metadata=info, observation_spec=dexego_observation_spec(info["action_dim"]))
+    served = PolicyServer(
+        policy, ServerConfig(port=0), metadata=info, observation_spec=dexego_observation_spec(info["action_dim"])
+    )
     example = load_example()
     robot = load_robot("h1_inspire")
     with ServerThread(served) as handle:

@@ -20,7 +20,13 @@ def tips_at(point, side=1):
 
 
 def state(tips=FAR, **kw):
-    return TaskState(fingertips=tips, body_pos=kw.get("pos", {}), body_quat=kw.get("quat", {}), joint_pos=kw.get("joints", {}), site_pos=kw.get("sites", {}))
+    return TaskState(
+        fingertips=tips,
+        body_pos=kw.get("pos", {}),
+        body_quat=kw.get("quat", {}),
+        joint_pos=kw.get("joints", {}),
+        site_pos=kw.get("sites", {}),
+    )
 
 
 def test_reach_uses_the_nearer_hands_mean_fingertip():
@@ -135,6 +141,9 @@ def test_plan_segments_follow_the_first_pending_subtask():
 
     progress = [{"reach_drawer": False, "lift": False, "success": False}] * 3
     progress += [{"reach_drawer": True, "lift": False, "success": False}] * 2
-    progress += [{"reach_drawer": True, "lift": True, "success": False}, {"reach_drawer": True, "lift": True, "success": True}]
+    progress += [
+        {"reach_drawer": True, "lift": True, "success": False},
+        {"reach_drawer": True, "lift": True, "success": True},
+    ]
     assert plan_segments(progress) == [[0, 3, "reach drawer"], [3, 5, "lift"], [5, 7, "finish the task"]]
     assert plan_segments([]) == []

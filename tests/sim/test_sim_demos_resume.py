@@ -107,6 +107,11 @@ def test_mixing_embodiments_in_one_dataset_is_refused(tmp_path, capsys):
     with pytest.raises(InputError) as err:
         record_demos("Close-Drawer", 1, out, image_size=SIZE, embodiment="robot")
     assert str(out) in str(err.value) and "embodiment" in str(err.value) and "'human'" in str(err.value)
-    assert main(["sim", "demos", "--task", "Close-Drawer", "--episodes", "1", "--image-size", str(SIZE), "--out", str(out)]) == 2
+    assert (
+        main(
+            ["sim", "demos", "--task", "Close-Drawer", "--episodes", "1", "--image-size", str(SIZE), "--out", str(out)]
+        )
+        == 2
+    )
     assert "one dataset holds one embodiment" in capsys.readouterr().err
     assert Dataset(out).num_episodes == 1 and validate_dataset(out) == []

@@ -1,4 +1,3 @@
-
 import gymnasium
 import numpy as np
 import pytest

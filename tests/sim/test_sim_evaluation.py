@@ -33,7 +33,9 @@ def test_protocol_counts_looks_and_fixed_seeds():
     assert all(room == 5 or table == 5 for room, table in EVAL_LOOKS)  # room 5 and table 5 appear only here
     assert set(ROBOT_LOOKS) | set(HUMAN_LOOKS) | set(EVAL_LOOKS) == set(ALL_CONFIGS)
     assert protocol("Stack-Can", "unseen") == unseen
-    all_seeds = [s.seed for t in task_names() for split in ("seen", "human", "unseen") for s in protocol(t, split, 3000)]
+    all_seeds = [
+        s.seed for t in task_names() for split in ("seen", "human", "unseen") for s in protocol(t, split, 3000)
+    ]
     assert len(set(all_seeds)) == len(all_seeds)
     # every evaluation seed lies above every seed a demonstration can use (data seed <= 999, attempt < 1e6)
     assert min(all_seeds) >= (MAX_DATA_SEED + 1) * SEED_STRIDE
@@ -93,6 +95,24 @@ def test_cli_list_and_errors(capsys, tmp_path):
 
 def test_cli_eval_writes_json_and_markdown(tmp_path):
     out = tmp_path / "res.json"
-    assert main(["sim", "eval", "--policy", "expert", "--tasks", "Open-Laptop", "--split", "seen", "--episodes", "1", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "sim",
+                "eval",
+                "--policy",
+                "expert",
+                "--tasks",
+                "Open-Laptop",
+                "--split",
+                "seen",
+                "--episodes",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     data = json.loads(out.read_text())
     assert data["summary"]["Open-Laptop"]["rollouts"] == 1 and (tmp_path / "res.md").is_file()

@@ -11,7 +11,9 @@ from dexego.sim.robot_keypoints import FILLED_KEYPOINTS, HandKeypointReader, rob
 
 def test_shipped_assets_match_generators():
     for name, text in generated_assets().items():
-        assert (hand_asset_path("left").parent / name).read_text() == text, f"{name} is stale: run python -m dexego.sim.models"
+        assert (hand_asset_path("left").parent / name).read_text() == text, (
+            f"{name} is stale: run python -m dexego.sim.models"
+        )
 
 
 @pytest.mark.parametrize("side", ["left", "right"])

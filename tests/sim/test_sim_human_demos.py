@@ -51,7 +51,9 @@ def test_cli_lists_human_only_tasks_and_rejects_bad_input(capsys, tmp_path):
     assert marked == human_task_names() and len(lines) == len(all_task_names())
     assert main(["sim", "demos", "--embodiment", "human", "--task", "Nope", "--out", str(tmp_path / "d")]) == 2
     assert "unknown task" in capsys.readouterr().err
-    assert main(["sim", "demos", "--task", "Stack-Can-Left", "--out", str(tmp_path / "r")]) == 2  # human-only task, robot embodiment
+    assert (
+        main(["sim", "demos", "--task", "Stack-Can-Left", "--out", str(tmp_path / "r")]) == 2
+    )  # human-only task, robot embodiment
     assert main(["sim", "demos", "--task", "Push-Box", "--episodes", "0", "--out", str(tmp_path / "z")]) == 2
     assert "episodes and workers must be >= 1" in capsys.readouterr().err
     assert not (tmp_path / "d").exists() and not (tmp_path / "z").exists()

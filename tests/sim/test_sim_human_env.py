@@ -59,7 +59,10 @@ def test_expert_stacks_the_can_with_human_hands_and_same_seed_repeats(env):
     can_z = np.array([o["object_poses"][0, 2] for o in trace])
     assert can_z.max() - can_z[0] > 0.06  # carried through the air by a physical grasp
     # No attachment: the only equality constraints are the two wrist welds.
-    assert env.model.neq == 2 and {env.model.equality(i).name for i in range(2)} == {"left_wrist_weld", "right_wrist_weld"}
+    assert env.model.neq == 2 and {env.model.equality(i).name for i in range(2)} == {
+        "left_wrist_weld",
+        "right_wrist_weld",
+    }
     cams = np.stack([o["camera_pose"] for o in trace])
     moved = np.linalg.norm(cams[:, :3, 3] - cams[0, :3, 3], axis=-1).max()
     assert 0.001 < moved < 0.06  # a few cm of head motion

@@ -70,7 +70,10 @@ def test_inspire_values_map_to_human_articulation():
     assert q[J["index_mcp"]] == pytest.approx(FINGER_GAINS[0] * 1.0)
     assert q[J["middle_pip"]] == pytest.approx(FINGER_GAINS[1] * 0.5)
     assert q[J["ring_dip"]] == pytest.approx(FINGER_GAINS[2] * 0.2)
-    assert q[J["little_mcp"]] == pytest.approx(FINGER_GAINS[0] * 1.7) and q[J["little_mcp"]] <= HUMAN_RANGES["little_mcp"][1]
+    assert (
+        q[J["little_mcp"]] == pytest.approx(FINGER_GAINS[0] * 1.7)
+        and q[J["little_mcp"]] <= HUMAN_RANGES["little_mcp"][1]
+    )
     assert q[J["thumb_ip"]] == HUMAN_RANGES["thumb_ip"][1]  # clipped to the human range
     assert q[J["index_abd"]] == 0.0  # a curled finger is not spread
     assert q[J["thumb_cmc_opp"]] > 0 and q[J["thumb_ip"]] > q[J["thumb_cmc_flex"]] > 0
@@ -103,7 +106,9 @@ def test_controller_moves_the_wrist_and_curls_the_fingers_towards_the_palm():
     mujoco.mj_forward(model, data)
     open_tips = _keypoints(model, data, "right")[[8, 12, 16, 20]]
     target = np.array([[0.05, -0.03, 0.02]])
-    ctl.set_targets(data, target, mujoco_rot([0, 0, 0.3])[None], fingers_from_inspire(np.array([[1.0, 0.3, 1.4, 1.4, 1.4, 1.4]])))
+    ctl.set_targets(
+        data, target, mujoco_rot([0, 0, 0.3])[None], fingers_from_inspire(np.array([[1.0, 0.3, 1.4, 1.4, 1.4, 1.4]]))
+    )
     for _ in range(480):
         mujoco.mj_step(model, data)
     assert np.isfinite(data.qpos).all()

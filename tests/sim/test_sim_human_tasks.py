@@ -41,7 +41,12 @@ def test_mirrored_right_hand_is_a_left_hand_frame():
     kp = local @ rot.T + [0.4, -0.2, 1.05]
     assert np.allclose(hand_frame(kp, "right")[:3, :3], rot)
     mirrored = kp * [1, -1, 1]
-    wp = Waypoint(1.0, np.array([[0.1, 0.2, 1.1], [0.4, -0.2, 1.05]]), np.stack([PALM_DOWN, rot]), np.array([np.zeros(6), np.arange(6.0)]))
+    wp = Waypoint(
+        1.0,
+        np.array([[0.1, 0.2, 1.1], [0.4, -0.2, 1.05]]),
+        np.stack([PALM_DOWN, rot]),
+        np.array([np.zeros(6), np.arange(6.0)]),
+    )
     m = mirror_waypoints([wp])[0]
     assert np.allclose(hand_frame(mirrored, "left")[:3, :3], m.rot[0])
     assert np.allclose(m.pos[0], [0.4, 0.2, 1.05]) and np.array_equal(m.hand[0], np.arange(6.0))
@@ -60,10 +65,18 @@ def test_left_hand_variant_mirrors_the_layout():
 def test_two_cans_needs_both_cans_stacked():
     task = get_any_task("Stack-Two-Cans")
     top = TABLE_TOP_Z + task.PLATE_H
-    plate_r, plate_l = np.array([0.47, -0.11, TABLE_TOP_Z + task.PLATE_H / 2]), np.array([0.47, 0.11, TABLE_TOP_Z + task.PLATE_H / 2])
+    plate_r, plate_l = (
+        np.array([0.47, -0.11, TABLE_TOP_Z + task.PLATE_H / 2]),
+        np.array([0.47, 0.11, TABLE_TOP_Z + task.PLATE_H / 2]),
+    )
     on = lambda plate: plate * [1, 1, 0] + [0.01, 0, top + task.CAN_H / 2 + 0.001]  # noqa: E731
     off = lambda plate: plate * [1, 1, 0] + [-0.1, 0, TABLE_TOP_Z + task.CAN_H / 2]  # noqa: E731
-    state = lambda cr, cl: TaskState(np.full((2, 5, 3), 5.0), body_pos={"can": cr, "plate": plate_r, "can_left": cl, "plate_left": plate_l})  # noqa: E731
+
+    def state(cr, cl):
+        return TaskState(
+            np.full((2, 5, 3), 5.0), body_pos={"can": cr, "plate": plate_r, "can_left": cl, "plate_left": plate_l}
+        )
+
     s0 = state(off(plate_r), off(plate_l))
     assert task.check(s0, s0) == (False, False, False)
     assert task.check(state(on(plate_r), off(plate_l)), s0) == (False, True, False)

@@ -72,7 +72,12 @@ def test_container_geometry_and_predicates():
 def sort_scene():
     task = get_task("Sort-Cans")
     left, right = np.array([0.38, 0.33, TABLE_TOP_Z]), np.array([0.38, -0.33, TABLE_TOP_Z])
-    cans = {"sprite1": [0.3, 0.06, ON_TABLE], "sprite2": [0.46, 0.115, ON_TABLE], "fanta1": [0.3, -0.06, ON_TABLE], "fanta2": [0.46, -0.115, ON_TABLE]}
+    cans = {
+        "sprite1": [0.3, 0.06, ON_TABLE],
+        "sprite2": [0.46, 0.115, ON_TABLE],
+        "fanta1": [0.3, -0.06, ON_TABLE],
+        "fanta2": [0.46, -0.115, ON_TABLE],
+    }
     pos = dict(cans, box_left=left, box_right=right)
     return task, pos, state(pos)
 
@@ -189,7 +194,12 @@ def test_stack_can_into_drawer_needs_the_can_on_the_plate_and_the_drawer_closed(
     s0 = at(can0, task.RANGE)
     assert task.check(s0, s0) == (False, False, False, False)
     assert task.check(at(can0, task.RANGE, tips_at(handle + [0, 0, 0.05], side=0)), s0) == (True, False, False, False)
-    assert task.check(at(can0, task.RANGE, tips_at(handle + [0, 0, 0.05], side=1)), s0) == (False, False, False, False)  # wrong hand
+    assert task.check(at(can0, task.RANGE, tips_at(handle + [0, 0, 0.05], side=1)), s0) == (
+        False,
+        False,
+        False,
+        False,
+    )  # wrong hand
     assert task.check(at(can0, task.RANGE, tips_at(can0, side=1)), s0) == (False, True, False, False)
     assert task.check(at(can0, task.RANGE, tips_at(can0, side=0)), s0) == (False, False, False, False)  # wrong hand
     assert task.check(at(can0 + [0, 0, 0.07], task.RANGE), s0) == (False, False, True, False)

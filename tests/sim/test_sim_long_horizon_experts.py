@@ -30,4 +30,3 @@ def test_expert_completes_every_subtask(task):
     info, steps = _episode(task, seed=1)
     assert info["success"] and all(info["subtasks"].values()), info["subtasks"]
     assert steps < HumanoidTaskEnv(task, render=False).horizon
-

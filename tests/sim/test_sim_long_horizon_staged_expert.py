@@ -96,7 +96,10 @@ def test_a_one_stage_plan_holds_its_last_waypoint():
 
 def test_two_hand_waypoints_start_from_the_given_pose():
     start = Waypoint(0.0, np.array([[0.4, 0.1, 1.2], [0.4, -0.1, 1.2]]), EYE2.copy(), np.ones((2, 6)))
-    right = [(1.0, np.array([0.3, -0.3, 1.1]), PALM_DOWN, np.zeros(6)), (1.0, np.array([0.3, -0.2, 1.1]), PALM_DOWN, np.zeros(6))]
+    right = [
+        (1.0, np.array([0.3, -0.3, 1.1]), PALM_DOWN, np.zeros(6)),
+        (1.0, np.array([0.3, -0.2, 1.1]), PALM_DOWN, np.zeros(6)),
+    ]
     rng = np.random.default_rng(0)
     plan = two_hand_waypoints(idle_for(right, 0), right, rng, start)
     # The idle left hand is half-way from its start to home when the right reaches its first step.

@@ -67,7 +67,15 @@ def _features(fps: int, with_fps: bool) -> dict:
 
 def _frame_table(episodes: list[RobotEpisode], first_index: int, first_episode: int, fixed: bool) -> pa.Table:
     vec = pa.list_(pa.float32(), 6) if fixed else pa.list_(pa.float32())
-    cols = {"observation.state": [], "action": [], "timestamp": [], "frame_index": [], "episode_index": [], "index": [], "task_index": []}
+    cols = {
+        "observation.state": [],
+        "action": [],
+        "timestamp": [],
+        "frame_index": [],
+        "episode_index": [],
+        "index": [],
+        "task_index": [],
+    }
     index = first_index
     for e, ep in enumerate(episodes):
         n = len(ep.state)
@@ -111,7 +119,9 @@ def write_lerobot_v30(root: Path, episodes: list[RobotEpisode], robot_type: str 
     pq.write_table(_frame_table(episodes, 0, 0, fixed=True), root / "data" / "chunk-000" / "file-000.parquet")
     for cam in CAMERAS:
         (root / "videos" / cam / "chunk-000").mkdir(parents=True)
-        encode_video(root / "videos" / cam / "chunk-000" / "file-000.mp4", np.concatenate([e.frames[cam] for e in episodes]), FPS)
+        encode_video(
+            root / "videos" / cam / "chunk-000" / "file-000.mp4", np.concatenate([e.frames[cam] for e in episodes]), FPS
+        )
     rows, start = [], 0
     for i, ep in enumerate(episodes):
         n = len(ep.state)
@@ -125,7 +135,10 @@ def write_lerobot_v30(root: Path, episodes: list[RobotEpisode], robot_type: str 
         start += n
     pq.write_table(pa.Table.from_pylist(rows), root / "meta" / "episodes" / "chunk-000" / "file-000.parquet")
     everything = np.concatenate([e.state for e in episodes])
-    stats = {"observation.state": _vector_stats(everything), "action": _vector_stats(np.concatenate([e.action for e in episodes]))}
+    stats = {
+        "observation.state": _vector_stats(everything),
+        "action": _vector_stats(np.concatenate([e.action for e in episodes])),
+    }
     (root / "meta" / "stats.json").write_text(json.dumps(stats))
 
 
@@ -137,17 +150,25 @@ def write_lerobot_v21(root: Path, episodes: list[RobotEpisode], robot_type: str 
             "video_path": "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4",
             "features": _features(FPS, with_fps=False)}  # fmt: skip
     (root / "meta" / "info.json").write_text(json.dumps(info, indent=4))
-    (root / "meta" / "tasks.jsonl").write_text("".join(json.dumps({"task_index": i, "task": t}) + "\n" for i, t in enumerate(TASKS)))
+    (root / "meta" / "tasks.jsonl").write_text(
+        "".join(json.dumps({"task_index": i, "task": t}) + "\n" for i, t in enumerate(TASKS))
+    )
     lines, stats_lines, start = [], [], 0
     for i, ep in enumerate(episodes):
         n = len(ep.state)
         (root / "data" / "chunk-000").mkdir(parents=True, exist_ok=True)
-        pq.write_table(_frame_table([ep], start, i, fixed=False), root / "data" / "chunk-000" / f"episode_{i:06d}.parquet")
+        pq.write_table(
+            _frame_table([ep], start, i, fixed=False), root / "data" / "chunk-000" / f"episode_{i:06d}.parquet"
+        )
         for cam in CAMERAS:
             folder = root / "videos" / "chunk-000" / cam
             folder.mkdir(parents=True, exist_ok=True)
             encode_video(folder / f"episode_{i:06d}.mp4", ep.frames[cam], FPS)
-        lines.append(json.dumps({"episode_index": i, "tasks": [TASKS[t] for t in dict.fromkeys(ep.task_index.tolist())], "length": n}))
+        lines.append(
+            json.dumps(
+                {"episode_index": i, "tasks": [TASKS[t] for t in dict.fromkeys(ep.task_index.tolist())], "length": n}
+            )
+        )
         stats_lines.append(json.dumps({"episode_index": i, "stats": {"observation.state": _vector_stats(ep.state)}}))
         start += n
     (root / "meta" / "episodes.jsonl").write_text("\n".join(lines) + "\n")

@@ -28,7 +28,11 @@ def mano_scene_hands(mano_dir, scene_like, rng, flat_hand_mean, num_pca=45, shar
         mean = model.pose_mean.numpy()
         pose_rel = pca @ comps  # relative to the mean
         with torch.no_grad():
-            rest = flat(pose=torch.as_tensor(pose_rel + mean), global_orient=torch.as_tensor(global_orient), betas=torch.as_tensor(betas)).keypoints.numpy()
+            rest = flat(
+                pose=torch.as_tensor(pose_rel + mean),
+                global_orient=torch.as_tensor(global_orient),
+                betas=torch.as_tensor(betas),
+            ).keypoints.numpy()
         target_wrist = scene_like.keypoints_world[:, h, 0]
         transl = target_wrist - rest[:, 0]
         kps.append(rest + transl[:, None])

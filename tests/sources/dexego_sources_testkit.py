@@ -64,7 +64,7 @@ class Scene:
                     u, v = pixels[h]
                     # the 4x4 block [x0, x0+4) has its centre at x0 + 1.5
                     x0, y0 = int(round(u - 1.5)), int(round(v - 1.5))
-                    frames[t, max(y0, 0): y0 + 4, max(x0, 0): x0 + 4] = colour
+                    frames[t, max(y0, 0) : y0 + 4, max(x0, 0) : x0 + 4] = colour
         return frames
 
 
@@ -122,7 +122,9 @@ def marker_centre(image: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray
     return np.array([np.sum(u * w) / w.sum(), np.sum(v * w) / w.sum()])
 
 
-def check_converted(root: Path, scene: Scene, episode: int = 0, frames: slice = slice(None), pixel_tol: float = 1.0) -> dict:
+def check_converted(
+    root: Path, scene: Scene, episode: int = 0, frames: slice = slice(None), pixel_tol: float = 1.0
+) -> dict:
     """Assert the converted episode matches ``scene`` (frames ``frames`` of it); returns what was read."""
     from dexego.data.validate import validate_dataset
 

@@ -21,8 +21,16 @@ def write_arctic(root, mano_dir, n=4, seed=7, offset=2, num_pca=45):
                    "fitting_err": np.zeros(n)} for side, p in params.items()}  # fmt: skip
     np.save(raw / "box_grab_01.mano.npy", mano, allow_pickle=True)
     cw = invert_transform(scene.world_from_camera)
-    np.save(raw / "box_grab_01.egocam.dist.npy", {"R_k_cam_np": cw[:, :3, :3], "T_k_cam_np": cw[:, :3, 3:],
-                                                  "intrinsics": INTRINSICS.matrix, "dist8": np.zeros(8)}, allow_pickle=True)
+    np.save(
+        raw / "box_grab_01.egocam.dist.npy",
+        {
+            "R_k_cam_np": cw[:, :3, :3],
+            "T_k_cam_np": cw[:, :3, 3:],
+            "intrinsics": INTRINSICS.matrix,
+            "dist8": np.zeros(8),
+        },
+        allow_pickle=True,
+    )
     (root / "meta").mkdir()
     (root / "meta" / "misc.json").write_text(json.dumps({"s01": {"ioi_offset": offset}}))
     images = root / "images" / "s01" / "box_grab_01" / "0"
@@ -34,7 +42,9 @@ def write_arctic(root, mano_dir, n=4, seed=7, offset=2, num_pca=45):
 
 def test_arctic_converts_world_mano_and_egocam(tmp_path, synthetic_mano_dir):
     scene, _ = write_arctic(tmp_path / "in", synthetic_mano_dir)
-    summary = convert("arctic", tmp_path / "in", tmp_path / "out", SourceOptions(mano_dir=synthetic_mano_dir), progress=lambda m: None)
+    summary = convert(
+        "arctic", tmp_path / "in", tmp_path / "out", SourceOptions(mano_dir=synthetic_mano_dir), progress=lambda m: None
+    )
     assert summary.converted == ["s01/box_grab_01"], summary.report()
     got = check_converted(tmp_path / "out", scene)
     assert "grab the box" in str(got["meta"]["instructions"])
@@ -43,7 +53,9 @@ def test_arctic_converts_world_mano_and_egocam(tmp_path, synthetic_mano_dir):
 def test_arctic_missing_image_skips_sequence(tmp_path, synthetic_mano_dir):
     write_arctic(tmp_path / "in", synthetic_mano_dir, n=3)
     (tmp_path / "in" / "images" / "s01" / "box_grab_01" / "0" / "00003.jpg").unlink()
-    summary = convert("arctic", tmp_path / "in", tmp_path / "out", SourceOptions(mano_dir=synthetic_mano_dir), progress=lambda m: None)
+    summary = convert(
+        "arctic", tmp_path / "in", tmp_path / "out", SourceOptions(mano_dir=synthetic_mano_dir), progress=lambda m: None
+    )
     assert not summary.converted and "00003.jpg" in summary.skipped[0][1]
     assert not (tmp_path / "out" / "data").exists()
 

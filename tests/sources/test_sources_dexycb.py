@@ -18,8 +18,18 @@ def write_dexycb(root, n=4, seed=9, side="left", serials=("836212060125",), pose
     scene = Scene(kp_cam, valid, np.tile(np.eye(4), (n, 1, 1)))
     seq = root / "20200709-subject-01" / "20200709_141754"
     seq.mkdir(parents=True)
-    (seq / "meta.yml").write_text(yaml.safe_dump({"serials": list(serials), "mano_sides": [side], "num_frames": n,
-                                                  "ycb_ids": [2, 5, 10], "ycb_grasp_ind": 1, "mano_calib": ["mano_x"]}))
+    (seq / "meta.yml").write_text(
+        yaml.safe_dump(
+            {
+                "serials": list(serials),
+                "mano_sides": [side],
+                "num_frames": n,
+                "ycb_ids": [2, 5, 10],
+                "ycb_grasp_ind": 1,
+                "mano_calib": ["mano_x"],
+            }
+        )
+    )
     intr = root / "calibration" / "intrinsics"
     intr.mkdir(parents=True)
     for serial in serials:
@@ -29,7 +39,11 @@ def write_dexycb(root, n=4, seed=9, side="left", serials=("836212060125",), pose
         cam.mkdir()
         for t, frame in enumerate(scene.frames()):
             joints = np.where(valid[t, h], kp_cam[t, h], -1.0)[None].astype(np.float32)
-            np.savez(cam / f"labels_{t:06d}.npz", joint_3d=joints, pose_m=(np.zeros((1, 51)) if pose_m is None else pose_m[t][None]).astype(np.float32))
+            np.savez(
+                cam / f"labels_{t:06d}.npz",
+                joint_3d=joints,
+                pose_m=(np.zeros((1, 51)) if pose_m is None else pose_m[t][None]).astype(np.float32),
+            )
             Image.fromarray(frame).save(cam / f"color_{t:06d}.jpg", quality=100)
     return scene
 

@@ -68,6 +68,8 @@ def test_egodex_placeholder_instruction_is_marked(tmp_path):
     from dexego.sources import egodex
     from dexego.sources.base import SequenceRef
 
-    ep = egodex.load(SequenceRef("basic_pick_place/0", tmp_path / "in" / "basic_pick_place" / "0.hdf5"), SourceOptions())
+    ep = egodex.load(
+        SequenceRef("basic_pick_place/0", tmp_path / "in" / "basic_pick_place" / "0.hdf5"), SourceOptions()
+    )
     assert ep.metadata["instruction_placeholder"] is True
     assert ep.instructions == [(0, 3, "basic pick place")]

@@ -38,8 +38,12 @@ def write_hoi4d(root, mano_dir, seq=SEQ, n=4, seed=3, missing_left=(2,), video_f
     anno = root / "HOI4D_annotations" / seq
     (anno / "3Dseg").mkdir(parents=True)
     poses = np.repeat(scene.world_from_camera, video_fps // 15, axis=0)
-    (anno / "3Dseg" / "output.log").write_text("".join(
-        f"{i} {i} {i + 1}\n" + "".join(" ".join(f"{v:.10f}" for v in row) + "\n" for row in pose) for i, pose in enumerate(poses)))
+    (anno / "3Dseg" / "output.log").write_text(
+        "".join(
+            f"{i} {i} {i + 1}\n" + "".join(" ".join(f"{v:.10f}" for v in row) + "\n" for row in pose)
+            for i, pose in enumerate(poses)
+        )
+    )
     (anno / "action").mkdir()
     (anno / "action" / "color.json").write_text(json.dumps({
         "info": {"duration": len(poses) / video_fps},
@@ -48,7 +52,11 @@ def write_hoi4d(root, mano_dir, seq=SEQ, n=4, seed=3, missing_left=(2,), video_f
     cam = root / "camera_params" / seq.split("/")[0]
     cam.mkdir(parents=True, exist_ok=True)
     np.save(cam / "intrin.npy", INTRINSICS.matrix)
-    write_mp4(root / "HOI4D_release" / seq / "align_rgb" / "image.mp4", np.repeat(scene.frames(), video_fps // 15, axis=0), fps=video_fps)
+    write_mp4(
+        root / "HOI4D_release" / seq / "align_rgb" / "image.mp4",
+        np.repeat(scene.frames(), video_fps // 15, axis=0),
+        fps=video_fps,
+    )
     if params_out is not None:
         params_out.update(params)
     return scene
@@ -56,12 +64,16 @@ def write_hoi4d(root, mano_dir, seq=SEQ, n=4, seed=3, missing_left=(2,), video_f
 
 def test_hoi4d_converts_camera_frame_mano_and_open3d_trajectory(tmp_path, synthetic_mano_dir):
     scene = write_hoi4d(tmp_path / "in", synthetic_mano_dir)
-    summary = convert("hoi4d", tmp_path / "in", tmp_path / "out", SourceOptions(mano_dir=synthetic_mano_dir), progress=lambda m: None)
+    summary = convert(
+        "hoi4d", tmp_path / "in", tmp_path / "out", SourceOptions(mano_dir=synthetic_mano_dir), progress=lambda m: None
+    )
     assert summary.converted == [SEQ], summary.report()
     got = check_converted(tmp_path / "out", scene)
     cols = got["columns"]
     # output.log is camera-to-world: the world frame is HOI4D's scene frame, so the camera motion is kept
-    np.testing.assert_allclose(cols["observation.camera.world_from_camera"].reshape(-1, 4, 4), scene.world_from_camera, atol=1e-5)
+    np.testing.assert_allclose(
+        cols["observation.camera.world_from_camera"].reshape(-1, 4, 4), scene.world_from_camera, atol=1e-5
+    )
     kp = cols["observation.hands.keypoints_world"].reshape(-1, 2, 21, 3)
     np.testing.assert_allclose(kp[scene.valid], scene.keypoints_world[scene.valid], atol=1e-4)
     assert not got["columns"]["observation.hands.valid"][2, 0] and got["columns"]["observation.hands.valid"][2, 1]
@@ -74,7 +86,9 @@ def test_hoi4d_converts_camera_frame_mano_and_open3d_trajectory(tmp_path, synthe
 
 def test_hoi4d_30fps_video_keeps_every_second_frame(tmp_path, synthetic_mano_dir):
     scene = write_hoi4d(tmp_path / "in", synthetic_mano_dir, n=3, video_fps=30, missing_left=())
-    summary = convert("hoi4d", tmp_path / "in", tmp_path / "out", SourceOptions(mano_dir=synthetic_mano_dir), progress=lambda m: None)
+    summary = convert(
+        "hoi4d", tmp_path / "in", tmp_path / "out", SourceOptions(mano_dir=synthetic_mano_dir), progress=lambda m: None
+    )
     assert summary.converted == [SEQ], summary.report()
     got = check_converted(tmp_path / "out", scene)
     assert got["meta"]["metadata"]["frame_step"] == 2
@@ -90,7 +104,9 @@ def test_hoi4d_truncated_or_missing_files_skip_only_their_sequence(tmp_path, syn
     bad = tmp_path / "in" / "HOI4D_Handpose" / "handpose" / "refinehandpose_right" / other / "1.pickle"
     bad.write_bytes(bad.read_bytes()[:40])  # truncated pickle
     (tmp_path / "in" / "HOI4D_annotations" / third / "3Dseg" / "output.log").unlink()
-    summary = convert("hoi4d", tmp_path / "in", tmp_path / "out", SourceOptions(mano_dir=synthetic_mano_dir), progress=lambda m: None)
+    summary = convert(
+        "hoi4d", tmp_path / "in", tmp_path / "out", SourceOptions(mano_dir=synthetic_mano_dir), progress=lambda m: None
+    )
     assert summary.converted == [SEQ]
     reasons = dict(summary.skipped)
     assert "1.pickle" in reasons[other] and "truncated" in reasons[other]
@@ -101,8 +117,12 @@ def test_hoi4d_truncated_trajectory_is_reported(tmp_path, synthetic_mano_dir):
     write_hoi4d(tmp_path / "in", synthetic_mano_dir, n=2)
     log = tmp_path / "in" / "HOI4D_annotations" / SEQ / "3Dseg" / "output.log"
     log.write_text("\n".join(log.read_text().splitlines()[:-2]) + "\n")
-    summary = convert("hoi4d", tmp_path / "in", tmp_path / "out", SourceOptions(mano_dir=synthetic_mano_dir), progress=lambda m: None)
-    assert not summary.converted and "output.log" in summary.skipped[0][1] and "not blocks of 5" in summary.skipped[0][1]
+    summary = convert(
+        "hoi4d", tmp_path / "in", tmp_path / "out", SourceOptions(mano_dir=synthetic_mano_dir), progress=lambda m: None
+    )
+    assert (
+        not summary.converted and "output.log" in summary.skipped[0][1] and "not blocks of 5" in summary.skipped[0][1]
+    )
     assert not (tmp_path / "out" / "data").exists()
 
 

@@ -34,9 +34,18 @@ def write_holoassist(root, name, scene, annotate=True):
     (export / "Video" / "Intrinsics.txt").write_text(" ".join(str(v) for v in k) + "\n")
     write_mp4(export / "Video_pitchshift.mp4", scene.frames())
     if annotate:
-        events = [{"label": "Coarse grained action", "start": 0.0, "end": 2 / 30, "attributes": {"Action sentence": "grab the knob"}},
-                  {"label": "Fine grained action", "start": 0.0, "end": 0.1, "attributes": {"Verb": "turn"}}]
-        (root / "data-annotation-trainval-v1_1.json").write_text(json.dumps([{"video_name": name, "taskType": "knob", "events": events}]))
+        events = [
+            {
+                "label": "Coarse grained action",
+                "start": 0.0,
+                "end": 2 / 30,
+                "attributes": {"Action sentence": "grab the knob"},
+            },
+            {"label": "Fine grained action", "start": 0.0, "end": 0.1, "attributes": {"Verb": "turn"}},
+        ]
+        (root / "data-annotation-trainval-v1_1.json").write_text(
+            json.dumps([{"video_name": name, "taskType": "knob", "events": events}])
+        )
 
 
 def test_holoassist_converts_psi_axes_and_labels(tmp_path):

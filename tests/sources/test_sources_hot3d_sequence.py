@@ -39,7 +39,9 @@ def _boxes():
     with open(SAMPLE / "box2d_hands.csv", newline="") as f:
         for r in csv.DictReader(f):
             if r["stream_id"] == "214-1":
-                boxes[(int(r["timestamp[ns]"]), int(r["hand_index"]))] = [float(r[k]) for k in ("x_min[pixel]", "x_max[pixel]", "y_min[pixel]", "y_max[pixel]")]
+                boxes[(int(r["timestamp[ns]"]), int(r["hand_index"]))] = [
+                    float(r[k]) for k in ("x_min[pixel]", "x_max[pixel]", "y_min[pixel]", "y_max[pixel]")
+                ]
     return boxes
 
 
@@ -47,7 +49,11 @@ def _wrists(root):
     got = read_episode(root)
     cols = got["columns"]
     n = len(cols["frame_index"])
-    return cols["observation.hands.keypoints_world"].reshape(n, 2, 21, 3).astype(np.float64), cols["observation.hands.valid"], got
+    return (
+        cols["observation.hands.keypoints_world"].reshape(n, 2, 21, 3).astype(np.float64),
+        cols["observation.hands.valid"],
+        got,
+    )
 
 
 def test_real_sample_converts_without_video_and_validates(converted):
@@ -171,7 +177,9 @@ def test_sequence_with_a_broken_file_is_skipped_with_its_name(tmp_path):
     summary = convert("hot3d", tmp_path / "in", tmp_path / "out", SourceOptions(), progress=lambda m: None)
     assert not summary.converted
     assert "umetrack_hand_pose_trajectory.jsonl" in summary.skipped[0][1] and "joint_angles" in summary.skipped[0][1]
-    assert not (tmp_path / "out" / "meta" / "episodes").exists() or not list((tmp_path / "out" / "meta" / "episodes").rglob("*.parquet"))
+    assert not (tmp_path / "out" / "meta" / "episodes").exists() or not list(
+        (tmp_path / "out" / "meta" / "episodes").rglob("*.parquet")
+    )
 
 
 @pytest.mark.slow  # 1408 x 1408 frames resampled and encoded: about 30 s
@@ -182,7 +190,9 @@ def test_vrs_video_is_resampled_onto_the_stored_pinhole_camera(tmp_path, monkeyp
     marker where the fisheye camera sees each wrist; after conversion the markers must sit where the
     stored pinhole camera projects the stored wrists.
     """
-    data_provider = pytest.importorskip("projectaria_tools.core.data_provider", reason="projectaria-tools is the 'aria' extra")
+    data_provider = pytest.importorskip(
+        "projectaria_tools.core.data_provider", reason="projectaria-tools is the 'aria' extra"
+    )
     from types import SimpleNamespace
 
     from dexego_sources_testkit import LEFT_COLOUR, RIGHT_COLOUR, marker_centre
@@ -203,7 +213,7 @@ def test_vrs_video_is_resampled_onto_the_stored_pinhole_camera(tmp_path, monkeyp
         for h, colour in enumerate((LEFT_COLOUR, RIGHT_COLOUR)):
             wrist = camera_from_world[:3, :3] @ truth.keypoints_world[i, h, 0] + camera_from_world[:3, 3]
             u, v = np.rint(fisheye624_project(fisheye[i])(wrist[None])[0]).astype(int)
-            image[v - 4: v + 5, u - 4: u + 5] = colour
+            image[v - 4 : v + 5, u - 4 : u + 5] = colour
         images[t] = image
 
     class Provider:

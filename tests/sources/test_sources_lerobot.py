@@ -33,9 +33,15 @@ def _check_robot_episodes(out, episodes, camera):
         assert np.abs(ep.frames.astype(float) - truth.frames[camera]).mean() < CODEC_TOLERANCE
         assert not ep.hand_valid.any() and np.isnan(ep.keypoints_world).all()
         np.testing.assert_array_equal(ep.world_from_camera, np.tile(np.eye(4), (n, 1, 1)))
-        expected = Intrinsics.from_fov(math.radians(ASSUMED_FOV_X_DEG), truth.frames[camera].shape[2], truth.frames[camera].shape[1])
+        expected = Intrinsics.from_fov(
+            math.radians(ASSUMED_FOV_X_DEG), truth.frames[camera].shape[2], truth.frames[camera].shape[1]
+        )
         np.testing.assert_allclose(ep.intrinsics, np.tile(expected.vector, (n, 1)), rtol=1e-6)
-        assert ep.metadata["camera_pose_assumed"] and ep.metadata["intrinsics_assumed"] and ep.metadata["camera_key"] == camera
+        assert (
+            ep.metadata["camera_pose_assumed"]
+            and ep.metadata["intrinsics_assumed"]
+            and ep.metadata["camera_key"] == camera
+        )
         assert ep.source == "lerobot"
         cols = ds.episode_columns(i)
         np.testing.assert_array_equal(cols["observation.state"], 0)  # no hands: ego48 is zero

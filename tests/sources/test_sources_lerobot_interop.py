@@ -85,7 +85,9 @@ def _lerobot_rewrite(root: Path, keep: list[int]) -> None:
     mapping = {old: new for new, old in enumerate(keep)}
     new_episode = np.array([mapping[e] for e in data.column(F.EPISODE_INDEX).to_numpy()], dtype=np.int64)
     data = data.set_column(data.column_names.index(F.EPISODE_INDEX), F.EPISODE_INDEX, pa.array(new_episode))
-    data = data.set_column(data.column_names.index(F.INDEX), F.INDEX, pa.array(np.arange(data.num_rows, dtype=np.int64)))
+    data = data.set_column(
+        data.column_names.index(F.INDEX), F.INDEX, pa.array(np.arange(data.num_rows, dtype=np.int64))
+    )
     start, out = 0, []
     for new, row in enumerate(rows):
         kept = {k: v for k, v in row.items() if k in LEROBOT_EPISODE_COLUMNS or k.startswith(("stats/", "videos/"))}
@@ -106,7 +108,10 @@ def test_episode_metadata_survives_a_lerobot_style_rewrite_of_the_episodes_table
     assert "source" not in pq.read_table(root / "meta/episodes/chunk-000/file-000.parquet").column_names
     ds = Dataset(root)
     assert _meta(ds) == before[1:]
-    assert [m["embodiment"] for m in _meta(ds)] == ["human", "human"] and _meta(ds)[0]["metadata"] == {"seed": 1, "subject": "s1"}
+    assert [m["embodiment"] for m in _meta(ds)] == ["human", "human"] and _meta(ds)[0]["metadata"] == {
+        "seed": 1,
+        "subject": "s1",
+    }
     assert validate_report(root).errors == []
 
 
@@ -128,9 +133,13 @@ _LEROBOT_SCRIPT = textwrap.dedent(
 
 def _run_lerobot(*args: str) -> None:
     if not LEROBOT_PYTHON or not Path(LEROBOT_PYTHON).is_file():
-        pytest.skip("set DEXEGO_LEROBOT_PYTHON to the python of an environment with lerobot==0.4.4 (see the module docstring)")
+        pytest.skip(
+            "set DEXEGO_LEROBOT_PYTHON to the python of an environment with lerobot==0.4.4 (see the module docstring)"
+        )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
-    proc = subprocess.run([LEROBOT_PYTHON, "-c", _LEROBOT_SCRIPT, *args], capture_output=True, text=True, timeout=600, env=env)
+    proc = subprocess.run(
+        [LEROBOT_PYTHON, "-c", _LEROBOT_SCRIPT, *args], capture_output=True, text=True, timeout=600, env=env
+    )
     assert proc.returncode == 0 and "done" in proc.stdout, proc.stderr[-3000:]
 
 
@@ -141,7 +150,9 @@ def test_lerobot_delete_episodes_keeps_dexego_episode_metadata(tmp_path):
     before = _meta(Dataset(root))
     _run_lerobot(str(root), str(tmp_path / "deleted"), "delete")
     out = tmp_path / "deleted"
-    assert "source" not in pq.read_table(next((out / "meta/episodes").rglob("*.parquet"))).column_names  # LeRobot dropped it
+    assert (
+        "source" not in pq.read_table(next((out / "meta/episodes").rglob("*.parquet"))).column_names
+    )  # LeRobot dropped it
     report = validate_report(out)
     assert report.errors == [], [str(p) for p in report.errors]
     ds = Dataset(out)

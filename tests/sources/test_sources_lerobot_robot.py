@@ -19,7 +19,9 @@ TASK = "push the box to the target"
 
 def _motor_names():
     # As an ALOHA-style dataset names its motors: its own names, not the robot description's.
-    return [f"{side}_motor_{i}" for side in ("l", "r") for i in range(7)] + [f"{side}_finger_{i}" for side in ("l", "r") for i in range(6)]
+    return [f"{side}_motor_{i}" for side in ("l", "r") for i in range(7)] + [
+        f"{side}_finger_{i}" for side in ("l", "r") for i in range(6)
+    ]
 
 
 def _encode(path: Path, frames: np.ndarray) -> None:
@@ -91,11 +93,15 @@ def _toml_list(values) -> str:
     return "[" + ", ".join(json.dumps(v) for v in values) + "]"
 
 
-def write_map(path: Path, joints: list[str], base_from_camera: np.ndarray | None, column: str = "observation.state") -> Path:
+def write_map(
+    path: Path, joints: list[str], base_from_camera: np.ndarray | None, column: str = "observation.state"
+) -> Path:
     lines = ["[state]", f'column = "{column}"', f"joints = {_toml_list(joints)}", 'unit = "deg"', "[action]", 'column = "action"',
              f"joints = {_toml_list(joints)}", 'unit = "deg"', "[camera]", f'key = "{CAMERA}"']  # fmt: skip
     if base_from_camera is not None:
-        lines.append("base_from_camera = [" + ", ".join(_toml_list([float(x) for x in row]) for row in base_from_camera) + "]")
+        lines.append(
+            "base_from_camera = [" + ", ".join(_toml_list([float(x) for x in row]) for row in base_from_camera) + "]"
+        )
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -118,7 +124,21 @@ def converted(robot_dataset):
     from dexego.cli import main
 
     root, _, mapping = robot_dataset
-    assert main(["convert", "lerobot", str(root / "aloha_like"), str(root / "converted"), "--robot", "h1_inspire", "--map", str(mapping)]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                "lerobot",
+                str(root / "aloha_like"),
+                str(root / "converted"),
+                "--robot",
+                "h1_inspire",
+                "--map",
+                str(mapping),
+            ]
+        )
+        == 0
+    )
     return root / "converted"
 
 
@@ -140,7 +160,12 @@ def test_the_dataset_converts_to_hands_by_forward_kinematics(robot_dataset, conv
         kp = np.asarray(columns[F.KEYPOINTS], dtype=np.float64).reshape(n, 2, 21, 3)
         pose = np.asarray(columns[F.CAMERA_POSE], dtype=np.float64).reshape(n, 4, 4)
         ours = keypoints_to_action(kp, pose, None, "ego48")
-        theirs = keypoints_to_action(rollout["keypoints_world"].astype(np.float64), rollout["world_from_camera"].astype(np.float64), None, "ego48")
+        theirs = keypoints_to_action(
+            rollout["keypoints_world"].astype(np.float64),
+            rollout["world_from_camera"].astype(np.float64),
+            None,
+            "ego48",
+        )
         assert np.abs(ours - theirs).max() < 5e-4  # 0.1 mm seen: joints stored as float32 degrees
         # The joint columns are kept, in radians, named by the robot's joints.
         from dexego.sim.env import state_names
@@ -177,7 +202,16 @@ def test_without_a_camera_pose_the_camera_is_marked_assumed(robot_dataset, tmp_p
 
     root, _, _ = robot_dataset
     mapping = write_map(tmp_path / "nocam.toml", state_names(), None)
-    args = ["convert", "lerobot", str(root / "aloha_like"), str(tmp_path / "out"), "--robot", "h1_inspire", "--map", str(mapping)]
+    args = [
+        "convert",
+        "lerobot",
+        str(root / "aloha_like"),
+        str(tmp_path / "out"),
+        "--robot",
+        "h1_inspire",
+        "--map",
+        str(mapping),
+    ]
     assert main([*args, "--max-frames", "10"]) == 0
     meta = Dataset(tmp_path / "out").episode_meta(0)["metadata"]
     assert meta["camera_pose_assumed"] is True and meta["intrinsics_assumed"] is True

@@ -68,7 +68,10 @@ def test_pose_inside_the_span_round_trips_exactly_for_both_conventions(synthetic
     projector = load_projectors(synthetic_mano_dir, "test")["left"]
     coef = np.random.default_rng(1).normal(size=(4, 15))
     relative = coef @ projector.components
-    for flat, pose in ((False, relative), (True, relative + projector.hands_mean)):  # flat sources store the absolute pose
+    for flat, pose in (
+        (False, relative),
+        (True, relative + projector.hands_mean),
+    ):  # flat sources store the absolute pose
         pca, loss = projector.project(pose, source_flat_hand_mean=flat)
         np.testing.assert_allclose(pca, coef, atol=1e-10)
         np.testing.assert_allclose(loss, 0.0, atol=1e-10)
@@ -78,7 +81,9 @@ def test_mano_feature_marks_invalid_hands_and_rejects_bad_shapes(synthetic_mano_
     projectors = load_projectors(synthetic_mano_dir, "test")
     valid = np.array([[True, False], [True, True]])
     rot = np.tile(np.eye(3), (2, 2, 1, 1))
-    feature = mano_feature(projectors, np.zeros((2, 2, 45)), rot, np.ones((2, 2, 3)), valid, source_flat_hand_mean=False)
+    feature = mano_feature(
+        projectors, np.zeros((2, 2, 45)), rot, np.ones((2, 2, 3)), valid, source_flat_hand_mean=False
+    )
     assert feature.hand_mano.shape == (2, 2, 24) and np.isnan(feature.hand_mano[0, 1]).all()
     np.testing.assert_allclose(feature.hand_mano[valid][:, 9:], 0.0, atol=1e-7)  # zero relative pose = zero PCA
     assert feature.mean_loss_rad == pytest.approx(0.0, abs=1e-9)
@@ -88,9 +93,13 @@ def test_mano_feature_marks_invalid_hands_and_rejects_bad_shapes(synthetic_mano_
 
 def test_arctic_stores_mano_with_exact_round_trip_inside_the_span(tmp_path, synthetic_mano_dir):
     _, params = write_arctic(tmp_path / "in", synthetic_mano_dir, num_pca=15)
-    convert("arctic", tmp_path / "in", tmp_path / "out", SourceOptions(mano_dir=synthetic_mano_dir), progress=lambda m: None)
+    convert(
+        "arctic", tmp_path / "in", tmp_path / "out", SourceOptions(mano_dir=synthetic_mano_dir), progress=lambda m: None
+    )
     pose = {s: params[s]["pose"].astype(np.float32) for s in SIDES}  # relative to hands_mean (flat_hand_mean=False)
-    rotation = {s: axis_angle_to_matrix(params[s]["global_orient"].astype(np.float32).astype(np.float64)) for s in SIDES}
+    rotation = {
+        s: axis_angle_to_matrix(params[s]["global_orient"].astype(np.float32).astype(np.float64)) for s in SIDES
+    }
     loss = check_mano(tmp_path / "out", pose, rotation, synthetic_mano_dir, absolute=False)
     assert loss < 1e-5  # the pose is in the 15-PCA span: nothing lost
     mano = read_episode(tmp_path / "out")["columns"][HAND_MANO].reshape(-1, 2, 24)
@@ -100,39 +109,58 @@ def test_arctic_stores_mano_with_exact_round_trip_inside_the_span(tmp_path, synt
 
 def test_arctic_full_pose_is_projected_with_its_loss_reported(tmp_path, synthetic_mano_dir):
     _, params = write_arctic(tmp_path / "in", synthetic_mano_dir, n=3)
-    convert("arctic", tmp_path / "in", tmp_path / "out", SourceOptions(mano_dir=synthetic_mano_dir), progress=lambda m: None)
+    convert(
+        "arctic", tmp_path / "in", tmp_path / "out", SourceOptions(mano_dir=synthetic_mano_dir), progress=lambda m: None
+    )
     pose = {s: params[s]["pose"].astype(np.float32) for s in SIDES}
-    rotation = {s: axis_angle_to_matrix(params[s]["global_orient"].astype(np.float32).astype(np.float64)) for s in SIDES}
+    rotation = {
+        s: axis_angle_to_matrix(params[s]["global_orient"].astype(np.float32).astype(np.float64)) for s in SIDES
+    }
     assert check_mano(tmp_path / "out", pose, rotation, synthetic_mano_dir, absolute=False) > 0.1
 
 
 def test_taco_absolute_pose_is_taken_relative_to_hands_mean(tmp_path, synthetic_mano_dir):
     params = {}
     write_taco(tmp_path / "in", synthetic_mano_dir, n=3, params_out=params)
-    convert("taco", tmp_path / "in", tmp_path / "out", SourceOptions(mano_dir=synthetic_mano_dir), progress=lambda m: None)
+    convert(
+        "taco", tmp_path / "in", tmp_path / "out", SourceOptions(mano_dir=synthetic_mano_dir), progress=lambda m: None
+    )
     pose = {s: params[s]["pose"].astype(np.float32) for s in SIDES}  # absolute (flat_hand_mean=True)
-    rotation = {s: axis_angle_to_matrix(params[s]["global_orient"].astype(np.float32).astype(np.float64)) for s in SIDES}
+    rotation = {
+        s: axis_angle_to_matrix(params[s]["global_orient"].astype(np.float32).astype(np.float64)) for s in SIDES
+    }
     assert check_mano(tmp_path / "out", pose, rotation, synthetic_mano_dir, absolute=True) > 0.1
 
 
 def test_hoi4d_root_rotation_is_carried_from_camera_to_world(tmp_path, synthetic_mano_dir):
     params = {}
     scene = write_hoi4d(tmp_path / "in", synthetic_mano_dir, n=3, params_out=params)
-    convert("hoi4d", tmp_path / "in", tmp_path / "out", SourceOptions(mano_dir=synthetic_mano_dir), progress=lambda m: None)
+    convert(
+        "hoi4d", tmp_path / "in", tmp_path / "out", SourceOptions(mano_dir=synthetic_mano_dir), progress=lambda m: None
+    )
     pose = {s: params[s]["pose"].astype(np.float32) for s in SIDES}
     world_r_cam = scene.world_from_camera[:, :3, :3]
-    rotation = {s: world_r_cam @ axis_angle_to_matrix(params[s]["global_orient"].astype(np.float32).astype(np.float64)) for s in SIDES}
+    rotation = {
+        s: world_r_cam @ axis_angle_to_matrix(params[s]["global_orient"].astype(np.float32).astype(np.float64))
+        for s in SIDES
+    }
     assert check_mano(tmp_path / "out", pose, rotation, synthetic_mano_dir, absolute=True) > 0.1
-    assert not read_episode(tmp_path / "out")["columns"]["observation.hands.valid"][2, 0]  # the missing left hand -> NaN (checked above)
+    assert not read_episode(tmp_path / "out")["columns"]["observation.hands.valid"][
+        2, 0
+    ]  # the missing left hand -> NaN (checked above)
 
 
 def test_dexycb_reprojects_its_45_pca_with_a_mano_dir_and_has_no_feature_without(tmp_path, synthetic_mano_dir):
     n, rng = 4, np.random.default_rng(5)
-    pose_m = np.concatenate([rng.normal(scale=0.4, size=(n, 3)), rng.normal(scale=0.5, size=(n, 45)), rng.normal(size=(n, 3))], axis=1)
+    pose_m = np.concatenate(
+        [rng.normal(scale=0.4, size=(n, 3)), rng.normal(scale=0.5, size=(n, 45)), rng.normal(size=(n, 3))], axis=1
+    )
     write_dexycb(tmp_path / "in", n=n, pose_m=pose_m)
     convert("dexycb", tmp_path / "in", tmp_path / "plain", progress=lambda m: None)
     assert HAND_MANO not in read_episode(tmp_path / "plain")["columns"]
-    convert("dexycb", tmp_path / "in", tmp_path / "out", SourceOptions(mano_dir=synthetic_mano_dir), progress=lambda m: None)
+    convert(
+        "dexycb", tmp_path / "in", tmp_path / "out", SourceOptions(mano_dir=synthetic_mano_dir), progress=lambda m: None
+    )
     pose_m = pose_m.astype(np.float32).astype(np.float64)
     comps = load_mano_params(synthetic_mano_dir / "MANO_LEFT.pkl").hands_components
     pose = {s: pose_m[:, 3:48] @ comps for s in SIDES}  # manopth use_pca, flat_hand_mean=False: relative to the mean

@@ -18,7 +18,11 @@ def test_fit_recovers_keypoints_and_wrist_pose_of_known_mano_hands(synthetic_man
     keypoints, roots = [], []
     with torch.no_grad():
         for side, model in enumerate(models):
-            out = model(pca=torch.as_tensor(pca[:, side]), global_orient=torch.as_tensor(orient[:, side]), transl=torch.as_tensor(transl[:, side]))
+            out = model(
+                pca=torch.as_tensor(pca[:, side]),
+                global_orient=torch.as_tensor(orient[:, side]),
+                transl=torch.as_tensor(transl[:, side]),
+            )
             keypoints.append(out.keypoints.numpy())
             roots.append(out.joints[:, 0].numpy())
     keypoints, roots = np.stack(keypoints, 1), np.stack(roots, 1)
@@ -33,7 +37,9 @@ def test_fit_recovers_keypoints_and_wrist_pose_of_known_mano_hands(synthetic_man
     ok = valid
     # The root pose is determined by the palm keypoints alone: exact.
     np.testing.assert_allclose(mano[ok][:, :3], roots[ok], atol=1e-5)
-    np.testing.assert_allclose(rot6d_to_matrix(mano[ok][:, 3:9].astype(np.float64)), axis_angle_to_matrix(orient[ok]), atol=1e-5)
+    np.testing.assert_allclose(
+        rot6d_to_matrix(mano[ok][:, 3:9].astype(np.float64)), axis_angle_to_matrix(orient[ok]), atol=1e-5
+    )
     # All 21 keypoints within a few mm (the fit sees only the fingertips).
     assert np.nanmax(error) < 3e-3
     # PCA: five fingertips do not pin 15 coefficients down in general (twists about a bone leave its tip in place),

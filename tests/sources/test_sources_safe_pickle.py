@@ -101,8 +101,17 @@ def test_many_references_to_one_storage_share_the_budget():
         safe_load_pickle(data)
 
 
-@pytest.mark.parametrize("bad", [(1.5, (2,), (1,)), (0, (2.0,), (1,)), (0, (2,), (True,)), (0, (2, 2), (1,)),
-                                 (0, "ab", (1,)), (0, (2,) * 40, (0,) * 40)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        (1.5, (2,), (1,)),
+        (0, (2.0,), (1,)),
+        (0, (2,), (True,)),
+        (0, (2, 2), (1,)),
+        (0, "ab", (1,)),
+        (0, (2,) * 40, (0,) * 40),
+    ],
+)
 def test_malformed_view_arguments_are_refused(bad):
     with pytest.raises(InputError, match="tensor"):
         safe_load_pickle(crafted_pickle(np.arange(8, dtype=np.float32), *bad))
@@ -126,7 +135,9 @@ def views(draw):
     storage = (np.arange(draw(st.integers(1, 48))) * 7 % 11).astype(dtype)
     ndim = draw(_dims)
     size = tuple(draw(st.lists(st.integers(0, 5), min_size=ndim, max_size=ndim)))
-    stride = tuple(draw(st.lists(st.one_of(st.integers(-6, 12), st.integers(-(2**40), 2**40)), min_size=ndim, max_size=ndim)))
+    stride = tuple(
+        draw(st.lists(st.one_of(st.integers(-6, 12), st.integers(-(2**40), 2**40)), min_size=ndim, max_size=ndim))
+    )
     offset = draw(st.one_of(st.integers(-3, 52), st.integers(-(2**40), 2**40)))
     return storage, offset, size, stride
 
@@ -178,8 +189,23 @@ def test_crafted_files_through_convert_taco_exit_2_with_the_files_named(tmp_path
     for top in ("Hand_Poses", "Egocentric_Camera_Parameters", "Egocentric_RGB_Videos"):
         shutil.rmtree(root / top / TRIPLET / SEQ)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(p) for p in sys.path if p])}
-    proc = subprocess.run([sys.executable, "-m", "dexego", "convert", "taco", str(root), str(tmp_path / "out"),
-                           "--mano-dir", str(synthetic_mano_dir)], capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dexego",
+            "convert",
+            "taco",
+            str(root),
+            str(tmp_path / "out"),
+            "--mano-dir",
+            str(synthetic_mano_dir),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode >= 0, f"killed by {signal.Signals(-proc.returncode).name}"
     assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])
     assert "Traceback" not in proc.stderr

@@ -21,13 +21,20 @@ def write_taco(root, mano_dir, n=4, seed=0, params_out=None):
     hands = root / "Hand_Poses" / TRIPLET / SEQ
     hands.mkdir(parents=True)
     for side, p in params.items():
-        frames = {f"{t:05d}": {"hand_pose": torch.tensor(np.concatenate([p["global_orient"][t], p["pose"][t]]), dtype=torch.float32),
-                                "hand_trans": torch.tensor(p["transl"][t] + 0 * p["transl"][t], dtype=torch.float32)} for t in range(n)}
+        frames = {
+            f"{t:05d}": {
+                "hand_pose": torch.tensor(np.concatenate([p["global_orient"][t], p["pose"][t]]), dtype=torch.float32),
+                "hand_trans": torch.tensor(p["transl"][t] + 0 * p["transl"][t], dtype=torch.float32),
+            }
+            for t in range(n)
+        }
         # TACO centres on the wrist before adding hand_trans, so hand_trans is the wrist itself
         for t in range(n):
             frames[f"{t:05d}"]["hand_trans"] = torch.tensor(kp[t, 0 if side == "left" else 1, 0], dtype=torch.float32)
         (hands / f"{side}_hand.pkl").write_bytes(pickle.dumps(frames))
-        (hands / f"{side}_hand_shape.pkl").write_bytes(pickle.dumps({"hand_shape": torch.tensor(p["betas"][:1], dtype=torch.float32)}))
+        (hands / f"{side}_hand_shape.pkl").write_bytes(
+            pickle.dumps({"hand_shape": torch.tensor(p["betas"][:1], dtype=torch.float32)})
+        )
     cam = root / "Egocentric_Camera_Parameters" / TRIPLET / SEQ
     cam.mkdir(parents=True)
     np.savetxt(cam / "egocentric_intrinsic.txt", INTRINSICS.matrix)
@@ -40,7 +47,9 @@ def write_taco(root, mano_dir, n=4, seed=0, params_out=None):
 
 def test_taco_converts_torch_pickles_through_mano(tmp_path, synthetic_mano_dir):
     scene = write_taco(tmp_path / "in", synthetic_mano_dir)
-    summary = convert("taco", tmp_path / "in", tmp_path / "out", SourceOptions(mano_dir=synthetic_mano_dir), progress=lambda m: None)
+    summary = convert(
+        "taco", tmp_path / "in", tmp_path / "out", SourceOptions(mano_dir=synthetic_mano_dir), progress=lambda m: None
+    )
     assert summary.converted == [f"{TRIPLET}/{SEQ}"], summary.report()
     got = check_converted(tmp_path / "out", scene, pixel_tol=1.0)
     assert "stir the bowl with the spoon" in str(got["meta"]["instructions"])
@@ -52,7 +61,13 @@ def test_taco_without_mano_names_what_is_missing(tmp_path, synthetic_mano_dir):
         convert("taco", tmp_path / "in", tmp_path / "out", SourceOptions(), progress=lambda m: None)
     (synthetic_mano_dir / "MANO_LEFT.pkl").unlink()
     with pytest.raises(ConfigError, match="MANO_LEFT.pkl"):
-        convert("taco", tmp_path / "in", tmp_path / "out", SourceOptions(mano_dir=synthetic_mano_dir), progress=lambda m: None)
+        convert(
+            "taco",
+            tmp_path / "in",
+            tmp_path / "out",
+            SourceOptions(mano_dir=synthetic_mano_dir),
+            progress=lambda m: None,
+        )
 
 
 def test_taco_refuses_a_pickle_that_would_run_code(tmp_path, synthetic_mano_dir):
@@ -64,6 +79,8 @@ def test_taco_refuses_a_pickle_that_would_run_code(tmp_path, synthetic_mano_dir)
             return (os.system, ("touch " + str(tmp_path / "pwned"),))
 
     (tmp_path / "in" / "Hand_Poses" / TRIPLET / SEQ / "left_hand.pkl").write_bytes(pickle.dumps({"00000": Evil()}))
-    summary = convert("taco", tmp_path / "in", tmp_path / "out", SourceOptions(mano_dir=synthetic_mano_dir), progress=lambda m: None)
+    summary = convert(
+        "taco", tmp_path / "in", tmp_path / "out", SourceOptions(mano_dir=synthetic_mano_dir), progress=lambda m: None
+    )
     assert not summary.converted and "not allowed" in summary.skipped[0][1]
     assert not (tmp_path / "pwned").exists()

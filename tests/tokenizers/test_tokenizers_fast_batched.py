@@ -94,7 +94,9 @@ def test_batch_equals_per_item(tokenizer):
     # the same ids as an (N, L) integer array, or as integral floats, decode the same
     square = [t[:100] for t in tokens[:6]]
     np.testing.assert_array_equal(tokenizer.decode(np.array(square, dtype=np.int32)), tokenizer.decode(square))
-    np.testing.assert_array_equal(tokenizer.decode([np.array(square[0], dtype=np.float64)]), tokenizer.decode(square[:1]))
+    np.testing.assert_array_equal(
+        tokenizer.decode([np.array(square[0], dtype=np.float64)]), tokenizer.decode(square[:1])
+    )
 
 
 def test_bad_input_is_named(tokenizer):

@@ -54,7 +54,11 @@ def test_rvq_round_trip_beats_the_mean_and_uses_its_codebooks():
 
 def test_rvq_euclidean_option_and_save_load(tmp_path):
     chunks = low_rank_chunks(200)
-    tokenizer = fit_tokenizer("rvq", chunks, {"train_steps": 20, "batch_size": 32, "hidden": 64, "codebook_size": 32, "similarity": "euclidean"})
+    tokenizer = fit_tokenizer(
+        "rvq",
+        chunks,
+        {"train_steps": 20, "batch_size": 32, "hidden": 64, "codebook_size": 32, "similarity": "euclidean"},
+    )
     tokenizer.save(tmp_path / "tok")
     loaded = load_tokenizer(tmp_path / "tok")
     assert isinstance(loaded, RVQTokenizer) and loaded.config.similarity == "euclidean"
@@ -108,7 +112,10 @@ def test_cli_fits_on_a_dataset(tmp_path, capsys):
         writer.add_episode(synthetic_episode(length=90, seed=1, video=False))
     out = tmp_path / "tok"
     # in-process: the same parser and handler as the `dexego` command, without two interpreter start-ups
-    assert main(["tokenizer", "fit", str(tmp_path / "ds"), "--kind", "fast", "--out", str(out), "--set", "vocab_size=300"]) == 0
+    assert (
+        main(["tokenizer", "fit", str(tmp_path / "ds"), "--kind", "fast", "--out", str(out), "--set", "vocab_size=300"])
+        == 0
+    )
     assert "round trip: RMSE" in capsys.readouterr().out
     tokenizer = load_tokenizer(out)
     assert tokenizer.horizon == 30 and tokenizer.dim == 48

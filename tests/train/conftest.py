@@ -8,7 +8,10 @@ def write_synthetic_datasets(root, human_episodes=6, robot_episodes=4, length=60
     from dexego.data import DatasetWriter
     from dexego.data.synthetic import synthetic_episode
 
-    for name, embodiment, count, offset in (("human", "human", human_episodes, 0), ("robot", "h1_inspire", robot_episodes, 100)):
+    for name, embodiment, count, offset in (
+        ("human", "human", human_episodes, 0),
+        ("robot", "h1_inspire", robot_episodes, 100),
+    ):
         with DatasetWriter(root / name) as writer:
             for i in range(count):
                 episode = synthetic_episode(length=length, size=size, seed=offset + i)

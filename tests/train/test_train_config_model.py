@@ -21,7 +21,15 @@ def test_model_is_typed_and_data_settings_derive_from_it():
     samples = sample_config(config)
     assert (samples.history, samples.horizon, samples.action_space, samples.image_size) == (2, 8, "ego48", (64, 64))
     assert samples.history_spacing_s == 0.1  # the data's own options stay
-    same = load_stage_config({"model": MODEL, "data": {"representation": "ego48", "sample": {"horizon": 8, "image_size": [64, 64], "history_spacing_s": 0.1}}})
+    same = load_stage_config(
+        {
+            "model": MODEL,
+            "data": {
+                "representation": "ego48",
+                "sample": {"horizon": 8, "image_size": [64, 64], "history_spacing_s": 0.1},
+            },
+        }
+    )
     assert sample_config(same) == samples  # repeating the model's values is allowed
 
 
@@ -33,14 +41,16 @@ def test_model_is_typed_and_data_settings_derive_from_it():
 ])  # fmt: skip
 def test_data_settings_that_contradict_the_model_fail_on_load_naming_both(tmp_path, data, message):
     path = tmp_path / "stage.toml"
-    path.write_text("[model]\nhead = \"flow\"\nhorizon = 8\nn_obs_frames = 3\ntiny = { image_size = 64 }\n")
+    path.write_text('[model]\nhead = "flow"\nhorizon = 8\nn_obs_frames = 3\ntiny = { image_size = 64 }\n')
     with pytest.raises(ConfigError, match=message) as caught:
         load_stage_config(path, [f"data.{k}={_toml(v)}" for k, v in _flat(data)])
     assert str(caught.value).startswith(str(path))
 
 
 def test_an_hf_backbone_without_a_size_leaves_the_frame_size_to_the_data():
-    config = load_stage_config({"model": {"backbone": "hf", "hf": {"path": "/models/x"}}, "data": {"sample": {"image_size": [224, 224]}}})
+    config = load_stage_config(
+        {"model": {"backbone": "hf", "hf": {"path": "/models/x"}}, "data": {"sample": {"image_size": [224, 224]}}}
+    )
     assert config.model.image_size is None and sample_config(config).image_size == (224, 224)
 
 

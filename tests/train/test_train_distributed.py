@@ -33,9 +33,22 @@ def _run(command: list[str]) -> str:
 def test_two_processes_reach_the_weights_of_one_with_the_same_global_batch(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     assert "done steps=12" in _run([sys.executable, str(SCRIPT), str(one), "4"])  # 48 samples / batch 4
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-              "--main_process_port", str(_free_port())]  # without a GPU, --multi_gpu starts CPU processes (gloo)
+    launch = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(_free_port()),
+    ]  # without a GPU, --multi_gpu starts CPU processes (gloo)
     out = _run([*launch, str(SCRIPT), str(two), "2"])  # 2 processes x 2 = the same global batch of 4
     assert out.count("done steps=12") == 2  # both processes ran the same 12 optimiser steps
     a, b = load_file(str(one / "final" / "model.safetensors")), load_file(str(two / "final" / "model.safetensors"))

@@ -22,7 +22,9 @@ def test_the_shipped_recipe_runs_end_to_end_and_its_policies_run_closed_loop(tmp
     from dexego.train.build import run_stage
     from dexego.train.config import load_stage_config
 
-    monkeypatch.chdir(tmp_path)  # the configs read data/sim/* and write runs/cpu/egoscale/* relative to the working directory
+    monkeypatch.chdir(
+        tmp_path
+    )  # the configs read data/sim/* and write runs/cpu/egoscale/* relative to the working directory
     for task in ("Push-Box", "Close-Drawer"):
         record_demos(task, 1, tmp_path / "data" / "sim" / "human", image_size=32, embodiment="human")
         record_demos(task, 1, tmp_path / "data" / "sim" / "aligned_human", seed=1, image_size=32, embodiment="human")
@@ -33,6 +35,8 @@ def test_the_shipped_recipe_runs_end_to_end_and_its_policies_run_closed_loop(tmp
         assert result.steps == 2 and np.isfinite(result.last_train_loss), name
     runs = tmp_path / "runs" / "cpu" / "egoscale"
     joints = closed_loop(runs / "finetune" / "final", steps=8)
-    assert joints["space"] == "ego48+robot:h1_inspire" and joints["solves"] == 0 and np.isfinite(joints["actions"]).all()
+    assert (
+        joints["space"] == "ego48+robot:h1_inspire" and joints["solves"] == 0 and np.isfinite(joints["actions"]).all()
+    )
     hand = closed_loop(runs / "finetune_hand_space" / "final", steps=8)
     assert hand["space"] == "ego48" and np.isfinite(hand["actions"]).all()

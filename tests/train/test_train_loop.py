@@ -20,9 +20,11 @@ def _config(out, **loop):
 
 
 def _data():
-    return StageData([ToyDataset(24), ToyDataset(8, seed=1, embodiment="h1")],
-                     val={"val_human": ToyDataset(6, seed=3), "val_robot": ToyDataset(5, seed=4, embodiment="h1")},
-                     data_hours=1.5)
+    return StageData(
+        [ToyDataset(24), ToyDataset(8, seed=1, embodiment="h1")],
+        val={"val_human": ToyDataset(6, seed=3), "val_robot": ToyDataset(5, seed=4, embodiment="h1")},
+        data_hours=1.5,
+    )
 
 
 def _train(config, policy=None, data=None):
@@ -103,8 +105,13 @@ def test_freeze_by_prefix_and_unknown_prefix(tmp_path):
 def test_init_from_an_earlier_stage_and_resume_precedence(tmp_path):
     first = _train(load_stage_config(_config(tmp_path / "one", max_steps=4)))
     pretrained = load_file(str(first.final_dir / ckpt.WEIGHTS_FILE))
-    config = load_stage_config({**_config(tmp_path / "two", max_steps=2, ema_decay=0.5), "init_from": str(tmp_path / "one"),
-                                "freeze": ["encoder"]})
+    config = load_stage_config(
+        {
+            **_config(tmp_path / "two", max_steps=2, ema_decay=0.5),
+            "init_from": str(tmp_path / "one"),
+            "freeze": ["encoder"],
+        }
+    )
     seed_everything(1)
     policy = ToyPolicy()
     Trainer(config, policy, _data()).fit()

@@ -23,7 +23,9 @@ def _write_mano_dataset(root: Path) -> None:
             episode = synthetic_episode(30, size=(32, 32), seed=seed)
             n = episode.length
             rot = matrix_to_rot6d(axis_angle_to_matrix(rng.normal(scale=0.5, size=(n, 2, 3))))
-            mano = np.concatenate([episode.keypoints_world[:, :, 0], rot, rng.normal(size=(n, 2, 15))], -1).astype(np.float32)
+            mano = np.concatenate([episode.keypoints_world[:, :, 0], rot, rng.normal(size=(n, 2, 15))], -1).astype(
+                np.float32
+            )
             writer.add_episode(dataclasses.replace(episode, hand_mano=mano))
 
 

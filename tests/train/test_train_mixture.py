@@ -67,7 +67,9 @@ def test_mixture_file_weights_set_the_sampled_ratio(two_datasets, monkeypatch):
 
 def test_inline_sources_without_weights_still_draw_every_sample_once(two_datasets):
     lines = "".join(f'[[data.sources]]\npath = "{two_datasets / "data" / n}"\n' for n in ("big", "small"))
-    data = build_stage_data(load_stage_config(_stage(two_datasets, lines), ["data.val_fraction=0", "loop.progress=false"]))
+    data = build_stage_data(
+        load_stage_config(_stage(two_datasets, lines), ["data.val_fraction=0", "loop.progress=false"])
+    )
     sizes = [len(d) for d in data.train_sources]
     sampler = MixtureSampler(sizes, data.weights, seed=0, num_samples=data.samples_per_epoch)
     assert sampler.counts == sizes
@@ -79,7 +81,10 @@ def test_train_check_accepts_a_mixture_config(two_datasets, capsys, monkeypatch)
     config = _stage(two_datasets, 'mixture = "mixes/m.toml"\n', MIX_3_TO_1)
     assert main(["train", str(config), "--check"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed["data"]["mixture"] == str(two_datasets / "configs" / "mixes" / "m.toml") and printed["data"]["sources"] == []
+    assert (
+        printed["data"]["mixture"] == str(two_datasets / "configs" / "mixes" / "m.toml")
+        and printed["data"]["sources"] == []
+    )
 
 
 def test_unknown_dataset_in_the_mixture_names_the_file_and_the_field(two_datasets, capsys):

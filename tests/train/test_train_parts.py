@@ -29,7 +29,9 @@ def test_unknown_keys_are_listed_with_the_valid_ones():
 
 
 def test_overrides_and_types():
-    config = load_stage_config({"optimizer": {"lr": 1}}, ["loop.max_steps=7", "schedule.kind=step", "freeze=['backbone']"])
+    config = load_stage_config(
+        {"optimizer": {"lr": 1}}, ["loop.max_steps=7", "schedule.kind=step", "freeze=['backbone']"]
+    )
     assert config.loop.max_steps == 7 and config.schedule.kind == "step"
     assert config.optimizer.lr == 1.0 and config.freeze == ("backbone",)
     with pytest.raises(ConfigError, match="schedule.kind"):
@@ -56,7 +58,12 @@ def test_recipes_carry_the_papers_defaults():
     post = load_stage_config(CONFIGS / "finetune.toml")
     mid = load_stage_config(CONFIGS / "midtrain.toml")
     assert (pre.optimizer.lr, pre.schedule.kind, pre.loop.epochs) == (1e-4, "cosine", 20)
-    assert (post.optimizer.lr, post.loop.epochs, post.schedule.milestones, post.schedule.gamma) == (2e-5, 115, (100.0,), 0.1)
+    assert (post.optimizer.lr, post.loop.epochs, post.schedule.milestones, post.schedule.gamma) == (
+        2e-5,
+        115,
+        (100.0,),
+        0.1,
+    )
     assert post.schedule.kind == "step"  # EgoVLA: constant 2e-5, 2e-6 after 100 epochs
     assert mid.init_from == pre.output_dir and post.init_from == mid.output_dir
     weights = {Path(s.path).name: s.weight for s in mid.data.sources}
@@ -160,6 +167,7 @@ def _fill(step):
     def fill(tmp):
         (tmp / ckpt.WEIGHTS_FILE).write_bytes(b"w")
         (tmp / ckpt.STATE_FILE).write_text(json.dumps({"step": step}))
+
     return fill
 
 
@@ -213,7 +221,10 @@ def test_initial_weights_copy_matching_tensors_only(tmp_path):
     from dexego.train.parameters import load_initial_weights
 
     source = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
-    save_file({k: v.contiguous() for k, v in source.state_dict().items()} | {"extra": torch.zeros(1)}, str(tmp_path / "w.safetensors"))
+    save_file(
+        {k: v.contiguous() for k, v in source.state_dict().items()} | {"extra": torch.zeros(1)},
+        str(tmp_path / "w.safetensors"),
+    )
     target = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 5))  # a new output layer
     report = load_initial_weights(target, tmp_path / "w.safetensors")
     assert report["loaded"] == ["0.bias", "0.weight"] and report["initialised"] == ["1.bias", "1.weight"]

@@ -21,7 +21,9 @@ RUNNER = Path(__file__).with_name("toy_run_train.py")
 
 def _start(out: Path, delay: float = 0.0) -> subprocess.Popen:
     env = {**os.environ, "TOY_DELAY_S": str(delay), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, str(RUNNER), str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, str(RUNNER), str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
 
 
 def _finish(proc: subprocess.Popen) -> str:
@@ -89,8 +91,15 @@ def test_crash_then_resume_matches_uninterrupted_run(tmp_path):
         assert steps == 30 and resumed_reads < reference_reads - 50  # continued from the checkpoint, not from step 0
     finally:
         torch.set_num_threads(threads)
-    for name in ("model.safetensors", "trainer/model.safetensors", "trainer/ema.safetensors", "trainer/optimizer.safetensors"):
-        _assert_same_tensors(reference / "checkpoints/step-00000030" / name, crashed / "checkpoints/step-00000030" / name)
+    for name in (
+        "model.safetensors",
+        "trainer/model.safetensors",
+        "trainer/ema.safetensors",
+        "trainer/optimizer.safetensors",
+    ):
+        _assert_same_tensors(
+            reference / "checkpoints/step-00000030" / name, crashed / "checkpoints/step-00000030" / name
+        )
     _assert_same_tensors(reference / "final/model.safetensors", crashed / "final/model.safetensors")
     ref_lines = (reference / "metrics.jsonl").read_text().splitlines()
     resumed_lines = (crashed / "metrics.jsonl").read_text().splitlines()
@@ -114,8 +123,15 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path):
     assert interrupted_at != "step-00000030"
     assert "done steps=30" in _finish(_start(killed))  # resumes from the last checkpoint
     assert "done steps=30" in _finish(ref_proc)
-    for name in ("model.safetensors", "trainer/model.safetensors", "trainer/ema.safetensors", "trainer/optimizer.safetensors"):
-        _assert_same_tensors(reference / "checkpoints/step-00000030" / name, killed / "checkpoints/step-00000030" / name)
+    for name in (
+        "model.safetensors",
+        "trainer/model.safetensors",
+        "trainer/ema.safetensors",
+        "trainer/optimizer.safetensors",
+    ):
+        _assert_same_tensors(
+            reference / "checkpoints/step-00000030" / name, killed / "checkpoints/step-00000030" / name
+        )
     _assert_same_tensors(reference / "final/model.safetensors", killed / "final/model.safetensors")
     # the metrics log of the resumed run holds each step once and agrees with the reference where both logged
     ref_lines = (reference / "metrics.jsonl").read_text().splitlines()

@@ -27,7 +27,9 @@ def data(tmp_path_factory):
 
 
 def _sample(path, space, anchor=20, horizon=8):
-    source = SampleSource(path, SampleConfig(action_space=space, horizon=horizon, history=1, image_size=(32, 32)), None, "x")
+    source = SampleSource(
+        path, SampleConfig(action_space=space, horizon=horizon, history=1, image_size=(32, 32)), None, "x"
+    )
     return source, source.samples(0, [anchor])[0]
 
 
@@ -43,7 +45,9 @@ def test_robot_samples_carry_wrists_and_the_commanded_joints_by_name(data):
     for h in range(2):  # the hand-space parts are ego48's, untouched
         block = slice(h * space.hand_dim, h * space.hand_dim + 24)
         np.testing.assert_allclose(padded["actions"][:, block], ego["actions"][:, h * 24 : (h + 1) * 24], atol=1e-6)
-        np.testing.assert_allclose(joints["actions"][:, js.part_slice("wrist_pos", h)], ego["actions"][:, h * 24 : h * 24 + 3], atol=1e-6)
+        np.testing.assert_allclose(
+            joints["actions"][:, js.part_slice("wrist_pos", h)], ego["actions"][:, h * 24 : h * 24 + 3], atol=1e-6
+        )
     # Joint targets at step h are the hand joints commanded at t + h - 1 (action.robot, by name); the state the joints at t.
     ds = Dataset(robot)
     columns = ds.episode_columns(0)
@@ -69,7 +73,11 @@ def test_a_joint_the_dataset_lacks_is_named(data, tmp_path):
     from dexego.actions.robot import RobotActionConfig
 
     _, robot, _ = data
-    register_robot_spaces(RobotActionConfig(name="h1_extra", left_joints=("left_thumb_yaw", "left_wrist_spin"), right_joints=("right_thumb_yaw",)))
+    register_robot_spaces(
+        RobotActionConfig(
+            name="h1_extra", left_joints=("left_thumb_yaw", "left_wrist_spin"), right_joints=("right_thumb_yaw",)
+        )
+    )
     with pytest.raises(InputError, match="left_wrist_spin"):
         _sample(robot, "robot:h1_extra")
 
@@ -84,7 +92,10 @@ def test_masked_dimensions_add_no_loss(data):
     _, _, human = data
     source, _ = _sample(human, PADDED)
     batch = [source.samples(0, [a])[0] for a in (10, 20)]
-    collated = {k: np.stack([b[k] for b in batch]) if not isinstance(batch[0][k], str) else [b[k] for b in batch] for k in batch[0]}
+    collated = {
+        k: np.stack([b[k] for b in batch]) if not isinstance(batch[0][k], str) else [b[k] for b in batch]
+        for k in batch[0]
+    }
     torch.manual_seed(0)
     loss = policy(collated)[0].detach()
     joints = get_space(PADDED).joint_index()

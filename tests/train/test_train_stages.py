@@ -34,7 +34,9 @@ def test_unknown_config_key_lists_valid_keys(tmp_path, capsys, monkeypatch):
 
 def test_missing_init_from_fails_before_training(synthetic_sim_data, capsys, monkeypatch):
     monkeypatch.chdir(synthetic_sim_data)
-    code = main(["train", str(CPU_RECIPE / "midtrain.toml"), "--set", "init_from=runs/nowhere", "--set", "output_dir=runs/x"])
+    code = main(
+        ["train", str(CPU_RECIPE / "midtrain.toml"), "--set", "init_from=runs/nowhere", "--set", "output_dir=runs/x"]
+    )
     assert code == 2 and "runs/nowhere: init_from: no model.safetensors" in capsys.readouterr().err
     assert not (synthetic_sim_data / "runs" / "x").exists()
 
@@ -63,9 +65,25 @@ def _check_recipe_outputs(root: Path) -> None:
 
 def test_three_stage_cpu_recipe_short(synthetic_sim_data, monkeypatch, capsys):
     monkeypatch.chdir(synthetic_sim_data)
-    _run_recipe(synthetic_sim_data, ["--set", "loop.max_steps=2", "--set", "loop.val_every=2", "--set", "loop.val_batches=1",
-                                      "--set", "loop.batch_size=2", "--set", "data.sample.image_size=[32, 32]", "--set", "model.tiny.image_size=32",
-                                      "--set", "loop.progress=false"])
+    _run_recipe(
+        synthetic_sim_data,
+        [
+            "--set",
+            "loop.max_steps=2",
+            "--set",
+            "loop.val_every=2",
+            "--set",
+            "loop.val_batches=1",
+            "--set",
+            "loop.batch_size=2",
+            "--set",
+            "data.sample.image_size=[32, 32]",
+            "--set",
+            "model.tiny.image_size=32",
+            "--set",
+            "loop.progress=false",
+        ],
+    )
     out = capsys.readouterr().out
     assert out.count("steps=2") == 3 and "val_human_loss=" in out
     _check_recipe_outputs(synthetic_sim_data)
@@ -73,7 +91,9 @@ def test_three_stage_cpu_recipe_short(synthetic_sim_data, monkeypatch, capsys):
     from dexego.train.build import build_stage_data
     from dexego.train.config import load_stage_config
 
-    config = load_stage_config(CPU_RECIPE / "finetune.toml", ["data.sample.image_size=[32, 32]", "model.tiny.image_size=32"])
+    config = load_stage_config(
+        CPU_RECIPE / "finetune.toml", ["data.sample.image_size=[32, 32]", "model.tiny.image_size=32"]
+    )
     sample = build_stage_data(config).val["val_robot"][0]
     policy = Policy.load(synthetic_sim_data / "runs/cpu/finetune" / ckpt.FINAL)
     chunk = policy.predict_action_chunk({k: v for k, v in sample.items() if k not in ("actions", "action_valid")})

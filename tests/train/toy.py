@@ -19,8 +19,16 @@ from torch.utils.data import Dataset
 
 
 class ToyDataset(Dataset):
-    def __init__(self, size: int = 64, horizon: int = 4, dim: int = 8, image_size: int = 8, seed: int = 0,
-                 embodiment: str = "human", delay_s: float = 0.0):
+    def __init__(
+        self,
+        size: int = 64,
+        horizon: int = 4,
+        dim: int = 8,
+        image_size: int = 8,
+        seed: int = 0,
+        embodiment: str = "human",
+        delay_s: float = 0.0,
+    ):
         self.size, self.horizon, self.dim, self.image_size = size, horizon, dim, image_size
         self.seed, self.embodiment, self.delay_s = seed, embodiment, delay_s  # delay_s: simulated loading time
         self.mixing = np.random.default_rng(12345).normal(size=(dim, horizon * dim)).astype(np.float32) / np.sqrt(dim)
@@ -37,7 +45,9 @@ class ToyDataset(Dataset):
         state = rng.normal(size=self.dim).astype(np.float32)
         actions = np.tanh(state @ self.mixing).reshape(self.horizon, self.dim).astype(np.float32)
         return {
-            "images": torch.from_numpy(rng.integers(0, 256, size=(2, 3, self.image_size, self.image_size), dtype=np.uint8)),
+            "images": torch.from_numpy(
+                rng.integers(0, 256, size=(2, 3, self.image_size, self.image_size), dtype=np.uint8)
+            ),
             "image_mask": torch.ones(2, dtype=torch.bool),
             "instruction": "pick up the cube",
             "state": torch.from_numpy(state),
@@ -63,7 +73,10 @@ class ToyPolicy(nn.Module):
         prediction = self.head(features).view(-1, self.horizon, self.dim)
         mask = batch["action_valid"].any(-1, keepdim=True).float()
         error = ((prediction - batch["actions"]) ** 2 * mask).sum() / (mask.sum() * self.dim).clamp(min=1)
-        return error, {"mse": error.detach(), "abs_error": ((prediction - batch["actions"]).abs() * mask).mean().detach()}
+        return error, {
+            "mse": error.detach(),
+            "abs_error": ((prediction - batch["actions"]).abs() * mask).mean().detach(),
+        }
 
     def save(self, directory: str | Path) -> None:
         from safetensors.torch import save_file

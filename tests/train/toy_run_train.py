@@ -12,8 +12,17 @@ from dexego.train import StageData, Trainer, load_stage_config, seed_everything
 
 BASE = {
     "name": "toy",
-    "loop": {"epochs": 3, "batch_size": 4, "grad_accum": 2, "checkpoint_every": 3, "keep_last": 2, "log_every": 2,
-             "val_every": 4, "ema_decay": 0.9, "progress": False},
+    "loop": {
+        "epochs": 3,
+        "batch_size": 4,
+        "grad_accum": 2,
+        "checkpoint_every": 3,
+        "keep_last": 2,
+        "log_every": 2,
+        "val_every": 4,
+        "ema_decay": 0.9,
+        "progress": False,
+    },
     "schedule": {"kind": "cosine", "warmup_steps": 2},
     "optimizer": {"lr": 1e-3, "weight_decay": 0.01},
 }

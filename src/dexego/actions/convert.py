@@ -116,7 +116,9 @@ def _decode_keypoint_space(action: torch.Tensor, dim: int, ego48: bool) -> tuple
 
 
 @array_function
-def _to_world(pose: torch.Tensor, points: torch.Tensor, world_from_camera: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _to_world(
+    pose: torch.Tensor, points: torch.Tensor, world_from_camera: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     world_from_camera = world_from_camera[..., None, :, :]
     return world_from_camera @ pose, apply_transform(world_from_camera, points)
 
@@ -129,7 +131,9 @@ def mano_to_action(wrist_pose: np.ndarray | torch.Tensor, pca: np.ndarray | torc
 @array_function
 def _mano_to_action(wrist_pose: torch.Tensor, pca: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
     if wrist_pose.shape[-3:] != (2, 4, 4) or pca.shape[-2:] != (2, 15):
-        raise ValueError(f"expected wrist poses (..., 2, 4, 4) and PCA (..., 2, 15), got {tuple(wrist_pose.shape)} and {tuple(pca.shape)}")
+        raise ValueError(
+            f"expected wrist poses (..., 2, 4, 4) and PCA (..., 2, 15), got {tuple(wrist_pose.shape)} and {tuple(pca.shape)}"
+        )
     per_hand = torch.cat([pose_to_pos_rot6d(wrist_pose), pca.to(wrist_pose.dtype)], dim=-1)
     if valid is not None:
         per_hand = per_hand * torch.as_tensor(valid, dtype=per_hand.dtype)[..., None]

@@ -51,7 +51,9 @@ def _reference(state: torch.Tensor, state_valid: torch.Tensor | None, space: Act
                 neutral[space.part_slice(part, side)] = torch.tensor(_IDENTITY_ROT6D, dtype=state.dtype)
     if state_valid is None:
         return state
-    per_dim = (state_valid > 0.5 if state_valid.dtype != torch.bool else state_valid).repeat_interleave(space.hand_dim, dim=-1)
+    per_dim = (state_valid > 0.5 if state_valid.dtype != torch.bool else state_valid).repeat_interleave(
+        space.hand_dim, dim=-1
+    )
     return torch.where(per_dim, state, neutral)
 
 

@@ -63,7 +63,9 @@ class RobotActionConfig:
             for bound in ("lower", "upper"):
                 values = getattr(self, f"{side}_{bound}")
                 if values and len(values) != len(joints):
-                    raise ConfigError(f"model.robot.{side}_{bound}: {len(values)} values for {len(joints)} {side} joints")
+                    raise ConfigError(
+                        f"model.robot.{side}_{bound}: {len(values)} values for {len(joints)} {side} joints"
+                    )
             if len(set(joints)) != len(joints):
                 raise ConfigError(f"model.robot.{side}_joints: repeated joint names in {list(joints)}")
 
@@ -148,9 +150,23 @@ def register_robot_spaces(config: RobotActionConfig) -> None:
     if not config.resolved:
         raise ConfigError("model.robot: a robot action space needs the robot's name and joints (or its description)")
     known = _REGISTERED.get(config.name)
-    key = (config.left_joints, config.right_joints, config.left_lower, config.left_upper, config.right_lower, config.right_upper)
+    key = (
+        config.left_joints,
+        config.right_joints,
+        config.left_lower,
+        config.left_upper,
+        config.right_lower,
+        config.right_upper,
+    )
     if known is not None:
-        if (known.left_joints, known.right_joints, known.left_lower, known.left_upper, known.right_lower, known.right_upper) != key:
+        if (
+            known.left_joints,
+            known.right_joints,
+            known.left_lower,
+            known.left_upper,
+            known.right_lower,
+            known.right_upper,
+        ) != key:
             raise ConfigError(f"robot {config.name!r} is already registered with other joints or limits")
         return
     _REGISTERED[config.name] = config

@@ -147,4 +147,6 @@ def get_space(name: str | ActionSpace) -> ActionSpace:
     if split_space_name(name) is not None:
         raise ConfigError(f"robot action space {name!r} is not declared: give the robot's description (model.robot) "
                           "so its joints are known") from None  # fmt: skip
-    raise ConfigError(f"unknown action space {name!r}; known: {', '.join(SPACES)}, robot:NAME, ego48+robot:NAME") from None
+    raise ConfigError(
+        f"unknown action space {name!r}; known: {', '.join(SPACES)}, robot:NAME, ego48+robot:NAME"
+    ) from None

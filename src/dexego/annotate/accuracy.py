@@ -13,7 +13,9 @@ from dexego.geometry import apply_transform, invert_transform
 @dataclass(frozen=True)
 class Accuracy:
     wrist_camera_mm: float  # mean wrist error in the camera frame (depends on hands only)
-    wrist_world_mm: float  # mean wrist error in the world, the truth expressed in the episode's world (first camera aligned)
+    wrist_world_mm: (
+        float  # mean wrist error in the world, the truth expressed in the episode's world (first camera aligned)
+    )
     wrist_world_p90_mm: float
     coverage: float  # fraction of truly visible hand-frames that the episode has as valid
     boundary_error_s: list[float]  # per true phase change, distance to the nearest segment boundary (s)
@@ -40,7 +42,9 @@ def episode_accuracy(episode: Episode, truth: dict[str, np.ndarray]) -> Accuracy
     world_err = np.linalg.norm(ours[:, :, 0] - true_world, axis=-1)[valid]
     boundaries = sorted({s for s, e, _ in episode.instructions} - {0})
     changes = np.asarray(truth.get("phase_changes", []), dtype=int)
-    errors = [float(np.min(np.abs(np.array(boundaries) - c))) / episode.fps if boundaries else float("inf") for c in changes]
+    errors = [
+        float(np.min(np.abs(np.array(boundaries) - c))) / episode.fps if boundaries else float("inf") for c in changes
+    ]
     truly = np.asarray(truth["hand_valid"])[:n]
     return Accuracy(
         wrist_camera_mm=float(camera_err.mean() * 1000) if camera_err.size else float("nan"),

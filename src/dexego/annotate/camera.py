@@ -30,10 +30,14 @@ class CameraConfig:
     fov_deg: float = 70.0  # horizontal field-of-view prior when the video has no intrinsics
     work_width: int = 320  # flow and odometry run on frames downscaled to this width
     flow_stride: int = 5  # frames between the two images compared by the static test
-    static_flow: float = 0.0015  # median background flow per stride, as a fraction of the width, below which the camera is static
+    static_flow: float = (
+        0.0015  # median background flow per stride, as a fraction of the width, below which the camera is static
+    )
     max_features: int = 150
     vo_stride: int = 10  # frames between odometry keyframes
-    rotation_only_px: float = 0.5  # a pair is a pure rotation if that model's median residual is below this (work pixels)
+    rotation_only_px: float = (
+        0.5  # a pair is a pure rotation if that model's median residual is below this (work pixels)
+    )
     translation: str = "none"  # "none" or "scene_depth"
     scene_depth: float = 1.0  # metres; median background depth when translation="scene_depth"
     min_features: int = 12
@@ -54,7 +58,9 @@ class CameraTrack:
     background_flow: float  # median flow per stride / width (NaN if not measured)
 
 
-def intrinsics_for(meta: dict, width: int, height: int, fov_deg: float, source_size: tuple[int, int] | None = None) -> tuple[Intrinsics, str]:
+def intrinsics_for(
+    meta: dict, width: int, height: int, fov_deg: float, source_size: tuple[int, int] | None = None
+) -> tuple[Intrinsics, str]:
     """Intrinsics at (width, height) from metadata (given at ``source_size`` = (w, h)) or a FOV prior."""
     if "intrinsics" in meta:
         k = meta["intrinsics"]
@@ -64,7 +70,9 @@ def intrinsics_for(meta: dict, width: int, height: int, fov_deg: float, source_s
     return Intrinsics.from_fov(np.deg2rad(fov), width, height), "fov_deg" if "fov_deg" in meta else "fov_prior"
 
 
-def hand_mask(shape: tuple[int, int], detections: list[HandDetection], scale: float, margin: float = 0.35) -> np.ndarray:
+def hand_mask(
+    shape: tuple[int, int], detections: list[HandDetection], scale: float, margin: float = 0.35
+) -> np.ndarray:
     """uint8 mask (255 = background) with every hand's keypoint box (grown by ``margin``) blanked out."""
     mask = np.full(shape, 255, dtype=np.uint8)
     for det in detections:
@@ -87,7 +95,9 @@ class _Tracker:
         height, width = frames.shape[1:3]
         self.scale = min(1.0, config.work_width / width)
         self.size = (max(8, int(round(width * self.scale))), max(8, int(round(height * self.scale))))
-        self.grey = [cv2.cvtColor(cv2.resize(f, self.size, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY) for f in frames]
+        self.grey = [
+            cv2.cvtColor(cv2.resize(f, self.size, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY) for f in frames
+        ]
         dets = detections or [[] for _ in frames]
         self.masks = [hand_mask(self.grey[0].shape, d, self.scale) for d in dets]
 
@@ -135,7 +145,9 @@ def _kabsch(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (u * fix[..., None, :]) @ vt
 
 
-def rotation_ransac(p0: np.ndarray, p1: np.ndarray, k: np.ndarray, threshold_px: float, iterations: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray, float]:
+def rotation_ransac(
+    p0: np.ndarray, p1: np.ndarray, k: np.ndarray, threshold_px: float, iterations: int = 64, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Pure-rotation fit (b1 = R b0): rotation, inlier mask, median residual (pixels)."""
     b0, b1 = _bearings(p0, k), _bearings(p1, k)
     rng = np.random.default_rng(seed)
@@ -149,7 +161,9 @@ def rotation_ransac(p0: np.ndarray, p1: np.ndarray, k: np.ndarray, threshold_px:
     return r, best, float(np.median(residual))
 
 
-def relative_pose(p0: np.ndarray, p1: np.ndarray, k: np.ndarray, config: CameraConfig) -> tuple[np.ndarray, np.ndarray, float, np.ndarray | None]:
+def relative_pose(
+    p0: np.ndarray, p1: np.ndarray, k: np.ndarray, config: CameraConfig
+) -> tuple[np.ndarray, np.ndarray, float, np.ndarray | None]:
     """camera1_from_camera0 rotation, unit translation (zeros for a pure rotation), inlier ratio, inlier depths in camera 0."""
     import cv2
 
@@ -214,7 +228,10 @@ def visual_odometry(tracker: _Tracker, intrinsics: Intrinsics, config: CameraCon
 
 
 def estimate_camera(
-    frames: np.ndarray, detections: list[list[HandDetection]] | None, intrinsics: Intrinsics, config: CameraConfig,
+    frames: np.ndarray,
+    detections: list[list[HandDetection]] | None,
+    intrinsics: Intrinsics,
+    config: CameraConfig,
     poses: np.ndarray | None = None,
 ) -> CameraTrack:
     """The camera track of a video (``poses`` (T, 4, 4) when mode is "poses")."""

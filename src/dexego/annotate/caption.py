@@ -69,7 +69,6 @@ class OfflineCaptioner:
         return Caption(UNCAPTIONED, captioned=False)
 
 
-
 class ChatCaptioner:
     """Captions through an OpenAI-compatible ``/chat/completions`` endpoint."""
 
@@ -85,7 +84,12 @@ class ChatCaptioner:
         content: list[dict] = [{"type": "text", "text": PROMPT.format(n=len(frames), hands=hands, side_palm=side_palm)}]
         for frame in frames:
             content.append({"type": "image_url", "image_url": {"url": "data:image/jpeg;base64," + _jpeg_base64(frame)}})
-        return {"model": self.config.model, "messages": [{"role": "user", "content": content}], "temperature": 0.2, "max_tokens": 64}
+        return {
+            "model": self.config.model,
+            "messages": [{"role": "user", "content": content}],
+            "temperature": 0.2,
+            "max_tokens": 64,
+        }
 
     def caption(self, frames: list[np.ndarray], side: str) -> Caption:
         body = json.dumps(self.request_body(frames, side)).encode()

@@ -42,9 +42,7 @@ def solve_translation(
     x, y, z = relative[..., 0], relative[..., 1], relative[..., 2]
     zeros = np.zeros_like(du)
     # Rows for the u equations then the v equations; unknowns (tx, ty, tz).
-    a = np.concatenate(
-        [np.stack([fx + zeros, zeros, -du], -1), np.stack([zeros, fy + zeros, -dv], -1)], axis=-2
-    )
+    a = np.concatenate([np.stack([fx + zeros, zeros, -du], -1), np.stack([zeros, fy + zeros, -dv], -1)], axis=-2)
     b = np.concatenate([du * z - fx * x, dv * z - fy * y], axis=-1)
     w = np.ones_like(du) if weights is None else np.asarray(weights, dtype=np.float64)
     sw = np.sqrt(np.concatenate([w, w], axis=-1))

@@ -47,7 +47,9 @@ def palm_size(relative: np.ndarray) -> np.ndarray:
     return np.linalg.norm(relative[..., RIGID_PALM[:, 0], :] - relative[..., RIGID_PALM[:, 1], :], axis=-1).mean(-1)
 
 
-def refine_translation(relative: np.ndarray, pixels: np.ndarray, k: np.ndarray, translation: np.ndarray, iterations: int = 6) -> np.ndarray:
+def refine_translation(
+    relative: np.ndarray, pixels: np.ndarray, k: np.ndarray, translation: np.ndarray, iterations: int = 6
+) -> np.ndarray:
     """Gauss-Newton on the reprojection error, from the linear solution.
 
     The linear solution has pixel noise inside its design matrix, which biases
@@ -63,7 +65,9 @@ def refine_translation(relative: np.ndarray, pixels: np.ndarray, k: np.ndarray, 
             break
         residual = np.concatenate([fx * p[:, 0] / z + cx - pixels[:, 0], fy * p[:, 1] / z + cy - pixels[:, 1]])
         zeros = np.zeros_like(z)
-        jac = np.concatenate([np.stack([fx / z, zeros, -fx * p[:, 0] / z**2], -1), np.stack([zeros, fy / z, -fy * p[:, 1] / z**2], -1)])
+        jac = np.concatenate(
+            [np.stack([fx / z, zeros, -fx * p[:, 0] / z**2], -1), np.stack([zeros, fy / z, -fy * p[:, 1] / z**2], -1)]
+        )
         step = np.linalg.lstsq(jac, -residual, rcond=None)[0]
         t += step
         if np.abs(step).max() < 1e-7:
@@ -82,7 +86,9 @@ def proportions(detections: list[list[HandDetection]]) -> dict[str, float]:
     return {side: float(np.median(r)) if r else float("nan") for side, r in ratios.items()}
 
 
-def lift_hands(detections: list[list[HandDetection]], intrinsics: Intrinsics | np.ndarray, config: LiftConfig = LiftConfig()) -> CameraHands:
+def lift_hands(
+    detections: list[list[HandDetection]], intrinsics: Intrinsics | np.ndarray, config: LiftConfig = LiftConfig()
+) -> CameraHands:
     """Metric camera-frame hands for every frame's detections (``intrinsics`` one or per-frame (T, 4))."""
     n = len(detections)
     kp = np.full((n, 2, 21, 3), np.nan)
@@ -90,14 +96,18 @@ def lift_hands(detections: list[list[HandDetection]], intrinsics: Intrinsics | n
     conf = np.zeros((n, 2))
     reproj = np.full((n, 2), np.nan)
     ratio = proportions(detections)
-    k_all = np.broadcast_to(intrinsics.vector if isinstance(intrinsics, Intrinsics) else np.asarray(intrinsics, float), (n, 4))
+    k_all = np.broadcast_to(
+        intrinsics.vector if isinstance(intrinsics, Intrinsics) else np.asarray(intrinsics, float), (n, 4)
+    )
     for t, frame in enumerate(detections):
         for det in frame:
             h = SIDES.index(det.side)
             if det.confidence < config.min_confidence or det.confidence <= conf[t, h]:
                 continue
             # Metric palm size = prior wrist-to-middle-MCP length / this hand's proportion.
-            relative = np.asarray(det.relative_3d, float) * (config.palm_length / (ratio[det.side] * palm_size(det.relative_3d)))
+            relative = np.asarray(det.relative_3d, float) * (
+                config.palm_length / (ratio[det.side] * palm_size(det.relative_3d))
+            )
             if not np.isfinite(relative).all() or not np.isfinite(det.keypoints_2d).all():
                 continue
             weights = det.keypoint_confidence
@@ -108,7 +118,9 @@ def lift_hands(detections: list[list[HandDetection]], intrinsics: Intrinsics | n
             if not (config.min_depth <= points[:, 2].min() and points[:, 2].max() <= config.max_depth):
                 continue
             k = k_all[t]
-            pixels = np.stack([k[0] * points[:, 0] / points[:, 2] + k[2], k[1] * points[:, 1] / points[:, 2] + k[3]], -1)
+            pixels = np.stack(
+                [k[0] * points[:, 0] / points[:, 2] + k[2], k[1] * points[:, 1] / points[:, 2] + k[3]], -1
+            )
             error = float(np.linalg.norm(pixels - det.keypoints_2d, axis=-1).mean())
             if error > config.max_reprojection_px:
                 continue

@@ -59,7 +59,9 @@ class VideoResult:
     video_seconds: float
 
 
-def decode_video(path: Path, fps: int, max_width: int, max_seconds: float | None) -> tuple[np.ndarray, np.ndarray, float, tuple[int, int]]:
+def decode_video(
+    path: Path, fps: int, max_width: int, max_seconds: float | None
+) -> tuple[np.ndarray, np.ndarray, float, tuple[int, int]]:
     """Frames resampled to ``fps`` (T, H, W, 3), their source frame indices, the source fps and size (w, h)."""
     import av
     import cv2
@@ -96,7 +98,11 @@ def _palms(keypoints: np.ndarray) -> np.ndarray:
 
 
 def annotate_video(
-    path: str | Path, config: AnnotateConfig, estimator: HandEstimator, captioner: Captioner, poses: np.ndarray | None = None
+    path: str | Path,
+    config: AnnotateConfig,
+    estimator: HandEstimator,
+    captioner: Captioner,
+    poses: np.ndarray | None = None,
 ) -> VideoResult:
     """Annotate one video into an ``Episode`` (``poses`` (T_source, 4, 4) world_from_camera for camera mode "poses")."""
     path = Path(path)
@@ -112,16 +118,28 @@ def annotate_video(
     frames, source_index, source_fps, source_size = decode_video(path, config.fps, config.max_width, config.max_seconds)
     n, height, width = frames.shape[:3]
     meta = read_camera_metadata(path)
-    intrinsics, intrinsics_origin = intrinsics_for(meta, width, height, config.camera.fov_deg, (meta.get("width", source_size[0]), meta.get("height", source_size[1])))
+    intrinsics, intrinsics_origin = intrinsics_for(
+        meta,
+        width,
+        height,
+        config.camera.fov_deg,
+        (meta.get("width", source_size[0]), meta.get("height", source_size[1])),
+    )
     lens = read_lens_model(meta, sidecar(path, ".json"))
     distortion = None
     if lens is not None and not lens.is_identity:
-        distortion = {"model": lens.model, "coefficients": list(lens.coefficients), "undistorted": bool(config.undistort)}
+        distortion = {
+            "model": lens.model,
+            "coefficients": list(lens.coefficients),
+            "undistorted": bool(config.undistort),
+        }
         if config.undistort:  # every later stage (and the stored video) sees a pinhole camera with the same intrinsics
             frames = Undistorter(lens, intrinsics.vector, (width, height)).frames(frames)
     lap("decode")
 
-    detections = assign_sides(estimate_video(_IndexedEstimator(estimator, source_index), frames, str(path)), width, config.sides)
+    detections = assign_sides(
+        estimate_video(_IndexedEstimator(estimator, source_index), frames, str(path)), width, config.sides
+    )
     lap("hands")
 
     given = None
@@ -143,10 +161,14 @@ def annotate_video(
     confidence = np.zeros((n, 2))
     for h in range(2):
         conf = hands.confidence[:, h] * camera.confidence
-        keypoints[:, h], valid[:, h], confidence[:, h] = clean_track(world[:, h], hands.valid[:, h], conf, config.fps, config.track)
+        keypoints[:, h], valid[:, h], confidence[:, h] = clean_track(
+            world[:, h], hands.valid[:, h], conf, config.fps, config.track
+        )
     lap("world")
     if not valid.any():
-        raise InputError(path, "hands", f"no hand found in any of {n} frames (estimator {getattr(estimator, 'name', '?')})")
+        raise InputError(
+            path, "hands", f"no hand found in any of {n} frames (estimator {getattr(estimator, 'name', '?')})"
+        )
 
     segments = segment_episode(keypoints[:, :, 0], valid, config.fps, config.segment)
     lap("segment")
@@ -194,7 +216,11 @@ def annotate_video(
             "estimator": getattr(estimator, "name", type(estimator).__name__),
             "intrinsics": intrinsics_origin,
             "distortion": distortion,
-            "camera": {"mode": camera.mode, "translation": camera.translation, "background_flow": _finite(camera.background_flow)},
+            "camera": {
+                "mode": camera.mode,
+                "translation": camera.translation,
+                "background_flow": _finite(camera.background_flow),
+            },
             "segments": segment_meta,
             "uncaptioned": sum(1 for s in segment_meta if not s["captioned"]),
             "without_instruction": sum(1 for s in segment_meta if not s["text"]),
@@ -208,7 +234,7 @@ def annotate_video(
 
 
 def _moving_side(palms: np.ndarray, valid: np.ndarray, min_extent: float = 0.04) -> str:
-    """"left", "right" or "both": the hand(s) that move in a segment.
+    """ "left", "right" or "both": the hand(s) that move in a segment.
 
     A hand's motion is the extent of its palm path (the diagonal of its
     bounding box, insensitive to jitter); both hands count when the smaller

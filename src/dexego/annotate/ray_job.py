@@ -114,9 +114,15 @@ def annotate_with_ray(
     try:
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = False
-        items = [{"video": str(v.resolve()), "poses": str(Path(poses).resolve()) if poses else "", "single": single} for v in todo]
+        items = [
+            {"video": str(v.resolve()), "poses": str(Path(poses).resolve()) if poses else "", "single": single}
+            for v in todo
+        ]
         dataset = ray.data.from_items(items, override_num_blocks=len(items)).map(
-            AnnotateRow, fn_constructor_kwargs={"config": to_dict(config)}, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1
+            AnnotateRow,
+            fn_constructor_kwargs={"config": to_dict(config)},
+            compute=ray.data.ActorPoolStrategy(size=workers),
+            num_cpus=1,
         )
         with DatasetWriter(output, fps=config.fps) as writer:
             for row in dataset.iter_rows():
@@ -133,5 +139,7 @@ def annotate_with_ray(
     finally:
         if started:
             ray.shutdown()
-    log(f"annotate (ray): wrote {len(summary.written)} episodes, skipped {len(summary.skipped)}, {len(summary.failed)} failed")
+    log(
+        f"annotate (ray): wrote {len(summary.written)} episodes, skipped {len(summary.skipped)}, {len(summary.failed)} failed"
+    )
     return summary

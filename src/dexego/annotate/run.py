@@ -69,7 +69,9 @@ def poses_for(spec: str | None, video: Path, single: bool) -> np.ndarray | None:
             raise InputError(root, video.stem, "no poses file for this video (<stem>.npy, .npz or .txt)")
     elif root.is_file():
         if not single:
-            raise ConfigError(f"--camera poses:{spec} is one file but the directory has several videos; give a directory of <stem>.npy")
+            raise ConfigError(
+                f"--camera poses:{spec} is one file but the directory has several videos; give a directory of <stem>.npy"
+            )
         path = root
     else:
         raise InputError(root, None, "poses file or directory does not exist")

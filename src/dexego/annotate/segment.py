@@ -75,7 +75,11 @@ def cut_points(speed: np.ndarray, fps: float, config: SegmentConfig) -> list[int
         with warnings.catch_warnings():  # a flat stretch has zero prominence, which is the answer, not a problem
             warnings.filterwarnings("ignore", message="some peaks have a prominence of 0")
             rise = peak_prominences(-speed, candidates)[0]
-        candidates = [i for i, r in zip(candidates, rise) if r >= config.min_rise and speed[i] <= config.pause_ratio * (speed[i] + r)]
+        candidates = [
+            i
+            for i, r in zip(candidates, rise)
+            if r >= config.min_rise and speed[i] <= config.pause_ratio * (speed[i] + r)
+        ]
     cuts: list[int] = []
     # Keep pauses slowest-first while every segment stays at least min_len long.
     for i in sorted(candidates, key=lambda i: speed[i]):
@@ -110,14 +114,18 @@ def _split_long(speed: np.ndarray, bounds: list[int], min_len: int, max_len: int
     return out[:-1]
 
 
-def segment_hand(positions: np.ndarray, valid: np.ndarray, fps: float, side: str, config: SegmentConfig = SegmentConfig()) -> list[Segment]:
+def segment_hand(
+    positions: np.ndarray, valid: np.ndarray, fps: float, side: str, config: SegmentConfig = SegmentConfig()
+) -> list[Segment]:
     """Atomic segments of one hand's wrist path (T, 3)."""
     speed = wrist_speed(positions, valid, fps, config.smooth_seconds)
     bounds = [0, *cut_points(speed, fps, config), len(speed)]
     return [Segment(s, e, side) for s, e in zip(bounds[:-1], bounds[1:]) if e > s]
 
 
-def segment_episode(wrists: np.ndarray, valid: np.ndarray, fps: float, config: SegmentConfig = SegmentConfig()) -> list[Segment]:
+def segment_episode(
+    wrists: np.ndarray, valid: np.ndarray, fps: float, config: SegmentConfig = SegmentConfig()
+) -> list[Segment]:
     """Segments of a two-hand episode, cut where the faster hand pauses (the sum of both speeds has a minimum).
 
     ``wrists`` (T, 2, 3) and ``valid`` (T, 2) hold left then right. A hand that

@@ -101,7 +101,9 @@ def read_poses(path: str | Path, length: int) -> np.ndarray:
     if poses.ndim == 2 and poses.shape[1] == 16:
         poses = poses.reshape(-1, 4, 4)
     if poses.shape != (length, 4, 4):
-        raise InputError(path, "world_from_camera", f"expected ({length}, 4, 4) for a {length}-frame video, got {poses.shape}")
+        raise InputError(
+            path, "world_from_camera", f"expected ({length}, 4, 4) for a {length}-frame video, got {poses.shape}"
+        )
     if not np.isfinite(poses).all():
         raise InputError(path, "world_from_camera", "contains NaN or inf")
     if not np.allclose(poses[:, 3], [0, 0, 0, 1], atol=1e-6):

@@ -31,7 +31,9 @@ class SideConfig:
             raise ConfigError(f"sides.mode must be track or estimator, got {self.mode!r}")
 
 
-def assign_sides(detections: list[list[HandDetection]], width: int, config: SideConfig = SideConfig()) -> list[list[HandDetection]]:
+def assign_sides(
+    detections: list[list[HandDetection]], width: int, config: SideConfig = SideConfig()
+) -> list[list[HandDetection]]:
     """Detections with ``side`` re-assigned (at most one hand per side per frame, most confident first)."""
     if config.mode == "estimator":
         return [_one_per_side(frame) for frame in detections]

@@ -46,19 +46,27 @@ def read_lens_model(meta: dict, where: str | Path) -> LensModel | None:
     if entry is None:
         return None
     if not isinstance(entry, dict):
-        raise InputError(where, "distortion", f"expected an object with model and coefficients, got {type(entry).__name__}")
+        raise InputError(
+            where, "distortion", f"expected an object with model and coefficients, got {type(entry).__name__}"
+        )
     model = entry.get("model")
     if model not in MODELS:
         raise InputError(where, "distortion.model", f"unknown lens model {model!r}; known: {', '.join(MODELS)}")
     coefficients = entry.get("coefficients")
-    if not isinstance(coefficients, list) or not all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in coefficients):
+    if not isinstance(coefficients, list) or not all(
+        isinstance(c, (int, float)) and not isinstance(c, bool) for c in coefficients
+    ):
         raise InputError(where, "distortion.coefficients", f"expected a list of numbers, got {coefficients!r}")
     if not np.isfinite(coefficients).all():
         raise InputError(where, "distortion.coefficients", f"must be finite, got {coefficients}")
     kind = MODELS[model]
     counts = (4,) if kind == "fisheye" else _OPENCV_COUNTS
     if len(coefficients) not in counts:
-        raise InputError(where, "distortion.coefficients", f"the {model} model takes {' or '.join(map(str, counts))} coefficients, got {len(coefficients)}")
+        raise InputError(
+            where,
+            "distortion.coefficients",
+            f"the {model} model takes {' or '.join(map(str, counts))} coefficients, got {len(coefficients)}",
+        )
     if "intrinsics" not in meta:
         raise InputError(where, "intrinsics", "a lens model needs the calibrated intrinsics (fx, fy, cx, cy) beside it")
     return LensModel(kind, tuple(float(c) for c in coefficients))
@@ -82,7 +90,9 @@ class Undistorter:
         self.matrix = camera_matrix(k)
         d = np.asarray(lens.coefficients, dtype=np.float64)
         if lens.model == "fisheye":
-            self._map = cv2.fisheye.initUndistortRectifyMap(self.matrix, d, np.eye(3), self.matrix, self.size, cv2.CV_32FC1)
+            self._map = cv2.fisheye.initUndistortRectifyMap(
+                self.matrix, d, np.eye(3), self.matrix, self.size, cv2.CV_32FC1
+            )
         else:
             self._map = cv2.initUndistortRectifyMap(self.matrix, d, None, self.matrix, self.size, cv2.CV_32FC1)
 
@@ -92,10 +102,14 @@ class Undistorter:
 
         frames = np.asarray(frames)
         if (frames.shape[2], frames.shape[1]) != self.size:
-            raise ValueError(f"frames are {frames.shape[2]}x{frames.shape[1]}, the undistorter was made for {self.size[0]}x{self.size[1]}")
+            raise ValueError(
+                f"frames are {frames.shape[2]}x{frames.shape[1]}, the undistorter was made for {self.size[0]}x{self.size[1]}"
+            )
         out = np.empty_like(frames)
         for i, frame in enumerate(frames):
-            out[i] = cv2.remap(frame, self._map[0], self._map[1], interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+            out[i] = cv2.remap(
+                frame, self._map[0], self._map[1], interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+            )
         return out
 
     def points(self, pixels: np.ndarray) -> np.ndarray:

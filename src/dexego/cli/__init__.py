@@ -57,7 +57,9 @@ def _finish(parser: argparse.ArgumentParser, path: str) -> None:
                 _finish(sub, f"{path} {name}".strip())
 
 
-def subcommand_paths(parser: argparse.ArgumentParser | None = None, path: str = "") -> dict[str, argparse.ArgumentParser]:
+def subcommand_paths(
+    parser: argparse.ArgumentParser | None = None, path: str = ""
+) -> dict[str, argparse.ArgumentParser]:
     """Every command of the tree by its words (``""`` = ``dexego`` itself, ``"sim demos"``, ...)."""
     parser = parser or build_parser()
     found = {path: parser}

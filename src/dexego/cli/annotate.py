@@ -22,13 +22,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="keyword option for the estimator (VALUE parsed as JSON when it can be)")  # fmt: skip
     parser.add_argument("--captioner", choices=("offline", "chat"), default=None,
                         help="offline leaves segments uncaptioned (they take the video's task text, else no language); chat uses --caption-endpoint")  # fmt: skip
-    parser.add_argument("--caption-endpoint", metavar="URL", help="OpenAI-compatible base URL (key from $DEXEGO_CAPTION_API_KEY)")
-    parser.add_argument("--caption-model", metavar="NAME", help="model name sent to the --caption-endpoint (chat captioner)")
-    parser.add_argument("--camera", default=None, metavar="MODE", help="auto (default), static, vo, or poses:PATH (a file, or a directory of <video stem>.npy)")
-    parser.add_argument("--fov", type=float, metavar="DEG", help="horizontal field-of-view prior for videos without intrinsics")
+    parser.add_argument(
+        "--caption-endpoint", metavar="URL", help="OpenAI-compatible base URL (key from $DEXEGO_CAPTION_API_KEY)"
+    )
+    parser.add_argument(
+        "--caption-model", metavar="NAME", help="model name sent to the --caption-endpoint (chat captioner)"
+    )
+    parser.add_argument(
+        "--camera",
+        default=None,
+        metavar="MODE",
+        help="auto (default), static, vo, or poses:PATH (a file, or a directory of <video stem>.npy)",
+    )
+    parser.add_argument(
+        "--fov", type=float, metavar="DEG", help="horizontal field-of-view prior for videos without intrinsics"
+    )
     parser.add_argument("--fps", type=int, help="output frame rate (default 30)")
     parser.add_argument("--config", metavar="TOML", help="an AnnotateConfig file")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override, e.g. segment.min_seconds=0.4")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="config override, e.g. segment.min_seconds=0.4"
+    )
     parser.add_argument("--ray", metavar="ADDRESS", help="run as a Ray Data job ('local' starts a local Ray)")
     parser.add_argument("--workers", type=int, default=2, help="parallel Ray workers")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -80,7 +93,9 @@ def build_config(args) -> tuple[object, str | None]:
     if args.estimator_option:
         from dataclasses import replace
 
-        config = replace(config, estimator_options={**config.estimator_options, **dict(map(_option, args.estimator_option))})
+        config = replace(
+            config, estimator_options={**config.estimator_options, **dict(map(_option, args.estimator_option))}
+        )
     if config.camera.mode == "poses" and poses is None:
         raise ConfigError("camera mode poses needs --camera poses:PATH")
     return config, poses
@@ -92,7 +107,9 @@ def _annotate(args) -> int:
     from dexego.errors import InputError
 
     if not Path(args.video_dir).is_dir():
-        raise InputError(args.video_dir, "VIDEO_DIR", "not found" if not Path(args.video_dir).exists() else "not a folder of videos")
+        raise InputError(
+            args.video_dir, "VIDEO_DIR", "not found" if not Path(args.video_dir).exists() else "not a folder of videos"
+        )
     config, poses = build_config(args)
     if args.ray:
         from dexego.annotate.ray_job import annotate_with_ray

@@ -26,10 +26,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Exit status: 0 no errors, 1 errors found, 2 the path is not a readable dataset folder.",
     )
     validate.add_argument("path", help="dataset folder")
-    validate.add_argument("--no-decode", action="store_true", help="count video frames from the packets instead of decoding every frame")
+    validate.add_argument(
+        "--no-decode", action="store_true", help="count video frames from the packets instead of decoding every frame"
+    )
     validate.set_defaults(handler=_validate)
 
-    view = group.add_parser("view", help="Write a Rerun recording of one episode (video, 3D hands, camera, future paths).")
+    view = group.add_parser(
+        "view", help="Write a Rerun recording of one episode (video, 3D hands, camera, future paths)."
+    )
     view.add_argument("path", help="dataset folder")
     view.add_argument("--episode", type=int, default=0, help="episode index in the dataset")
     view.add_argument("--out", required=True, help="output .rrd file")
@@ -41,7 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="Fit MANO (root pose + 15 PCA per hand) to each frame's keypoints; writes a new dataset with observation.hands.mano.",
     )
     fit.add_argument("path", help="the dexego dataset to fit")
-    fit.add_argument("--mano", required=True, help="folder with your MANO_LEFT.pkl and MANO_RIGHT.pkl (MANO is not shipped)")
+    fit.add_argument(
+        "--mano", required=True, help="folder with your MANO_LEFT.pkl and MANO_RIGHT.pkl (MANO is not shipped)"
+    )
     fit.add_argument("--out", required=True, help="new dataset folder (must not exist); written atomically")
     fit.add_argument("--iterations", type=int, default=200, help="Adam steps of the fingertip fit")
     fit.set_defaults(handler=_fit_mano)
@@ -62,7 +68,11 @@ def _validate(args) -> int:
     from dexego.errors import InputError
 
     if not Path(args.path).is_dir():
-        raise InputError(args.path, None, "not a dataset folder (it does not exist)" if not Path(args.path).exists() else "not a folder")
+        raise InputError(
+            args.path,
+            None,
+            "not a dataset folder (it does not exist)" if not Path(args.path).exists() else "not a folder",
+        )
 
     def progress(path: str) -> None:  # one line per file, overwritten: large datasets take a while
         print(f"\rchecking {path}\033[K", end="", file=sys.stderr, flush=True)
@@ -95,7 +105,9 @@ def _fit_mano(args) -> int:
 
     if args.iterations < 1:
         raise ConfigError(f"--iterations must be >= 1, got {args.iterations}")
-    summary = fit_mano_dataset(args.path, args.out, args.mano, ManoFitConfig(iterations=args.iterations), progress=sys.stderr.isatty())
+    summary = fit_mano_dataset(
+        args.path, args.out, args.mano, ManoFitConfig(iterations=args.iterations), progress=sys.stderr.isatty()
+    )
     error = summary["keypoint_error_mm"]
     print(f"wrote {args.out}: {summary['episodes']} episode(s), {summary['hands_fitted']} hand(s) fitted")
     if error["mean"] is not None:

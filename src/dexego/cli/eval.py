@@ -11,19 +11,30 @@ from dexego.cli import add_group
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    group = add_group(subparsers, "eval", "Evaluate policies: human motion prediction, benchmark tables, scaling fits, reports.")
+    group = add_group(
+        subparsers, "eval", "Evaluate policies: human motion prediction, benchmark tables, scaling fits, reports."
+    )
 
     motion = group.add_parser("motion", help="Human hand motion prediction errors of a policy on a dataset.")
-    motion.add_argument("--policy", required=True, help="a training run, checkpoint or policy folder, or 'hold' for the hold-current-pose baseline")
+    motion.add_argument(
+        "--policy",
+        required=True,
+        help="a training run, checkpoint or policy folder, or 'hold' for the hold-current-pose baseline",
+    )
     motion.add_argument("--data", required=True, help="dataset directory")
     motion.add_argument("--out", help="write the metrics JSON here (default: print it)")
     motion.add_argument("--space", default="ego48", help="action space of the policy's predictions (default ego48)")
     motion.add_argument("--steps", type=int, nargs="+", default=[10, 20, 30], help="future steps reported on their own")
     motion.add_argument("--max-samples", type=int, default=0, help="stop after this many samples (0 = all)")
     motion.add_argument("--overlays", type=int, default=0, metavar="N", help="also save N overlay PNGs next to --out")
-    motion.add_argument("--overlay-video", metavar="PATH",
-                        help="also write an MP4 of one episode with the true (green) and predicted (magenta) chunks per frame")
-    motion.add_argument("--video-episode", type=int, default=0, help="episode of the overlay video (index in the dataset)")
+    motion.add_argument(
+        "--overlay-video",
+        metavar="PATH",
+        help="also write an MP4 of one episode with the true (green) and predicted (magenta) chunks per frame",
+    )
+    motion.add_argument(
+        "--video-episode", type=int, default=0, help="episode of the overlay video (index in the dataset)"
+    )
     motion.add_argument("--video-stride", type=int, default=1, help="draw every N-th frame of the episode (default 1)")
     motion.set_defaults(handler=_motion)
 
@@ -53,8 +64,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     scaling.add_argument("--out", help="write the fit JSON here (default: print it)")
     scaling.add_argument("--plot", help="save the plot as PNG here")
     scaling.add_argument("--split", help="validation split read from run directories (default: val, else val_human)")
-    scaling.add_argument("--power-form", choices=("offset", "pure"), default="offset",
-                         help="power law loss = c + k*N^-alpha (offset, default) or k*N^-alpha (pure)")
+    scaling.add_argument(
+        "--power-form",
+        choices=("offset", "pure"),
+        default="offset",
+        help="power law loss = c + k*N^-alpha (offset, default) or k*N^-alpha (pure)",
+    )
     scaling.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples over seeds (default 1000)")
     scaling.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     scaling.set_defaults(handler=_scaling)
@@ -150,8 +165,13 @@ def _scaling(args: argparse.Namespace) -> int:
         for line in analysis_lines(analysis):
             print(line, file=sys.stderr)
     else:
-        print(f"loss = {fit.intercept:.4f} {fit.slope:+.4f} * log10(amount)  (R^2 = {fit.r2:.4f}, {fit.count} points)", file=sys.stderr)
-        print("warning: fewer than 3 different amounts: no power law, intervals or leave-last-out check", file=sys.stderr)
+        print(
+            f"loss = {fit.intercept:.4f} {fit.slope:+.4f} * log10(amount)  (R^2 = {fit.r2:.4f}, {fit.count} points)",
+            file=sys.stderr,
+        )
+        print(
+            "warning: fewer than 3 different amounts: no power law, intervals or leave-last-out check", file=sys.stderr
+        )
     for amount in args.predict:
         print(f"predicted loss at {amount:g} {unit}: {fit.predict(amount):.4f} (log-linear)", file=sys.stderr)
     if args.plot:

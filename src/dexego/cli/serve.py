@@ -15,21 +15,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Serve a trained policy over openpi's websocket + msgpack-numpy protocol (docs/serve.md). "
         f"Loopback only unless --host says otherwise; the API key may also come from ${API_KEY_ENV}.",
     )
-    parser.add_argument("checkpoint", help="a training run folder (runs/NAME: its newest checkpoint), a checkpoint folder "
-                        "(runs/NAME/final, runs/NAME/checkpoints/step-N) or a policy folder (Policy.save_pretrained)")
+    parser.add_argument(
+        "checkpoint",
+        help="a training run folder (runs/NAME: its newest checkpoint), a checkpoint folder "
+        "(runs/NAME/final, runs/NAME/checkpoints/step-N) or a policy folder (Policy.save_pretrained)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, loopback only)")
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
     parser.add_argument("--api-key", default=None, help="require 'Authorization: Api-Key KEY' from clients")
     parser.add_argument("--max-message-mb", type=float, default=8.0, help="largest observation accepted (default: 8)")
     parser.add_argument("--max-clients", type=int, default=32, help="connections served at once (default: 32)")
-    parser.add_argument("--memory-budget-mb", type=float, default=1024.0,
-                        help="observation memory the server may hold; max clients x 2 x max message must fit (default: 1024)")
-    parser.add_argument("--idle-timeout-s", type=float, default=60.0,
-                        help="close a connection that sends nothing for this long (default: 60; 0: never)")
-    parser.add_argument("--max-batch", type=int, default=16,
-                        help="stack up to this many concurrent requests into one forward pass (default: 16; 1: off)")
-    parser.add_argument("--batch-wait-ms", type=float, default=2.0,
-                        help="how long a batch may wait for more requests while other clients are connected (default: 2)")
+    parser.add_argument(
+        "--memory-budget-mb",
+        type=float,
+        default=1024.0,
+        help="observation memory the server may hold; max clients x 2 x max message must fit (default: 1024)",
+    )
+    parser.add_argument(
+        "--idle-timeout-s",
+        type=float,
+        default=60.0,
+        help="close a connection that sends nothing for this long (default: 60; 0: never)",
+    )
+    parser.add_argument(
+        "--max-batch",
+        type=int,
+        default=16,
+        help="stack up to this many concurrent requests into one forward pass (default: 16; 1: off)",
+    )
+    parser.add_argument(
+        "--batch-wait-ms",
+        type=float,
+        default=2.0,
+        help="how long a batch may wait for more requests while other clients are connected (default: 2)",
+    )
     parser.add_argument("--no-validate", action="store_true", help="pass observations to the policy unchecked")
     parser.set_defaults(handler=_serve)
 
@@ -67,8 +86,11 @@ def _serve(args: argparse.Namespace) -> int:
 
     def ready(url: str) -> None:
         auth = "API key required" if config.api_key else "no API key"
-        print(f"dexego serve: {info.get('policy', 'policy')} from {location} on {url} ({auth}); "
-              f"health check at {url.replace('ws://', 'http://')}/healthz; Ctrl-C to stop", flush=True)
+        print(
+            f"dexego serve: {info.get('policy', 'policy')} from {location} on {url} ({auth}); "
+            f"health check at {url.replace('ws://', 'http://')}/healthz; Ctrl-C to stop",
+            flush=True,
+        )
 
     run_server(server, on_ready=ready)
     print(f"dexego serve: stopped after {server.requests_served} requests ({server.requests_rejected} rejected)")

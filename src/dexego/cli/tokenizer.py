@@ -18,10 +18,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fit.add_argument("--out", required=True, metavar="DIR", help="output directory (replaced atomically)")
     fit.add_argument("--horizon", type=int, default=30, help="steps per action chunk (the policy's horizon)")
     fit.add_argument("--action-space", default="ego48", help="action space of the chunks (ego48, kp21, mano)")
-    fit.add_argument("--normalization", default="mean_std", choices=("mean_std", "quantile", "min_max", "identity"),
-                     help="normalisation applied before tokenising (the policy's)")
+    fit.add_argument(
+        "--normalization",
+        default="mean_std",
+        choices=("mean_std", "quantile", "min_max", "identity"),
+        help="normalisation applied before tokenising (the policy's)",
+    )
     fit.add_argument("--max-chunks", type=int, default=None, help="fit on at most this many chunks (random subset)")
-    fit.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="tokenizer config override, e.g. train_steps=500")
+    fit.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="tokenizer config override, e.g. train_steps=500",
+    )
     fit.set_defaults(handler=_fit)
 
 

@@ -15,15 +15,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "them (--overwrite starts again). Several GPUs or nodes: "
         "`accelerate launch -m dexego train CONFIG.toml` (see docs/training.md).",
     )
-    parser.add_argument("config",
-                        help="stage config: a TOML or JSON file, or a built-in name from `dexego config list` (e.g. cpu/pretrain)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. --set loop.max_steps=20 --set optimizer.lr=3e-4")
-    parser.add_argument("--check", action="store_true",
-                        help="only check the config and the datasets, print the resolved config and exit")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="the output folder holds a run: delete its checkpoints, final/, logs and config.json and "
-                        "train from the start (without it, a run trained with other settings is an error)")
+    parser.add_argument(
+        "config",
+        help="stage config: a TOML or JSON file, or a built-in name from `dexego config list` (e.g. cpu/pretrain)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set loop.max_steps=20 --set optimizer.lr=3e-4",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="only check the config and the datasets, print the resolved config and exit",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="the output folder holds a run: delete its checkpoints, final/, logs and config.json and "
+        "train from the start (without it, a run trained with other settings is an error)",
+    )
     parser.set_defaults(handler=_train)
 
 

@@ -104,7 +104,9 @@ def flip_sample(sample: dict, space: str | ActionSpace = "ego48") -> dict:
     """
     present = [name for name in ROBOT_FIELDS if name in sample]
     if present:
-        raise ValueError(f"a sample with robot joints ({', '.join(present)}) cannot be mirrored: a joint vector has no generic mirror")
+        raise ValueError(
+            f"a sample with robot joints ({', '.join(present)}) cannot be mirrored: a joint vector has no generic mirror"
+        )
     out = dict(sample)
     images = np.asarray(sample["images"])
     channels_first = images.ndim == 4 and images.shape[1] in (1, 3) and images.shape[-1] not in (1, 3)
@@ -143,7 +145,9 @@ class FlipConfig:
     def draw(self, name: str, episode: int, anchor: int, epoch: int) -> bool:
         if self.probability <= 0.0:
             return False
-        rng = np.random.default_rng([self.seed, zlib.crc32(name.encode()), int(episode), int(anchor), int(epoch), 0xF11B])
+        rng = np.random.default_rng(
+            [self.seed, zlib.crc32(name.encode()), int(episode), int(anchor), int(epoch), 0xF11B]
+        )
         return bool(rng.random() < self.probability)
 
     def apply(self, sample: dict, space: str | ActionSpace, name: str, epoch: int) -> dict:

@@ -33,7 +33,14 @@ ERROR, WARNING = "error", "warning"
 REQUIRED_INFO_KEYS = ("codebase_version", "fps", "features", "total_episodes", "total_frames")
 OPTIONAL_INFO_KEYS = ("robot_type", "total_tasks", "chunks_size", "data_files_size_in_mb", "video_files_size_in_mb",
                       "splits", "data_path", "video_path")  # fmt: skip
-EPISODE_COLUMNS = ("episode_index", "length", "data/chunk_index", "data/file_index", "dataset_from_index", "dataset_to_index")
+EPISODE_COLUMNS = (
+    "episode_index",
+    "length",
+    "data/chunk_index",
+    "data/file_index",
+    "dataset_from_index",
+    "dataset_to_index",
+)
 OPTIONAL_EPISODE_COLUMNS = ("tasks", "meta/episodes/chunk_index", "meta/episodes/file_index")
 NON_NUMERIC = ("video", "image", "string")
 TIMESTAMP_TOLERANCE_S = 1e-4
@@ -112,7 +119,11 @@ def check_info(info, path: str | Path, versions: tuple[str, ...] = ("v3",)) -> P
         return out
     version = info["codebase_version"]
     if not isinstance(version, str) or not version.startswith(versions):
-        out.error(path, "codebase_version", f"{version!r} is not a supported version ({', '.join(v + '.x' for v in versions)})")
+        out.error(
+            path,
+            "codebase_version",
+            f"{version!r} is not a supported version ({', '.join(v + '.x' for v in versions)})",
+        )
     fps = info["fps"]
     if not is_int(fps) or fps <= 0:
         out.error(path, "fps", f"must be a positive integer (frames per second), got {fps!r}")
@@ -135,7 +146,11 @@ def check_info(info, path: str | Path, versions: tuple[str, ...] = ("v3",)) -> P
 def check_features(features, path, fps: int | None) -> Problems:
     out = Problems()
     if not isinstance(features, dict):
-        out.error(path, "features", f"expected a mapping of feature names to {{dtype, shape, names}}, got {type(features).__name__}")
+        out.error(
+            path,
+            "features",
+            f"expected a mapping of feature names to {{dtype, shape, names}}, got {type(features).__name__}",
+        )
         return out
     for name, feat in features.items():
         where = f"features.{name}"
@@ -162,9 +177,15 @@ def check_features(features, path, fps: int | None) -> Problems:
         elif dtype == "video" and len(shape) != 3:
             out.error(path, f"{where}.shape", f"a video feature has shape (height, width, channels), got {shape!r}")
         elif name in DEXEGO_WIDTHS and int(np.prod(shape)) != DEXEGO_WIDTHS[name]:
-            out.error(path, f"{where}.shape", f"dexego's {name} has {DEXEGO_WIDTHS[name]} values, the shape says {shape!r}")
+            out.error(
+                path, f"{where}.shape", f"dexego's {name} has {DEXEGO_WIDTHS[name]} values, the shape says {shape!r}"
+            )
         elif name in (F.STATE, F.ACTION) and F.KEYPOINTS in features and int(np.prod(shape)) != _stored_width():
-            out.error(path, f"{where}.shape", f"dexego's {name} ({F.STORED_SPACE}) has {_stored_width()} values, the shape says {shape!r}")
+            out.error(
+                path,
+                f"{where}.shape",
+                f"dexego's {name} ({F.STORED_SPACE}) has {_stored_width()} values, the shape says {shape!r}",
+            )
         if "names" not in feat:
             out.warn(path, f"{where}.names", "missing")
         if dtype == "video":
@@ -176,7 +197,11 @@ def check_features(features, path, fps: int | None) -> Problems:
                     if key in video_info and video_info[key] != shape[index]:
                         out.error(path, f"{where}.info.{key}", f"{video_info[key]!r} differs from shape {shape!r}")
                 if fps is not None and "video.fps" in video_info and video_info["video.fps"] != fps:
-                    out.error(path, f"{where}.info.video.fps", f"{video_info['video.fps']!r} differs from the dataset's fps {fps}")
+                    out.error(
+                        path,
+                        f"{where}.info.video.fps",
+                        f"{video_info['video.fps']!r} differs from the dataset's fps {fps}",
+                    )
     for name in (F.EPISODE_INDEX, F.INDEX, F.FRAME_INDEX, F.TIMESTAMP, F.TASK_INDEX):
         if name not in features:
             out.error(path, f"features.{name}", "missing default feature")
@@ -207,7 +232,9 @@ def check_episode_rows(rows: list[dict], info: dict, folder, video_keys: list[st
     out = Problems()
     fps = info["fps"]
     expected_from = 0
-    required = list(EPISODE_COLUMNS) + [f"videos/{k}/{c}" for k in video_keys for c in ("chunk_index", "file_index", "from_timestamp", "to_timestamp")]
+    required = list(EPISODE_COLUMNS) + [
+        f"videos/{k}/{c}" for k in video_keys for c in ("chunk_index", "file_index", "from_timestamp", "to_timestamp")
+    ]
     declared = info.get("embodiment")
     first_embodiment = None
     for i, row in enumerate(rows):
@@ -228,15 +255,25 @@ def check_episode_rows(rows: list[dict], info: dict, folder, video_keys: list[st
         if row["length"] < 1:
             out.error(folder, "length", f"episode {i}: length {row['length']} (an episode has at least one frame)")
         if row["dataset_from_index"] != expected_from:
-            out.error(folder, "dataset_from_index", f"episode {i}: {row['dataset_from_index']}, expected {expected_from}")
+            out.error(
+                folder, "dataset_from_index", f"episode {i}: {row['dataset_from_index']}, expected {expected_from}"
+            )
         if row["dataset_to_index"] - row["dataset_from_index"] != row["length"]:
             out.error(folder, "length", f"episode {i}: length {row['length']} != dataset_to_index - dataset_from_index")
         for key in video_keys:
             start, end = row[f"videos/{key}/from_timestamp"], row[f"videos/{key}/to_timestamp"]
             if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (start, end)) or start < 0:
-                out.error(folder, f"videos/{key}/from_timestamp", f"episode {i}: video span {start!r}..{end!r} is not a valid time range")
+                out.error(
+                    folder,
+                    f"videos/{key}/from_timestamp",
+                    f"episode {i}: video span {start!r}..{end!r} is not a valid time range",
+                )
             elif abs((end - start) * fps - row["length"]) > 0.5:
-                out.error(folder, f"videos/{key}/to_timestamp", f"episode {i}: video span {end - start:.4f}s != length {row['length']} at {fps} fps")
+                out.error(
+                    folder,
+                    f"videos/{key}/to_timestamp",
+                    f"episode {i}: video span {end - start:.4f}s != length {row['length']} at {fps} fps",
+                )
         embodiment = row.get("embodiment")
         if embodiment:
             first_embodiment = first_embodiment or embodiment
@@ -246,7 +283,11 @@ def check_episode_rows(rows: list[dict], info: dict, folder, video_keys: list[st
                                                 f"(declare \"embodiment\": \"{MIXED}\" in meta/info.json to mix embodiments)")  # fmt: skip
         expected_from = row["dataset_to_index"]
     if is_int(info["total_frames"]) and expected_from != info["total_frames"] and not out.errors:
-        out.error(Path(folder).parent / "info.json", "total_frames", f"{info['total_frames']}, the episodes hold {expected_from}")
+        out.error(
+            Path(folder).parent / "info.json",
+            "total_frames",
+            f"{info['total_frames']}, the episodes hold {expected_from}",
+        )
     return out
 
 
@@ -262,9 +303,13 @@ def column_to_numpy(column: pa.ChunkedArray, path, name: str) -> np.ndarray:
             lengths = np.diff(np.asarray(array.offsets.to_numpy(zero_copy_only=False)))
             if len(lengths) and (lengths != lengths[0]).any():
                 r = int(np.flatnonzero(lengths != lengths[0])[0])
-                raise InputError(path, name, f"rows have different lengths (row 0 has {lengths[0]} values, row {r} has {lengths[r]})")
+                raise InputError(
+                    path, name, f"rows have different lengths (row 0 has {lengths[0]} values, row {r} has {lengths[r]})"
+                )
         values = array.flatten()
-        if not (pa.types.is_integer(values.type) or pa.types.is_floating(values.type) or pa.types.is_boolean(values.type)):
+        if not (
+            pa.types.is_integer(values.type) or pa.types.is_floating(values.type) or pa.types.is_boolean(values.type)
+        ):
             raise InputError(path, name, f"expected numbers, the column holds {values.type}")
         values = values.to_numpy(zero_copy_only=False)
         return values.reshape(n, -1) if n else values.reshape(0, 0)
@@ -327,7 +372,9 @@ def check_data_file(table: pa.Table, path, features: dict, fps: int, rows: list[
             out.warn(path, F.EPISODE_INDEX, f"{len(episodes) - first} row(s) of episode(s) beyond total_episodes={total_episodes} at the "
                                             "end (left by an interrupted write; readers ignore them, the next write drops them)")  # fmt: skip
         else:
-            out.error(path, F.EPISODE_INDEX, f"rows of episode {int(episodes[first])}, beyond total_episodes={total_episodes}")
+            out.error(
+                path, F.EPISODE_INDEX, f"rows of episode {int(episodes[first])}, beyond total_episodes={total_episodes}"
+            )
             return out, {}
         cols = {name: col[:first] for name, col in cols.items()}
         episodes = episodes[:first]
@@ -351,9 +398,17 @@ def check_data_file(table: pa.Table, path, features: dict, fps: int, rows: list[
             out.error(path, F.FRAME_INDEX, f"episode {i}: frame_index not 0..{row['length'] - 1}")
         ts = cols[F.TIMESTAMP].reshape(-1)[sel].astype(np.float64)
         if not np.isfinite(ts).all():
-            out.error(path, F.TIMESTAMP, f"episode {i}: NaN or inf timestamp at frame {int(np.flatnonzero(~np.isfinite(ts))[0])}")
+            out.error(
+                path,
+                F.TIMESTAMP,
+                f"episode {i}: NaN or inf timestamp at frame {int(np.flatnonzero(~np.isfinite(ts))[0])}",
+            )
         elif len(ts) > 1 and not (np.diff(ts) > 0).all():
-            out.error(path, F.TIMESTAMP, f"episode {i}: timestamps not strictly increasing (frame {int(np.flatnonzero(np.diff(ts) <= 0)[0]) + 1})")
+            out.error(
+                path,
+                F.TIMESTAMP,
+                f"episode {i}: timestamps not strictly increasing (frame {int(np.flatnonzero(np.diff(ts) <= 0)[0]) + 1})",
+            )
         elif np.abs(ts - np.arange(len(ts)) / fps).max(initial=0) > TIMESTAMP_TOLERANCE_S:
             out.error(path, F.TIMESTAMP, f"episode {i}: timestamps differ from frame_index / fps ({fps})")
         task_index = cols[F.TASK_INDEX].reshape(-1)[sel]
@@ -387,12 +442,18 @@ def check_values(cols: dict[str, np.ndarray], path, episodes: np.ndarray, frame_
             bad = valid & ~kp.all(axis=(-1, -2))
             if bad.any():
                 r, h = (int(v) for v in np.argwhere(bad)[0])
-                out.error(path, name, f"NaN or inf keypoints of the {('left', 'right')[h]} hand marked valid ({where(r)})")
+                out.error(
+                    path, name, f"NaN or inf keypoints of the {('left', 'right')[h]} hand marked valid ({where(r)})"
+                )
         elif name == F.HAND_MANO and valid is not None and flat.shape[1] % 2 == 0:
             bad = valid & ~finite.reshape(len(values), 2, -1).all(axis=-1)
             if bad.any():
                 r, h = (int(v) for v in np.argwhere(bad)[0])
-                out.error(path, name, f"NaN or inf MANO parameters of the {('left', 'right')[h]} hand marked valid ({where(r)})")
+                out.error(
+                    path,
+                    name,
+                    f"NaN or inf MANO parameters of the {('left', 'right')[h]} hand marked valid ({where(r)})",
+                )
         elif not finite.all():
             r = int(np.flatnonzero(~finite.all(1))[0])
             out.error(path, name, f"NaN or inf ({where(r)})")
@@ -402,7 +463,11 @@ def check_values(cols: dict[str, np.ndarray], path, episodes: np.ndarray, frame_
             big = np.abs(np.where(finite, flat, 0.0)) > limit
         if big.any():
             r = int(np.flatnonzero(big.any(1))[0])
-            out.error(path, name, f"value {float(flat[r][big[r]][0]):.3g} beyond +-{limit:g} ({where(r)}): not a meaningful sample")
+            out.error(
+                path,
+                name,
+                f"value {float(flat[r][big[r]][0]):.3g} beyond +-{limit:g} ({where(r)}): not a meaningful sample",
+            )
     if F.INTRINSICS in cols and cols[F.INTRINSICS].ndim == 2 and cols[F.INTRINSICS].shape[1] == 4:
         focal = cols[F.INTRINSICS][:, :2]
         bad = ~(focal > 0).all(1)
@@ -463,6 +528,8 @@ def stats_problem(entry, feature: dict, total_frames: int | None) -> str | None:
         wrong = np.isfinite(std) & (np.abs(std) < 1e-6) & ((hi - lo) > 1e-6)
     if wrong.any():
         first = int(np.flatnonzero(wrong)[0])
-        return (f"std {float(std.reshape(-1)[first]):g} in dimension {first} whose values span {float(lo.reshape(-1)[first]):g}.."
-                f"{float(hi.reshape(-1)[first]):g}: readers recompute the statistics")
+        return (
+            f"std {float(std.reshape(-1)[first]):g} in dimension {first} whose values span {float(lo.reshape(-1)[first]):g}.."
+            f"{float(hi.reshape(-1)[first]):g}: readers recompute the statistics"
+        )
     return None

@@ -69,7 +69,11 @@ class Episode:
         bad = valid & ~np.isfinite(needed).all(axis=(-1, -2))
         if bad.any():
             t, h = (int(v) for v in np.argwhere(bad)[0])
-            raise InputError(where, "keypoints_world", f"NaN or inf keypoints of the {('left', 'right')[h]} hand marked valid at frame {t}")
+            raise InputError(
+                where,
+                "keypoints_world",
+                f"NaN or inf keypoints of the {('left', 'right')[h]} hand marked valid at frame {t}",
+            )
         if self.hand_mano is not None:
             _check_mano(where, self.hand_mano, valid)
         if self.frames is not None:
@@ -93,7 +97,9 @@ class Episode:
                 raise InputError(where, f"instructions[{i}]", "expected (start, end_exclusive, text)")
             start, end, text = seg
             if not (0 <= start < end <= n) or not isinstance(text, str):
-                raise InputError(where, f"instructions[{i}]", f"segment ({start}, {end}) is outside 0..{n} or text is not a string")
+                raise InputError(
+                    where, f"instructions[{i}]", f"segment ({start}, {end}) is outside 0..{n} or text is not a string"
+                )
         task_of_frame(self.instructions, n, where)
 
     def task_per_frame(self) -> list[str]:
@@ -123,11 +129,19 @@ def task_of_frame(instructions, n: int, where: str) -> list[str]:
 def _check_mano(where: str, mano, valid: np.ndarray) -> None:
     n, k = len(valid), mano_hand_dim()
     if tuple(np.shape(mano)) != (n, 2, k):
-        raise InputError(where, "hand_mano", f"expected shape ({n}, 2, {k}) (wrist position 3, rot6d 6, 15 PCA per hand), got {tuple(np.shape(mano))}")
+        raise InputError(
+            where,
+            "hand_mano",
+            f"expected shape ({n}, 2, {k}) (wrist position 3, rot6d 6, 15 PCA per hand), got {tuple(np.shape(mano))}",
+        )
     bad = valid & ~np.isfinite(np.asarray(mano, dtype=np.float64)).all(axis=-1)
     if bad.any():
         t, h = (int(v) for v in np.argwhere(bad)[0])
-        raise InputError(where, "hand_mano", f"NaN or inf MANO parameters of the {('left', 'right')[h]} hand marked valid at frame {t}")
+        raise InputError(
+            where,
+            "hand_mano",
+            f"NaN or inf MANO parameters of the {('left', 'right')[h]} hand marked valid at frame {t}",
+        )
 
 
 def _shape(where: str, name: str, value, shape: tuple[int, ...]) -> None:

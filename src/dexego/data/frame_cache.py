@@ -152,8 +152,12 @@ def prepare_frame_cache(
             return None
         if todo > 0.9 * free:
             if mode == "on":
-                raise InputError(directory, "frame_cache", f"{todo / 2**30:.2f} GiB needed, {free / 2**30:.2f} GiB free")
-            _say(progress, f"frame cache off: {todo / 2**30:.2f} GiB needed in {directory}, {free / 2**30:.2f} GiB free")
+                raise InputError(
+                    directory, "frame_cache", f"{todo / 2**30:.2f} GiB needed, {free / 2**30:.2f} GiB free"
+                )
+            _say(
+                progress, f"frame cache off: {todo / 2**30:.2f} GiB needed in {directory}, {free / 2**30:.2f} GiB free"
+            )
             return None
         _remove_leftovers(directory)
         _build(dataset, missing, files, directory, progress)
@@ -177,7 +181,11 @@ def episode_key(dataset: Dataset, episode: int) -> str:
     if not path.is_file():
         raise InputError(path, key, "missing video file")
     start = dataset.video_frame_indices(episode, [0], key)[0] / dataset.fps
-    digest.update(packet_digest(path, start, start + int(dataset.episode_lengths[episode]) / dataset.fps, dataset.fps, key).encode())
+    digest.update(
+        packet_digest(
+            path, start, start + int(dataset.episode_lengths[episode]) / dataset.fps, dataset.fps, key
+        ).encode()
+    )
     return digest.hexdigest()
 
 

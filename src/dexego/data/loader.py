@@ -65,7 +65,9 @@ class LoaderConfig:
     samples_per_epoch: int | None = None  # None: every anchor of the selected episodes once
 
 
-def split_episodes(num_episodes: int, val_fraction: float, seed: int = 0, name: str = "") -> tuple[list[int], list[int]]:
+def split_episodes(
+    num_episodes: int, val_fraction: float, seed: int = 0, name: str = ""
+) -> tuple[list[int], list[int]]:
     """(train, validation) episode indices; stable when episodes are appended later."""
     if not 0.0 <= val_fraction < 1.0:
         raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction}")
@@ -84,8 +86,15 @@ def _unit_hash(text: str) -> float:
 class SampleSource:
     """One dataset opened for sampling, restricted to some episodes."""
 
-    def __init__(self, path: str | Path, config: SampleConfig, episodes: list[int] | None = None, name: str | None = None,
-                 flip: FlipConfig | None = None, dataset: Dataset | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        config: SampleConfig,
+        episodes: list[int] | None = None,
+        name: str | None = None,
+        flip: FlipConfig | None = None,
+        dataset: Dataset | None = None,
+    ):
         """``dataset``: the dataset at ``path`` already open at ``config.image_size`` (shared by the sources of one
         dataset, so that it is opened once); default: opened here."""
         self.path = Path(path)
@@ -99,14 +108,19 @@ class SampleSource:
         self.name = name or self.path.name
         self.config = config
         if dataset is not None and tuple(dataset.image_size or ()) != tuple(config.image_size):
-            raise ConfigError(f"{self.path}: the dataset is open at image size {dataset.image_size}, the samples need {config.image_size}")
+            raise ConfigError(
+                f"{self.path}: the dataset is open at image size {dataset.image_size}, the samples need {config.image_size}"
+            )
         self.dataset = dataset if dataset is not None else Dataset(self.path, image_size=config.image_size)
         require_dexego(self.dataset.features, self.path / "meta/info.json")
         require_action_space(self.dataset.features, config.action_space, self.path)
         self.episodes = list(range(self.dataset.num_episodes)) if episodes is None else list(episodes)
         self.dataset.check_files(self.episodes)  # the checks of `dexego data validate`, before any sample is drawn
         self.fps = float(self.dataset.fps)
-        self.anchors = {ep: anchor_frames(int(self.dataset.episode_lengths[ep]), self.fps, config.samples_per_second) for ep in self.episodes}
+        self.anchors = {
+            ep: anchor_frames(int(self.dataset.episode_lengths[ep]), self.fps, config.samples_per_second)
+            for ep in self.episodes
+        }
         video = self.dataset.features.get(F.VIDEO_KEY)
         self.stored_size = tuple(video["shape"][:2]) if video else None
         self._meta: dict[int, dict] = {}
@@ -115,7 +129,9 @@ class SampleSource:
     def prepare_frame_cache(self, progress: bool = True) -> FrameCache | None:
         """Decode the episodes' frames once into the cache (per ``config.frame_cache``); samples then read it."""
         c = self.config
-        self.frame_cache = prepare_frame_cache(self.dataset, self.episodes, c.frame_cache, c.frame_cache_max_gib, c.frame_cache_dir, progress)
+        self.frame_cache = prepare_frame_cache(
+            self.dataset, self.episodes, c.frame_cache, c.frame_cache_max_gib, c.frame_cache_dir, progress
+        )
         return self.frame_cache
 
     @property
@@ -139,7 +155,9 @@ class SampleSource:
         future: list = []
         if self.config.future_frame:
             if not self.dataset.video_keys:
-                raise InputError(self.path, F.VIDEO_KEY, "future frames (visual-dynamics tokens) need the dataset's video")
+                raise InputError(
+                    self.path, F.VIDEO_KEY, "future frames (visual-dynamics tokens) need the dataset's video"
+                )
             length = int(self.dataset.episode_lengths[episode])
             future = [future_frame_index(int(a), length, self.fps, self.config) for a in anchors]
         if self.dataset.video_keys:
@@ -150,7 +168,9 @@ class SampleSource:
             images = [block[np.searchsorted(needed, indices)] for indices, _ in plans]
         tasks = [instruction_text(self.dataset.tasks[int(columns[F.TASK_INDEX][a])]) for a in anchors]
         where = f"{self.path} (episode {episode})"
-        samples = build_samples(columns, images, anchors, self.fps, self.config, self.stored_size, self._episode_meta(episode), tasks, where)
+        samples = build_samples(
+            columns, images, anchors, self.fps, self.config, self.stored_size, self._episode_meta(episode), tasks, where
+        )
         for sample, index in zip(samples, future):
             sample["future_image"] = block[np.searchsorted(needed, index)]
         if self.config.plan:
@@ -168,7 +188,9 @@ class SampleSource:
         self.epoch = int(epoch)
 
 
-def open_sources(config: LoaderConfig, split: Literal["train", "val", "all"] = "train") -> tuple[list[SampleSource], np.ndarray]:
+def open_sources(
+    config: LoaderConfig, split: Literal["train", "val", "all"] = "train"
+) -> tuple[list[SampleSource], np.ndarray]:
     """The datasets' sources and their quotas (expected samples per epoch, ``dexego.data.mixtures.epoch_quotas``)."""
     if not config.datasets:
         raise ConfigError("the loader config names no datasets (datasets = [{path = ..., weight = ...}])")
@@ -210,7 +232,9 @@ class SampleStream(IterableDataset):
         per_block = max(1, int(round(self.config.block_seconds * self.config.sample.samples_per_second)))
         blocks = []
         for sid, (source, target) in enumerate(zip(self.sources, self.counts)):
-            own = [(sid, ep, a[i : i + per_block]) for ep, a in source.anchors.items() for i in range(0, len(a), per_block)]
+            own = [
+                (sid, ep, a[i : i + per_block]) for ep, a in source.anchors.items() for i in range(0, len(a), per_block)
+            ]
             if not own or target == 0:
                 continue
             taken = 0
@@ -245,7 +269,9 @@ class SampleDataset(TorchDataset):
     def __init__(self, sources: list[SampleSource]):
         self.sources = sources
         # grouped by source, in order: the layout dexego.data.mixtures.MixtureSampler indexes
-        self.items = [(sid, ep, int(a)) for sid, s in enumerate(sources) for ep, anchors in s.anchors.items() for a in anchors]
+        self.items = [
+            (sid, ep, int(a)) for sid, s in enumerate(sources) for ep, anchors in s.anchors.items() for a in anchors
+        ]
 
     def __len__(self) -> int:
         return len(self.items)
@@ -263,7 +289,9 @@ class SampleDataset(TorchDataset):
 def make_loader(config: LoaderConfig, split: Literal["train", "val", "all"] = "train", epoch: int = 0) -> DataLoader:
     """A DataLoader of training samples (batched by the default collate)."""
     sources, quotas = open_sources(config, split)
-    common: dict[str, Any] = dict(batch_size=config.batch_size, num_workers=config.num_workers, persistent_workers=False)
+    common: dict[str, Any] = dict(
+        batch_size=config.batch_size, num_workers=config.num_workers, persistent_workers=False
+    )
     if config.mode == "stream":
         stream = SampleStream(sources, quotas, config)
         stream.set_epoch(epoch)
@@ -272,7 +300,9 @@ def make_loader(config: LoaderConfig, split: Literal["train", "val", "all"] = "t
         source.prepare_frame_cache()
     dataset = SampleDataset(sources)
     sizes = [s.num_samples for s in sources]
-    sampler = MixtureSampler(sizes, quotas, seed=config.seed, num_samples=sum(epoch_counts(quotas, config.samples_per_epoch)))
+    sampler = MixtureSampler(
+        sizes, quotas, seed=config.seed, num_samples=sum(epoch_counts(quotas, config.samples_per_epoch))
+    )
     sampler.set_epoch(epoch)
     return DataLoader(dataset, sampler=sampler, **common)
 

@@ -80,7 +80,9 @@ def read_episodes(root: Path, total_episodes: int) -> pa.Table:
             if column not in table.column_names:
                 raise InputError(path, column, "missing column of the episodes table")
         if not pa.types.is_integer(table.schema.field("episode_index").type):
-            raise InputError(path, "episode_index", f"expected integers, the column holds {table.schema.field('episode_index').type}")
+            raise InputError(
+                path, "episode_index", f"expected integers, the column holds {table.schema.field('episode_index').type}"
+            )
     try:
         table = pa.concat_tables(tables, promote_options="default")
     except (pa.ArrowException, ValueError) as exc:
@@ -93,7 +95,9 @@ def read_episodes(root: Path, total_episodes: int) -> pa.Table:
     return table
 
 
-def read_stats(root: Path, features: dict | None = None, total_frames: int | None = None) -> dict[str, dict[str, np.ndarray]]:
+def read_stats(
+    root: Path, features: dict | None = None, total_frames: int | None = None
+) -> dict[str, dict[str, np.ndarray]]:
     """The usable entries of meta/stats.json (with ``features``: those :func:`~dexego.data.checks.stats_problem` accepts).
 
     Missing, unreadable or unusable statistics are left out: readers recompute them."""
@@ -123,7 +127,7 @@ def episode_stats_from_row(row: dict, features: dict) -> dict[str, dict[str, np.
     for key, value in row.items():
         if not key.startswith("stats/") or value is None:
             continue
-        feat, stat = key[len("stats/"):].rsplit("/", 1)
+        feat, stat = key[len("stats/") :].rsplit("/", 1)
         arr = np.asarray(value, dtype=np.int64 if stat == "count" else np.float64)
         if stat != "count" and features.get(feat, {}).get("dtype") == "video":
             arr = arr.reshape(3, 1, 1)
@@ -161,7 +165,9 @@ class DatasetMeta:
         if "total_tasks" in info:
             tasks = tasks[: info["total_tasks"]]
         episodes = read_episodes(root, int(info["total_episodes"]))
-        problems.extend(check_episode_rows(episodes.to_pylist(), info, root / "meta/episodes", F.video_keys(info["features"])))
+        problems.extend(
+            check_episode_rows(episodes.to_pylist(), info, root / "meta/episodes", F.video_keys(info["features"]))
+        )
         return cls(root, info, tasks, episodes, read_stats(root, info["features"], int(info["total_frames"]))), problems
 
 
@@ -170,9 +176,23 @@ def tasks_table(tasks: list[str]) -> pa.Table:
     table = pa.table({"task_index": pa.array(range(len(tasks)), pa.int64()), "task": pa.array(tasks, pa.string())})
     pandas_meta = {
         "index_columns": ["task"],
-        "column_indexes": [{"name": None, "field_name": None, "pandas_type": "unicode", "numpy_type": "object", "metadata": {"encoding": "UTF-8"}}],
+        "column_indexes": [
+            {
+                "name": None,
+                "field_name": None,
+                "pandas_type": "unicode",
+                "numpy_type": "object",
+                "metadata": {"encoding": "UTF-8"},
+            }
+        ],
         "columns": [
-            {"name": "task_index", "field_name": "task_index", "pandas_type": "int64", "numpy_type": "int64", "metadata": None},
+            {
+                "name": "task_index",
+                "field_name": "task_index",
+                "pandas_type": "int64",
+                "numpy_type": "int64",
+                "metadata": None,
+            },
             {"name": "task", "field_name": "task", "pandas_type": "unicode", "numpy_type": "object", "metadata": None},
         ],
         "creator": {"library": "pyarrow", "version": pa.__version__},

@@ -70,11 +70,15 @@ class Dataset:
         for row in rows:  # checked by dexego.data.checks.check_episode_rows
             data = layout.data_file(self.root, row["data/chunk_index"], row["data/file_index"])
             videos = {
-                key: layout.video_file(self.root, key, row[f"videos/{key}/chunk_index"], row[f"videos/{key}/file_index"])
+                key: layout.video_file(
+                    self.root, key, row[f"videos/{key}/chunk_index"], row[f"videos/{key}/file_index"]
+                )
                 for key in F.video_keys(self.features)
             }
             starts = {key: float(row[f"videos/{key}/from_timestamp"]) for key in videos}
-            refs.append(_EpisodeRef(row["episode_index"], row["length"], row["dataset_from_index"], data, videos, starts, row))
+            refs.append(
+                _EpisodeRef(row["episode_index"], row["length"], row["dataset_from_index"], data, videos, starts, row)
+            )
         return refs
 
     def _load_v21(self) -> tuple[list[str], list[_EpisodeRef]]:
@@ -85,13 +89,26 @@ class Dataset:
         episodes = sorted(_read_jsonl(self.root / "meta/episodes.jsonl"), key=lambda r: r["episode_index"])
         chunks_size = int(self.info.get("chunks_size", layout.DEFAULT_CHUNKS_SIZE))
         data_tpl = self.info.get("data_path", "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet")
-        video_tpl = self.info.get("video_path") or "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4"
+        video_tpl = (
+            self.info.get("video_path")
+            or "videos/chunk-{episode_chunk:03d}/{video_key}/episode_{episode_index:06d}.mp4"
+        )
         refs, start = [], 0
         for row in episodes:
             ep = int(row["episode_index"])
             fmt = dict(episode_chunk=ep // chunks_size, episode_index=ep)
             videos = {key: self.root / video_tpl.format(video_key=key, **fmt) for key in F.video_keys(self.features)}
-            refs.append(_EpisodeRef(ep, int(row["length"]), start, self.root / data_tpl.format(**fmt), videos, {k: 0.0 for k in videos}, row))
+            refs.append(
+                _EpisodeRef(
+                    ep,
+                    int(row["length"]),
+                    start,
+                    self.root / data_tpl.format(**fmt),
+                    videos,
+                    {k: 0.0 for k in videos},
+                    row,
+                )
+            )
             start += int(row["length"])
         return tasks, refs
 
@@ -149,7 +166,10 @@ class Dataset:
                 row = {**row, **recovered}
         return {
             "source": row.get("source") or "lerobot",
-            "embodiment": row.get("embodiment") or self._declared_embodiment() or self.info.get("robot_type") or "unknown",
+            "embodiment": row.get("embodiment")
+            or self._declared_embodiment()
+            or self.info.get("robot_type")
+            or "unknown",
             "fps": float(row.get("fps") or self.fps),
             "instructions": [tuple(s) for s in json.loads(row.get("instructions") or "[]")],
             "metadata": json.loads(row.get("metadata") or "{}"),
@@ -197,9 +217,15 @@ class Dataset:
                  "dataset_to_index": r.dataset_from_index + r.length} for r in self._refs if r.data_path == path]  # fmt: skip
         last = bool(self._refs) and self._refs[-1].data_path == path
         # The checks `dexego data validate` runs on every data file (dexego.data.checks): values as they are read.
-        problems, columns = check_data_file(table, path, self.features, self.fps, rows, len(self.tasks), self.num_episodes, last)
+        problems, columns = check_data_file(
+            table, path, self.features, self.fps, rows, len(self.tasks), self.num_episodes, last
+        )
         problems.raise_first()
-        strings = {k: table.column(k) for k, v in self.features.items() if v.get("dtype") == "string" and k in table.column_names}
+        strings = {
+            k: table.column(k)
+            for k, v in self.features.items()
+            if v.get("dtype") == "string" and k in table.column_names
+        }
         episodes = columns[F.EPISODE_INDEX].reshape(-1)
         bounds = {}
         change = np.flatnonzero(np.diff(episodes)) + 1
@@ -219,7 +245,9 @@ class Dataset:
             raise InputError(ref.data_path, F.EPISODE_INDEX, f"no rows for episode {ref.index}")
         s, e = entry["bounds"][ref.index]
         if e - s != ref.length:
-            raise InputError(ref.data_path, F.EPISODE_INDEX, f"episode {ref.index} has {e - s} rows, the metadata says {ref.length}")
+            raise InputError(
+                ref.data_path, F.EPISODE_INDEX, f"episode {ref.index} has {e - s} rows, the metadata says {ref.length}"
+            )
         return {name: col[s:e] for name, col in entry["columns"].items()}
 
     def check_files(self, episodes=None) -> None:
@@ -263,7 +291,9 @@ class Dataset:
         if reader is None:
             if not path.is_file():
                 raise InputError(path, key, "missing video file")
-            reader = VideoReader(path, self.fps, key, self.image_size, expect_size=tuple(self.features[key]["shape"][:2]))
+            reader = VideoReader(
+                path, self.fps, key, self.image_size, expect_size=tuple(self.features[key]["shape"][:2])
+            )
             self._videos[path] = reader
             while len(self._videos) > self._cached_files:
                 self._videos.popitem(last=False)[1].close()

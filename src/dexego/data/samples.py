@@ -210,7 +210,9 @@ def build_samples(
         src_h, src_w = stored_size if stored_size is not None else (2 * intr[i, 3], 2 * intr[i, 2])
         sx, sy = width / src_w, height / src_h
         intrinsics = (intr[i] * np.array([sx, sy, sx, sy])).astype(np.float32)
-        fov = np.array([2 * math.atan(width / (2 * intrinsics[0])), 2 * math.atan(height / (2 * intrinsics[1]))], dtype=np.float32)
+        fov = np.array(
+            [2 * math.atan(width / (2 * intrinsics[0])), 2 * math.atan(height / (2 * intrinsics[1]))], dtype=np.float32
+        )
         frames = images[i]
         if frames is None:
             frames = np.zeros((config.num_frames, 3, height, width), dtype=np.uint8)
@@ -233,11 +235,15 @@ def build_samples(
             sample["action_mask"] = dim_mask.copy()
         if config.robot:
             if F.ROBOT_STATE not in columns or F.ROBOT_ACTION not in columns:
-                raise InputError(where, F.ROBOT_STATE, "robot samples requested but the dataset has no robot state/action")
+                raise InputError(
+                    where, F.ROBOT_STATE, "robot samples requested but the dataset has no robot state/action"
+                )
             sample["robot_state"] = np.asarray(columns[F.ROBOT_STATE][anchor], dtype=np.float32)
             # Robot commands: the chunk starts with the command issued at t.
             robot_pos = np.minimum(anchor + np.arange(horizon) * fps / config.action_fps, n - 1)
-            sample["robot_actions"] = interpolate(np.asarray(columns[F.ROBOT_ACTION], dtype=np.float64), robot_pos).astype(np.float32)
+            sample["robot_actions"] = interpolate(
+                np.asarray(columns[F.ROBOT_ACTION], dtype=np.float64), robot_pos
+            ).astype(np.float32)
         out.append(sample)
     return out
 
@@ -276,7 +282,9 @@ def _robot_space_targets(space, hand_space, states, actions, columns, anchors, p
                              f"{', '.join(state_names[:8])}{', ...' if len(state_names) > 8 else ''})")  # fmt: skip
         out_state[:, dim] = state_cols[anchors, state_names.index(name)]
         if name in action_names:
-            target = np.stack([interpolate(action_cols[:, action_names.index(name)], np.maximum(p - 1, 0)) for p in positions])
+            target = np.stack(
+                [interpolate(action_cols[:, action_names.index(name)], np.maximum(p - 1, 0)) for p in positions]
+            )
         else:
             target = np.stack([interpolate(state_cols[:, state_names.index(name)], p) for p in positions])
         out_actions[..., dim] = target
@@ -307,7 +315,9 @@ def _mano_world(columns: dict[str, np.ndarray], valid: np.ndarray, n: int, where
     mano = np.asarray(columns[F.HAND_MANO], dtype=np.float64).reshape(n, 2, -1)
     bad = valid & ~np.isfinite(mano).all(axis=-1)
     if bad.any():
-        raise InputError(where, F.HAND_MANO, f"NaN or inf MANO parameters of a valid hand at frame {int(np.argwhere(bad)[0][0])}")
+        raise InputError(
+            where, F.HAND_MANO, f"NaN or inf MANO parameters of a valid hand at frame {int(np.argwhere(bad)[0][0])}"
+        )
     return np.where(valid[..., None], mano, 0.0).reshape(n, -1)
 
 
@@ -315,7 +325,9 @@ def require_action_space(features: dict, action_space: str, where) -> None:
     """Fail early (naming the dataset) when the dataset cannot give ``action_space``."""
     space = get_space(action_space)
     if space.is_robot and not space.human_parts and F.ROBOT_STATE not in features:
-        raise InputError(where, F.ROBOT_STATE, f"action space {space.name!r} needs robot joint states; the dataset has none")
+        raise InputError(
+            where, F.ROBOT_STATE, f"action space {space.name!r} needs robot joint states; the dataset has none"
+        )
     if (space.hand_space or space.name) == F.MANO_SPACE and F.HAND_MANO not in features:
         raise InputError(where, F.HAND_MANO, _NO_MANO)
 

@@ -27,7 +27,9 @@ def feature_stats(values: np.ndarray) -> dict[str, np.ndarray]:
     else:
         masked = np.where(finite, values, np.nan)
         with np.errstate(all="ignore"), _quiet():
-            out.update(min=np.nanmin(masked, 0), max=np.nanmax(masked, 0), mean=np.nanmean(masked, 0), std=np.nanstd(masked, 0))
+            out.update(
+                min=np.nanmin(masked, 0), max=np.nanmax(masked, 0), mean=np.nanmean(masked, 0), std=np.nanstd(masked, 0)
+            )
             qs = np.nanquantile(masked, list(QUANTILES.values()), axis=0)
     for name, q in zip(QUANTILES, qs):
         out[name] = q
@@ -83,7 +85,10 @@ def stats_to_json(stats: dict[str, dict[str, np.ndarray]]) -> dict:
 
 
 def stats_from_json(data: dict) -> dict[str, dict[str, np.ndarray]]:
-    return {feat: {k: np.asarray(v, dtype=np.int64 if k == "count" else np.float64) for k, v in s.items()} for feat, s in data.items()}
+    return {
+        feat: {k: np.asarray(v, dtype=np.int64 if k == "count" else np.float64) for k, v in s.items()}
+        for feat, s in data.items()
+    }
 
 
 class _quiet:

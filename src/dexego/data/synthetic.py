@@ -40,9 +40,18 @@ def synthetic_episode(
     hand = _canonical_hand()
     kp = np.zeros((length, 2, 21, 3))
     for side in range(2):
-        angles = np.stack([0.3 * np.sin(t + phase[side]), 0.2 * np.cos(1.3 * t + phase[side]), 0.5 * np.sin(0.7 * t)], -1)
+        angles = np.stack(
+            [0.3 * np.sin(t + phase[side]), 0.2 * np.cos(1.3 * t + phase[side]), 0.5 * np.sin(0.7 * t)], -1
+        )
         rot = euler_to_matrix(angles, "xyz")
-        pos = np.stack([(-0.15 if side == 0 else 0.15) + 0.05 * np.sin(2 * t + phase[2]), 0.1 * np.cos(t), 0.5 + 0.05 * np.sin(t + phase[3])], -1)
+        pos = np.stack(
+            [
+                (-0.15 if side == 0 else 0.15) + 0.05 * np.sin(2 * t + phase[2]),
+                0.1 * np.cos(t),
+                0.5 + 0.05 * np.sin(t + phase[3]),
+            ],
+            -1,
+        )
         local = hand * (np.array([1, -1, 1]) if side == 0 else 1)
         kp[:, side] = np.einsum("tij,kj->tki", rot, local) + pos[:, None]
     cam_angles = np.stack([0.05 * np.sin(0.5 * t), 0.1 * np.sin(0.3 * t + phase[0]), np.zeros(length)], -1)

@@ -69,4 +69,6 @@ def target_stats(sources, action_frame: str, max_anchors: int = DEFAULT_MAX_ANCH
         raise ValueError("no supervised action steps to compute action target statistics from")
     stats = feature_stats(stacked)
     # A dimension never supervised (a hand that is never valid) gets neutral statistics, not NaN.
-    return {k: (v if k == "count" else np.where(np.isfinite(v), v, 1.0 if k == "std" else 0.0)) for k, v in stats.items()}
+    return {
+        k: (v if k == "count" else np.where(np.isfinite(v), v, 1.0 if k == "std" else 0.0)) for k, v in stats.items()
+    }

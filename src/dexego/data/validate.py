@@ -32,7 +32,9 @@ from dexego.utils.files import read_json
 __all__ = ["Problem", "validate_dataset", "validate_report"]
 
 
-def validate_dataset(root: str | Path, progress: Callable[[str], None] | None = None, decode: bool = True) -> list[Problem]:
+def validate_dataset(
+    root: str | Path, progress: Callable[[str], None] | None = None, decode: bool = True
+) -> list[Problem]:
     """The errors found in the dataset at ``root`` (see :func:`validate_report` for warnings too)."""
     return validate_report(root, progress, decode).errors
 
@@ -104,9 +106,15 @@ def _check_data_files(root: Path, info: dict, episodes: list[dict], num_tasks: i
             out.error(exc.path, exc.field, exc.problem)
             continue
         rows = by_file.get(path, [])
-        found, _ = check_data_file(table, path, info["features"], int(info["fps"]), rows, num_tasks, int(info["total_episodes"]), path == last)
+        found, _ = check_data_file(
+            table, path, info["features"], int(info["fps"]), rows, num_tasks, int(info["total_episodes"]), path == last
+        )
         if not rows and not found.errors:
-            found.warn(path, None, "no committed episode uses this file (left by an interrupted write; dexego's readers ignore it)")
+            found.warn(
+                path,
+                None,
+                "no committed episode uses this file (left by an interrupted write; dexego's readers ignore it)",
+            )
         out.extend(found)
 
 
@@ -116,11 +124,17 @@ def _check_videos(root: Path, info: dict, episodes: list[dict], out: Problems, p
         height, width = info["features"][key]["shape"][:2]
         by_file: dict[Path, list[dict]] = {}
         for row in episodes:
-            by_file.setdefault(layout.video_file(root, key, row[f"videos/{key}/chunk_index"], row[f"videos/{key}/file_index"]), []).append(row)
+            by_file.setdefault(
+                layout.video_file(root, key, row[f"videos/{key}/chunk_index"], row[f"videos/{key}/file_index"]), []
+            ).append(row)
         folder = root / "videos" / key
         on_disk = set(folder.glob("chunk-*/file-*.mp4")) if folder.is_dir() else set()
         for path in sorted(on_disk - set(by_file)):
-            out.warn(path, key, "no committed episode uses this file (left by an interrupted write; dexego's readers ignore it)")
+            out.warn(
+                path,
+                key,
+                "no committed episode uses this file (left by an interrupted write; dexego's readers ignore it)",
+            )
         for path, rows in sorted(by_file.items()):
             progress(str(path))
             if not path.is_file():

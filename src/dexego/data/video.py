@@ -28,7 +28,9 @@ class VideoCodecConfig:
     gop: int = 30  # frames between keyframes; every episode also starts on one
 
 
-def encode_video(path: Path, frames: np.ndarray, fps: int | float, config: VideoCodecConfig = VideoCodecConfig()) -> None:
+def encode_video(
+    path: Path, frames: np.ndarray, fps: int | float, config: VideoCodecConfig = VideoCodecConfig()
+) -> None:
     """Write (T, H, W, 3) uint8 RGB frames as an H.264 mp4 (no B-frames, so pts == dts order).
 
     ``fps`` may be fractional (29.97 is stored as the rate 2997/100); height and width must be even (yuv420p).
@@ -160,7 +162,9 @@ class VideoReader:
     def __init__(self, path: Path, fps: int, field: str, size: tuple[int, int] | None = None, max_forward: int = 90,
                  expect_size: tuple[int, int] | None = None):  # fmt: skip
         self.path, self.fps, self.field, self.size, self.max_forward = Path(path), fps, field, size, max_forward
-        self.expect_size = tuple(expect_size) if expect_size is not None else None  # (height, width) the metadata declares
+        self.expect_size = (
+            tuple(expect_size) if expect_size is not None else None
+        )  # (height, width) the metadata declares
         self._container = None
         self._iter = None
         self._next = 0  # index of the next frame the decoder will return
@@ -177,7 +181,11 @@ class VideoReader:
         ctx = self._stream.codec_context
         if self.expect_size is not None and (ctx.height, ctx.width) != self.expect_size:
             self.close()
-            raise InputError(self.path, self.field, f"video is {ctx.width}x{ctx.height}, features say {self.expect_size[1]}x{self.expect_size[0]}")
+            raise InputError(
+                self.path,
+                self.field,
+                f"video is {ctx.width}x{ctx.height}, features say {self.expect_size[1]}x{self.expect_size[0]}",
+            )
         self._iter = None
         self._next = 0
 
@@ -202,7 +210,9 @@ class VideoReader:
     def _convert(self, frame) -> np.ndarray:
         if self.size is None:
             return frame.to_ndarray(format="rgb24")
-        return frame.to_ndarray(format="rgb24", width=self.size[1], height=self.size[0], interpolation=RESIZE_INTERPOLATION)
+        return frame.to_ndarray(
+            format="rgb24", width=self.size[1], height=self.size[0], interpolation=RESIZE_INTERPOLATION
+        )
 
     def read(self, indices) -> np.ndarray:
         """Frames at the given file frame indices (any order, repeats allowed) -> (N, H, W, 3) uint8."""
@@ -232,7 +242,9 @@ class VideoReader:
         except (av.error.FFmpegError, ValueError) as exc:
             raise InputError(self.path, self.field, f"corrupt video data before frame {index}: {exc}") from exc
         self._iter = None
-        raise InputError(self.path, self.field, f"video has no frame {index} (truncated or shorter than the metadata says)")
+        raise InputError(
+            self.path, self.field, f"video has no frame {index} (truncated or shorter than the metadata says)"
+        )
 
     def __del__(self):
         try:

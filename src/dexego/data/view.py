@@ -19,7 +19,9 @@ def record_episode(root: str | Path, episode: int, out: str | Path, horizon: int
     """Write the episode as a Rerun recording to ``out`` (never spawns a viewer; written under a temporary name, then renamed)."""
     ds = Dataset(root)
     if not 0 <= episode < ds.num_episodes:
-        raise InputError(root, "episode", f"{episode} is out of range: the dataset has episodes 0..{ds.num_episodes - 1}")
+        raise InputError(
+            root, "episode", f"{episode} is out of range: the dataset has episodes 0..{ds.num_episodes - 1}"
+        )
     out = Path(out)
     tmp = temp_path(out)
     try:
@@ -51,7 +53,10 @@ def _record(ds: Dataset, episode: int, out: Path, horizon: int) -> None:
         rec.set_time("frame", sequence=t)
         rec.log("world/camera", rr.Transform3D(translation=pose[t, :3, 3], mat3x3=pose[t, :3, :3]))
         fx, fy, cx, cy = intr[t]
-        rec.log("world/camera/image", rr.Pinhole(image_from_camera=[[fx, 0, cx], [0, fy, cy], [0, 0, 1]], resolution=[width, height]))
+        rec.log(
+            "world/camera/image",
+            rr.Pinhole(image_from_camera=[[fx, 0, cx], [0, fy, cy], [0, 0, 1]], resolution=[width, height]),
+        )
         if frames is not None:
             rec.log("world/camera/image/rgb", rr.Image(frames[t]))
         task = ds.tasks[int(cols[F.TASK_INDEX][t])]

@@ -126,7 +126,9 @@ class DatasetWriter:
         rows_ = meta.episodes.to_pylist()
         declared = info.get("embodiment") or (rows_[0].get("embodiment") if rows_ else None)
         if self.config.embodiment and declared and declared != MIXED and self.config.embodiment != declared:
-            raise ConfigError(f"{self.root}: the dataset holds {declared!r} episodes, the writer was asked for {self.config.embodiment!r}")
+            raise ConfigError(
+                f"{self.root}: the dataset holds {declared!r} episodes, the writer was asked for {self.config.embodiment!r}"
+            )
         self._embodiment = MIXED if self.config.mixed else declared
         self._tasks = {task: i for i, task in enumerate(meta.tasks)}
         rows = meta.episodes.to_pylist()
@@ -137,10 +139,15 @@ class DatasetWriter:
             last = rows[-1]
             self._data = self._cursor_from(rows, "data/chunk_index", "data/file_index", "length")
             for key in F.video_keys(self.features):
-                self._videos[key] = self._cursor_from(rows, f"videos/{key}/chunk_index", f"videos/{key}/file_index", "length")
+                self._videos[key] = self._cursor_from(
+                    rows, f"videos/{key}/chunk_index", f"videos/{key}/file_index", "length"
+                )
             self._meta = _FileCursor(last["meta/episodes/chunk_index"], last["meta/episodes/file_index"], 0, True)
             self._meta.count = sum(
-                1 for r in rows if (r["meta/episodes/chunk_index"], r["meta/episodes/file_index"]) == (self._meta.chunk, self._meta.file)
+                1
+                for r in rows
+                if (r["meta/episodes/chunk_index"], r["meta/episodes/file_index"])
+                == (self._meta.chunk, self._meta.file)
             )
 
     @staticmethod
@@ -236,14 +243,22 @@ class DatasetWriter:
         if has_video and episode.frames is None:
             raise InputError(where, "frames", "this dataset stores video; the episode has no frames")
         if (episode.hand_mano is None) != (F.HAND_MANO not in self.features):
-            raise InputError(where, "hand_mano", "must be given for every episode of a dataset that declares observation.hands.mano, and only then")
+            raise InputError(
+                where,
+                "hand_mano",
+                "must be given for every episode of a dataset that declares observation.hands.mano, and only then",
+            )
         for name, feat in (("robot_state", F.ROBOT_STATE), ("robot_action", F.ROBOT_ACTION)):
             value = getattr(episode, name)
             declared = self.features.get(feat)
             if (value is None) != (declared is None):
-                raise InputError(where, name, "must be given for every episode of a dataset that declares it, and only then")
+                raise InputError(
+                    where, name, "must be given for every episode of a dataset that declares it, and only then"
+                )
             if value is not None and np.shape(value)[1] != declared["shape"][0]:
-                raise InputError(where, name, f"dimension {np.shape(value)[1]} differs from the dataset's {declared['shape'][0]}")
+                raise InputError(
+                    where, name, f"dimension {np.shape(value)[1]} differs from the dataset's {declared['shape'][0]}"
+                )
 
     def _frames_at_stored_size(self, episode: Episode) -> tuple[np.ndarray | None, np.ndarray]:
         intrinsics = episode.intrinsics_array().astype(np.float32)
@@ -258,7 +273,9 @@ class DatasetWriter:
             frames = resize_frames(frames, height, width)
         return frames, intrinsics
 
-    def _frame_columns(self, episode: Episode, index: int, intrinsics: np.ndarray, task_names: list[str]) -> dict[str, np.ndarray]:
+    def _frame_columns(
+        self, episode: Episode, index: int, intrinsics: np.ndarray, task_names: list[str]
+    ) -> dict[str, np.ndarray]:
         n = episode.length
         kp = np.asarray(episode.keypoints_world, dtype=np.float64)
         valid = np.asarray(episode.hand_valid, dtype=bool)
@@ -319,11 +336,21 @@ class DatasetWriter:
                 row[f"videos/{key}/from_timestamp"] = cursor.count / self.fps
                 row[f"videos/{key}/to_timestamp"] = (cursor.count + n) / self.fps
             # Data parquet.
-            cursor = self._roll(self._data, lambda c, f: layout.data_file(self.root, c, f), self.config.data_files_size_in_mb)
+            cursor = self._roll(
+                self._data, lambda c, f: layout.data_file(self.root, c, f), self.config.data_files_size_in_mb
+            )
             final = layout.data_file(self.root, cursor.chunk, cursor.file)
             table = self._frame_table(columns)
             if cursor.exists:
-                table = pa.concat_tables([read_parquet(final, "index").slice(0, cursor.count).select(table.column_names).cast(table.schema), table])
+                table = pa.concat_tables(
+                    [
+                        read_parquet(final, "index")
+                        .slice(0, cursor.count)
+                        .select(table.column_names)
+                        .cast(table.schema),
+                        table,
+                    ]
+                )
             tmp = layout.temp_path(final)
             pq.write_table(table, tmp)
             publish.append((tmp, final))
@@ -336,10 +363,16 @@ class DatasetWriter:
             row["source"], row["embodiment"], row["fps"] = record["source"], record["embodiment"], record["fps"]
             row["instructions"] = json.dumps(record["instructions"])
             row["metadata"] = json.dumps(record["metadata"], default=str)
-            cursor = self._roll(self._meta, lambda c, f: layout.episodes_file(self.root, c, f), self.config.data_files_size_in_mb)
+            cursor = self._roll(
+                self._meta, lambda c, f: layout.episodes_file(self.root, c, f), self.config.data_files_size_in_mb
+            )
             row["meta/episodes/chunk_index"], row["meta/episodes/file_index"] = cursor.chunk, cursor.file
             final = layout.episodes_file(self.root, cursor.chunk, cursor.file)
-            rows = [r for r in self._episode_rows if (r["meta/episodes/chunk_index"], r["meta/episodes/file_index"]) == (cursor.chunk, cursor.file)]
+            rows = [
+                r
+                for r in self._episode_rows
+                if (r["meta/episodes/chunk_index"], r["meta/episodes/file_index"]) == (cursor.chunk, cursor.file)
+            ]
             tmp = layout.temp_path(final)
             pq.write_table(self._episodes_table(rows + [row]), tmp)
             publish.insert(len(publish) - 1, (tmp, final))  # before the data file
@@ -386,7 +419,9 @@ class DatasetWriter:
         for name, feat in self.features.items():
             if feat["dtype"] in ("video", "image") or (feat["dtype"] == "string" and name not in columns):
                 continue
-            arrays.append(pa.array(columns[name], pa.string()) if feat["dtype"] == "string" else to_arrow(columns[name], feat))
+            arrays.append(
+                pa.array(columns[name], pa.string()) if feat["dtype"] == "string" else to_arrow(columns[name], feat)
+            )
             names.append(name)
         return pa.Table.from_arrays(arrays, names=names)
 
@@ -417,7 +452,9 @@ class DatasetWriter:
             if feat["dtype"] in ("image", "string"):
                 continue
             for stat in STAT_NAMES:
-                schema_fields.append((f"stats/{name}/{stat}", pa.list_(pa.int64() if stat == "count" else pa.float64())))
+                schema_fields.append(
+                    (f"stats/{name}/{stat}", pa.list_(pa.int64() if stat == "count" else pa.float64()))
+                )
         schema_fields += [("source", pa.string()), ("embodiment", pa.string()), ("fps", pa.float64()),
                           ("instructions", pa.string()), ("metadata", pa.string())]  # fmt: skip
         schema = pa.schema(schema_fields)
@@ -453,7 +490,9 @@ class DatasetWriter:
             return
         self._buffer = []
         if self._episode_rows:
-            layout.write_json_atomic(self.root / layout.STATS_PATH, stats_to_json(self._dataset_stats(self._episode_stats)))
+            layout.write_json_atomic(
+                self.root / layout.STATS_PATH, stats_to_json(self._dataset_stats(self._episode_stats))
+            )
         self.closed = True
 
     def __enter__(self) -> DatasetWriter:

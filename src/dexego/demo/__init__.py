@@ -8,4 +8,14 @@ pretraining -> ``OUT/report.html``. See docs/demo.md.
 from dexego.demo.pipeline import DemoOptions, run_demo, stage_names
 from dexego.demo.profile import Arm, DataPlan, DemoProfile, EvalPlan, load_profile, profile_names
 
-__all__ = ["Arm", "DataPlan", "DemoOptions", "DemoProfile", "EvalPlan", "load_profile", "profile_names", "run_demo", "stage_names"]
+__all__ = [
+    "Arm",
+    "DataPlan",
+    "DemoOptions",
+    "DemoProfile",
+    "EvalPlan",
+    "load_profile",
+    "profile_names",
+    "run_demo",
+    "stage_names",
+]

@@ -38,7 +38,9 @@ def shuffle_hand_motion(sources: list[Path], out_root: Path, seed: int = 0) -> d
 
     episodes = [(Path(src), i) for src in sources for i in range(Dataset(src).num_episodes)]
     if len(episodes) < 2:
-        raise InputError(sources[0] if sources else out_root, None, "need at least 2 human episodes to shuffle hand motion")
+        raise InputError(
+            sources[0] if sources else out_root, None, "need at least 2 human episodes to shuffle hand motion"
+        )
     donor = derangement(len(episodes), seed)
     written = 0
     for src in sources:

@@ -37,7 +37,10 @@ from dexego.evaluate.html_page import write_text_atomic
 from dexego.utils.progress import ProgressCallback
 
 DATA, RESULTS = "data", "results"
-EXPERT, HOLD = "expert", "hold"  # the reference rows: scripted experts in the simulator, holding still on held-out motion
+EXPERT, HOLD = (
+    "expert",
+    "hold",
+)  # the reference rows: scripted experts in the simulator, holding still on held-out motion
 OVERLAY_VIDEO_STRIDE = 2  # held-out overlay video at 15 fps: half the predictions of every frame, same picture
 
 
@@ -123,14 +126,18 @@ def run_demo(
                                image_size=p.data.image_size, embodiment=embodiment, looks=looks,
                                progress=ProgressCallback(f"  {task}", "episodes") if options.progress else None)  # fmt: skip
         if summary["written"] + summary["skipped_existing"] < episodes:
-            log(f"  warning: only {summary['written'] + summary['skipped_existing']} of {episodes} {task} episodes "
-                f"(expert yield {summary['yield']:.2f})")
+            log(
+                f"  warning: only {summary['written'] + summary['skipped_existing']} of {episodes} {task} episodes "
+                f"(expert yield {summary['yield']:.2f})"
+            )
         return summary
 
     looks = p.looks
     for task in p.data.human_tasks:
-        runner.run(f"human_data:{task}",
-                   lambda t=task: record(t, out / DATA / "human", p.data.human_episodes, "human", p.data.seed, looks.human))
+        runner.run(
+            f"human_data:{task}",
+            lambda t=task: record(t, out / DATA / "human", p.data.human_episodes, "human", p.data.seed, looks.human),
+        )
     if "shuffled" in pretrain_variants(loaded):
         from dexego.demo.controls import shuffle_hand_motion
 
@@ -140,8 +147,10 @@ def run_demo(
         root = arm_data_dir(out, Arm("x", robot_fraction=fraction, robot_looks=which))
         for task in p.data.robot_tasks:  # same seeds: a share holds the first episodes of the full set
             n = p.data.robot_episodes if fraction >= 1.0 else fraction_episodes(p.data.robot_episodes, fraction)
-            runner.run(f"{root.name.replace('robot', 'robot_data')}:{task}",
-                       lambda t=task, r=root, n=n, w=which: record(t, r, n, "robot", p.data.seed, robot_looks(loaded, w)))
+            runner.run(
+                f"{root.name.replace('robot', 'robot_data')}:{task}",
+                lambda t=task, r=root, n=n, w=which: record(t, r, n, "robot", p.data.seed, robot_looks(loaded, w)),
+            )
     heldout_seed = p.data.seed + 1
     for task in p.data.robot_tasks:
         runner.run(f"robot_heldout:{task}", lambda t=task: record(t, out / DATA / "robot_heldout", p.data.heldout_robot_episodes,
@@ -151,15 +160,21 @@ def run_demo(
     for variant in pretrain_variants(loaded):
         human_root = out / DATA / ("human" if variant == "human" else f"human_{variant}")
         sources = [human_root / t for t in p.data.human_tasks]
-        runner.run("pretrain" if variant == "human" else f"pretrain_{variant}",
-                   lambda s=sources, v=variant: train_stage(loaded.pretrain, s, pretrain_dir(out, v), "", p.train_seed))
+        runner.run(
+            "pretrain" if variant == "human" else f"pretrain_{variant}",
+            lambda s=sources, v=variant: train_stage(loaded.pretrain, s, pretrain_dir(out, v), "", p.train_seed),
+        )
     for arm in p.arms:
         if not arm.finetune:
             continue
         sources = [arm_data_dir(out, arm) / t for t in p.data.robot_tasks]
         init = str(pretrain_dir(out, arm.pretraining)) if arm.pretrained else ""
-        runner.run(f"finetune:{arm.name}", lambda a=arm, s=sources, i=init: train_stage(
-            loaded.finetune, s, results / "runs" / a.name, i, p.train_seed, a.finetune_steps))
+        runner.run(
+            f"finetune:{arm.name}",
+            lambda a=arm, s=sources, i=init: train_stage(
+                loaded.finetune, s, results / "runs" / a.name, i, p.train_seed, a.finetune_steps
+            ),
+        )
     for arm in p.arms:
         for split in p.eval.splits:
             runner.run(f"eval:{arm.name}:{split}", lambda a=arm, s=split: evaluate_arm(loaded, out, a, s, options))
@@ -246,7 +261,9 @@ def stage_config(template: dict, sources: list[Path], output_dir: Path, init_fro
     return load_stage_config(data)
 
 
-def train_stage(template: dict, sources: list[Path], output_dir: Path, init_from: str, seed: int = 0, max_steps: int = 0) -> dict:
+def train_stage(
+    template: dict, sources: list[Path], output_dir: Path, init_from: str, seed: int = 0, max_steps: int = 0
+) -> dict:
     """One training stage; ``seed`` replaces the template's, ``max_steps`` (when > 0) its step budget."""
     from dexego.train.build import run_stage
 
@@ -272,7 +289,9 @@ def policy_dir(out: Path, arm: Arm) -> Path:
 def training_datasets(loaded: LoadedProfile, out: Path) -> list[Path]:
     """Every dataset a run trains or validates on (the held-out robot episodes included)."""
     p = loaded.profile
-    roots = [out / DATA / "human"] + [arm_data_dir(out, Arm("x", robot_fraction=f, robot_looks=w)) for f, w in robot_data_sets(loaded)]
+    roots = [out / DATA / "human"] + [
+        arm_data_dir(out, Arm("x", robot_fraction=f, robot_looks=w)) for f, w in robot_data_sets(loaded)
+    ]
     paths = [out / DATA / "human" / t for t in p.data.human_tasks]
     paths += [root / t for root in roots[1:] for t in p.data.robot_tasks]
     return paths + [out / DATA / "robot_heldout" / t for t in p.data.robot_tasks]
@@ -282,7 +301,10 @@ def check_protocol(loaded: LoadedProfile, out: Path) -> dict:
     """The look split and the proof, from the recorded metadata, that no training episode has an evaluation look or seed."""
     from dexego.demo.protocol import check_disjoint, look_split
 
-    report = {"look_split": look_split(loaded.profile), **check_disjoint(training_datasets(loaded, out), loaded.profile)}
+    report = {
+        "look_split": look_split(loaded.profile),
+        **check_disjoint(training_datasets(loaded, out), loaded.profile),
+    }
     write_text_atomic(out / RESULTS / "protocol.json", json.dumps(report, indent=2))
     return {k: report[k] for k in ("training_episodes", "evaluation_rollouts", "disjoint")}
 
@@ -294,7 +316,9 @@ def evaluate_arm(loaded: LoadedProfile, out: Path, arm: Arm, split: str, options
 
     p = loaded.profile
     video_dir = out / RESULTS / "videos" / arm.name if p.eval.videos and split == p.eval.splits[0] else None
-    config = SimPolicyConfig(query_every=p.eval.query_every, overlay=video_dir is not None)  # predicted paths in the videos
+    config = SimPolicyConfig(
+        query_every=p.eval.query_every, overlay=video_dir is not None
+    )  # predicted paths in the videos
     factory = CheckpointPolicyFactory(str(policy_dir(out, arm)), config)
     results = evaluate(factory, list(p.data.robot_tasks), split, episodes=p.eval.rollouts, workers=options.workers,
                        video_dir=video_dir, env_overrides={"image_size": p.data.image_size, "horizon": p.eval.horizon},
@@ -302,12 +326,17 @@ def evaluate_arm(loaded: LoadedProfile, out: Path, arm: Arm, split: str, options
                        looks=p.looks.split(split))  # fmt: skip
     if video_dir is not None:  # keep the first few
         videos = sorted(video_dir.glob(f"*_{split}_*.mp4"), key=lambda v: int(v.stem.rsplit("_", 1)[-1]))
-        for extra in videos[p.eval.videos:]:
+        for extra in videos[p.eval.videos :]:
             extra.unlink()
     results["adapter"] = factory.describe()
     path = out / RESULTS / "eval" / "splits" / f"{arm.name}_{split}.json"
     write_text_atomic(path, json.dumps(results, indent=2))
-    return {"sr": results["mean_sr"], "psr": results["mean_psr"], "rollouts": len(results["rollouts"]), "results": str(path)}
+    return {
+        "sr": results["mean_sr"],
+        "psr": results["mean_psr"],
+        "rollouts": len(results["rollouts"]),
+        "results": str(path),
+    }
 
 
 def evaluate_expert(loaded: LoadedProfile, out: Path, split: str, options: DemoOptions) -> dict:
@@ -321,7 +350,12 @@ def evaluate_expert(loaded: LoadedProfile, out: Path, split: str, options: DemoO
                        looks=p.looks.split(split))  # fmt: skip
     path = out / RESULTS / "eval" / "splits" / f"{EXPERT}_{split}.json"
     write_text_atomic(path, json.dumps(results, indent=2))
-    return {"sr": results["mean_sr"], "psr": results["mean_psr"], "rollouts": len(results["rollouts"]), "results": str(path)}
+    return {
+        "sr": results["mean_sr"],
+        "psr": results["mean_psr"],
+        "rollouts": len(results["rollouts"]),
+        "results": str(path),
+    }
 
 
 def merge_eval(out: Path, arm: Arm, splits: tuple[str, ...]) -> Path:
@@ -350,7 +384,9 @@ def motion_arm(loaded: LoadedProfile, out: Path, arm: Arm) -> dict:
     path = out / RESULTS / "motion" / f"{arm.name}.json"
     write_text_atomic(path, json.dumps(result, indent=2))
     overall = result["overall"]
-    return {key: overall.get(key) for key in ("samples", "wrist_cm", "rotation_deg", "fingertip_cm")} | {"results": str(path)}
+    return {key: overall.get(key) for key in ("samples", "wrist_cm", "rotation_deg", "fingertip_cm")} | {
+        "results": str(path)
+    }
 
 
 def motion_hold(loaded: LoadedProfile, out: Path) -> dict:
@@ -363,7 +399,9 @@ def motion_hold(loaded: LoadedProfile, out: Path) -> dict:
     path = out / RESULTS / "motion" / f"{HOLD}.json"
     write_text_atomic(path, json.dumps(result, indent=2))
     overall = result["overall"]
-    return {key: overall.get(key) for key in ("samples", "wrist_cm", "rotation_deg", "fingertip_cm")} | {"results": str(path)}
+    return {key: overall.get(key) for key in ("samples", "wrist_cm", "rotation_deg", "fingertip_cm")} | {
+        "results": str(path)
+    }
 
 
 def motion_video(out: Path, arm: str) -> Path:

@@ -106,7 +106,9 @@ class Arm:
             raise ValueError(f"pretraining must be human or shuffled and robot_looks robot or robot+human, "
                              f"got {self.pretraining!r} and {self.robot_looks!r}")  # fmt: skip
         if not self.finetune and not self.pretrained:
-            raise ValueError(f"arm {self.name!r}: without pretraining and without fine-tuning there is nothing to evaluate")
+            raise ValueError(
+                f"arm {self.name!r}: without pretraining and without fine-tuning there is nothing to evaluate"
+            )
         if self.finetune_steps < 0:
             raise ValueError(f"finetune_steps must be >= 0, got {self.finetune_steps}")
 
@@ -182,7 +184,9 @@ def resolve_profile_dir(profile: str | Path) -> Path:
     builtin = PROFILES_DIR / str(profile)
     if (builtin / PROFILE_FILE).is_file():
         return builtin
-    raise ConfigError(f"unknown demo profile {str(profile)!r}; built-in: {', '.join(profile_names())}, or a folder with {PROFILE_FILE}")
+    raise ConfigError(
+        f"unknown demo profile {str(profile)!r}; built-in: {', '.join(profile_names())}, or a folder with {PROFILE_FILE}"
+    )
 
 
 def load_profile(profile: str | Path, overrides: list[str] | None = None) -> LoadedProfile:

@@ -53,7 +53,9 @@ def demo_report_body(summary: dict, results: Path) -> str:
                             "The middle frame of the first episode of each dataset: human (top) and robot demonstrations."))  # fmt: skip
     parts.append(folded("What was run: data, stages and wall times", "\n".join(what), open_=False))
     parts.append(folded("Every rollout", rollouts_html(summary, results)))
-    parts.append(folded("Videos: rollouts (labelled success / failure) and held-out predictions", videos_html(summary, results)))
+    parts.append(
+        folded("Videos: rollouts (labelled success / failure) and held-out predictions", videos_html(summary, results))
+    )
     per_task = benchmark_tables(arm_results(summary, results))[1:]  # the overview is the answer's SR table
     parts.append(folded("SR / PSR per task", "\n".join(t.to_html() for t in per_task)))
     for kind, title in (("motion", "Held-out motion errors in detail"),
@@ -80,7 +82,7 @@ def metadata_html(summary: dict) -> str:
     cells = [f"profile {html.escape(summary['profile'])}", f"commit {html.escape(run.get('commit', '?'))}",
              f"machine {html.escape(run.get('machine', '?'))}", f"written {html.escape(run.get('date', '?'))}",
              f"wall time {summary.get('total_seconds', 0):.0f} s of stage work"]  # fmt: skip
-    return f"<p class=\"meta\" id=\"run-metadata\">{' · '.join(cells)}</p>"
+    return f'<p class="meta" id="run-metadata">{" · ".join(cells)}</p>'
 
 
 def description(summary: dict) -> str:
@@ -129,7 +131,7 @@ def answer_html(summary: dict, results: Path) -> str:
         parts.append(png_img(figure.read_bytes(), "fine-tuning loss with and without human pretraining",
                              "Robot fine-tuning with the same budget: held-out robot loss (solid) and training loss "
                              "(dotted), with and without human pretraining."))  # fmt: skip
-    return "<section id=\"answer-section\">" + "\n".join(parts) + "</section>"
+    return '<section id="answer-section">' + "\n".join(parts) + "</section>"
 
 
 SPLIT_NAMES = {"seen": "seen (robot looks)", "human": "human-covered looks", "unseen": "never-seen looks"}
@@ -163,7 +165,10 @@ def paired_table(summary: dict) -> Table:
 
 def look_split_table(summary: dict) -> Table:
     protocol = summary["protocol"]
-    rows = tuple((name, str(len(looks)), " ".join(f"({r},{t})" for r, t in looks)) for name, looks in protocol["look_split"].items())
+    rows = tuple(
+        (name, str(len(looks)), " ".join(f"({r},{t})" for r, t in looks))
+        for name, looks in protocol["look_split"].items()
+    )
     note = (f"(room, table) looks. Checked from the recorded metadata: {protocol['training_episodes']} training episodes "
             f"use none of the evaluation-only looks and none of the {protocol['evaluation_rollouts']} evaluation rollouts' seeds "
             f"(training seeds {protocol['training_seeds'][0]}..{protocol['training_seeds'][1]}, evaluation seeds "
@@ -207,14 +212,18 @@ def videos_html(summary: dict, results: Path) -> str:
                                                  "magenta: the chunk the policy predicted at its latest query",
                                           outcome=None if success is None else ("success" if success else "failure")))  # fmt: skip
     figures = [f for f in figures if f]
-    return "<div class=\"videos\">" + "".join(figures) + "</div>" if figures else "<p class=\"note\">No videos were kept.</p>"
+    return (
+        '<div class="videos">' + "".join(figures) + "</div>" if figures else '<p class="note">No videos were kept.</p>'
+    )
 
 
 def _rollout_outcomes(path: Path) -> dict[str, bool]:
     """``{task}_{split}_{seed}`` (the video file names of ``dexego.sim.evaluation``) -> success."""
     if not path.is_file():
         return {}
-    return {f"{r['task']}_{r['split']}_{r['seed']}": bool(r["success"]) for r in json.loads(path.read_text())["rollouts"]}
+    return {
+        f"{r['task']}_{r['split']}_{r['seed']}": bool(r["success"]) for r in json.loads(path.read_text())["rollouts"]
+    }
 
 
 # ----------------------------------------------------------------------------------------------- figures
@@ -303,7 +312,17 @@ def comparison_rows(summary: dict) -> tuple[tuple[str, ...], list[tuple[str, ...
                      number(arm["motion"]["wrist_cm"], 2), number(arm["motion"]["fingertip_cm"], 2)))  # fmt: skip
     hold = summary.get("reference", {}).get(HOLD)
     if hold:
-        rows.append((HOLD_LABEL, MISSING, MISSING, MISSING, MISSING, number(hold["wrist_cm"], 2), number(hold["fingertip_cm"], 2)))
+        rows.append(
+            (
+                HOLD_LABEL,
+                MISSING,
+                MISSING,
+                MISSING,
+                MISSING,
+                number(hold["wrist_cm"], 2),
+                number(hold["fingertip_cm"], 2),
+            )
+        )
     return header, rows
 
 
@@ -322,8 +341,11 @@ def findings(summary: dict) -> list[str]:
                      "errors instead, and run the full profile for benchmark numbers.")  # fmt: skip
     expert = summary.get("reference", {}).get(EXPERT)
     if expert:
-        lines.append("The scripted expert on the same rollouts: " + "; ".join(
-            f"{s} SR {percent(e['sr'])} %, PSR {percent(e['psr'])} %" for s, e in expert.items()) + ".")
+        lines.append(
+            "The scripted expert on the same rollouts: "
+            + "; ".join(f"{s} SR {percent(e['sr'])} %, PSR {percent(e['psr'])} %" for s, e in expert.items())
+            + "."
+        )
     with_h = next((a for a in arms if a["pretrained"] and a["robot_fraction"] >= 1), None)
     without = next((a for a in arms if not a["pretrained"] and a["robot_fraction"] >= 1), None)
     if with_h and without:
@@ -334,7 +356,9 @@ def findings(summary: dict) -> list[str]:
         la, lb = with_h["val_robot_loss_last"], without["val_robot_loss_last"]
         if la is not None and lb is not None:
             better = "lower" if la < lb else "higher" if la > lb else "equal"
-            lines.append(f"Held-out robot loss after fine-tuning: {la:.3f} with human pretraining vs {lb:.3f} without ({better} with pretraining).")
+            lines.append(
+                f"Held-out robot loss after fine-tuning: {la:.3f} with human pretraining vs {lb:.3f} without ({better} with pretraining)."
+            )
         lines += significance(summary, with_h["name"], without["name"])
         ma, mb = with_h["motion"]["wrist_cm"], without["motion"]["wrist_cm"]
         if ma is not None and mb is not None:

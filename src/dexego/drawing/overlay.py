@@ -67,7 +67,10 @@ def project_points(points: np.ndarray, intrinsics: Intrinsics | np.ndarray) -> t
 
 
 def draw_trajectories(
-    frame: np.ndarray, trajectories: Sequence[Trajectory], intrinsics: Intrinsics | np.ndarray, legend: dict[str, Color] | None = None
+    frame: np.ndarray,
+    trajectories: Sequence[Trajectory],
+    intrinsics: Intrinsics | np.ndarray,
+    legend: dict[str, Color] | None = None,
 ) -> np.ndarray:
     """A copy of ``frame`` (H, W, 3) uint8 with the trajectories drawn on it."""
     from PIL import Image, ImageDraw
@@ -161,14 +164,23 @@ def overlay_chunk(
     return draw_trajectories(frame, trajectories, intrinsics, legend if style.legend else None)
 
 
-def overlay_sample(sample: dict, predicted: np.ndarray | None = None, space: str = "ego48", style: OverlayStyle = OverlayStyle()) -> np.ndarray:
+def overlay_sample(
+    sample: dict, predicted: np.ndarray | None = None, space: str = "ego48", style: OverlayStyle = OverlayStyle()
+) -> np.ndarray:
     """The current frame of a training sample (``images[-1]``, CHW) with its true and predicted chunks."""
     images = np.asarray(sample["images"])
     if images.ndim != 4 or images.shape[1] != 3:
         raise InputError(None, "images", f"expected (T, 3, H, W), got {images.shape}")
     frame = np.ascontiguousarray(images[-1].transpose(1, 2, 0)).astype(np.uint8, copy=False)
-    return overlay_chunk(frame, np.asarray(sample["intrinsics"], dtype=np.float64), predicted,
-                         np.asarray(sample["actions"]), np.asarray(sample["action_valid"], dtype=bool), space, style)
+    return overlay_chunk(
+        frame,
+        np.asarray(sample["intrinsics"], dtype=np.float64),
+        predicted,
+        np.asarray(sample["actions"]),
+        np.asarray(sample["action_valid"], dtype=bool),
+        space,
+        style,
+    )
 
 
 def encode_png(image: np.ndarray) -> bytes:
@@ -235,8 +247,17 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float = 30.0, crf: in
     return Path(path)
 
 
-def write_overlay_video(path: str | Path, frames: np.ndarray, intrinsics, predicted=None, target=None, valid=None,
-                        fps: float = 30.0, space: str = "ego48", style: OverlayStyle = OverlayStyle()) -> Path:
+def write_overlay_video(
+    path: str | Path,
+    frames: np.ndarray,
+    intrinsics,
+    predicted=None,
+    target=None,
+    valid=None,
+    fps: float = 30.0,
+    space: str = "ego48",
+    style: OverlayStyle = OverlayStyle(),
+) -> Path:
     """:func:`overlay_video_frames` encoded to ``path`` (MP4)."""
     return write_video(path, overlay_video_frames(frames, intrinsics, predicted, target, valid, space, style), fps)
 

@@ -78,19 +78,29 @@ def run_motion_eval(
     config = MotionEvalConfig(space=space, steps=steps, max_samples=max_samples)
     bar = progress_bar(max_samples or None, "motion", "samples")
     try:
-        result = evaluate_motion(predictor, dataset_samples(data, settings), config, lambda done: bar.update(done - bar.n), draw)
+        result = evaluate_motion(
+            predictor, dataset_samples(data, settings), config, lambda done: bar.update(done - bar.n), draw
+        )
     finally:
         bar.close()
     result["policy"] = str(policy)
     result["data"] = str(data)
     result["overlays"] = [str(p) for p in saved]
     if overlay_video is not None:
-        result["overlay_video"] = write_episode_overlay_video(predictor, data, settings, overlay_video, space, video_episode, video_stride)
+        result["overlay_video"] = write_episode_overlay_video(
+            predictor, data, settings, overlay_video, space, video_episode, video_stride
+        )
     return result
 
 
 def write_episode_overlay_video(
-    predictor, data: str | Path, settings: dict, path: str | Path, space: str = "ego48", episode: int = 0, stride: int = 1
+    predictor,
+    data: str | Path,
+    settings: dict,
+    path: str | Path,
+    space: str = "ego48",
+    episode: int = 0,
+    stride: int = 1,
 ) -> dict:
     """:func:`episode_overlay_frames` encoded as an MP4 at ``path``; returns what was written."""
     frames, fps, index = episode_overlay_frames(predictor, data, settings, space, episode, stride)

@@ -52,7 +52,7 @@ window.addEventListener("load", function () {
 def page(title: str, body: str) -> str:
     """A complete HTML document around ``body`` (already-escaped HTML)."""
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n"
         f"<script>{_IMAGE_CHECK}</script>\n</head>\n<body>\n<h1>{html.escape(title)}</h1>\n{body}\n</body>\n</html>\n"
     )

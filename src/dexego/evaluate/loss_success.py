@@ -19,7 +19,10 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 FORMAT = "dexego.loss_success/1"
-LOSSES = {"pretrain_loss": "pretraining validation loss (human)", "robot_loss": "post-fine-tuning robot validation loss"}
+LOSSES = {
+    "pretrain_loss": "pretraining validation loss (human)",
+    "robot_loss": "post-fine-tuning robot validation loss",
+}
 
 
 class TooFewRuns(ValueError):
@@ -39,7 +42,9 @@ class RunOutcome:
 
     def __post_init__(self) -> None:
         if not 0 <= self.successes <= self.rollouts or self.rollouts < 1:
-            raise ValueError(f"run {self.label!r}: need 0 <= successes <= rollouts and rollouts >= 1, got {self.successes}/{self.rollouts}")
+            raise ValueError(
+                f"run {self.label!r}: need 0 <= successes <= rollouts and rollouts >= 1, got {self.successes}/{self.rollouts}"
+            )
         for name in ("pretrain_loss", "robot_loss"):
             value = getattr(self, name)
             if value is not None and not math.isfinite(value):
@@ -66,7 +71,9 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
     return _pearson(_ranks(x), _ranks(y))
 
 
-def correlation(x: Sequence[float], y: Sequence[float], resamples: int = 2000, confidence: float = 0.95, seed: int = 0) -> dict:
+def correlation(
+    x: Sequence[float], y: Sequence[float], resamples: int = 2000, confidence: float = 0.95, seed: int = 0
+) -> dict:
     """Pearson and Spearman correlation of x and y with percentile bootstrap intervals over the pairs.
 
     Resamples in which x or y is constant (no correlation defined) are left out and counted.
@@ -87,7 +94,9 @@ def correlation(x: Sequence[float], y: Sequence[float], resamples: int = 2000, c
     for name, fn in (("pearson", _pearson), ("spearman", _spearman)):
         draws = np.array([fn(x_arr[i], y_arr[i]) for i in idx])
         ok = draws[np.isfinite(draws)]
-        low, high = (float(np.percentile(ok, tail)), float(np.percentile(ok, 100 - tail))) if ok.size else (math.nan, math.nan)
+        low, high = (
+            (float(np.percentile(ok, tail)), float(np.percentile(ok, 100 - tail))) if ok.size else (math.nan, math.nan)
+        )
         out[name] = {"r": fn(x_arr, y_arr), "interval": [low, high], "includes_zero": bool(not ok.size or low <= 0 <= high),
                      "undefined_resamples": int(draws.size - ok.size)}  # fmt: skip
     return out
@@ -98,15 +107,23 @@ def _statement(name: str, result: dict) -> str:
     parts = []
     for method in ("pearson", "spearman"):
         r = result[method]
-        parts.append(f"{method.capitalize()} {r['r']:+.2f} ({pct} bootstrap interval {r['interval'][0]:+.2f} to {r['interval'][1]:+.2f})")
+        parts.append(
+            f"{method.capitalize()} {r['r']:+.2f} ({pct} bootstrap interval {r['interval'][0]:+.2f} to {r['interval'][1]:+.2f})"
+        )
     p = result["pearson"]
     s = result["spearman"]
     if p["includes_zero"] or s["includes_zero"]:
-        verdict = (f"an interval includes 0: these {result['runs']} runs do not show that the {LOSSES[name]} predicts success")
+        verdict = (
+            f"an interval includes 0: these {result['runs']} runs do not show that the {LOSSES[name]} predicts success"
+        )
     elif p["r"] < 0 and s["r"] < 0:
-        verdict = f"both intervals exclude 0: lower {LOSSES[name]} goes with higher success over these {result['runs']} runs"
+        verdict = (
+            f"both intervals exclude 0: lower {LOSSES[name]} goes with higher success over these {result['runs']} runs"
+        )
     else:
-        verdict = f"both intervals exclude 0 but the sign is positive: higher {LOSSES[name]} goes with HIGHER success here"
+        verdict = (
+            f"both intervals exclude 0 but the sign is positive: higher {LOSSES[name]} goes with HIGHER success here"
+        )
     return f"{LOSSES[name]} vs success rate: {'; '.join(parts)}; {verdict}."
 
 
@@ -122,7 +139,9 @@ def loss_success(runs: Sequence[RunOutcome], resamples: int = 2000, confidence: 
     for name in LOSSES:
         have = [r for r in runs if getattr(r, name) is not None]
         try:
-            result = correlation([getattr(r, name) for r in have], [r.success_rate for r in have], resamples, confidence, seed)
+            result = correlation(
+                [getattr(r, name) for r in have], [r.success_rate for r in have], resamples, confidence, seed
+            )
         except TooFewRuns as exc:
             out[name] = None
             out["statements"].append(f"{LOSSES[name]} vs success rate: not computed: {exc}.")

@@ -29,7 +29,9 @@ def machine() -> str:
     try:
         import torch
 
-        accel = f"torch {torch.__version__}" + (f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", CPU")
+        accel = f"torch {torch.__version__}" + (
+            f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", CPU"
+        )
     except ImportError:  # pragma: no cover - torch is a core dependency
         accel = "no torch"
     return f"{platform.node()} ({platform.system()} {platform.machine()}, {os.cpu_count()} cores, {accel})"

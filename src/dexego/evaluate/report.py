@@ -78,7 +78,9 @@ class Section:
     html: str
 
 
-def report_sections(run_dir: str | Path, config: ReportConfig = ReportConfig(), exclude: Path | None = None) -> list[Section]:
+def report_sections(
+    run_dir: str | Path, config: ReportConfig = ReportConfig(), exclude: Path | None = None
+) -> list[Section]:
     """What :func:`build_report` shows of ``run_dir``, section by section (a page built around them may fold or reorder)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -117,14 +119,14 @@ def report_sections(run_dir: str | Path, config: ReportConfig = ReportConfig(), 
     if benchmark:
         body = "".join(t.to_html() for t in benchmark_tables(benchmark))
         sources = ", ".join(html.escape(str(Path(r.source).relative_to(run_dir))) for r in benchmark)
-        sections.append(Section("benchmark", f"<h2>Benchmark</h2>\n<p class=\"note\">From {sources}</p>\n{body}"))
+        sections.append(Section("benchmark", f'<h2>Benchmark</h2>\n<p class="note">From {sources}</p>\n{body}'))
 
     images = [f for f in files if f.suffix.lower() == ".png"]
     if images:
         sections.append(Section("images", _images_section(images, run_dir, config.max_images)))
     if skipped:
         items = "".join(f"<li>{html.escape(s)}</li>" for s in skipped)
-        sections.append(Section("skipped", f"<h2>Skipped files</h2>\n<ul class=\"note\">{items}</ul>"))
+        sections.append(Section("skipped", f'<h2>Skipped files</h2>\n<ul class="note">{items}</ul>'))
     return sections
 
 
@@ -147,7 +149,7 @@ def _training_section(log: MetricsLog, root: Path) -> str:
 
     where = log.path.parent.relative_to(root)
     heading = "Training" if where == Path(".") else f"Training: {html.escape(str(where))}"
-    parts = [f"<h2>{heading}</h2>\n<p class=\"note\">From {_rel(log.path, root)}: {len(log.records)} records.</p>"]
+    parts = [f'<h2>{heading}</h2>\n<p class="note">From {_rel(log.path, root)}: {len(log.records)} records.</p>']
     names = log.metric_names()
     names = (["loss"] if "loss" in names else []) + [n for n in names if n != "loss"]
     rows = []
@@ -157,7 +159,13 @@ def _training_section(log: MetricsLog, root: Path) -> str:
             if values:
                 rows.append((name, split, str(len(values)), str(steps[-1]), _fmt(values[-1]), _fmt(min(values))))
     if rows:
-        parts.append(Table("Metrics (last and lowest value)", ("metric", "split", "points", "last step", "last", "lowest"), tuple(rows)).to_html())
+        parts.append(
+            Table(
+                "Metrics (last and lowest value)",
+                ("metric", "split", "points", "last step", "last", "lowest"),
+                tuple(rows),
+            ).to_html()
+        )
     plots = []
     for name in names[:MAX_CURVES]:
         fig = Figure(figsize=(7, 3.2))
@@ -195,8 +203,11 @@ def _config_section(path: Path, root: Path) -> str:
     if not rows:
         rows = (("(empty)", ""),)
     where = html.escape(str(path.relative_to(root)))
-    return (f"<h2>Configuration: {where}</h2>\n<details><summary>{len(rows)} settings</summary>\n"
-            + Table(str(path.relative_to(root)), ("key", "value"), rows).to_html() + "</details>")
+    return (
+        f"<h2>Configuration: {where}</h2>\n<details><summary>{len(rows)} settings</summary>\n"
+        + Table(str(path.relative_to(root)), ("key", "value"), rows).to_html()
+        + "</details>"
+    )
 
 
 def _flatten(data: object, prefix: str = "") -> Iterator[tuple[str, object]]:
@@ -232,14 +243,15 @@ def _motion_section(data: dict, path: Path, root: Path) -> str:
         rows += [_motion_row(f"source: {k}", s) for k, s in data.get("by_source", {}).items()]
         task_rows = [_motion_row(k, s) for k, s in data.get("by_task", {}).items()]
         step_rows = [
-            (f"step {step} ({int(step) / data['fps']:.2f} s)", "", "") + tuple(number(v.get(key), d) for key, _, d in _MOTION_COLUMNS)
+            (f"step {step} ({int(step) / data['fps']:.2f} s)", "", "")
+            + tuple(number(v.get(key), d) for key, _, d in _MOTION_COLUMNS)
             for step, v in data["overall"].get("at_step", {}).items()
         ]
         per_step = data["per_step"]
     except (KeyError, TypeError, AttributeError) as exc:
         raise InputError(path, str(exc), "malformed motion metrics") from None
     parts = [
-        f"<h2>Motion prediction: {_rel(path, root)}</h2>\n<p class=\"note\">Predicted chunks against the recorded future of the dataset's samples (sources: {html.escape(', '.join(data.get('by_source', {})) or 'unnamed')}); space {html.escape(str(data.get('space')))}, "
+        f'<h2>Motion prediction: {_rel(path, root)}</h2>\n<p class="note">Predicted chunks against the recorded future of the dataset\'s samples (sources: {html.escape(", ".join(data.get("by_source", {})) or "unnamed")}); space {html.escape(str(data.get("space")))}, '
         f"horizon {data.get('horizon')} steps at {data.get('fps')} Hz.</p>",
         Table("Errors over the horizon", header, tuple(rows)).to_html(),
     ]
@@ -249,7 +261,10 @@ def _motion_section(data: dict, path: Path, root: Path) -> str:
         parts.append(Table("Errors per task", header, tuple(task_rows)).to_html())
     fig = Figure(figsize=(7, 3.2))
     axes = fig.subplots(1, 2)
-    for ax, key, label in ((axes[0], "wrist_cm", "wrist error (cm)"), (axes[1], "rotation_deg", "rotation error (deg)")):
+    for ax, key, label in (
+        (axes[0], "wrist_cm", "wrist error (cm)"),
+        (axes[1], "rotation_deg", "rotation error (deg)"),
+    ):
         values = [math.nan if v is None else v for v in per_step.get(key, [])]
         ax.plot(range(1, len(values) + 1), values, marker="o", markersize=2)
         ax.set_xlabel("future step")
@@ -274,12 +289,16 @@ def _scaling_section(data: dict, path: Path, root: Path) -> str:
     ]
     rows += [(f"predicted loss at {amount:g} {fit.unit}", _fmt(loss)) for amount, loss in predictions]
     analysis = data.get("analysis")
-    fig = scaling_mod.plot_scaling(points, fit, [a for a, _ in predictions], analysis if isinstance(analysis, dict) else None)
+    fig = scaling_mod.plot_scaling(
+        points, fit, [a for a, _ in predictions], analysis if isinstance(analysis, dict) else None
+    )
     parts = [
-        f"<h2>Scaling law</h2>\n<p class=\"note\">From {_rel(path, root)}: loss = a + b·log10(amount).</p>",
+        f'<h2>Scaling law</h2>\n<p class="note">From {_rel(path, root)}: loss = a + b·log10(amount).</p>',
         Table("Log-linear fit", ("quantity", "value"), tuple(rows)).to_html(),
     ]
-    if isinstance(analysis, dict):  # dexego eval scaling's analysis: both laws, intervals, leave-last-out check, warnings
+    if isinstance(
+        analysis, dict
+    ):  # dexego eval scaling's analysis: both laws, intervals, leave-last-out check, warnings
         try:
             lines = scaling_mod.analysis_lines(analysis)
         except (KeyError, TypeError, IndexError) as exc:
@@ -294,13 +313,13 @@ def _images_section(images: list[Path], root: Path, limit: int) -> str:
     shown = 0
     for path in images:
         if shown >= limit:
-            parts.append(f"<p class=\"note\">{len(images) - shown} more images not shown.</p>")
+            parts.append(f'<p class="note">{len(images) - shown} more images not shown.</p>')
             break
         data = path.read_bytes()
         if not data.startswith(PNG_SIGNATURE):
             raise InputError(path, None, "not a PNG file")
         if len(data) > MAX_IMAGE_BYTES:
-            parts.append(f"<p class=\"note\">{_rel(path, root)} skipped: larger than {MAX_IMAGE_BYTES // 2**20} MiB.</p>")
+            parts.append(f'<p class="note">{_rel(path, root)} skipped: larger than {MAX_IMAGE_BYTES // 2**20} MiB.</p>')
             continue
         parts.append(png_img(data, str(path.relative_to(root)), str(path.relative_to(root)), min_width=MIN_IMAGE_WIDTH))
         shown += 1

@@ -153,7 +153,9 @@ def min_amounts(law: str, form: str = "offset") -> int:
     raise ValueError(f"unknown law {law!r}; valid: {LOG_LINEAR}, {POWER_LAW}")
 
 
-def fit_power_law(amounts: Sequence[float], losses: Sequence[float], unit: str = "", form: str = "offset") -> PowerLawFit:
+def fit_power_law(
+    amounts: Sequence[float], losses: Sequence[float], unit: str = "", form: str = "offset"
+) -> PowerLawFit:
     """Least-squares fit (in loss units) of ``loss = c + k * amount**-alpha`` (form "offset") or ``k * amount**-alpha`` ("pure").
 
     For a given exponent the law is linear in c and k, so the exponent is found by a bounded search
@@ -190,7 +192,9 @@ def fit_power_law(amounts: Sequence[float], losses: Sequence[float], unit: str =
     sse = solve(grid)[0]
     i = int(np.argmin(sse))
     left, right = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
-    best = minimize_scalar(lambda t: float(solve(t)[0][0]), bounds=(left, right), method="bounded", options={"xatol": 1e-6})
+    best = minimize_scalar(
+        lambda t: float(solve(t)[0][0]), bounds=(left, right), method="bounded", options={"xatol": 1e-6}
+    )
     log_alpha = float(best.x) if best.fun <= sse[i] else float(grid[i])
     (ss_res,), (offset,), (k_ref,) = solve(log_alpha)
     ss_res, offset, k_ref = float(ss_res), float(offset), float(k_ref)
@@ -300,7 +304,11 @@ def _finite(value: object, path: Path, field: str) -> float:
 
 
 # ------------------------------------------------------------------------------------------ analysis
-FORMULAS = {LOG_LINEAR: "loss = a + b * log10(amount)", "offset": "loss = c + k * amount^-alpha", "pure": "loss = k * amount^-alpha"}
+FORMULAS = {
+    LOG_LINEAR: "loss = a + b * log10(amount)",
+    "offset": "loss = c + k * amount^-alpha",
+    "pure": "loss = k * amount^-alpha",
+}
 
 
 def _fit(law: str, x: np.ndarray, y: np.ndarray, unit: str, form: str) -> ScalingFit | PowerLawFit:
@@ -479,7 +487,9 @@ def _leave_last_out(x, y, amounts, unit, form, method, resamples, confidence, rn
     return out
 
 
-def scaling_result(points: Sequence[ScalingPoint], fit: ScalingFit, predict_at: Sequence[float] = (), analysis: dict | None = None) -> dict:
+def scaling_result(
+    points: Sequence[ScalingPoint], fit: ScalingFit, predict_at: Sequence[float] = (), analysis: dict | None = None
+) -> dict:
     """JSON-able record of a fit, its points and predictions (and :func:`analyse_scaling`'s result when given)."""
     out = {
         "format": FORMAT,
@@ -503,7 +513,9 @@ def analysis_lines(analysis: dict) -> list[str]:
             continue
         params = ", ".join(f"{n} = {v:.4g} [{lo:.4g}, {hi:.4g}]" for (n, v), (lo, hi) in
                            zip(result["params"].items(), result["intervals"].values()))  # fmt: skip
-        lines.append(f"{law}: {result['formula']}; R^2 = {result['r2']:.4f} over {result['points']} runs; {params} ({pct})")
+        lines.append(
+            f"{law}: {result['formula']}; R^2 = {result['r2']:.4f} over {result['points']} runs; {params} ({pct})"
+        )
     llo = analysis["leave_last_out"]
     for law, result in llo["laws"].items():
         if result is None:
@@ -516,7 +528,9 @@ def analysis_lines(analysis: dict) -> list[str]:
     return lines
 
 
-def plot_scaling(points: Sequence[ScalingPoint], fit: ScalingFit, predict_at: Sequence[float] = (), analysis: dict | None = None):
+def plot_scaling(
+    points: Sequence[ScalingPoint], fit: ScalingFit, predict_at: Sequence[float] = (), analysis: dict | None = None
+):
     """A matplotlib Figure: runs, the fitted log-linear law (log x axis), the power law when ``analysis`` has one, predictions marked."""
     from matplotlib.figure import Figure
 
@@ -527,17 +541,26 @@ def plot_scaling(points: Sequence[ScalingPoint], fit: ScalingFit, predict_at: Se
     ax.scatter(x, y, color="tab:blue", zorder=3, label="runs")
     lo, hi = x.min(), max([x.max(), *predict_at])
     grid = np.logspace(np.log10(lo), np.log10(hi), 100)
-    ax.plot(grid, fit.predict(grid), color="tab:orange", label=f"log-linear: {fit.intercept:.3g} {fit.slope:+.3g}·log10(x), R²={fit.r2:.4f}")
+    ax.plot(
+        grid,
+        fit.predict(grid),
+        color="tab:orange",
+        label=f"log-linear: {fit.intercept:.3g} {fit.slope:+.3g}·log10(x), R²={fit.r2:.4f}",
+    )
     power = (analysis or {}).get("laws", {}).get(POWER_LAW)
     if power is not None:
         p = power["params"]
-        law = PowerLawFit(p.get("c", 0.0), p["k"], p["alpha"], power["r2"], power["points"], fit.unit, analysis["power_form"])
+        law = PowerLawFit(
+            p.get("c", 0.0), p["k"], p["alpha"], power["r2"], power["points"], fit.unit, analysis["power_form"]
+        )
         offset = f"{law.offset:.3g} + " if law.form == "offset" else ""
         ax.plot(grid, law.predict(grid), color="tab:green", linestyle="--",
                 label=f"power law: {offset}{law.scale:.3g}·x^-{law.exponent:.3g}, R²={law.r2:.4f}")  # fmt: skip
     for amount in predict_at:
         ax.scatter([amount], [fit.predict(amount)], marker="x", color="tab:red", zorder=3)
-        ax.annotate(f"{fit.predict(amount):.3f}", (amount, fit.predict(amount)), textcoords="offset points", xytext=(5, 5))
+        ax.annotate(
+            f"{fit.predict(amount):.3f}", (amount, fit.predict(amount)), textcoords="offset points", xytext=(5, 5)
+        )
     ax.set_xscale("log")
     ax.set_xlabel(f"data ({fit.unit})" if fit.unit else "data amount")
     ax.set_ylabel("validation loss")

@@ -91,7 +91,9 @@ class RolloutOverlay:
         (no anti-aliasing, so a drawn pixel has exactly its colour).
         """
         style = style_for_frame(height, width, self.style)
-        trajectories = chunk_trajectories(chunk, predicted_hand_valid(chunk, self.space), "predicted", self.space, style)
+        trajectories = chunk_trajectories(
+            chunk, predicted_hand_valid(chunk, self.space), "predicted", self.space, style
+        )
         legend = {"predicted": style.predicted_wrist} if style.legend else None
         used = {t.color for t in trajectories} | {(255, 255, 255), style.predicted_wrist}
         background = next(c for c in ((1, 2, 3), (3, 2, 1), (2, 3, 1)) if c not in used)

@@ -72,15 +72,23 @@ class ModelSimPolicy:
         self.config = config
         self.geometry = geometry
         self.action_space = action_space
-        mano = load_mano_pair(config.mano_dir) if (get_space(action_space).hand_space or action_space) == "mano" else None
+        mano = (
+            load_mano_pair(config.mano_dir) if (get_space(action_space).hand_space or action_space) == "mano" else None
+        )
         history = HistoryConfig(frames=obs_frames, spacing_s=config.history_spacing_s, control_hz=config.control_hz,
                                 image_size=config.image_size or image_size, action_space=action_space)  # fmt: skip
         self.history = ObservationHistory(geometry, history, mano=mano)
         commands = CommandConfig(config.fingertip_scale, config.retarget_iterations)
-        self.converter = PolicyToRobot(geometry.embodiment, action_space, geometry.world_from_camera, sim_current, commands, mano)
+        self.converter = PolicyToRobot(
+            geometry.embodiment, action_space, geometry.world_from_camera, sim_current, commands, mano
+        )
         order = tuple(n for hand in self.converter.hands for n in hand.joint_names)
         if geometry.hand_joint_names and order != geometry.hand_joint_names:
-            raise InputError(geometry.embodiment, "hands", f"hand joints {order} are not in the simulator's order {geometry.hand_joint_names}")
+            raise InputError(
+                geometry.embodiment,
+                "hands",
+                f"hand joints {order} are not in the simulator's order {geometry.hand_joint_names}",
+            )
         chunked.config = replace(chunked.config, action_space=action_space)
         chunked.observation_fn = self.history
         chunked.retarget = self.converter
@@ -134,7 +142,9 @@ def source_info(source: Any) -> dict:
     return info
 
 
-def model_sim_policy(source: Any, task: str, config: SimPolicyConfig = SimPolicyConfig(), info: dict | None = None) -> ModelSimPolicy:
+def model_sim_policy(
+    source: Any, task: str, config: SimPolicyConfig = SimPolicyConfig(), info: dict | None = None
+) -> ModelSimPolicy:
     """Wrap any ``predict_action_chunk`` source (a Policy, a PolicyClient, a scripted oracle) for ``task``."""
     from dexego.serve import ChunkedPolicy
 
@@ -144,7 +154,9 @@ def model_sim_policy(source: Any, task: str, config: SimPolicyConfig = SimPolicy
 
 def sim_current(observation: dict) -> tuple[np.ndarray, np.ndarray]:
     """The converter's ``current`` hook for the simulator: end-effector poses (2, 9) and hand joints (2, 6)."""
-    return np.asarray(observation["ee_pose"], dtype=np.float64), np.asarray(observation["hand_joint_pos"], dtype=np.float64)
+    return np.asarray(observation["ee_pose"], dtype=np.float64), np.asarray(
+        observation["hand_joint_pos"], dtype=np.float64
+    )
 
 
 def _build(chunked, task: str, config: SimPolicyConfig, info: dict) -> ModelSimPolicy:
@@ -152,13 +164,17 @@ def _build(chunked, task: str, config: SimPolicyConfig, info: dict) -> ModelSimP
     geometry = SimRobotGeometry.for_task(task)
     robot = split_space_name(space)
     if robot is not None and robot[1] != geometry.embodiment:
-        raise ConfigError(f"the policy predicts {space!r}, the joints of robot {robot[1]!r}; the simulator's robot is {geometry.embodiment!r}")
+        raise ConfigError(
+            f"the policy predicts {space!r}, the joints of robot {robot[1]!r}; the simulator's robot is {geometry.embodiment!r}"
+        )
     if robot is not None and registered_robot(robot[1]) is None:  # a policy server's space: the simulator's own robot
         from dexego.retarget.robots import robot_action_config
 
         register_robot_spaces(robot_action_config(robot[1]))
     if (get_space(space).hand_space or space) == "kp21":
-        raise ConfigError("the simulator adapter runs ego48, mano and robot-space policies; kp21 has no robot converter")
+        raise ConfigError(
+            "the simulator adapter runs ego48, mano and robot-space policies; kp21 has no robot converter"
+        )
     frames = info.get("obs_frames", 6)
     size = info.get("image_size")
     return ModelSimPolicy(chunked, geometry, config, int(frames), int(size) if size else None, space)

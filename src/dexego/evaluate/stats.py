@@ -110,6 +110,7 @@ def paired_rollouts(a: Iterable[Mapping[str, Any]], b: Iterable[Mapping[str, Any
     """The exact McNemar test between two arms' rollout records, paired on (task, split, seed, look, training seed).
 
     Rollouts that only one arm ran are left out; a key that occurs twice in one arm is an error."""
+
     def index(records, name):
         out: dict[tuple, bool] = {}
         for r in records:

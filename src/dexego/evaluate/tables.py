@@ -54,8 +54,12 @@ def number(value: float | None, digits: int = 2) -> str:
     return MISSING if value is None else f"{value:.{digits}f}"
 
 
-def success_table(results: Sequence[BenchmarkResults], title: str = "Mean success (SR) and progress (PSR) rates",
-                  labels: Sequence[str] | None = None, note: str = "") -> Table:
+def success_table(
+    results: Sequence[BenchmarkResults],
+    title: str = "Mean success (SR) and progress (PSR) rates",
+    labels: Sequence[str] | None = None,
+    note: str = "",
+) -> Table:
     """SR/PSR per policy (rows) and split (columns), means over the tasks each policy ran.
 
     The one place the policy-by-split success table is rendered: the benchmark overview of
@@ -100,7 +104,9 @@ def benchmark_tables(results: Sequence[BenchmarkResults]) -> list[Table]:
         rows.append(tuple(mean_row))
         rollouts = sorted({s.rollouts for r in results for s in r.scores.get(split, {}).values()})
         note = f"Rollouts per task: {', '.join(map(str, rollouts))}. {MISSING} = not evaluated."
-        tables.append(Table(f"{split.capitalize()} backgrounds: SR / PSR (%) per task", tuple(header), tuple(rows), note))
+        tables.append(
+            Table(f"{split.capitalize()} backgrounds: SR / PSR (%) per task", tuple(header), tuple(rows), note)
+        )
     return tables
 
 

@@ -201,7 +201,9 @@ def rotation_angle(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Geodesic angle (radians, in [0, pi]) between rotation matrices a and b."""
     rel = a.transpose(-1, -2) @ b
     cos = (rel.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2
-    skew = torch.stack([rel[..., 2, 1] - rel[..., 1, 2], rel[..., 0, 2] - rel[..., 2, 0], rel[..., 1, 0] - rel[..., 0, 1]], -1)
+    skew = torch.stack(
+        [rel[..., 2, 1] - rel[..., 1, 2], rel[..., 0, 2] - rel[..., 2, 0], rel[..., 1, 0] - rel[..., 0, 1]], -1
+    )
     sin = skew.norm(dim=-1) / 2
     return torch.atan2(sin, cos)
 

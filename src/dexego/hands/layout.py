@@ -20,7 +20,7 @@ KEYPOINT_INDEX = {name: i for i, name in enumerate(KEYPOINT_NAMES)}
 
 FINGER_NAMES: tuple[str, ...] = ("thumb", "index", "middle", "ring", "little")
 FINGER_KEYPOINTS: dict[str, tuple[int, int, int, int]] = {
-    finger: tuple(range(1 + 4 * i, 5 + 4 * i)) for i, finger in enumerate(FINGER_NAMES)  # type: ignore[misc]
+    finger: (1 + 4 * i, 2 + 4 * i, 3 + 4 * i, 4 + 4 * i) for i, finger in enumerate(FINGER_NAMES)
 }
 WRIST = 0
 FINGERTIPS: tuple[int, ...] = (4, 8, 12, 16, 20)

@@ -29,7 +29,17 @@ from dexego.geometry.rotations import axis_angle_to_matrix
 from dexego.geometry.transforms import make_transform
 from dexego.hands.layout import SIDES
 
-MANO_KEYS = ("hands_components", "hands_mean", "shapedirs", "posedirs", "v_template", "J_regressor", "weights", "f", "kintree_table")
+MANO_KEYS = (
+    "hands_components",
+    "hands_mean",
+    "shapedirs",
+    "posedirs",
+    "v_template",
+    "J_regressor",
+    "weights",
+    "f",
+    "kintree_table",
+)
 NUM_JOINTS = 16
 # MANO joints: 0 wrist, index 1-3, middle 4-6, little 7-9, ring 10-12, thumb 13-15.
 # Fingertips are mesh vertices. These map MANO to the 21-keypoint order.
@@ -219,7 +229,9 @@ class MANOModel(torch.nn.Module):
         f64 = torch.float64
         self.register_buffer("v_template", torch.tensor(params.v_template, dtype=f64))
         self.register_buffer("shapedirs", torch.tensor(params.shapedirs, dtype=f64))
-        self.register_buffer("posedirs", torch.tensor(params.posedirs, dtype=f64).reshape(-1, params.posedirs.shape[-1]))
+        self.register_buffer(
+            "posedirs", torch.tensor(params.posedirs, dtype=f64).reshape(-1, params.posedirs.shape[-1])
+        )
         self.register_buffer("J_regressor", torch.tensor(params.J_regressor, dtype=f64))
         self.register_buffer("weights", torch.tensor(params.weights, dtype=f64))
         self.register_buffer("components", torch.tensor(params.hands_components[:num_pca], dtype=f64))

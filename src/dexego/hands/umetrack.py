@@ -90,11 +90,17 @@ def load_umetrack_profile(path: str | os.PathLike) -> UmeTrackProfile:
     axes = array("joint_rotation_axes", (NUM_JOINTS, 3))
     norms = np.linalg.norm(axes[:NUM_FINGER_JOINTS], axis=-1)
     if (np.abs(norms - 1) > 1e-3).any():
-        raise InputError(path, "hand_model.joint_rotation_axes", f"finger joint axes must be unit vectors (norms {norms.min():.4f}-{norms.max():.4f})")
+        raise InputError(
+            path,
+            "hand_model.joint_rotation_axes",
+            f"finger joint axes must be unit vectors (norms {norms.min():.4f}-{norms.max():.4f})",
+        )
     bones = array("landmark_rest_bone_indices", (NUM_LANDMARKS, None))
     weights = array("landmark_rest_bone_weights", bones.shape)
     if (bones < 0).any() or (bones >= NUM_FRAMES).any() or (bones != np.round(bones)).any():
-        raise InputError(path, "hand_model.landmark_rest_bone_indices", f"bone indices must be integers in [0, {NUM_FRAMES})")
+        raise InputError(
+            path, "hand_model.landmark_rest_bone_indices", f"bone indices must be integers in [0, {NUM_FRAMES})"
+        )
     return UmeTrackProfile(
         rotation_axes=axes,
         rest_positions=array("joint_rest_positions", (NUM_JOINTS, 3)) * MM_TO_M,
@@ -123,7 +129,9 @@ def _joint_transforms(profile: UmeTrackProfile, angles: np.ndarray) -> np.ndarra
     return out
 
 
-def umetrack_frames(profile: UmeTrackProfile, joint_angles: np.ndarray, wrist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def umetrack_frames(
+    profile: UmeTrackProfile, joint_angles: np.ndarray, wrist: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """The 17 bone frames (N, 17, 4, 4) and the transforms after each joint (N, 20, 4, 4), world frame.
 
     ``joint_angles`` (N, 20 or 22) radians; ``wrist`` (N, 4, 4) as given by :func:`wrist_for_side`.
@@ -152,7 +160,9 @@ def umetrack_landmarks(profile: UmeTrackProfile, joint_angles: np.ndarray, wrist
     return np.einsum("nlki,lk->nli", points, profile.landmark_weights)
 
 
-def umetrack_keypoints(profile: UmeTrackProfile, joint_angles: np.ndarray, world_from_wrist: np.ndarray, side: str) -> np.ndarray:
+def umetrack_keypoints(
+    profile: UmeTrackProfile, joint_angles: np.ndarray, world_from_wrist: np.ndarray, side: str
+) -> np.ndarray:
     """(N, 21, 3) dexego keypoints of one hand from UmeTrack joint angles and its world wrist pose."""
     wrist = wrist_for_side(world_from_wrist, side)
     landmarks = umetrack_landmarks(profile, joint_angles, wrist)

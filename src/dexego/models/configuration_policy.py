@@ -67,11 +67,15 @@ class PolicyConfig:
                                   f"model.robot.name is {self.robot.name!r}")  # fmt: skip
             register_robot_spaces(self.robot)
             if self.head == "tokens":
-                raise ConfigError("the tokens head does not train robot action spaces (per-dimension masks); use regression or flow")
+                raise ConfigError(
+                    "the tokens head does not train robot action spaces (per-dimension masks); use regression or flow"
+                )
         for kind, registry, name in (("backbone", BACKBONE_CONFIGS, self.backbone), ("head", HEAD_CONFIGS, self.head)):
             cls = check_choice(registry, kind, name)
             if not isinstance(getattr(self, name, None), cls):
-                raise ValueError(f"{kind} {name!r} is registered ({cls.__name__}) but PolicyConfig has no {name!r} table for it")
+                raise ValueError(
+                    f"{kind} {name!r} is registered ({cls.__name__}) but PolicyConfig has no {name!r} table for it"
+                )
         get_space(self.action_space)  # unknown names fail here, with the list of known ones
         check_action_frame(self.action_frame)
         if self.horizon < 1 or self.n_obs_frames < 1:

@@ -40,8 +40,8 @@ class KVCache:
         if self.k is None:
             shape = (k.shape[0], k.shape[1], self.capacity, k.shape[3])
             self.k, self.v = k.new_empty(shape), v.new_empty(shape)
-        self.k[:, :, self.length: end] = k
-        self.v[:, :, self.length: end] = v
+        self.k[:, :, self.length : end] = k
+        self.v[:, :, self.length : end] = v
         self.length = end
         return self.k[:, :, :end], self.v[:, :, :end]
 
@@ -67,7 +67,9 @@ class Attention(nn.Module):
         else:
             q = F.linear(x[:, keep], self.qkv.weight[:w], self.qkv.bias[:w])
             q = q.view(b, -1, self.heads, d).transpose(1, 2)
-            k, v = F.linear(x, self.qkv.weight[w:], self.qkv.bias[w:]).view(b, n, 2, self.heads, d).permute(2, 0, 3, 1, 4)
+            k, v = (
+                F.linear(x, self.qkv.weight[w:], self.qkv.bias[w:]).view(b, n, 2, self.heads, d).permute(2, 0, 3, 1, 4)
+            )
             if mask is not None and mask.shape[-2] > 1:
                 mask = mask[..., keep, :]
         if cache is not None:

@@ -49,7 +49,9 @@ def action_loss(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor, s
         terms["hand"] = terms["hand"] + (hand_error.sum(-1) * m).sum()
         position_error = position_error + ((pred_raw[..., pos] - target_raw[..., pos]).norm(dim=-1) * m).sum()
     terms = {k: v / count for k, v in terms.items()}
-    loss = weights.wrist_pos * terms["wrist_pos"] + weights.wrist_rot * terms["wrist_rot"] + weights.hand * terms["hand"]
+    loss = (
+        weights.wrist_pos * terms["wrist_pos"] + weights.wrist_rot * terms["wrist_rot"] + weights.hand * terms["hand"]
+    )
     metrics = {f"loss_{k}": float(v.detach()) for k, v in terms.items()}
     metrics["wrist_pos_error_m"] = float((position_error / count).detach())
     return loss, metrics

@@ -124,7 +124,9 @@ class FlowHead(nn.Module):
         for i in range(steps):
             t = torch.full((b,), times[i], device=device)
             if inputs.optimized:
-                out = self.denoise(torch.cat([x, x]) if guided else x, conditions, [m[i] for m in modulations], final[i])
+                out = self.denoise(
+                    torch.cat([x, x]) if guided else x, conditions, [m[i] for m in modulations], final[i]
+                )
             elif guided:
                 out = self.network(torch.cat([x, x]), torch.cat([t, t]), cognition, conditions, optimized=False)
             else:

@@ -74,10 +74,14 @@ class HFVLMBackbone(nn.Module):
     @staticmethod
     def _check_type(hf_config) -> None:
         if hf_config.model_type not in SUPPORTED:
-            raise ConfigError(f"hf.path: architecture {hf_config.model_type!r} is not supported; supported: {', '.join(SUPPORTED)}")
+            raise ConfigError(
+                f"hf.path: architecture {hf_config.model_type!r} is not supported; supported: {', '.join(SUPPORTED)}"
+            )
 
     def vision_tower(self) -> nn.Module:
-        return getattr(self.vlm, {"idefics3": "vision_model", "paligemma": "vision_tower", "qwen2_5_vl": "visual"}[self.model_type])
+        return getattr(
+            self.vlm, {"idefics3": "vision_model", "paligemma": "vision_tower", "qwen2_5_vl": "visual"}[self.model_type]
+        )
 
     def language_model(self) -> nn.Module:
         return self.vlm.text_model if self.model_type == "idefics3" else self.vlm.language_model
@@ -121,7 +125,9 @@ class HFVLMBackbone(nn.Module):
             return [ids[:limit] for ids in self.tokenizer(instructions, add_special_tokens=False)["input_ids"]]
         vocab = self.hf_config.get_text_config().vocab_size
         if vocab < 256 + _BYTE_OFFSET:
-            raise ConfigError(f"hf: vocabulary of {vocab} ids is too small for byte-level text; give the model a tokenizer")
+            raise ConfigError(
+                f"hf: vocabulary of {vocab} ids is too small for byte-level text; give the model a tokenizer"
+            )
         return [[b + _BYTE_OFFSET for b in text.encode("utf-8")[:limit]] for text in instructions]
 
     def _pixels(self, images: torch.Tensor, image_mask: torch.Tensor) -> torch.Tensor:

@@ -22,6 +22,7 @@ from dexego.models.losses import action_loss
 
 class RegressionHead(nn.Module):
     reads_backbone_tokens = True
+
     def __init__(self, config: RegressionHeadConfig, context: HeadContext, tokenizer=None):
         super().__init__()
         self.config = config

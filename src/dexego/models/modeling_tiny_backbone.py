@@ -75,7 +75,9 @@ class TinyVLBackbone(nn.Module):
             features = self.frame_cache.features(frames, self.embed_frames, weights)
         else:
             features = self.embed_frames(frames)
-        patches, frame_valid = self.frame_tokens(features.view(b, t, -1, self.width) + frame_pos[:, None, :], image_mask)
+        patches, frame_valid = self.frame_tokens(
+            features.view(b, t, -1, self.width) + frame_pos[:, None, :], image_mask
+        )
 
         ids, text_valid = self.encode_text(instructions, images.device)
         length = max(1, int(text_valid.sum(dim=1).max()))  # bytes past the longest instruction are padding for all
@@ -123,7 +125,9 @@ class TinyVLBackbone(nn.Module):
         bias = self.patch_embed.bias - (weight.view(self.width, 3, -1).sum(-1) * self.pixel_mean.view(1, 3)).sum(-1)
         return F.linear(flat, weight * scale, bias) + self.patch_pos
 
-    def _reference_forward(self, images: torch.Tensor, image_mask: torch.Tensor, instructions: list[str]) -> BackboneOutput:
+    def _reference_forward(
+        self, images: torch.Tensor, image_mask: torch.Tensor, instructions: list[str]
+    ) -> BackboneOutput:
         b, t = images.shape[:2]
         size = self.config.image_size
         pixels = images_to_float(images).flatten(0, 1)
@@ -131,7 +135,9 @@ class TinyVLBackbone(nn.Module):
             pixels = F.interpolate(pixels, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
         patches = self.patch_embed(pixels - self.pixel_mean).flatten(2).transpose(1, 2)  # (B*T, P, W)
         patches = patches + self.patch_pos
-        patches, frame_valid = self.frame_tokens(patches.view(b, t, -1, self.width) + self.frame_pos[-t:, None, :], image_mask)
+        patches, frame_valid = self.frame_tokens(
+            patches.view(b, t, -1, self.width) + self.frame_pos[-t:, None, :], image_mask
+        )
 
         ids, text_valid = self.encode_text(instructions, images.device)
         text = self.byte_embed(ids) + self.text_pos

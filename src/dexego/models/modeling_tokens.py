@@ -27,6 +27,7 @@ from dexego.models.layers import KVCache, Transformer, compact_key_mask
 
 class TokenHead(nn.Module):
     reads_backbone_tokens = True
+
     def __init__(self, config: TokenHeadConfig, context: HeadContext, tokenizer):
         super().__init__()
         if tokenizer is None:
@@ -62,7 +63,7 @@ class TokenHead(nn.Module):
             span = tokenizer.token_range(position - self.plan_len)
             if span is not None:
                 allowed[position] = False
-                allowed[position, span[0]: span[1]] = True
+                allowed[position, span[0] : span[1]] = True
         if tokenizer.token_range(0) is not None:  # fixed-length codes: EOS only at the end
             allowed[: self.max_tokens, self.codes] = False
         allowed[self.max_tokens] = False
@@ -78,7 +79,9 @@ class TokenHead(nn.Module):
         b = inputs.backbone.tokens
         conditions = self.conditions(inputs.state, inputs.state_valid, inputs.fov)
         prefix = torch.cat([self.input_proj(b), conditions], dim=1)
-        valid = torch.cat([inputs.backbone.mask, torch.ones(b.shape[0], conditions.shape[1], dtype=torch.bool, device=b.device)], 1)
+        valid = torch.cat(
+            [inputs.backbone.mask, torch.ones(b.shape[0], conditions.shape[1], dtype=torch.bool, device=b.device)], 1
+        )
         return prefix, valid
 
     def _targets(self, target: torch.Tensor, valid: torch.Tensor, inputs: HeadInputs) -> torch.Tensor:
@@ -93,7 +96,11 @@ class TokenHead(nn.Module):
             sequences = self.tokenizer.encode(chunks)
         if self.plan_len:
             if inputs.plan is None:
-                raise InputError(None, "plan", "a reasoning policy trains on plan texts: the batch has none (data.sample.plan = true)")
+                raise InputError(
+                    None,
+                    "plan",
+                    "a reasoning policy trains on plan texts: the batch has none (data.sample.plan = true)",
+                )
             sequences = [plan + list(seq) for plan, seq in zip(self.plan_ids(inputs.plan), sequences)]
         out = torch.full((len(sequences), self.max_tokens + 1), self.pad, dtype=torch.long)
         for i, seq in enumerate(sequences):
@@ -120,7 +127,9 @@ class TokenHead(nn.Module):
             data.append(i - self.action_codes)
         return data.decode("utf-8", errors="replace")
 
-    def _sequence_hidden(self, prefix: torch.Tensor, prefix_valid: torch.Tensor, inputs_ids: torch.Tensor) -> torch.Tensor:
+    def _sequence_hidden(
+        self, prefix: torch.Tensor, prefix_valid: torch.Tensor, inputs_ids: torch.Tensor
+    ) -> torch.Tensor:
         """Teacher-forced states (B, n, W) of the positions holding ``inputs_ids`` (BOA first) after the prefix."""
         b, p, n = prefix.shape[0], prefix.shape[1], inputs_ids.shape[1]
         sequence = self.token_embed(inputs_ids) + self.position[:n]

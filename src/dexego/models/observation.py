@@ -25,29 +25,45 @@ def _tensor(value: Any, field: str, dtype: torch.dtype, device: torch.device) ->
 def prepare(data: Mapping[str, Any], action_dim: int, max_frames: int, device: torch.device,
             with_actions: bool) -> tuple[dict[str, Any], bool]:  # fmt: skip
     """Returns (tensors with a batch dimension, whether the input had one)."""
-    for key in ("images", "state", "state_valid", "fov", "instruction") + (("actions", "action_valid") if with_actions else ()):
+    for key in ("images", "state", "state_valid", "fov", "instruction") + (
+        ("actions", "action_valid") if with_actions else ()
+    ):
         if key not in data:
             raise InputError(None, key, "missing from the observation")
     images = data["images"]
     batched = np.ndim(images) == 5
     if np.ndim(images) not in (4, 5):
-        raise InputError(None, "images", f"expected (T, 3, H, W) or (B, T, 3, H, W), got shape {tuple(np.shape(images))}")
+        raise InputError(
+            None, "images", f"expected (T, 3, H, W) or (B, T, 3, H, W), got shape {tuple(np.shape(images))}"
+        )
 
     def get(key: str, dtype: torch.dtype, tail: tuple) -> torch.Tensor:
         x = _tensor(data[key], key, dtype, device)
         if not batched:
             x = x[None]
         if tuple(x.shape[1:]) != tail:
-            raise InputError(None, key, f"expected shape {('B',) + tail if batched else tail}, got {tuple(x.shape if batched else x.shape[1:])}")
+            raise InputError(
+                None,
+                key,
+                f"expected shape {('B',) + tail if batched else tail}, got {tuple(x.shape if batched else x.shape[1:])}",
+            )
         return x
 
     images_t = _tensor(images, "images", torch.uint8 if _is_uint8(images) else torch.float32, device)
     images_t = images_t if batched else images_t[None]
     b, t = images_t.shape[:2]
     if images_t.shape[2] != 3 or t > max_frames:
-        raise InputError(None, "images", f"expected up to {max_frames} RGB frames (T, 3, H, W), got shape {tuple(images_t.shape[1:])}")
+        raise InputError(
+            None,
+            "images",
+            f"expected up to {max_frames} RGB frames (T, 3, H, W), got shape {tuple(images_t.shape[1:])}",
+        )
     out: dict[str, Any] = {"images": images_t}
-    out["image_mask"] = get("image_mask", torch.bool, (t,)) if "image_mask" in data else torch.ones(b, t, dtype=torch.bool, device=device)
+    out["image_mask"] = (
+        get("image_mask", torch.bool, (t,))
+        if "image_mask" in data
+        else torch.ones(b, t, dtype=torch.bool, device=device)
+    )
     if not bool(out["image_mask"][:, -1].all()):
         raise InputError(None, "image_mask", "the current (last) frame must be a real frame")
     out["state_valid"] = get("state_valid", torch.bool, (2,))
@@ -63,7 +79,9 @@ def prepare(data: Mapping[str, Any], action_dim: int, max_frames: int, device: t
         future = _tensor(data["future_image"], "future_image", images_t.dtype, device)
         future = future if batched else future[None]
         if tuple(future.shape) != (b,) + tuple(images_t.shape[2:]):
-            raise InputError(None, "future_image", f"expected shape {(b,) + tuple(images_t.shape[2:])}, got {tuple(future.shape)}")
+            raise InputError(
+                None, "future_image", f"expected shape {(b,) + tuple(images_t.shape[2:])}, got {tuple(future.shape)}"
+            )
         out["future_image"] = future
     if with_actions and "plan" in data:  # plan texts of a reasoning policy
         plan = data["plan"]
@@ -73,7 +91,9 @@ def prepare(data: Mapping[str, Any], action_dim: int, max_frames: int, device: t
     if with_actions:
         horizon = np.shape(data["actions"])[-2]
         out["action_valid"] = get("action_valid", torch.bool, (horizon, 2))
-        out["actions"] = _finite_where_valid(get("actions", torch.float32, (horizon, action_dim)), out["action_valid"], "actions")
+        out["actions"] = _finite_where_valid(
+            get("actions", torch.float32, (horizon, action_dim)), out["action_valid"], "actions"
+        )
     # Per-dimension mask of what each sample carries (robot action spaces: human samples lack the robot joints).
     out["action_mask"] = get("action_mask", torch.bool, (action_dim,)) if "action_mask" in data else None
     return out, batched

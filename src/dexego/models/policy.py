@@ -94,7 +94,9 @@ class Policy(nn.Module):
             self.backbone = backbone_class(config.backbone)(config.backbone_config, config.n_obs_frames)
         if config.head == "tokens" and tokenizer is None:
             if not config.tokens.tokenizer_dir:
-                raise InputError(None, "tokens.tokenizer_dir", "the tokens head needs a fitted tokenizer (dexego tokenizer fit)")
+                raise InputError(
+                    None, "tokens.tokenizer_dir", "the tokens head needs a fitted tokenizer (dexego tokenizer fit)"
+                )
             tokenizer = load_tokenizer(config.tokens.tokenizer_dir)
         if config.head == "tokens" and config.tokens.dynamics_dir and getattr(tokenizer, "kind", None) != "motion":
             from dexego.tokenizers.dynamics import DynamicsTokenizer
@@ -115,11 +117,17 @@ class Policy(nn.Module):
             rot6d = tuple(p for p in self.space.part_names if p.endswith("rot6d"))
             skip = None if self.config.normalize_rot6d else self.space.part_mask(*rot6d)
             try:
-                normalizer = Normalizer({k: np.asarray(v) for k, v in stats.items()}, self.config.normalization, skip=skip)
+                normalizer = Normalizer(
+                    {k: np.asarray(v) for k, v in stats.items()}, self.config.normalization, skip=skip
+                )
             except ValueError as exc:
                 raise InputError(None, "stats", str(exc)) from exc
         if normalizer.dim != self.space.dim:
-            raise InputError(None, "stats", f"statistics have {normalizer.dim} dimensions, action space {self.space.name!r} has {self.space.dim}")
+            raise InputError(
+                None,
+                "stats",
+                f"statistics have {normalizer.dim} dimensions, action space {self.space.name!r} has {self.space.dim}",
+            )
         return normalizer
 
     def normalizer(self) -> Normalizer:
@@ -133,7 +141,9 @@ class Policy(nn.Module):
         return self._buffers_normalizer(self.normalizer_shift, self.normalizer_scale)
 
     def _buffers_normalizer(self, shift: torch.Tensor, scale: torch.Tensor) -> Normalizer:
-        return Normalizer.from_state_dict({"shift": shift.cpu().numpy(), "scale": scale.cpu().numpy()}, self.config.normalization)
+        return Normalizer.from_state_dict(
+            {"shift": shift.cpu().numpy(), "scale": scale.cpu().numpy()}, self.config.normalization
+        )
 
     def set_frame_cache(self, capacity: int) -> None:
         """Reuse the patch features of frames seen in earlier ``predict_action_chunk`` calls (tiny backbone,
@@ -165,7 +175,9 @@ class Policy(nn.Module):
     def forward(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, dict[str, float]]:
         data, _ = prepare(batch, self.space.dim, self.config.n_obs_frames, self.device, with_actions=True)
         if data["actions"].shape[1] != self.config.horizon:
-            raise InputError(None, "actions", f"expected a chunk of {self.config.horizon} steps, got {data['actions'].shape[1]}")
+            raise InputError(
+                None, "actions", f"expected a chunk of {self.config.horizon} steps, got {data['actions'].shape[1]}"
+            )
         target, valid = data["actions"], data["action_valid"]
         if self.relative:  # motion from the current state; a hand without a current state has no reference
             target = to_relative(target, data["state"], self.space, data["state_valid"])
@@ -220,7 +232,9 @@ class Policy(nn.Module):
         ``dexego.serve.ChunkedPolicy``, which converts frames."""
         steps = self.config.horizon if n_action_steps is None else n_action_steps
         if not 1 <= steps <= self.config.horizon:
-            raise InputError(None, "n_action_steps", f"must be in 1..{self.config.horizon} (the policy's horizon), got {steps}")
+            raise InputError(
+                None, "n_action_steps", f"must be in 1..{self.config.horizon} (the policy's horizon), got {steps}"
+            )
         queue = getattr(self, "_action_queue", None)
         if queue is None:
             self.reset()
@@ -245,7 +259,9 @@ class Policy(nn.Module):
             self.eval()
         try:
             with torch.inference_mode() if self.optimized else torch.no_grad():
-                data, batched = prepare(observation, self.space.dim, self.config.n_obs_frames, self.device, with_actions=False)
+                data, batched = prepare(
+                    observation, self.space.dim, self.config.n_obs_frames, self.device, with_actions=False
+                )
                 generator = None if seed is None else torch.Generator(device=self.device).manual_seed(seed)
                 chunk = self.head.sample(self._head_inputs(data), generator)
                 chunk = self.normalizer().unnormalize(chunk.double())
@@ -253,7 +269,9 @@ class Policy(nn.Module):
                     chunk = to_absolute(chunk, data["state"].double(), self.space, data["state_valid"])
                 chunk = chunk.float().cpu().numpy()
                 if not np.isfinite(chunk).all():  # never hand NaN/inf to a robot
-                    raise NonFiniteActions(f"the policy computed {int(np.size(chunk) - np.isfinite(chunk).sum())} NaN or infinite action values")
+                    raise NonFiniteActions(
+                        f"the policy computed {int(np.size(chunk) - np.isfinite(chunk).sum())} NaN or infinite action values"
+                    )
         finally:
             if was_training:
                 self.train()
@@ -266,7 +284,9 @@ class Policy(nn.Module):
     @property
     def image_size(self) -> int | None:
         """The square frame size the backbone expects (frames are resized to it), when it has one."""
-        size = getattr(self.backbone, "image_size", None) or getattr(getattr(self.backbone, "config", None), "image_size", None)
+        size = getattr(self.backbone, "image_size", None) or getattr(
+            getattr(self.backbone, "config", None), "image_size", None
+        )
         return int(size) if isinstance(size, int) and size > 0 else None
 
     def describe(self) -> dict[str, Any]:
@@ -281,7 +301,9 @@ class Policy(nn.Module):
         return Path(directory)
 
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike | pretrained.PolicyFiles, map_location: str | torch.device = "cpu") -> Policy:
+    def from_pretrained(
+        cls, path: str | os.PathLike | pretrained.PolicyFiles, map_location: str | torch.device = "cpu"
+    ) -> Policy:
         """The policy at a policy folder, a run folder, ``final/`` or a ``step-N`` checkpoint (either format), in eval mode.
 
         ``path`` may also be what ``dexego.models.pretrained.locate`` found."""
@@ -307,7 +329,9 @@ class Policy(nn.Module):
             try:
                 policy.load_state_dict(tensors)
             except RuntimeError as exc:
-                raise InputError(files.weights[0], None, f"weights do not match the model in {files.config_file}: {exc}") from None
+                raise InputError(
+                    files.weights[0], None, f"weights do not match the model in {files.config_file}: {exc}"
+                ) from None
         return policy.to(map_location).eval()
 
     def save(self, directory: str | os.PathLike) -> None:

@@ -196,7 +196,11 @@ class PolicyFiles:
 
 def is_policy_folder(folder: str | os.PathLike) -> bool:
     folder = Path(folder)
-    return (folder / CONFIG_FILE).is_file() and (folder / WEIGHTS_FILE).is_file() and _is_policy_config(folder / CONFIG_FILE)
+    return (
+        (folder / CONFIG_FILE).is_file()
+        and (folder / WEIGHTS_FILE).is_file()
+        and _is_policy_config(folder / CONFIG_FILE)
+    )
 
 
 def _is_policy_config(path: Path) -> bool:
@@ -213,12 +217,16 @@ def _read_folder(folder: Path) -> PolicyFiles:
         raise InputError(config_file, "format", f"expected {FORMAT!r}, got {meta.get('format')!r}")
     version = meta.get("version")
     if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
-        raise InputError(config_file, "version", f"this dexego reads policy formats 1 to {FORMAT_VERSION}, got {version!r}")
+        raise InputError(
+            config_file, "version", f"this dexego reads policy formats 1 to {FORMAT_VERSION}, got {version!r}"
+        )
     config = load_config(PolicyConfig, meta.get("config", {}), origin=str(config_file), prefix="config")
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
         raise InputError(weights, None, "missing (policy weights)")
-    metadata = read_json(folder / METADATA_FILE, "policy metadata", expect=dict) if (folder / METADATA_FILE).is_file() else {}
+    metadata = (
+        read_json(folder / METADATA_FILE, "policy metadata", expect=dict) if (folder / METADATA_FILE).is_file() else {}
+    )
     return PolicyFiles(config, (weights,), folder, config_file,
                        folder / TOKENIZER_DIR if config.head == "tokens" else None,
                        folder / BACKBONE_DIR if config.backbone == "hf" else None, metadata)  # fmt: skip
@@ -238,7 +246,9 @@ def _read_v1_checkpoint(checkpoint: Path) -> PolicyFiles:
     ema = checkpoint / EMA_FILE
     weights = (checkpoint / WEIGHTS_FILE, ema) if ema.is_file() else (checkpoint / WEIGHTS_FILE,)
     state = read_json(checkpoint / STATE_FILE, "checkpoint state", expect=dict)
-    return PolicyFiles(config, weights, checkpoint, run_config, metadata={"step": state.get("step"), "ema": ema.is_file()})
+    return PolicyFiles(
+        config, weights, checkpoint, run_config, metadata={"step": state.get("step"), "ema": ema.is_file()}
+    )
 
 
 def _newest(run_dir: Path) -> Path | None:
@@ -261,7 +271,11 @@ def locate(path: str | os.PathLike) -> PolicyFiles:
     if not path.is_dir():
         raise InputError(path, None, "is a file; expected a run folder, a checkpoint folder or a policy folder")
     for folder in (path, path / V1_POLICY_DIR):
-        if (folder / CONFIG_FILE).is_file() and (folder / WEIGHTS_FILE).is_file() and _is_policy_config(folder / CONFIG_FILE):
+        if (
+            (folder / CONFIG_FILE).is_file()
+            and (folder / WEIGHTS_FILE).is_file()
+            and _is_policy_config(folder / CONFIG_FILE)
+        ):
             return _read_folder(folder)
     if (path / WEIGHTS_FILE).is_file() and (path / STATE_FILE).is_file():
         return _read_v1_checkpoint(path)

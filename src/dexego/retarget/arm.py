@@ -78,7 +78,11 @@ class RobotArm:
         self.config = config or ArmIKConfig()
         self.chain = chain_from_model(model, root, [PointSpec("end_effector", site=end_effector)], source=source)
         if joints is not None and tuple(joints) != self.chain.joint_names:
-            raise InputError(source, "arm joints", f"the chain {root!r} -> {end_effector!r} has joints {self.chain.joint_names}, not {tuple(joints)}")
+            raise InputError(
+                source,
+                "arm joints",
+                f"the chain {root!r} -> {end_effector!r} has joints {self.chain.joint_names}, not {tuple(joints)}",
+            )
         self.joint_map = JointMap(self.chain, dtype=torch.float64)
         self.kinematics = ChainKinematics(self.chain, dtype=torch.float64)
         self.ee_from_wrist = torch.eye(4, dtype=torch.float64)
@@ -89,7 +93,9 @@ class RobotArm:
     def joint_names(self) -> tuple[str, ...]:
         return self.joint_map.names
 
-    def _calibrate(self, model: mujoco.MjModel, root: str, end_effector: str, palm_sites: dict[str, str]) -> torch.Tensor:
+    def _calibrate(
+        self, model: mujoco.MjModel, root: str, end_effector: str, palm_sites: dict[str, str]
+    ) -> torch.Tensor:
         missing = [k for k in PALM_KEYPOINTS if k not in palm_sites]
         if missing:
             raise InputError(self.source, "palm_sites", f"missing {', '.join(missing)}")
@@ -103,7 +109,9 @@ class RobotArm:
             points[_PALM_INDEX[name]] = data.site_xpos[sid]
         world_from_wrist = hand_frame(torch.tensor(points), self.side)
         ee = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, end_effector)
-        world_from_ee = make_transform(torch.tensor(data.site_xmat[ee].reshape(3, 3).copy()), torch.tensor(data.site_xpos[ee].copy()))
+        world_from_ee = make_transform(
+            torch.tensor(data.site_xmat[ee].reshape(3, 3).copy()), torch.tensor(data.site_xpos[ee].copy())
+        )
         return invert_transform(world_from_ee) @ world_from_wrist
 
     def end_effector_pose(self, q: torch.Tensor) -> torch.Tensor:
@@ -120,7 +128,9 @@ class RobotArm:
         """A wrist-frame pose (..., 4, 4) -> the end-effector pose that puts the robot's wrist frame there."""
         return torch.as_tensor(root_from_wrist, dtype=torch.float64) @ invert_transform(self.ee_from_wrist)
 
-    def solve(self, target: np.ndarray | torch.Tensor, init: np.ndarray | torch.Tensor | None = None, wrist: bool = True) -> ArmIKResult:
+    def solve(
+        self, target: np.ndarray | torch.Tensor, init: np.ndarray | torch.Tensor | None = None, wrist: bool = True
+    ) -> ArmIKResult:
         """IK for targets (..., 4, 4) in the root frame: wrist-frame poses (``wrist=True``) or end-effector poses.
 
         ``init`` (..., n) or (n,) warm-starts the solver (e.g. the previous
@@ -137,7 +147,11 @@ class RobotArm:
         valid = torch.isfinite(target).all(-1).all(-1)
         target = torch.where(valid[:, None, None], target, torch.eye(4, dtype=torch.float64))
         n = self.joint_map.num_actuated
-        q = self.joint_map.middle().expand(target.shape[0], n).clone() if init is None else torch.as_tensor(init, dtype=torch.float64).expand(batch + (n,)).reshape(-1, n).clone()
+        q = (
+            self.joint_map.middle().expand(target.shape[0], n).clone()
+            if init is None
+            else torch.as_tensor(init, dtype=torch.float64).expand(batch + (n,)).reshape(-1, n).clone()
+        )
         q = self.joint_map.clamp(torch.where(torch.isfinite(q), q, self.joint_map.middle()))
         weight = torch.tensor([1.0] * 3 + [cfg.rotation_weight] * 3, dtype=torch.float64)
         eye6 = torch.eye(6, dtype=torch.float64)

@@ -70,7 +70,9 @@ class Point:
     name: str
     body: int
     pos: np.ndarray  # (3,) body frame
-    quat: np.ndarray = field(default_factory=lambda: np.array([1.0, 0.0, 0.0, 0.0]))  # (4,) w,x,y,z body from point (sites have one)
+    quat: np.ndarray = field(
+        default_factory=lambda: np.array([1.0, 0.0, 0.0, 0.0])
+    )  # (4,) w,x,y,z body from point (sites have one)
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,9 @@ class KinematicChain:
         try:
             return self.joint_names.index(name)
         except ValueError:
-            raise InputError(self.source, "joint", f"no joint {name!r} in the chain (joints: {', '.join(self.joint_names)})") from None
+            raise InputError(
+                self.source, "joint", f"no joint {name!r} in the chain (joints: {', '.join(self.joint_names)})"
+            ) from None
 
     def point_index(self, name: str) -> int:
         try:
@@ -225,7 +229,9 @@ def chain_from_model(
             quat = np.asarray(model.site_quat[sid], dtype=np.float64).copy()
         elif spec.site is not None and mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, spec.site) < 0:
             raise InputError(
-                names_from, field_name, f"no site or body (link) named {spec.site!r} in the robot description{in_description}{_known(model, True)}"
+                names_from,
+                field_name,
+                f"no site or body (link) named {spec.site!r} in the robot description{in_description}{_known(model, True)}",
             )
         elif spec.site is not None or spec.body is not None:
             body = _body_id(model, spec.body or spec.site, names_from, field_name, in_description)
@@ -242,7 +248,9 @@ def chain_from_model(
         while b != root_id:
             if b == 0:
                 raise InputError(
-                    names_from, f"keypoints.{name}", f"body {model.body(body).name!r} is not below the root body {root!r}: the chain is broken"
+                    names_from,
+                    f"keypoints.{name}",
+                    f"body {model.body(body).name!r} is not below the root body {root!r}: the chain is broken",
                 )
             path_ids.append(b)
             b = int(model.body_parentid[b])
@@ -260,7 +268,11 @@ def chain_from_model(
                 kind = int(model.jnt_type[jid])
                 name = model.joint(jid).name or f"joint{jid}"
                 if kind not in (int(mujoco.mjtJoint.mjJNT_HINGE), int(mujoco.mjtJoint.mjJNT_SLIDE)):
-                    raise InputError(source, f"joint {name!r}", "only hinge/revolute and slide/prismatic joints are supported inside a chain")
+                    raise InputError(
+                        source,
+                        f"joint {name!r}",
+                        "only hinge/revolute and slide/prismatic joints are supported inside a chain",
+                    )
                 lower, upper = (float(v) for v in model.jnt_range[jid]) if model.jnt_limited[jid] else (-np.inf, np.inf)
                 joint_index[jid] = len(joints)
                 joint_ids.append(len(joints))
@@ -283,7 +295,9 @@ def chain_from_model(
                 name=model.body(mj).name or f"body{mj}",
                 parent=parent,
                 pos=np.zeros(3) if mj == root_id else np.asarray(model.body_pos[mj], dtype=np.float64).copy(),
-                quat=np.array([1.0, 0, 0, 0]) if mj == root_id else np.asarray(model.body_quat[mj], dtype=np.float64).copy(),
+                quat=np.array([1.0, 0, 0, 0])
+                if mj == root_id
+                else np.asarray(model.body_quat[mj], dtype=np.float64).copy(),
                 joints=tuple(joint_ids),
             )
         )
@@ -303,7 +317,11 @@ def chain_from_model(
 def _body_id(model: mujoco.MjModel, name: str, source: str | os.PathLike, field: str, in_description: str = "") -> int:
     bid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, name)
     if bid < 0:
-        raise InputError(source, field, f"no body (link) named {name!r} in the robot description{in_description}{_known(model, False)}")
+        raise InputError(
+            source,
+            field,
+            f"no body (link) named {name!r} in the robot description{in_description}{_known(model, False)}",
+        )
     return bid
 
 
@@ -321,7 +339,9 @@ def _site_offset(model: mujoco.MjModel, sid: int) -> np.ndarray:
     return np.asarray(model.site_pos[sid], dtype=np.float64).copy()
 
 
-def _equality_couplings(model: mujoco.MjModel, joint_index: dict[int, int], joints: list[Joint], source: str) -> list[Coupling]:
+def _equality_couplings(
+    model: mujoco.MjModel, joint_index: dict[int, int], joints: list[Joint], source: str
+) -> list[Coupling]:
     couplings = []
     for eq in range(model.neq):
         if int(model.eq_type[eq]) != int(mujoco.mjtEq.mjEQ_JOINT):
@@ -333,7 +353,11 @@ def _equality_couplings(model: mujoco.MjModel, joint_index: dict[int, int], join
         name1 = model.joint(j1).name
         if j2 < 0:
             if inside1:
-                raise InputError(source, f"equality on joint {name1!r}", "a joint fixed by an equality without a driver joint is not supported")
+                raise InputError(
+                    source,
+                    f"equality on joint {name1!r}",
+                    "a joint fixed by an equality without a driver joint is not supported",
+                )
             continue
         if inside1 != inside2:
             raise InputError(
@@ -374,5 +398,7 @@ def urdf_mimics(path: Path) -> list[tuple[str, str, float, float]]:
         driver = mimic.get("joint")
         if not driver:
             raise InputError(path, f"joint {joint.get('name')!r}", "<mimic> without a joint attribute")
-        mimics.append((joint.get("name", ""), driver, float(mimic.get("multiplier", 1.0)), float(mimic.get("offset", 0.0))))
+        mimics.append(
+            (joint.get("name", ""), driver, float(mimic.get("multiplier", 1.0)), float(mimic.get("offset", 0.0)))
+        )
     return mimics

@@ -71,7 +71,10 @@ def load_mano_pair(mano_dir: str | os.PathLike | None):
     from dexego.data import features as F
     from dexego.hands.mano import MANOModel
 
-    return tuple(MANOModel.from_dir(mano_dir, side, flat_hand_mean=F.MANO_FLAT_HAND_MEAN, num_pca=F.MANO_NUM_PCA) for side in SIDES)
+    return tuple(
+        MANOModel.from_dir(mano_dir, side, flat_hand_mean=F.MANO_FLAT_HAND_MEAN, num_pca=F.MANO_NUM_PCA)
+        for side in SIDES
+    )
 
 
 class PolicyToRobot:
@@ -85,11 +88,15 @@ class PolicyToRobot:
         self.robot = load_robot(robot) if isinstance(robot, (str, os.PathLike)) else robot
         self.space = get_space(space)
         self.config = config
-        self.camera_pose = camera_pose if callable(camera_pose) else _constant(np.asarray(camera_pose, dtype=np.float64))
+        self.camera_pose = (
+            camera_pose if callable(camera_pose) else _constant(np.asarray(camera_pose, dtype=np.float64))
+        )
         self.current = current
         missing = [s for s in SIDES if s not in self.robot.hands or s not in self.robot.arms]
         if missing:
-            raise InputError(self.robot.name, "hands/arms", f"the robot description lacks the {', '.join(missing)} hand or arm")
+            raise InputError(
+                self.robot.name, "hands/arms", f"the robot description lacks the {', '.join(missing)} hand or arm"
+            )
         self.hands = [self.robot.hands[s] for s in SIDES]
         self.ee_from_wrist = [self.robot.arms[s].ee_from_wrist.double().numpy() for s in SIDES]
         base = self.space.hand_space or self.space.name
@@ -117,7 +124,9 @@ class PolicyToRobot:
         for side, hand in zip(SIDES, self.hands):
             missing = [j for j in hand.joint_names if j not in names]
             if missing:
-                raise InputError(self.robot.name, f"hands.{side}", f"joints {missing} are not in action space {self.space.name!r}")
+                raise InputError(
+                    self.robot.name, f"hands.{side}", f"joints {missing} are not in action space {self.space.name!r}"
+                )
             order.append(np.array([index[names.index(j)] for j in hand.joint_names]))
         return order
 
@@ -136,7 +145,11 @@ class PolicyToRobot:
         self.hand_q = [np.asarray(joints[h], dtype=np.float64).copy() for h in range(2)]
         for h, hand in enumerate(self.hands):
             if self.hand_q[h].shape != (hand.num_joints,):
-                raise InputError("observation", "hand joints", f"expected {hand.num_joints} joints per hand, got {self.hand_q[h].shape}")
+                raise InputError(
+                    "observation",
+                    "hand joints",
+                    f"expected {hand.num_joints} joints per hand, got {self.hand_q[h].shape}",
+                )
 
     def valid_hands(self, action: np.ndarray) -> np.ndarray:
         ok = np.zeros(2, dtype=bool)
@@ -149,12 +162,20 @@ class PolicyToRobot:
     def __call__(self, action: np.ndarray, observation: Any) -> np.ndarray:
         action = np.asarray(action, dtype=np.float64)
         if action.shape != (self.space.dim,):
-            raise InputError("policy", "actions", f"expected {self.space.name} steps of {self.space.dim} values, got shape {action.shape}")
+            raise InputError(
+                "policy",
+                "actions",
+                f"expected {self.space.name} steps of {self.space.dim} values, got shape {action.shape}",
+            )
         if self.ee is None:
             self._start_from(observation)
         world_from_camera = np.asarray(self.camera_pose(observation), dtype=np.float64)
         if world_from_camera.shape != (4, 4) or not np.isfinite(world_from_camera).all():
-            raise InputError("observation", "camera pose", f"expected a finite (4, 4) world_from_camera, got shape {world_from_camera.shape}")
+            raise InputError(
+                "observation",
+                "camera pose",
+                f"expected a finite (4, 4) world_from_camera, got shape {world_from_camera.shape}",
+            )
         valid = self.valid_hands(action)
         safe = np.where(np.repeat(valid, self.space.hand_dim), action, 0.0)
         if self.mode == "mano":
@@ -170,7 +191,9 @@ class PolicyToRobot:
                 self.hand_q[h] = np.clip(safe[self.joint_order[h]], self.lower[h], self.upper[h])
             else:
                 self._retarget_hand(h, safe)
-        per_hand = [np.concatenate([self.ee[h, :3, 3], matrix_to_rot6d(self.ee[h, :3, :3]), self.hand_q[h]]) for h in range(2)]
+        per_hand = [
+            np.concatenate([self.ee[h, :3, 3], matrix_to_rot6d(self.ee[h, :3, :3]), self.hand_q[h]]) for h in range(2)
+        ]
         return np.concatenate(per_hand)
 
     def _mano_as_ego48(self, action: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -215,7 +238,9 @@ def _constant(value: np.ndarray) -> CameraPoseHook:
 
 def observation_camera_pose(observation: Any) -> np.ndarray:
     """Camera-pose hook for observations that carry ``world_from_camera`` (or ``camera_pose``)."""
-    camera = observation.get("world_from_camera", observation.get("camera_pose")) if isinstance(observation, dict) else None
+    camera = (
+        observation.get("world_from_camera", observation.get("camera_pose")) if isinstance(observation, dict) else None
+    )
     if camera is None:
         raise InputError("observation", "world_from_camera", "missing (needed to place the wrists)")
     return np.asarray(camera, dtype=np.float64)

@@ -66,7 +66,11 @@ def _column_name(side: str, joint: str) -> str:
 
 
 def retarget_episode(
-    robot: Robot, episode, config: DatasetRetargetConfig | None = None, retargeters: dict | None = None, tip_errors: dict | None = None
+    robot: Robot,
+    episode,
+    config: DatasetRetargetConfig | None = None,
+    retargeters: dict | None = None,
+    tip_errors: dict | None = None,
 ):
     """A human :class:`dexego.data.Episode` -> (the same episode with robot joints, summary dict).
 
@@ -76,7 +80,11 @@ def retarget_episode(
 
     cfg = config or DatasetRetargetConfig()
     if episode.robot_state is not None or episode.robot_action is not None:
-        raise InputError(None, "robot_state", f"episode already has robot data (embodiment {episode.embodiment!r}); retarget human episodes only")
+        raise InputError(
+            None,
+            "robot_state",
+            f"episode already has robot data (embodiment {episode.embodiment!r}); retarget human episodes only",
+        )
     kp = np.asarray(episode.keypoints_world, dtype=np.float64)
     valid = np.asarray(episode.hand_valid, dtype=bool)
     steps = kp.shape[0]
@@ -89,7 +97,9 @@ def retarget_episode(
             continue
         retargeter = (retargeters or {}).get(side) or HandRetargeter(hand, cfg.hand)
         if cfg.anchor == "knuckles":
-            targets, ok, offset = knuckle_aligned_targets(kp[None, :, side_index], hand, valid=valid[None, :, side_index])
+            targets, ok, offset = knuckle_aligned_targets(
+                kp[None, :, side_index], hand, valid=valid[None, :, side_index]
+            )
             offset = torch.nan_to_num(offset[0])
         else:  # "wrist"
             targets, ok = human_to_targets(kp[None, :, side_index], hand, valid=valid[None, :, side_index])
@@ -101,7 +111,9 @@ def retarget_episode(
         stats = {
             "missing_frames": int((~ok_np).sum()),
             "unreachable_frames": int((ok_np & ~result.reachable[0].cpu().numpy()).sum()),
-            "fingertip_error_mean_m": float(np.nanmean(result.fingertip_error[0].cpu().numpy())) if ok_np.any() else None,
+            "fingertip_error_mean_m": float(np.nanmean(result.fingertip_error[0].cpu().numpy()))
+            if ok_np.any()
+            else None,
             "unreachable_threshold_m": float(result.threshold),
             # Per fingertip, how far its targets were from where the hand could reach (m): the solved distance.
             "fingertip_error_m": _finger_summary(hand, result.tip_error[0].double().cpu().numpy()[ok_np]),
@@ -110,16 +122,22 @@ def retarget_episode(
         if use_arms and side in robot.arms:
             arm = robot.arms[side]
             safe = np.where(ok_np[:, None, None], kp[:, side_index], 0.0)
-            world_from_wrist = hand_frame(torch.as_tensor(safe), side) @ make_transform(torch.eye(3, dtype=torch.float64), offset)
+            world_from_wrist = hand_frame(torch.as_tensor(safe), side) @ make_transform(
+                torch.eye(3, dtype=torch.float64), offset
+            )
             base_from_wrist = robot.base_from_camera @ invert_transform(world_from_camera) @ world_from_wrist
-            base_from_wrist = torch.where(torch.as_tensor(ok_np)[:, None, None], base_from_wrist, torch.full_like(base_from_wrist, float("nan")))
+            base_from_wrist = torch.where(
+                torch.as_tensor(ok_np)[:, None, None], base_from_wrist, torch.full_like(base_from_wrist, float("nan"))
+            )
             arm_result = arm.solve(base_from_wrist)
             # Refine from each previous frame's solution where that lands closer.
             q_arm = arm_result.joints
             if cfg.arm_refine_iterations > 0 and steps > 1:
                 previous = torch.cat([q_arm[:1], q_arm[:-1]])
                 refined = arm.solve(base_from_wrist, init=torch.where(torch.isfinite(previous), previous, q_arm))
-                better = (refined.position_error + 0.3 * refined.rotation_error) < (arm_result.position_error + 0.3 * arm_result.rotation_error)
+                better = (refined.position_error + 0.3 * refined.rotation_error) < (
+                    arm_result.position_error + 0.3 * arm_result.rotation_error
+                )
                 q_arm = torch.where(better[:, None], refined.joints, q_arm)
                 arm_result.reachable = torch.where(better, refined.reachable, arm_result.reachable)
             q_arm_np = hold(q_arm.numpy(), ok_np, arm.joint_map.middle().numpy())
@@ -211,7 +229,9 @@ def retarget_dataset(
         side: {
             "unreachable_threshold_m": retargeters[side].unreachable_threshold,
             "hand_length_m": hand.hand_length,
-            "fingertip_error_m": _finger_summary(hand, np.concatenate(errors[side]) if errors[side] else np.zeros((0, len(hand.tip_rows)))),
+            "fingertip_error_m": _finger_summary(
+                hand, np.concatenate(errors[side]) if errors[side] else np.zeros((0, len(hand.tip_rows)))
+            ),
         }
         for side, hand in robot.hands.items()
     }
@@ -227,5 +247,9 @@ def _finger_summary(hand, tip_error: np.ndarray) -> dict:
         if len(values) == 0:
             out[finger] = None
         else:
-            out[finger] = {"median": float(np.median(values)), "p95": float(np.percentile(values, 95)), "max": float(values.max())}
+            out[finger] = {
+                "median": float(np.median(values)),
+                "p95": float(np.percentile(values, 95)),
+                "max": float(values.max()),
+            }
     return out

@@ -85,18 +85,28 @@ def parse_hand_spec(data: dict[str, Any], origin: str | os.PathLike, base_dir: P
             raise InputError(origin, f"keypoints.{name}", f"unknown keypoint; valid: {', '.join(KEYPOINT_NAMES)}")
         if isinstance(value, str):
             points.append(PointSpec(name, site=value))
-        elif isinstance(value, dict) and set(value) <= {"site", "body", "offset"} and (("site" in value) != ("body" in value)):
+        elif (
+            isinstance(value, dict)
+            and set(value) <= {"site", "body", "offset"}
+            and (("site" in value) != ("body" in value))
+        ):
             offset = value.get("offset", (0.0, 0.0, 0.0))
             if not (isinstance(offset, (list, tuple)) and len(offset) == 3):
                 raise InputError(origin, f"keypoints.{name}.offset", "expected three numbers")
-            points.append(PointSpec(name, site=value.get("site"), body=value.get("body"), offset=tuple(float(v) for v in offset)))
+            points.append(
+                PointSpec(name, site=value.get("site"), body=value.get("body"), offset=tuple(float(v) for v in offset))
+            )
         else:
-            raise InputError(origin, f"keypoints.{name}", "expected a site name or {site: NAME} / {body: NAME, offset: [x, y, z]}")
+            raise InputError(
+                origin, f"keypoints.{name}", "expected a site name or {site: NAME} / {body: NAME, offset: [x, y, z]}"
+            )
     missing = [KEYPOINT_NAMES[i] for i in REQUIRED_KEYPOINTS if KEYPOINT_NAMES[i] not in raw]
     if missing:
         raise InputError(origin, "keypoints", f"missing required keypoint(s): {', '.join(missing)}")
     if not any(KEYPOINT_NAMES[k] in raw for k in FINGERTIPS):
-        raise InputError(origin, "keypoints", f"map at least one fingertip ({', '.join(KEYPOINT_NAMES[k] for k in FINGERTIPS)})")
+        raise InputError(
+            origin, "keypoints", f"map at least one fingertip ({', '.join(KEYPOINT_NAMES[k] for k in FINGERTIPS)})"
+        )
     description = resolve_description(data["description"], origin, base_dir)
     actuated = data.get("actuated")
     if actuated is not None and not (isinstance(actuated, list) and all(isinstance(a, str) for a in actuated)):
@@ -141,7 +151,11 @@ class RobotHand(torch.nn.Module):
         self.keypoint_indices = tuple(KEYPOINT_INDEX[p.name] for p in chain.points)
         unknown = [n for n in spec.actuated or () if n not in chain.joint_names]
         if unknown:
-            raise InputError(spec.origin, "actuated", f"no joint {unknown[0]!r} in the chain (joints: {', '.join(chain.joint_names)})")
+            raise InputError(
+                spec.origin,
+                "actuated",
+                f"no joint {unknown[0]!r} in the chain (joints: {', '.join(chain.joint_names)})",
+            )
         actuated = None if spec.actuated is None else tuple(chain.joint_index(n) for n in spec.actuated)
         self.joint_map = JointMap(chain, actuated, dtype=dtype)
         self.kinematics = ChainKinematics(chain, dtype=dtype)
@@ -150,7 +164,9 @@ class RobotHand(torch.nn.Module):
         moved = self._moving_rows(frame_rows)
         if moved:
             names = ", ".join(KEYPOINT_NAMES[self.keypoint_indices[r]] for r in moved)
-            raise InputError(spec.origin, "keypoints", f"wrist-frame keypoint(s) {names} move with the joints: put them on the palm")
+            raise InputError(
+                spec.origin, "keypoints", f"wrist-frame keypoint(s) {names} move with the joints: put them on the palm"
+            )
         # The fingertips this hand maps (all five on a five-finger hand), in FINGERTIPS order.
         self.tip_indices = tuple(k for k in FINGERTIPS if k in self.keypoint_indices)
         self.tip_rows = tuple(self.keypoint_indices.index(k) for k in self.tip_indices)
@@ -160,7 +176,11 @@ class RobotHand(torch.nn.Module):
             full[list(self.keypoint_indices)] = rest
             root_from_wrist = hand_frame(full, self.side)
         if not torch.isfinite(root_from_wrist).all() or _degenerate(full):
-            raise InputError(spec.origin, "keypoints", "wrist, index/middle/little MCP do not span a plane: cannot build the wrist frame")
+            raise InputError(
+                spec.origin,
+                "keypoints",
+                "wrist, index/middle/little MCP do not span a plane: cannot build the wrist frame",
+            )
         self.register_buffer("root_from_wrist", root_from_wrist.to(dtype))
         self.register_buffer("wrist_from_root", invert_transform(root_from_wrist).to(dtype))
         self.palm_length = float((full[9] - full[0]).norm())
@@ -174,12 +194,21 @@ class RobotHand(torch.nn.Module):
         gen = torch.Generator().manual_seed(1)
         lower, upper = self.joint_map.lower.double(), self.joint_map.upper.double()
         finite = torch.isfinite(lower) & torch.isfinite(upper)
-        lo, hi = torch.where(finite, lower, -torch.pi * torch.ones_like(lower)), torch.where(finite, upper, torch.pi * torch.ones_like(upper))
-        q = torch.cat([lo[None], hi[None], lo + (hi - lo) * torch.rand(254, len(lo), generator=gen, dtype=torch.float64)])
+        lo, hi = (
+            torch.where(finite, lower, -torch.pi * torch.ones_like(lower)),
+            torch.where(finite, upper, torch.pi * torch.ones_like(upper)),
+        )
+        q = torch.cat(
+            [lo[None], hi[None], lo + (hi - lo) * torch.rand(254, len(lo), generator=gen, dtype=torch.float64)]
+        )
         with torch.no_grad():
             points = self.kinematics(self.joint_map(q.to(self.dtype))[0]).points.double()
         mcp = self.keypoint_indices.index(9)
-        fingers = [12] if 12 in self.tip_indices else [k for k in self.tip_indices if k != FINGERTIPS[0]] or list(self.tip_indices)
+        fingers = (
+            [12]
+            if 12 in self.tip_indices
+            else [k for k in self.tip_indices if k != FINGERTIPS[0]] or list(self.tip_indices)
+        )
         tips = [self.keypoint_indices.index(k) for k in fingers]
         return float((points[:, tips] - points[:, mcp, None]).norm(dim=-1).max())
 
@@ -196,7 +225,9 @@ class RobotHand(torch.nn.Module):
         return [r for r, s in zip(rows, size.tolist()) if s > 1e-6]
 
     @classmethod
-    def from_spec(cls, spec: HandSpec, model: mujoco.MjModel | None = None, dtype: torch.dtype = torch.float32) -> RobotHand:
+    def from_spec(
+        cls, spec: HandSpec, model: mujoco.MjModel | None = None, dtype: torch.dtype = torch.float32
+    ) -> RobotHand:
         """Build from a spec; ``model`` overrides loading ``spec.description`` (e.g. an MJCF generated in code)."""
         mimics: list = []
         if model is None:
@@ -204,7 +235,12 @@ class RobotHand(torch.nn.Module):
             if spec.description.lower().endswith(".urdf"):
                 mimics = urdf_mimics(Path(spec.description))
         chain = chain_from_model(
-            model, spec.root, list(spec.keypoints), source=spec.description, extra_couplings=mimics, spec_source=spec.origin
+            model,
+            spec.root,
+            list(spec.keypoints),
+            source=spec.description,
+            extra_couplings=mimics,
+            spec_source=spec.origin,
         )
         return cls(spec, chain, dtype=dtype)
 
@@ -260,8 +296,10 @@ class RobotHand(torch.nn.Module):
             # One product maps the (point, joint) columns straight to actuated joints through the couplings.
             jac = (xp.swapaxes(columns, -1, -2) @ selection).reshape(batch + (3, len(rows), self.num_joints))
             return points, xp.swapaxes(jac, -2, -3)
-        dense = xp.zeros(batch + (len(rows), 3, len(self.chain.joints)), dtype=columns.dtype) if numpy else columns.new_zeros(
-            batch + (len(rows), 3, len(self.chain.joints))
+        dense = (
+            xp.zeros(batch + (len(rows), 3, len(self.chain.joints)), dtype=columns.dtype)
+            if numpy
+            else columns.new_zeros(batch + (len(rows), 3, len(self.chain.joints)))
         )
         for k, (p, j) in enumerate(pairs):
             dense[..., rows.index(p), :, j] = columns[..., k, :]

@@ -38,7 +38,13 @@ from dexego.hands.layout import FINGERTIPS, KEYPOINT_NAMES
 
 FINGERS = ("thumb", "index", "middle", "ring", "little")
 FAR_END = 0.002  # m: a fingertip is the centre of the distal geometry's points this close to its largest distance
-FINGER_WORDS = {"thumb": ("thumb",), "index": ("index", "first", "ff"), "middle": ("middle", "mf"), "ring": ("ring", "rf"), "little": ("little", "pinky", "lf")}
+FINGER_WORDS = {
+    "thumb": ("thumb",),
+    "index": ("index", "first", "ff"),
+    "middle": ("middle", "mf"),
+    "ring": ("ring", "rf"),
+    "little": ("little", "pinky", "lf"),
+}
 
 
 @dataclass
@@ -88,12 +94,18 @@ def _geom_points(model: mujoco.MjModel, geom: int) -> np.ndarray:
     size = model.geom_size[geom]
     if kind == int(mujoco.mjtGeom.mjGEOM_MESH):
         mesh = int(model.geom_dataid[geom])
-        local = model.mesh_vert[model.mesh_vertadr[mesh] : model.mesh_vertadr[mesh] + model.mesh_vertnum[mesh]].astype(np.float64)
+        local = model.mesh_vert[model.mesh_vertadr[mesh] : model.mesh_vertadr[mesh] + model.mesh_vertnum[mesh]].astype(
+            np.float64
+        )
     elif kind == int(mujoco.mjtGeom.mjGEOM_BOX):
         local = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)], dtype=np.float64) * size
     elif kind in (int(mujoco.mjtGeom.mjGEOM_CAPSULE), int(mujoco.mjtGeom.mjGEOM_CYLINDER)):
         cap = size[1] + (size[0] if kind == int(mujoco.mjtGeom.mjGEOM_CAPSULE) else 0.0)
-        ring = [[size[0] * np.cos(a), size[0] * np.sin(a), s * size[1]] for a in np.linspace(0, 2 * np.pi, 12, endpoint=False) for s in (-1, 1)]
+        ring = [
+            [size[0] * np.cos(a), size[0] * np.sin(a), s * size[1]]
+            for a in np.linspace(0, 2 * np.pi, 12, endpoint=False)
+            for s in (-1, 1)
+        ]
         local = np.array(ring + [[0, 0, cap], [0, 0, -cap]], dtype=np.float64)
     elif kind == int(mujoco.mjtGeom.mjGEOM_SPHERE):
         local = np.concatenate([np.eye(3), -np.eye(3)]) * size[0]
@@ -123,7 +135,11 @@ def propose_hand(description: str | os.PathLike, side: str | None = None, name: 
     urdf = path.suffix.lower() == ".urdf"
     model = load_model(path, geometry=not urdf)  # URDF meshes are never opened: tips come from tip-named links there
     reasons: list[str] = []
-    jointed = [b for b in range(1, model.nbody) if model.body_jntnum[b] > 0 and int(model.jnt_type[model.body_jntadr[b]]) in (2, 3)]
+    jointed = [
+        b
+        for b in range(1, model.nbody)
+        if model.body_jntnum[b] > 0 and int(model.jnt_type[model.body_jntadr[b]]) in (2, 3)
+    ]
     if not jointed:
         raise InputError(path, None, "no hinge or slide joints: not a hand")
 
@@ -175,7 +191,11 @@ def propose_hand(description: str | os.PathLike, side: str | None = None, name: 
             chain = [b for b in [leaf] + ancestors(leaf) if b in joints_here][::-1]
             branches.append({"bodies": chain, "distal": leaf, "subtree": _subtree(model, leaf)})
     if len(branches) < 2:
-        raise InputError(path, None, f"found {len(branches)} finger(s) below {model.body(palm).name!r}: a hand needs a thumb and a finger")
+        raise InputError(
+            path,
+            None,
+            f"found {len(branches)} finger(s) below {model.body(palm).name!r}: a hand needs a thumb and a finger",
+        )
 
     def branch_names(branch) -> set[str]:
         tokens: set[str] = set()
@@ -201,7 +221,11 @@ def propose_hand(description: str | os.PathLike, side: str | None = None, name: 
     if len(by_name) == len(branches) == len({b["named"] for b in branches}) and "thumb" in by_name:
         for branch in branches:
             branch["finger"] = branch["named"]
-        reasons.append("fingers: named after the finger words in their body/joint names (" + ", ".join(f"{b['finger']}: {model.body(b['distal']).name!r}" for b in branches) + ")")
+        reasons.append(
+            "fingers: named after the finger words in their body/joint names ("
+            + ", ".join(f"{b['finger']}: {model.body(b['distal']).name!r}" for b in branches)
+            + ")"
+        )
     else:
         thumb = min(branches, key=lambda b: np.linalg.norm(b["mcp"]))
         others = [b for b in branches if b is not thumb]
@@ -243,17 +267,30 @@ def propose_hand(description: str | os.PathLike, side: str | None = None, name: 
         gap = mcp[last] - mcp["middle"] if last == "ring" else 1.5 * (mcp["middle"] - mcp["index"])
         mcp["little"] = mcp[last] + gap
         keypoints["little_mcp"] = {"body": root_name, "offset": _round(mcp["little"])}
-        reasons.append(f"little_mcp: no little finger — extrapolated on the palm past the {last} knuckle ({_round(mcp['little'])} in the root frame)")
+        reasons.append(
+            f"little_mcp: no little finger — extrapolated on the palm past the {last} knuckle ({_round(mcp['little'])} in the root frame)"
+        )
 
     # Couplings and actuated joints: as the description defines them.
     from dexego.retarget.chain import PointSpec, chain_from_model
 
-    specs = [PointSpec(k, site=v.get("site"), body=v.get("body"), offset=tuple(v.get("offset", (0.0, 0.0, 0.0)))) for k, v in keypoints.items()]
-    chain = chain_from_model(model, root_name, specs, source=str(path), extra_couplings=urdf_mimics(path) if urdf else None)
+    specs = [
+        PointSpec(k, site=v.get("site"), body=v.get("body"), offset=tuple(v.get("offset", (0.0, 0.0, 0.0))))
+        for k, v in keypoints.items()
+    ]
+    chain = chain_from_model(
+        model, root_name, specs, source=str(path), extra_couplings=urdf_mimics(path) if urdf else None
+    )
     driven = {c.joint: c for c in chain.couplings}
     actuated = [chain.joints[i].name for i in chain.independent_joints]
-    coupled = [f"{chain.joints[c.joint].name} <- {chain.joints[c.driver].name} (coefficients {', '.join(f'{x:g}' for x in c.coefficients)})" for c in driven.values()]
-    reasons.append(f"actuated: {len(actuated)} joints no coupling drives ({', '.join(actuated)})" + (f"; coupled: {'; '.join(coupled)}" if coupled else "; no couplings"))
+    coupled = [
+        f"{chain.joints[c.joint].name} <- {chain.joints[c.driver].name} (coefficients {', '.join(f'{x:g}' for x in c.coefficients)})"
+        for c in driven.values()
+    ]
+    reasons.append(
+        f"actuated: {len(actuated)} joints no coupling drives ({', '.join(actuated)})"
+        + (f"; coupled: {'; '.join(coupled)}" if coupled else "; no couplings")
+    )
 
     # Side: the option, else the names; then the way the fingers curl must agree.
     named_side = _name_side(model)
@@ -265,7 +302,9 @@ def propose_hand(description: str | os.PathLike, side: str | None = None, name: 
     else:
         reasons.append(f"side: {side} — given")
     if curl_side is not None and curl_side != side:
-        reasons.append(f"WARNING: with side {side} the fingers curl away from the palm normal; the geometry says {curl_side}")
+        reasons.append(
+            f"WARNING: with side {side} the fingers curl away from the palm normal; the geometry says {curl_side}"
+        )
 
     hand_name = name or re.sub(r"[^a-z0-9]+", "_", path.stem.lower()).strip("_") or "hand"
     data_out = {
@@ -284,7 +323,11 @@ def _round(v) -> list[float]:
 
 
 def _tip(model: mujoco.MjModel, branch: dict, reasons: list[str], finger: str, urdf: bool):
-    named_sites = [s for s in range(model.nsite) if int(model.site_bodyid[s]) in branch["subtree"] and "tip" in model.site(s).name.lower()]
+    named_sites = [
+        s
+        for s in range(model.nsite)
+        if int(model.site_bodyid[s]) in branch["subtree"] and "tip" in model.site(s).name.lower()
+    ]
     if named_sites:
         site = model.site(named_sites[0]).name
         reasons.append(f"{finger}_tip: the site {site!r} (named like a tip)")
@@ -312,7 +355,9 @@ def _tip(model: mujoco.MjModel, branch: dict, reasons: list[str], finger: str, u
                 f"within {1000 * FAR_END:.0f} mm of the farthest from its joint ({1000 * np.linalg.norm(far - anchor):.1f} mm away)"
             )
             return {"body": model.body(distal).name, "offset": _round(far)}
-    reasons.append(f"{finger}_tip: WARNING — {model.body(distal).name!r} has no geometry and nothing is named like a tip: its origin")
+    reasons.append(
+        f"{finger}_tip: WARNING — {model.body(distal).name!r} has no geometry and nothing is named like a tip: its origin"
+    )
     return {"body": model.body(distal).name}
 
 
@@ -355,7 +400,10 @@ def write_proposal(proposal: Proposal, out: str | os.PathLike) -> Path:
             data["description"] = os.path.relpath(data["description"], out.resolve().parent)
         except ValueError:
             pass
-    header = "".join(f"# {line}\n" for line in ["Proposed by dexego retarget init-hand from the description alone:"] + proposal.reasons)
+    header = "".join(
+        f"# {line}\n"
+        for line in ["Proposed by dexego retarget init-hand from the description alone:"] + proposal.reasons
+    )
     with atomic_file(out) as tmp:
         Path(tmp).write_text(header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=120))
     return out
@@ -389,7 +437,11 @@ def check_hand(hand, samples: int = 200, seed: int = 0) -> HandCheck:
     for column, keypoint in enumerate(hand.tip_indices):
         distance = tips[:, column].norm(dim=-1)
         extent = (tips[:, column].amax(0) - tips[:, column].amin(0)).norm()
-        reach[KEYPOINT_NAMES[keypoint].removesuffix("_tip")] = {"min_m": float(distance.min()), "max_m": float(distance.max()), "extent_m": float(extent)}
+        reach[KEYPOINT_NAMES[keypoint].removesuffix("_tip")] = {
+            "min_m": float(distance.min()),
+            "max_m": float(distance.max()),
+            "extent_m": float(extent),
+        }
     frame_rows = [hand.keypoint_indices.index(k) for k in (0, 5, 9, 17)]
     frame = root_points[:, frame_rows]
     motion = float((frame - frame[:1]).norm(dim=-1).max()) * 1000
@@ -441,7 +493,11 @@ def render_hand(hand, out: str | os.PathLike, size: int = 320) -> Path:
         world = points @ rot.T + pos
         renderer = mujoco.Renderer(model, size, size)
         try:
-            for flag in (mujoco.mjtRndFlag.mjRND_SHADOW, mujoco.mjtRndFlag.mjRND_REFLECTION, mujoco.mjtRndFlag.mjRND_SKYBOX):
+            for flag in (
+                mujoco.mjtRndFlag.mjRND_SHADOW,
+                mujoco.mjtRndFlag.mjRND_REFLECTION,
+                mujoco.mjtRndFlag.mjRND_SKYBOX,
+            ):
                 renderer.scene.flags[flag] = False
             camera = mujoco.MjvCamera()
             center = world.mean(0)
@@ -454,7 +510,14 @@ def render_hand(hand, out: str | os.PathLike, size: int = 320) -> Path:
                 if scene.ngeom >= scene.maxgeom:
                     break
                 rgba = np.array([0.1, 0.8, 0.1, 1] if name.endswith("_tip") else [0.9, 0.1, 0.1, 1], dtype=np.float32)
-                mujoco.mjv_initGeom(scene.geoms[scene.ngeom], mujoco.mjtGeom.mjGEOM_SPHERE, np.array([0.004, 0, 0]), p, np.eye(3).reshape(-1), rgba)
+                mujoco.mjv_initGeom(
+                    scene.geoms[scene.ngeom],
+                    mujoco.mjtGeom.mjGEOM_SPHERE,
+                    np.array([0.004, 0, 0]),
+                    p,
+                    np.eye(3).reshape(-1),
+                    rgba,
+                )
                 scene.ngeom += 1
             images.append(renderer.render().copy())
         finally:

@@ -78,19 +78,33 @@ class HandRetargetConfig:
     unreachable_error: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("fingertip_weight", "pinch_weight", "keypoint_weight", "smoothness", "damping", "tolerance", "warm_cost_tolerance"):
+        for name in (
+            "fingertip_weight",
+            "pinch_weight",
+            "keypoint_weight",
+            "smoothness",
+            "damping",
+            "tolerance",
+            "warm_cost_tolerance",
+        ):
             if not getattr(self, name) >= 0:  # also rejects NaN
                 raise ConfigError(f"hand retarget {name} must be >= 0, got {getattr(self, name)}")
         if self.fingertip_weight + self.pinch_weight + self.keypoint_weight <= 0:
             raise ConfigError("hand retarget needs a positive fingertip, pinch or keypoint weight")
-        if self.iterations < 0 or self.grid_candidates < 0 or self.small_batch < 0:  # 0 iterations: the grid search or initializer alone
+        if (
+            self.iterations < 0 or self.grid_candidates < 0 or self.small_batch < 0
+        ):  # 0 iterations: the grid search or initializer alone
             raise ConfigError(
                 f"hand retarget iterations, grid_candidates and small_batch must be >= 0, got {self.iterations}, {self.grid_candidates}, {self.small_batch}"
             )
         if not (self.grid_spacing > 0 and self.unreachable_fraction > 0):
-            raise ConfigError(f"hand retarget grid_spacing and unreachable_fraction must be > 0, got {self.grid_spacing}, {self.unreachable_fraction}")
+            raise ConfigError(
+                f"hand retarget grid_spacing and unreachable_fraction must be > 0, got {self.grid_spacing}, {self.unreachable_fraction}"
+            )
         if self.unreachable_error is not None and not self.unreachable_error > 0:
-            raise ConfigError(f"hand retarget unreachable_error must be > 0 (or None: scaled with the hand), got {self.unreachable_error}")
+            raise ConfigError(
+                f"hand retarget unreachable_error must be > 0 (or None: scaled with the hand), got {self.unreachable_error}"
+            )
 
 
 @dataclass
@@ -103,14 +117,18 @@ class HandRetargetResult:
     reachable: torch.Tensor  # (..., T) bool: valid and fingertip_error <= the unreachable threshold
     iterations: int
     joint_names: tuple[str, ...]
-    tip_error: torch.Tensor | None = None  # (..., T, F) distance of each mapped fingertip to its target (m); NaN if invalid
+    tip_error: torch.Tensor | None = (
+        None  # (..., T, F) distance of each mapped fingertip to its target (m); NaN if invalid
+    )
     threshold: float = float("nan")  # m: the unreachable threshold this hand was judged by
 
 
 class HandRetargeter:
     """Batched optimisation retargeter for one robot hand (one frame per call: :mod:`dexego.retarget.one_frame`)."""
 
-    def __init__(self, hand: RobotHand, config: HandRetargetConfig | None = None, initializer: torch.nn.Module | None = None):
+    def __init__(
+        self, hand: RobotHand, config: HandRetargetConfig | None = None, initializer: torch.nn.Module | None = None
+    ):
         """``initializer``: e.g. a :class:`LearnedRetargeter` (fingertips -> joints) whose guess starts the solver."""
         self.hand = hand
         self.config = config or HandRetargetConfig()
@@ -132,7 +150,9 @@ class HandRetargeter:
                 rows.append(row)
         if cfg.pinch_weight > 0:
             if THUMB_TIP not in indices:
-                raise ConfigError(f"hand retarget pinch_weight > 0 needs a thumb tip; hand {self.hand.name!r} maps none")
+                raise ConfigError(
+                    f"hand retarget pinch_weight > 0 needs a thumb tip; hand {self.hand.name!r} maps none"
+                )
             thumb = indices.index(THUMB_TIP)
             for tip in self.hand.tip_indices[1:]:
                 row = torch.zeros(num)
@@ -184,7 +204,9 @@ class HandRetargeter:
         if previous is not None:
             prev = as_array(previous)
             if tuple(prev.shape[-1:]) != (num_act,) or int(np.prod(prev.shape)) not in (num_act, seqs * num_act):
-                raise ValueError(f"previous must have shape ({num_act},) or {tuple(batch + (num_act,))}, got {tuple(prev.shape)}")
+                raise ValueError(
+                    f"previous must have shape ({num_act},) or {tuple(batch + (num_act,))}, got {tuple(prev.shape)}"
+                )
             if not bool(xp.isfinite(prev).all()):
                 raise ValueError("previous joints must be finite (pass None to start a new sequence)")
             prev = expand(prev.reshape(-1, num_act), (seqs, num_act))
@@ -243,7 +265,9 @@ class HandRetargeter:
             diagonal = xp.diagonal(normal, 0, -2, -1)
             damped = normal + identity * (mu[:, None] * (diagonal + 1e-9))[:, None, :]
             step = -solve_spd(damped, grad)
-            if cost_tolerance > 0:  # warm start: skip evaluating a step the Gauss-Newton model says gains nothing anywhere
+            if (
+                cost_tolerance > 0
+            ):  # warm start: skip evaluating a step the Gauss-Newton model says gains nothing anywhere
                 predicted = -(2 * (step * grad).sum(-1) + (step[..., None, :] @ normal @ step[..., None])[..., 0, 0])
                 if bool((predicted < cost_tolerance).all()):
                     break
@@ -289,7 +313,11 @@ class HandRetargeter:
     def unreachable_threshold(self) -> float:
         """m: the mean fingertip error above which a frame counts as unreachable (scaled with the hand by default)."""
         cfg = self.config
-        return cfg.unreachable_error if cfg.unreachable_error is not None else cfg.unreachable_fraction * self.hand.hand_length
+        return (
+            cfg.unreachable_error
+            if cfg.unreachable_error is not None
+            else cfg.unreachable_fraction * self.hand.hand_length
+        )
 
     def _retarget_one(self, targets, valid, previous, batch) -> HandRetargetResult:
         """One frame on the CPU: :class:`dexego.retarget.one_frame.OneFrameSolver` (same objective and steps).
@@ -316,7 +344,9 @@ class HandRetargeter:
         if previous is not None:
             prev = _cpu_float64(previous)
             if prev.size != num_act:
-                raise ValueError(f"previous must have shape ({num_act},) or {tuple(batch + (num_act,))}, got {tuple(prev.shape)}")
+                raise ValueError(
+                    f"previous must have shape ({num_act},) or {tuple(batch + (num_act,))}, got {tuple(prev.shape)}"
+                )
             prev = prev.reshape(-1)
             if not np.isfinite(prev).all():
                 raise ValueError("previous joints must be finite (pass None to start a new sequence)")
@@ -383,7 +413,7 @@ class HandRetargeter:
         moves = torch.tensor(hand.chain.ancestors_mask(), dtype=torch.float64)  # (K, J)
         _, dfull = hand.joint_map(hand.joint_map.middle(), derivative=True)
         joint_uses = (dfull.abs() > 0).double().cpu()  # (J, A)
-        touches = ((self._terms.double().abs() @ moves @ joint_uses) > 0)  # (R, A)
+        touches = (self._terms.double().abs() @ moves @ joint_uses) > 0  # (R, A)
         groups, seen = [], set()
         for a in range(hand.num_joints):
             if a in seen:
@@ -409,7 +439,9 @@ class HandRetargeter:
             span = torch.where(finite, upper - lower, torch.full_like(lower, 2 * torch.pi))
             base = torch.where(finite, lower, middle[joints].double().cpu() - torch.pi)
             # The same spacing (radians or metres) on every axis of the group.
-            spacing = max(self.config.grid_spacing, float((span.prod() / self.config.grid_candidates) ** (1 / len(joints))))
+            spacing = max(
+                self.config.grid_spacing, float((span.prod() / self.config.grid_candidates) ** (1 / len(joints)))
+            )
             counts = [max(2, int(round(float(s / spacing))) + 1) for s in span]
             axes = [b + torch.linspace(0, 1, n, dtype=torch.float64) * s for b, s, n in zip(base, span, counts)]
             mesh = torch.stack(torch.meshgrid(*axes, indexing="ij"), -1).reshape(-1, len(joints)).to(middle)
@@ -450,13 +482,17 @@ class HandRetargeter:
         num_act = hand.num_joints
         middle = hand.joint_map.middle_numpy() if xp is np else hand.joint_map.middle()
         if init is not None:
-            start = _numpy_float64(init) if xp is np else torch.as_tensor(init, dtype=hand.dtype, device=hand.lower.device)
+            start = (
+                _numpy_float64(init) if xp is np else torch.as_tensor(init, dtype=hand.dtype, device=hand.lower.device)
+            )
             if tuple(start.shape) == (num_act,):
                 start = expand(start, (seqs, steps, num_act))
             elif tuple(start.shape) == batch + (steps, num_act):
                 start = start.reshape(seqs, steps, num_act)
             else:
-                raise ValueError(f"init must have shape ({num_act},) or {tuple(batch + (steps, num_act))}, got {tuple(start.shape)}")
+                raise ValueError(
+                    f"init must have shape ({num_act},) or {tuple(batch + (steps, num_act))}, got {tuple(start.shape)}"
+                )
             start = xp.where(xp.isfinite(start), start, middle)
         elif previous is not None:
             start = expand(previous.reshape(-1, 1, num_act), (seqs, steps, num_act))
@@ -500,7 +536,11 @@ class _Objective:
 
     def _rows(self, points, copies: int):
         xp = namespace(points)
-        target, weights = (self.target, self.weights) if copies == 1 else (concat([self.target] * copies, 0), concat([self.weights] * copies, 0))
+        target, weights = (
+            (self.target, self.weights)
+            if copies == 1
+            else (concat([self.target] * copies, 0), concat([self.weights] * copies, 0))
+        )
         return (xp.einsum("rk,nkc->nrc", self.terms, points[:, self.used]) - target) * weights[..., None], weights
 
     def __call__(self, q_flat, copies: int = 1):
@@ -564,7 +604,11 @@ def human_to_targets(
     if valid is not None:
         ok &= torch.as_tensor(valid, dtype=torch.bool)
     placeholder = torch.tensor([[0.0, 0, 0]] + [[0.0, 0, 0]] * 20, dtype=torch.float64)
-    placeholder[5], placeholder[9], placeholder[17] = torch.tensor([0.09, 0.02, 0.0]), torch.tensor([0.09, 0.0, 0.0]), torch.tensor([0.08, -0.04, 0.0])
+    placeholder[5], placeholder[9], placeholder[17] = (
+        torch.tensor([0.09, 0.02, 0.0]),
+        torch.tensor([0.09, 0.0, 0.0]),
+        torch.tensor([0.08, -0.04, 0.0]),
+    )
     safe = torch.where(ok[..., None, None], kp, placeholder)
     frame = hand_frame(safe, hand.side)
     local = apply_transform(invert_transform(frame), kp)
@@ -605,7 +649,9 @@ def ego48_to_targets(
         ok &= torch.as_tensor(valid, dtype=torch.bool)[..., side]
     factor = hand.human_scale() if scale is None else scale
     targets = torch.full(act.shape[:-1] + (21, 3), float("nan"), dtype=torch.float64)
-    targets[..., list(FINGERTIPS), :] = torch.where(ok[..., None, None], tips * factor, torch.full_like(tips, float("nan")))
+    targets[..., list(FINGERTIPS), :] = torch.where(
+        ok[..., None, None], tips * factor, torch.full_like(tips, float("nan"))
+    )
     return targets.to(hand.dtype), ok
 
 
@@ -636,4 +682,8 @@ def knuckle_aligned_targets(
     targets = robot_knuckles + ratio[..., None, None] * (local - human_knuckles.unsqueeze(-2))
     offset = human_knuckles - robot_knuckles
     nan = torch.full_like(targets, float("nan"))
-    return torch.where(ok[..., None, None], targets, nan).to(hand.dtype), ok, torch.where(ok[..., None], offset, nan[..., 0, :])
+    return (
+        torch.where(ok[..., None, None], targets, nan).to(hand.dtype),
+        ok,
+        torch.where(ok[..., None], offset, nan[..., 0, :]),
+    )

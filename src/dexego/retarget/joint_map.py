@@ -19,17 +19,25 @@ class JointMap(torch.nn.Module):
     never pushes a coupled joint past its own limit.
     """
 
-    def __init__(self, chain: KinematicChain, actuated: tuple[int, ...] | None = None, dtype: torch.dtype = torch.float32):
+    def __init__(
+        self, chain: KinematicChain, actuated: tuple[int, ...] | None = None, dtype: torch.dtype = torch.float32
+    ):
         super().__init__()
         self.chain = chain
         driven = {c.joint: c for c in chain.couplings}
         actuated = chain.independent_joints if actuated is None else tuple(actuated)
         for a in actuated:
             if a in driven:
-                raise InputError(chain.source, "actuated", f"joint {chain.joints[a].name!r} is driven by a coupling and cannot be actuated")
+                raise InputError(
+                    chain.source,
+                    "actuated",
+                    f"joint {chain.joints[a].name!r} is driven by a coupling and cannot be actuated",
+                )
         missing = [chain.joints[j].name for j in chain.independent_joints if j not in actuated]
         if missing:
-            raise InputError(chain.source, "actuated", f"free joint(s) neither actuated nor coupled: {', '.join(missing)}")
+            raise InputError(
+                chain.source, "actuated", f"free joint(s) neither actuated nor coupled: {', '.join(missing)}"
+            )
         self.actuated = actuated
         self.num_actuated = len(actuated)
         self.num_joints = len(chain.joints)
@@ -67,7 +75,9 @@ class JointMap(torch.nn.Module):
             if slope == 0:
                 continue
             dep, drv = joints[c.joint], joints[c.driver]
-            bounds = sorted(((dep.lower - dep.ref - offset) / slope + drv.ref, (dep.upper - dep.ref - offset) / slope + drv.ref))
+            bounds = sorted(
+                ((dep.lower - dep.ref - offset) / slope + drv.ref, (dep.upper - dep.ref - offset) / slope + drv.ref)
+            )
             i = position[c.driver]
             new_lower, new_upper = max(lower[i], bounds[0]), min(upper[i], bounds[1])
             if new_lower <= new_upper:

@@ -66,10 +66,15 @@ class ChainKinematics(torch.nn.Module):
         self.register_buffer("axis", axes.to(dtype))
         self.register_buffer("axis_skew", skew.to(dtype))
         self.register_buffer("axis_skew2", (skew @ skew).to(dtype))
-        self.register_buffer("anchor", torch.tensor(np.stack([j.anchor for j in chain.joints]) if chain.joints else np.zeros((0, 3)), dtype=dtype))
+        self.register_buffer(
+            "anchor",
+            torch.tensor(np.stack([j.anchor for j in chain.joints]) if chain.joints else np.zeros((0, 3)), dtype=dtype),
+        )
         self.register_buffer("ref", torch.tensor([j.ref for j in chain.joints], dtype=dtype))
         self.register_buffer("point_pos", torch.tensor(np.stack([p.pos for p in chain.points]), dtype=dtype))
-        self.register_buffer("point_rot", quat_to_matrix(torch.tensor(np.stack([p.quat for p in chain.points]), dtype=f64)).to(dtype))
+        self.register_buffer(
+            "point_rot", quat_to_matrix(torch.tensor(np.stack([p.quat for p in chain.points]), dtype=f64)).to(dtype)
+        )
         self.point_body = [p.body for p in chain.points]
         self.register_buffer("moves", torch.tensor(chain.ancestors_mask(), dtype=dtype))  # (P, J)
 
@@ -83,7 +88,12 @@ class ChainKinematics(torch.nn.Module):
         batch = q.shape[:-1]
         xp = namespace(q)
         const = numpy_buffers(self) if xp is np else dict(self.named_buffers(recurse=False))
-        body_rot, body_pos, axis_const, anchor_const = const["body_rot"], const["body_pos"], const["axis"], const["anchor"]
+        body_rot, body_pos, axis_const, anchor_const = (
+            const["body_rot"],
+            const["body_pos"],
+            const["axis"],
+            const["anchor"],
+        )
         axis_skew, axis_skew2 = const["axis_skew"], const["axis_skew2"]
         q = cast(q, body_rot)
         delta = q - const["ref"]
@@ -105,7 +115,11 @@ class ChainKinematics(torch.nn.Module):
                 joint_axis_world[j], joint_anchor_world[j] = axis_world, anchor
                 if self.joint_is_hinge[j]:
                     # rot @ (I + sin K + (1 - cos) K^2) with K constant: products with constant matrices batch well
-                    rot = rot + sin[..., j, None, None] * (rot @ axis_skew[j]) + one_minus_cos[..., j, None, None] * (rot @ axis_skew2[j])
+                    rot = (
+                        rot
+                        + sin[..., j, None, None] * (rot @ axis_skew[j])
+                        + one_minus_cos[..., j, None, None] * (rot @ axis_skew2[j])
+                    )
                     pos = anchor - (rot @ anchor_const[j][..., None])[..., 0]
                 else:
                     pos = pos + axis_world * delta[..., j, None]
@@ -114,7 +128,9 @@ class ChainKinematics(torch.nn.Module):
         rotations = xp.stack(rots, -3)
         translations = xp.stack(trans, -2)
         body_idx = self.point_body
-        points = (rotations[..., body_idx, :, :] @ const["point_pos"][..., None])[..., 0] + translations[..., body_idx, :]
+        points = (rotations[..., body_idx, :, :] @ const["point_pos"][..., None])[..., 0] + translations[
+            ..., body_idx, :
+        ]
         jac = axes = anchors = None
         if jacobian:
             axes = xp.stack(joint_axis_world, -2) if self.num_joints else xp.zeros_like(points[..., :0, :])

@@ -75,15 +75,26 @@ class LearnedRetargeter(torch.nn.Module):
         self.register_buffer("input_std", torch.ones(inputs))
 
     def forward(self, fingertips: torch.Tensor) -> torch.Tensor:
-        x = (fingertips.reshape(fingertips.shape[:-2] + (3 * self.num_tips,)).float() - self.input_mean) / self.input_std
+        x = (
+            fingertips.reshape(fingertips.shape[:-2] + (3 * self.num_tips,)).float() - self.input_mean
+        ) / self.input_std
         return self.lower + (self.upper - self.lower) * torch.sigmoid(self.net(x))
 
     def save(self, path: str | os.PathLike) -> None:
         """Write safetensors (weights + JSON metadata) through a temporary file."""
         path = Path(path)
-        meta = {"hidden": list(self.hidden), "joint_names": list(self.joint_names), "hand_name": self.hand_name, "num_tips": self.num_tips}
+        meta = {
+            "hidden": list(self.hidden),
+            "joint_names": list(self.joint_names),
+            "hand_name": self.hand_name,
+            "num_tips": self.num_tips,
+        }
         with atomic_file(path) as tmp:
-            save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(tmp), metadata={"dexego": json.dumps(meta)})
+            save_file(
+                {k: v.contiguous() for k, v in self.state_dict().items()},
+                str(tmp),
+                metadata={"dexego": json.dumps(meta)},
+            )
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> LearnedRetargeter:
@@ -105,7 +116,12 @@ class LearnedRetargeter(torch.nn.Module):
             if key not in tensors:
                 raise InputError(path, key, "missing tensor")
         model = cls(
-            tuple(meta["hidden"]), tensors["lower"], tensors["upper"], tuple(meta["joint_names"]), meta["hand_name"], meta.get("num_tips", 5)
+            tuple(meta["hidden"]),
+            tensors["lower"],
+            tensors["upper"],
+            tuple(meta["joint_names"]),
+            meta["hand_name"],
+            meta.get("num_tips", 5),
         )
         try:
             model.load_state_dict(tensors)
@@ -161,7 +177,9 @@ def train_learned_retargeter(
     return model, evaluate_learned_retargeter(model, hand, q_val, tips_val)
 
 
-def evaluate_learned_retargeter(model: LearnedRetargeter, hand: RobotHand, q: torch.Tensor, tips: torch.Tensor) -> dict[str, float]:
+def evaluate_learned_retargeter(
+    model: LearnedRetargeter, hand: RobotHand, q: torch.Tensor, tips: torch.Tensor
+) -> dict[str, float]:
     with torch.no_grad():
         pred = model(tips)
         reached = hand.fingertips(pred.to(hand.dtype)).float()

@@ -47,9 +47,13 @@ class MjChainKinematics:
         self.model = spec.compile()
         self.data = mujoco.MjData(self.model)
         model = self.model
-        self.joint_ids = np.array([mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, f"j{j}") for j in range(len(chain.joints))], dtype=int)
+        self.joint_ids = np.array(
+            [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_JOINT, f"j{j}") for j in range(len(chain.joints))], dtype=int
+        )
         self.qpos_address = model.jnt_qposadr[self.joint_ids].copy()
-        self.site_ids = np.array([mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, f"p{p}") for p in range(len(chain.points))], dtype=int)
+        self.site_ids = np.array(
+            [mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, f"p{p}") for p in range(len(chain.points))], dtype=int
+        )
         self.sites_in_order = bool((self.site_ids == np.arange(len(self.site_ids))).all())
         # MuJoCo orders degrees of freedom depth-first; the chain orders joints by body. dof -> chain joint:
         self.joint_of_dof = np.argsort(model.jnt_dofadr[self.joint_ids])
@@ -105,7 +109,9 @@ class OneFrameSolver:
         for joints, group_rows, candidates, table in retargeter._grids(np):
             coords = (np.asarray(group_rows)[:, None] * 3 + np.arange(3)).reshape(-1)
             # rows of the feature vector [known (R*3), -2 * target * known (R*3)] this group's table reads
-            self.grids.append((np.asarray(joints), np.concatenate([coords, rows * 3 + coords]), candidates[:, joints], table))
+            self.grids.append(
+                (np.asarray(joints), np.concatenate([coords, rows * 3 + coords]), candidates[:, joints], table)
+            )
         self.row_uses = (self.terms != 0).astype(np.float64)  # (R, K)
         # d residual rows / d used keypoints as one matrix: (R, K') applied to (K', 3 * J)
         self.num_used = len(self.used)

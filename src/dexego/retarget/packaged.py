@@ -26,24 +26,34 @@ from dexego.errors import InputError
 INSTALL_HINT = {"robosuite": "pip install --no-deps robosuite==1.5.2 (make install does this)"}
 
 
-def distribution_file(distribution: str, file: str, origin: str | os.PathLike | None = None, field: str = "description") -> Path:
+def distribution_file(
+    distribution: str, file: str, origin: str | os.PathLike | None = None, field: str = "description"
+) -> Path:
     """The absolute path of ``file`` (as listed in the distribution's RECORD) inside the installed ``distribution``."""
     hint = INSTALL_HINT.get(distribution, f"pip install --no-deps {distribution}")
     try:
         dist = importlib.metadata.distribution(distribution)
     except importlib.metadata.PackageNotFoundError:
-        raise InputError(origin, field, f"the Python distribution {distribution!r} is not installed; install its files with: {hint}") from None
+        raise InputError(
+            origin, field, f"the Python distribution {distribution!r} is not installed; install its files with: {hint}"
+        ) from None
     wanted = file.replace("\\", "/").lstrip("/")
     listed = {str(p).replace("\\", "/") for p in dist.files or ()}
     if wanted not in listed:
         raise InputError(origin, field, f"{distribution} {dist.version} has no file {wanted!r}")
     path = Path(dist.locate_file(wanted)).resolve()
     if not path.is_file():
-        raise InputError(origin, field, f"{distribution} {dist.version} lists {wanted!r} but the file is missing at {path}; reinstall: {hint}")
+        raise InputError(
+            origin,
+            field,
+            f"{distribution} {dist.version} lists {wanted!r} but the file is missing at {path}; reinstall: {hint}",
+        )
     return path
 
 
-def resolve_description(value: Any, origin: str | os.PathLike, base_dir: Path | None, field: str = "description") -> str:
+def resolve_description(
+    value: Any, origin: str | os.PathLike, base_dir: Path | None, field: str = "description"
+) -> str:
     """A description entry (a path relative to ``base_dir``, or ``{distribution: D, file: F}``) -> an absolute path."""
     if isinstance(value, dict):
         if set(value) != {"distribution", "file"} or not all(isinstance(v, str) for v in value.values()):

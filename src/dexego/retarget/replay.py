@@ -36,7 +36,11 @@ class ReplayResult:
 
 
 def human_to_robot_actions(
-    robot: Robot, keypoints_world: np.ndarray, hand_valid: np.ndarray, config: HandRetargetConfig | None = None, anchor: str = "knuckles"
+    robot: Robot,
+    keypoints_world: np.ndarray,
+    hand_valid: np.ndarray,
+    config: HandRetargetConfig | None = None,
+    anchor: str = "knuckles",
 ) -> tuple[np.ndarray, float]:
     """World keypoints (T, 2, 21, 3) -> (T, 2 * (9 + A)) end-effector actions (world frame), mean fingertip error (m).
 
@@ -71,7 +75,13 @@ def human_to_robot_actions(
 
 
 def replay_task(
-    task: str, seed: int, room: int = 1, table: int = 1, robot: Robot | str = "h1_inspire", settle_steps: int = 60, anchor: str = "knuckles"
+    task: str,
+    seed: int,
+    room: int = 1,
+    table: int = 1,
+    robot: Robot | str = "h1_inspire",
+    settle_steps: int = 60,
+    anchor: str = "knuckles",
 ) -> ReplayResult:
     """Record the human expert on ``task`` (physics only), retarget it, replay it on the robot.
 
@@ -98,4 +108,6 @@ def replay_task(
                 break
     finally:
         env.close()
-    return ReplayResult(task, seed, bool(human["success"]), bool(info["success"]), steps, error * 1000, dict(info.get("subtasks", {})))
+    return ReplayResult(
+        task, seed, bool(human["success"]), bool(info["success"]), steps, error * 1000, dict(info.get("subtasks", {}))
+    )

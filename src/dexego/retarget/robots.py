@@ -43,7 +43,11 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
     builtin = BUILTIN_DIR / f"{name_or_path}.yaml"
     if builtin.is_file():
         return builtin
-    raise InputError(None, "robot", f"unknown robot {str(name_or_path)!r}; built-in: {', '.join(builtin_names())}, or give a .yaml file")
+    raise InputError(
+        None,
+        "robot",
+        f"unknown robot {str(name_or_path)!r}; built-in: {', '.join(builtin_names())}, or give a .yaml file",
+    )
 
 
 @dataclass
@@ -121,7 +125,9 @@ def _camera_pose(model: mujoco.MjModel, root: str, camera: str, path: Path) -> t
     body = data.body(root)
 
     world_from_root = make_transform(body.xmat.reshape(3, 3), body.xpos)
-    world_from_camera = make_transform(data.cam_xmat[cid].reshape(3, 3), data.cam_xpos[cid]) @ np.diag([1.0, -1.0, -1.0, 1.0])
+    world_from_camera = make_transform(data.cam_xmat[cid].reshape(3, 3), data.cam_xpos[cid]) @ np.diag(
+        [1.0, -1.0, -1.0, 1.0]
+    )
     return torch.tensor(invert_transform(world_from_root) @ world_from_camera)
 
 
@@ -130,7 +136,9 @@ def robot_action_config(name_or_path: str | os.PathLike) -> RobotActionConfig:
     ``actuated`` order) with their limits, named as the robot."""
     robot = load_robot(name_or_path)
     if not robot.hands:
-        raise InputError(resolve(name_or_path), "hands", "the robot has no hands: its action space would hold no joints")
+        raise InputError(
+            resolve(name_or_path), "hands", "the robot has no hands: its action space would hold no joints"
+        )
     fields: dict = {"name": robot.name, "description": str(name_or_path)}
     for side in SIDES:
         hand = robot.hands.get(side)

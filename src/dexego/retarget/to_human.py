@@ -55,11 +55,17 @@ def robot_to_ego48(
     """
     for hand in hands:
         if len(hand.tip_indices) != len(FINGERTIPS):
-            raise InputError(hand.spec.origin, "keypoints", f"ego48 needs five fingertips; hand {hand.name!r} maps {len(hand.tip_indices)}")
+            raise InputError(
+                hand.spec.origin,
+                "keypoints",
+                f"ego48 needs five fingertips; hand {hand.name!r} maps {len(hand.tip_indices)}",
+            )
     keypoints = robot_keypoints_world(hands, joints, world_from_wrist, human_scale)
     finite = torch.isfinite(keypoints[..., [0, 5, 9, 17, *FINGERTIPS], :]).all(-1).all(-1)
     valid_t = finite if valid is None else torch.as_tensor(valid, dtype=torch.bool) & finite
-    action = keypoints_to_action(keypoints.numpy(), np.asarray(world_from_camera, dtype=np.float64), valid_t.numpy(), "ego48")
+    action = keypoints_to_action(
+        keypoints.numpy(), np.asarray(world_from_camera, dtype=np.float64), valid_t.numpy(), "ego48"
+    )
     return action.astype(np.float32)
 
 
@@ -134,7 +140,9 @@ def robot_to_mano_action(
     """
     joints = torch.as_tensor(joints, dtype=torch.float64)
     camera_from_wrist = torch.as_tensor(camera_from_wrist, dtype=torch.float64)
-    valid_t = torch.ones(joints.shape[:-1], dtype=torch.bool) if valid is None else torch.as_tensor(valid, dtype=torch.bool)
+    valid_t = (
+        torch.ones(joints.shape[:-1], dtype=torch.bool) if valid is None else torch.as_tensor(valid, dtype=torch.bool)
+    )
     poses, pcas, errors = [], [], []
     for side, (hand, mano) in enumerate(zip(hands, manos)):
         ok = valid_t[..., side] & torch.isfinite(joints[..., side, :]).all(-1)

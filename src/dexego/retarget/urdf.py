@@ -95,16 +95,26 @@ def hand_to_urdf(hand: RobotHand) -> str:
                 _origin(joint, np.eye(3), spec.anchor - previous_anchor)
             ET.SubElement(joint, "axis", xyz=_fmt(spec.axis))
             if limited or spec.kind != HINGE:
-                ET.SubElement(joint, "limit", lower=f"{spec.lower:.9g}", upper=f"{spec.upper:.9g}", effort="10", velocity="10")
+                ET.SubElement(
+                    joint, "limit", lower=f"{spec.lower:.9g}", upper=f"{spec.upper:.9g}", effort="10", velocity="10"
+                )
             parent_link, previous_anchor = link_name, spec.anchor
         offset[b] = previous_anchor
         link_of[b] = name
     for coupling in chain.couplings:
         coefficients = list(coupling.coefficients) + [0.0] * 2
         if any(abs(c) > 0 for c in coefficients[2:]):
-            raise ValueError(f"joint {chain.joints[coupling.joint].name!r} has a nonlinear coupling, which URDF cannot express")
+            raise ValueError(
+                f"joint {chain.joints[coupling.joint].name!r} has a nonlinear coupling, which URDF cannot express"
+            )
         joint = robot.find(f"joint[@name='{chain.joints[coupling.joint].name}']")
-        ET.SubElement(joint, "mimic", joint=chain.joints[coupling.driver].name, multiplier=f"{coefficients[1]:.9g}", offset=f"{coefficients[0]:.9g}")
+        ET.SubElement(
+            joint,
+            "mimic",
+            joint=chain.joints[coupling.driver].name,
+            multiplier=f"{coefficients[1]:.9g}",
+            offset=f"{coefficients[0]:.9g}",
+        )
     for point in chain.points:
         name = point.name
         _link(robot, name)

@@ -35,7 +35,9 @@ def change_chunk_frame(chunk: np.ndarray, space: Any, target_from_source: np.nda
     rotation, translation = transform[:3, :3], transform[:3, 3]
     values = np.asarray(chunk, dtype=np.float64)
     if values.shape[-1] != space.dim:
-        raise InputError(None, "actions", f"chunk has {values.shape[-1]} dims, action space {space.name!r} has {space.dim}")
+        raise InputError(
+            None, "actions", f"chunk has {values.shape[-1]} dims, action space {space.name!r} has {space.dim}"
+        )
     out = values.copy()
     for side in SIDES:
         present = (np.abs(values[..., space.hand_slice(side)]).sum(-1) > 0)[..., None]

@@ -71,7 +71,9 @@ class ChunkingConfig:
             return np.full(dim, self.arm_decay)
         decay = ensemble_decay(self.action_space, self.arm_decay, self.hand_decay)
         if decay.shape[0] != dim:
-            raise InputError(None, "actions", f"chunk has {dim} dims but action space {self.action_space!r} has {decay.shape[0]}")
+            raise InputError(
+                None, "actions", f"chunk has {dim} dims but action space {self.action_space!r} has {decay.shape[0]}"
+            )
         return decay
 
 
@@ -115,7 +117,9 @@ class TemporalEnsembler:
         self._forget_before(step)
         proposals = [chunk[step - start] for start, chunk in self._chunks if start <= step]
         if not proposals:
-            raise InputError(None, "actions", f"no chunk covers step {step}: chunks are shorter than the re-query interval")
+            raise InputError(
+                None, "actions", f"no chunk covers step {step}: chunks are shorter than the re-query interval"
+            )
         stacked = np.stack(proposals)  # (n, D), oldest first
         rank = np.arange(len(proposals), dtype=np.float64)
         if self.favour == "newest":
@@ -171,7 +175,9 @@ class ChunkedPolicy:
         camera_pose: CameraPose | None = None,
     ):
         if camera_pose is not None and config.action_space is None:
-            raise ConfigError("chunking: camera_pose needs an action_space, to know which dimensions are the wrist poses")
+            raise ConfigError(
+                "chunking: camera_pose needs an action_space, to know which dimensions are the wrist poses"
+            )
         self.source = source
         self.config = config
         self.observation_fn = observation_fn

@@ -95,7 +95,9 @@ class PolicyClient:
                 self._ensure_connected()
                 limit = (self._metadata or {}).get("max_message_bytes")
                 if isinstance(limit, int) and len(payload) > limit:
-                    raise InputError("observation", None, f"message of {len(payload)} bytes exceeds the server's limit of {limit}")
+                    raise InputError(
+                        "observation", None, f"message of {len(payload)} bytes exceeds the server's limit of {limit}"
+                    )
                 try:
                     self._ws.send(payload)
                     reply = self._ws.recv(timeout=self.config.response_timeout_s)
@@ -105,9 +107,13 @@ class PolicyClient:
                 except ConnectionClosed as exc:
                     self._drop()
                     if exc.rcvd is not None and exc.rcvd.code in _REFUSALS:
-                        raise ServerError(f"{self.url}: server closed the connection: {exc.rcvd.code} {exc.rcvd.reason}") from None
+                        raise ServerError(
+                            f"{self.url}: server closed the connection: {exc.rcvd.code} {exc.rcvd.reason}"
+                        ) from None
                     if attempt == self.config.retries:
-                        raise ServerUnavailable(f"{self.url}: connection lost and {self.config.retries} reconnects failed") from None
+                        raise ServerUnavailable(
+                            f"{self.url}: connection lost and {self.config.retries} reconnects failed"
+                        ) from None
                     time.sleep(self.config.retry_delay_s * 2**attempt)
                     continue
                 if isinstance(reply, str):  # the server's error text; it closes the connection after it
@@ -133,14 +139,16 @@ class PolicyClient:
         for attempt in range(self.config.retries + 1):
             stack = contextlib.ExitStack()  # websockets >= 17 wants connect() entered as a context
             try:
-                ws = stack.enter_context(connect(
-                    self.url,
-                    compression=None,
-                    max_size=self.config.max_reply_bytes,
-                    open_timeout=self.config.open_timeout_s,
-                    additional_headers=headers,
-                    proxy=None,  # never route robot traffic through an environment proxy
-                ))
+                ws = stack.enter_context(
+                    connect(
+                        self.url,
+                        compression=None,
+                        max_size=self.config.max_reply_bytes,
+                        open_timeout=self.config.open_timeout_s,
+                        additional_headers=headers,
+                        proxy=None,  # never route robot traffic through an environment proxy
+                    )
+                )
             except InvalidStatus as exc:
                 status = exc.response.status_code
                 if status == 401:

@@ -88,8 +88,10 @@ def _parse_dtype(value: Any, where: str) -> np.dtype:
 def _decode_ndarray(obj: dict, keys: _Keys) -> np.ndarray:
     dtype = _parse_dtype(obj.get(keys.dtype), "__ndarray__.dtype")
     shape = obj.get(keys.shape)
-    if not isinstance(shape, list) or len(shape) > _MAX_NDIM or not all(
-        isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
+    if (
+        not isinstance(shape, list)
+        or len(shape) > _MAX_NDIM
+        or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
     ):
         raise InputError(None, "__ndarray__.shape", f"shape must be a list of at most {_MAX_NDIM} non-negative ints")
     data = obj.get(keys.data)
@@ -98,7 +100,9 @@ def _decode_ndarray(obj: dict, keys: _Keys) -> np.ndarray:
     expected = math.prod(shape) * dtype.itemsize
     if len(data) != expected:
         raise InputError(
-            None, "__ndarray__.data", f"{len(data)} bytes do not match shape {tuple(shape)} of {dtype.str} ({expected} bytes)"
+            None,
+            "__ndarray__.data",
+            f"{len(data)} bytes do not match shape {tuple(shape)} of {dtype.str} ({expected} bytes)",
         )
     # A writable copy: callers (torch.from_numpy) expect to own the memory.
     return np.frombuffer(data, dtype=dtype).reshape(shape).copy()

@@ -202,9 +202,13 @@ class PolicyServer:
             return connection.respond(http.HTTPStatus.OK, "OK\n")
         if self.config.api_key is not None and not _api_key_matches(request.headers, self.config.api_key):
             self.requests_rejected += 1
-            return connection.respond(http.HTTPStatus.UNAUTHORIZED, "missing or wrong API key (send 'Authorization: Api-Key <key>')\n")
+            return connection.respond(
+                http.HTTPStatus.UNAUTHORIZED, "missing or wrong API key (send 'Authorization: Api-Key <key>')\n"
+            )
         if len(self._slots) >= self.config.max_clients:
-            return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, f"server full ({self.config.max_clients} clients)\n")
+            return connection.respond(
+                http.HTTPStatus.SERVICE_UNAVAILABLE, f"server full ({self.config.max_clients} clients)\n"
+            )
         # The slot is taken now (so that concurrent handshakes cannot overshoot) and freed when the connection ends,
         # however it ends (handler done, handshake failed, peer gone).
         self._slots.add(connection)
@@ -233,7 +237,11 @@ class PolicyServer:
                 try:
                     observation = self._parse(message)
                     del message  # held no longer than needed: the decoded observation replaces it
-                    reply = observation if isinstance(observation, bytes) else await self._answer(observation, prev_total_ms)
+                    reply = (
+                        observation
+                        if isinstance(observation, bytes)
+                        else await self._answer(observation, prev_total_ms)
+                    )
                 except _Refusal as refusal:
                     self.requests_rejected += 1
                     await _fail(ws, refusal)
@@ -258,7 +266,9 @@ class PolicyServer:
             if self.observation_spec is not None:
                 self.observation_spec.validate(observation)
             elif not isinstance(observation, dict):
-                raise InputError("observation", None, f"expected a map of named entries, got {type(observation).__name__}")
+                raise InputError(
+                    "observation", None, f"expected a map of named entries, got {type(observation).__name__}"
+                )
         except InputError as exc:
             raise _bad_observation(exc) from None
         return observation
@@ -334,7 +344,9 @@ class PolicyServer:
         if isinstance(error, InputError):  # the policy's own input checks: still the client's observation at fault
             return _bad_observation(error)
         if isinstance(error, NonFiniteActions):
-            return _Refusal(f"dexego serve: non-finite actions: {error}", CloseCode.INTERNAL_ERROR, "non-finite actions")
+            return _Refusal(
+                f"dexego serve: non-finite actions: {error}", CloseCode.INTERNAL_ERROR, "non-finite actions"
+            )
         error_id = next(self._error_ids)
         log.error("inference failed (error %d)", error_id, exc_info=error)
         return _Refusal(f"dexego serve: inference failed: {type(error).__name__} (error {error_id} in the server log)",
@@ -355,7 +367,9 @@ class PolicyServer:
                 try:
                     chunks = self._call_policy(_stack([observations[i] for i in members]), batch=len(members))
                 except Exception:  # run them one by one: only the observation at fault fails
-                    log.debug("batched inference failed; running the %d observations one by one", len(members), exc_info=True)
+                    log.debug(
+                        "batched inference failed; running the %d observations one by one", len(members), exc_info=True
+                    )
                 else:
                     for i, chunk in zip(members, chunks):
                         results[i] = _finite_or_error(chunk)
@@ -373,7 +387,11 @@ class PolicyServer:
             actions = actions.detach().cpu().numpy()
         actions = np.asarray(actions)
         want = (2, 3) if batch is None else (3,)
-        if actions.dtype.kind not in "fiu" or actions.ndim not in want or (batch is not None and actions.shape[0] != batch):
+        if (
+            actions.dtype.kind not in "fiu"
+            or actions.ndim not in want
+            or (batch is not None and actions.shape[0] != batch)
+        ):
             raise ValueError(f"policy returned actions of dtype {actions.dtype} and shape {actions.shape}; "
                              f"expected {'(H, D)' if batch is None else f'({batch}, H, D)'} numbers")  # fmt: skip
         return actions
@@ -383,7 +401,10 @@ class PolicyServer:
     async def start(self) -> Server:
         """Start listening (inside a running event loop) and return the websockets Server."""
         if not is_loopback(self.config.host) and self.config.api_key is None:
-            log.warning("serving on %s without an API key: anyone who can reach this address can drive the policy", self.config.host)
+            log.warning(
+                "serving on %s without an API key: anyone who can reach this address can drive the policy",
+                self.config.host,
+            )
         server = await serve(
             self._handle,
             self.config.host,
@@ -431,7 +452,9 @@ async def _fail(ws: ServerConnection, refusal: _Refusal) -> None:
 def _finite_or_error(actions: np.ndarray) -> np.ndarray:
     if actions.dtype.kind == "f" and not np.isfinite(actions).all():
         bad = int(np.size(actions) - np.count_nonzero(np.isfinite(actions)))
-        raise NonFiniteActions(f"the policy's actions for this observation hold {bad} NaN or infinite values; none were sent")
+        raise NonFiniteActions(
+            f"the policy's actions for this observation hold {bad} NaN or infinite values; none were sent"
+        )
     return actions
 
 
@@ -548,4 +571,6 @@ def run_server(server: PolicyServer, on_ready: callable | None = None) -> None:
     except KeyboardInterrupt:
         pass
     except OSError as exc:  # the address is taken or not ours
-        raise ConfigError(f"serve: cannot listen on {server.config.host}:{server.config.port}: {exc.strerror or exc}") from exc
+        raise ConfigError(
+            f"serve: cannot listen on {server.config.host}:{server.config.port}: {exc.strerror or exc}"
+        ) from exc

@@ -63,13 +63,17 @@ class ObservationSpec:
         for field in self.fields:
             if field.name not in observation:
                 if field.required:
-                    raise InputError("observation", field.name, f"missing (required keys: {', '.join(self.required_keys)})")
+                    raise InputError(
+                        "observation", field.name, f"missing (required keys: {', '.join(self.required_keys)})"
+                    )
                 continue
             field.check(observation[field.name])
         if not self.allow_extra_keys:
             extra = sorted(set(observation) - {f.name for f in self.fields})
             if extra:
-                raise InputError("observation", extra[0], f"unexpected key (known: {', '.join(f.name for f in self.fields)})")
+                raise InputError(
+                    "observation", extra[0], f"unexpected key (known: {', '.join(f.name for f in self.fields)})"
+                )
         for check in self.checks:
             check(observation)
         return observation
@@ -105,38 +109,54 @@ def check_dexego_values(observation: dict) -> None:
     images = _unbatched(observation["images"], 4)
     frames, _, height, width = images.shape
     if frames == 0 or height == 0 or width == 0:
-        raise InputError("observation", "images", f"empty: shape {images.shape} (at least one frame of at least 1 x 1 pixels)")
+        raise InputError(
+            "observation", "images", f"empty: shape {images.shape} (at least one frame of at least 1 x 1 pixels)"
+        )
     if images.dtype != np.uint8:
         if images.dtype.kind != "f":
             raise InputError("observation", "images", f"expected uint8 (0..255) or float in [0, 1], got {images.dtype}")
         low, high = float(images.min()), float(images.max())
         if not (0.0 <= low and high <= 1.0):  # NaN fails too
-            raise InputError("observation", "images", f"float images must hold values in [0, 1], got {low:g} to {high:g}")
+            raise InputError(
+                "observation", "images", f"float images must hold values in [0, 1], got {low:g} to {high:g}"
+            )
     fov = _unbatched(observation["fov"], 1)
     if not ((fov > 0) & (fov < math.pi)).all():
-        raise InputError("observation", "fov", f"each field of view must be in (0, pi) radians, got {np.round(fov, 4).tolist()}")
+        raise InputError(
+            "observation", "fov", f"each field of view must be in (0, pi) radians, got {np.round(fov, 4).tolist()}"
+        )
     if "intrinsics" in observation:
         fx, fy, _, _ = _unbatched(observation["intrinsics"], 1).tolist()
         if not (fx > 0 and fy > 0):
-            raise InputError("observation", "intrinsics", f"focal lengths fx, fy must be positive pixels, got {fx:g}, {fy:g}")
+            raise InputError(
+                "observation", "intrinsics", f"focal lengths fx, fy must be positive pixels, got {fx:g}, {fy:g}"
+            )
     if "image_mask" in observation:
         mask = _unbatched(observation["image_mask"], 1)
         if mask.shape != (frames,):
-            raise InputError("observation", "image_mask", f"expected one entry per frame ({frames}), got shape {mask.shape}")
+            raise InputError(
+                "observation", "image_mask", f"expected one entry per frame ({frames}), got shape {mask.shape}"
+            )
         if not mask[-1]:
             raise InputError("observation", "image_mask", "the current (last) frame must be a real frame")
     state = _unbatched(observation["state"], 1)
     valid = _unbatched(observation["state_valid"], 1)
     if state.shape[0] % 2:
-        raise InputError("observation", "state", f"expected left then right hand (an even size), got {state.shape[0]} values")
+        raise InputError(
+            "observation", "state", f"expected left then right hand (an even size), got {state.shape[0]} values"
+        )
     for hand, (name, values) in enumerate(zip(("left", "right"), np.split(state, 2))):
         if not valid[hand]:
             continue
         if not np.isfinite(values).all():
             raise InputError("observation", "state", f"NaN or inf in the {name} hand, which state_valid marks valid")
         if np.abs(values).max(initial=0.0) > MAX_STATE_ABS:
-            raise InputError("observation", "state", f"the {name} hand holds {np.abs(values).max():g}, beyond the sane range "
-                                                     f"of +-{MAX_STATE_ABS:g} (metres, radians)")
+            raise InputError(
+                "observation",
+                "state",
+                f"the {name} hand holds {np.abs(values).max():g}, beyond the sane range "
+                f"of +-{MAX_STATE_ABS:g} (metres, radians)",
+            )
 
 
 def dexego_observation_spec(action_dim: int | None = None) -> ObservationSpec:

@@ -65,7 +65,9 @@ def check_looks(looks) -> tuple[Look, ...]:
 
 def check_data_seed(seed: int) -> None:
     if not 0 <= seed <= MAX_DATA_SEED:
-        raise ConfigError(f"demonstration seed must be in 0..{MAX_DATA_SEED} (larger seeds are evaluation seeds), got {seed}")
+        raise ConfigError(
+            f"demonstration seed must be in 0..{MAX_DATA_SEED} (larger seeds are evaluation seeds), got {seed}"
+        )
 
 
 def _check_embodiment(embodiment: str) -> None:
@@ -73,7 +75,9 @@ def _check_embodiment(embodiment: str) -> None:
         raise ConfigError(f"unknown embodiment {embodiment!r}; valid: {', '.join(EMBODIMENTS)}")
 
 
-def _run(task: str, seed: int, room: int, table: int, embodiment: str, render: bool, image_size: int = 224, env=None) -> dict:
+def _run(
+    task: str, seed: int, room: int, table: int, embodiment: str, render: bool, image_size: int = 224, env=None
+) -> dict:
     if embodiment == "human":
         from dexego.sim.human_demos import run_human_attempt, run_human_episode
 
@@ -91,8 +95,9 @@ def _episode(task: str, rollout: dict, embodiment: str):
     return to_episode(task, rollout)
 
 
-
-def run_expert_episode(task: str, seed: int, room: int, table: int, render: bool = True, image_size: int = 224, env=None) -> dict:
+def run_expert_episode(
+    task: str, seed: int, room: int, table: int, render: bool = True, image_size: int = 224, env=None
+) -> dict:
     """One expert rollout; returns its arrays (frames only when rendering) and whether it succeeded."""
     from dexego.sim.env import HumanoidTaskEnv
     from dexego.sim.expert import ScriptedExpert
@@ -155,8 +160,13 @@ def to_episode(task: str, rollout: dict):
         robot_action=rollout["robot_action"],
         robot_state_names=state_names(),
         robot_action_names=action_names("ee"),
-        metadata={"task": t.name, "seed": int(rollout["seed"]), "room": int(rollout["room"]), "table": int(rollout["table"]),
-                  **({"plan": rollout["plan"]} if "plan" in rollout else {})},
+        metadata={
+            "task": t.name,
+            "seed": int(rollout["seed"]),
+            "room": int(rollout["room"]),
+            "table": int(rollout["table"]),
+            **({"plan": rollout["plan"]} if "plan" in rollout else {}),
+        },
     )
 
 
@@ -264,7 +274,9 @@ def record_demos(
                 for r in results:
                     if r["success"] and existing + written < episodes:
                         episode = _episode(name, r, embodiment)
-                        episode = dataclasses.replace(episode, metadata={**episode.metadata, "base_seed": seed, "attempt": attempt})
+                        episode = dataclasses.replace(
+                            episode, metadata={**episode.metadata, "base_seed": seed, "attempt": attempt}
+                        )
                         writer.add_episode(episode)
                         written += 1
                     attempt += 1

@@ -85,7 +85,13 @@ class TaskEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array"], "render_fps": 30}
     embodiment: str = ""
 
-    def __init__(self, task: str | Task = "Push-Box", config: EnvConfig | None = None, render_mode: str | None = None, **overrides):
+    def __init__(
+        self,
+        task: str | Task = "Push-Box",
+        config: EnvConfig | None = None,
+        render_mode: str | None = None,
+        **overrides,
+    ):
         config = replace(config or EnvConfig(), **overrides)
         self.task: Task = get_task(task) if isinstance(task, str) else task
         self.config = config
@@ -93,7 +99,9 @@ class TaskEnv(gym.Env):
         self.timestep = config.timestep or self.task.timestep
         self.substeps = int(round(1.0 / (config.control_hz * self.timestep)))
         self.horizon = config.horizon or self.task.horizon
-        self.model = mujoco.MjModel.from_xml_string(scene_xml(self.task.scene(), self.timestep, self.task.name, self._embodiment_xml()))
+        self.model = mujoco.MjModel.from_xml_string(
+            scene_xml(self.task.scene(), self.timestep, self.task.name, self._embodiment_xml())
+        )
         self.data = mujoco.MjData(self.model)
         self._init_task_indices()
         self._init_embodiment()
@@ -145,7 +153,9 @@ class TaskEnv(gym.Env):
         self.object_body_ids = np.array([m.body(b).id for b in self.task.object_bodies], dtype=np.int64)
         self.object_joint_adr = np.array([m.joint(j).qposadr[0] for j in self.task.object_joints], dtype=np.int64)
         self.camera_id = m.camera("ego").id
-        self.tip_geoms = [{m.geom(self._tip_geom_name(s, f)).id: k for k, f in enumerate(FINGERTIP_ORDER)} for s in SIDES]
+        self.tip_geoms = [
+            {m.geom(self._tip_geom_name(s, f)).id: k for k, f in enumerate(FINGERTIP_ORDER)} for s in SIDES
+        ]
         hand_root = [m.body(f"{s}_hand").id for s in SIDES]
         self.geom_hand = np.full(m.ngeom, -1)
         for g in range(m.ngeom):
@@ -213,7 +223,12 @@ class TaskEnv(gym.Env):
         reason = self._divergence()
         if reason is not None:
             self._failed = reason
-            log.warning("%s: simulation diverged at step %d (%s); episode ends as a failure", self.task.name, self._steps, reason)
+            log.warning(
+                "%s: simulation diverged at step %d (%s); episode ends as a failure",
+                self.task.name,
+                self._steps,
+                reason,
+            )
             info = self._info(tuple(False for _ in self.task.subtasks))
             info["failure_reason"] = reason
             return self._observation(safe=True), 0.0, True, False, info
@@ -232,7 +247,11 @@ class TaskEnv(gym.Env):
         except (TypeError, ValueError) as exc:
             raise InputError(None, "action", f"not a numeric array: {exc}") from exc
         if action.shape != (self.action_dim,):
-            raise InputError(None, "action", f"expected shape ({self.action_dim},) for action_mode={self.config.action_mode!r}, got {action.shape}")
+            raise InputError(
+                None,
+                "action",
+                f"expected shape ({self.action_dim},) for action_mode={self.config.action_mode!r}, got {action.shape}",
+            )
         if not np.isfinite(action).all():
             bad = np.flatnonzero(~np.isfinite(action)).tolist()
             raise InputError(None, "action", f"contains NaN or inf at indices {bad}")
@@ -250,7 +269,9 @@ class TaskEnv(gym.Env):
 
     def ee_action(self, pos: np.ndarray, rot: np.ndarray, hand: np.ndarray) -> np.ndarray:
         """Build a 30-D action from wrist positions (2, 3), rotations (2, 3, 3) and hand joints (2, 6)."""
-        return np.concatenate([np.asarray(pos).reshape(2, 3), matrix_to_rot6d(np.asarray(rot)), np.asarray(hand).reshape(2, 6)], axis=1).ravel()
+        return np.concatenate(
+            [np.asarray(pos).reshape(2, 3), matrix_to_rot6d(np.asarray(rot)), np.asarray(hand).reshape(2, 6)], axis=1
+        ).ravel()
 
     def _divergence(self) -> str | None:
         if not (np.isfinite(self.data.qpos).all() and np.isfinite(self.data.qvel).all()):
@@ -277,7 +298,9 @@ class TaskEnv(gym.Env):
         )
 
     def ee_poses(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.data.site_xpos[self.wrist_sites].copy(), self.data.site_xmat[self.wrist_sites].reshape(2, 3, 3).copy()
+        return self.data.site_xpos[self.wrist_sites].copy(), self.data.site_xmat[self.wrist_sites].reshape(
+            2, 3, 3
+        ).copy()
 
     def contact_forces(self) -> np.ndarray:
         """(2, 6) contact normal force magnitudes per hand: five fingertip segments, then all the rest of the hand."""
@@ -314,7 +337,11 @@ class TaskEnv(gym.Env):
             s = self.config.image_size
             self._renderer = mujoco.Renderer(self.model, s, s)
             self._scene_option = mujoco.MjvOption()
-            for flag in (mujoco.mjtRndFlag.mjRND_SHADOW, mujoco.mjtRndFlag.mjRND_REFLECTION, mujoco.mjtRndFlag.mjRND_SKYBOX):
+            for flag in (
+                mujoco.mjtRndFlag.mjRND_SHADOW,
+                mujoco.mjtRndFlag.mjRND_REFLECTION,
+                mujoco.mjtRndFlag.mjRND_SKYBOX,
+            ):
                 self._renderer.scene.flags[flag] = 0
         self._renderer.update_scene(self.data, camera=self.camera_id, scene_option=self._scene_option)
         return self._renderer.render().copy()
@@ -335,7 +362,10 @@ class TaskEnv(gym.Env):
             "instruction": self.task.instruction,
         }
         if safe:
-            obs = {k: (np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0) if isinstance(v, np.ndarray) else v) for k, v in obs.items()}
+            obs = {
+                k: (np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0) if isinstance(v, np.ndarray) else v)
+                for k, v in obs.items()
+            }
         if self.config.render:
             obs["image"] = self.render() if not safe else np.zeros((self.config.image_size,) * 2 + (3,), np.uint8)
         return obs
@@ -387,7 +417,9 @@ class HumanoidTaskEnv(TaskEnv):
         self.arm_high = np.array([[m.jnt_range[m.joint(f"{s}_{j}").id][1] for j in ARM_JOINTS] for s in SIDES])
         self.robot_qpos = np.concatenate([self.arm_qpos.ravel(), self.hand_qpos.ravel()])
         self.ik = ArmIK(self.model, rest_posture=np.tile(_REST_GUESS, (2, 1)))
-        self.home_q = self.ik.solve(np.tile(_REST_GUESS, (2, 1)), HOME_POS, np.stack([PALM_DOWN, PALM_DOWN]), iterations=300)
+        self.home_q = self.ik.solve(
+            np.tile(_REST_GUESS, (2, 1)), HOME_POS, np.stack([PALM_DOWN, PALM_DOWN]), iterations=300
+        )
         self.ik.rest = self.home_q.copy()
         self._keypoints = HandKeypointReader(self.model)
         self._q_cmd = self.home_q.copy()

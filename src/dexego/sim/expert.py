@@ -68,13 +68,20 @@ class ScriptedExpert:
     def act(self, observation: dict) -> np.ndarray:
         if self._follower is None:
             ee = np.asarray(observation["ee_pose"], dtype=np.float64)
-            start = Waypoint(0.0, ee[:, :3].copy(), rot6d_to_matrix(ee[:, 3:]), np.asarray(observation["hand_joint_pos"], dtype=np.float64).copy())
+            start = Waypoint(
+                0.0,
+                ee[:, :3].copy(),
+                rot6d_to_matrix(ee[:, 3:]),
+                np.asarray(observation["hand_joint_pos"], dtype=np.float64).copy(),
+            )
             self._stage = 0
             self._follower = WaypointFollower(start, self.task.expert_plan(observation, self._rng(0)))
         elif self._step >= self._follower.total and self._stage + 1 < self.task.expert_stages:
             self._stage += 1
             start = self._follower.final
-            self._follower = WaypointFollower(start, self.task.expert_stage_plan(self._stage, observation, self._rng(self._stage), start))
+            self._follower = WaypointFollower(
+                start, self.task.expert_stage_plan(self._stage, observation, self._rng(self._stage), start)
+            )
             self._step = 0
         pos, rot, hand = self._follower.at(self._step)
         self._step += 1

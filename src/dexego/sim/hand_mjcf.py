@@ -148,7 +148,9 @@ def hand_actuators_xml(side: str) -> str:
     lines = []
     for joint in HAND_ACTUATED:
         lo, hi = HAND_RANGES[joint]
-        lines.append(f'    <position name="{side}_{joint}" joint="{side}_{joint}" class="finger" ctrlrange="{_f(lo, hi)}"/>')
+        lines.append(
+            f'    <position name="{side}_{joint}" joint="{side}_{joint}" class="finger" ctrlrange="{_f(lo, hi)}"/>'
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -72,7 +72,9 @@ class HumanHandController:
         self.free_dof = np.array([model.joint(f"{s}_hand_free").dofadr[0] for s in SIDES])
         self.finger_qpos = np.array([[model.joint(f"{s}_{j}").qposadr[0] for j in HUMAN_JOINTS] for s in SIDES])
 
-    def set_targets(self, data: mujoco.MjData, wrist_pos: np.ndarray, wrist_rot: np.ndarray, fingers: np.ndarray) -> None:
+    def set_targets(
+        self, data: mujoco.MjData, wrist_pos: np.ndarray, wrist_rot: np.ndarray, fingers: np.ndarray
+    ) -> None:
         """Human wrist positions (2, 3), rotations (2, 3, 3) and finger joints (2, 20)."""
         data.mocap_pos[self.mocap] = wrist_pos
         data.mocap_quat[self.mocap] = matrix_to_quat(np.asarray(wrist_rot, dtype=np.float64))
@@ -112,7 +114,9 @@ class HeadMotion:
         c = config
         n = c.components
         self.enabled = enabled
-        self.offset = np.concatenate([rng.uniform(-c.offset_m, c.offset_m, 3), np.radians(rng.uniform(-c.offset_deg, c.offset_deg, 3))])
+        self.offset = np.concatenate(
+            [rng.uniform(-c.offset_m, c.offset_m, 3), np.radians(rng.uniform(-c.offset_deg, c.offset_deg, 3))]
+        )
         self.freq = rng.uniform(c.min_hz, c.max_hz, (6, n))
         self.phase = rng.uniform(0, 2 * np.pi, (6, n))
         weights = rng.uniform(0.5, 1.0, (6, n))

@@ -38,7 +38,9 @@ def human_attempt_config(i: int) -> tuple[int, int]:
     return HUMAN_LOOKS[i % len(HUMAN_LOOKS)]
 
 
-def run_human_episode(task: str, seed: int, room: int, table: int, render: bool = True, image_size: int = 224, randomize: bool = True) -> dict:
+def run_human_episode(
+    task: str, seed: int, room: int, table: int, render: bool = True, image_size: int = 224, randomize: bool = True
+) -> dict:
     """One human-hand expert rollout; returns its arrays (frames only when rendering) and whether it succeeded."""
     from dexego.sim.human_env import HumanHandsEnv
 

@@ -39,7 +39,14 @@ from dexego.sim.scene import EmbodimentXML
 HUMAN_ACTION_MODES = ("ee", "pose")
 POSE_ACTION_DIM = 2 * (9 + NUM_HAND_JOINTS)
 # Natural skin tones (linear RGB in 0..1); a per-episode tone is drawn near one of them.
-SKIN_TONES = ((0.96, 0.80, 0.69), (0.90, 0.72, 0.58), (0.80, 0.60, 0.45), (0.62, 0.44, 0.32), (0.45, 0.31, 0.22), (0.33, 0.22, 0.16))
+SKIN_TONES = (
+    (0.96, 0.80, 0.69),
+    (0.90, 0.72, 0.58),
+    (0.80, 0.60, 0.45),
+    (0.62, 0.44, 0.32),
+    (0.45, 0.31, 0.22),
+    (0.33, 0.22, 0.16),
+)
 VISIBLE_FRACTION = 0.5  # a hand counts as seen (valid) when this share of its keypoints is inside the image
 
 
@@ -81,11 +88,17 @@ class HumanHandsEnv(TaskEnv):
         self.keypoint_sites = np.array([[m.site(f"{s}_{k}").id for k in KEYPOINT_SITES] for s in SIDES])
         self.home_wrist = human_wrist_from_robot(HOME_POS, np.stack([PALM_DOWN, PALM_DOWN]))
         self.hand_bodies = np.array([m.body(f"{s}_hand").id for s in SIDES])
-        self.skin_geoms = np.flatnonzero((self.geom_hand >= 0) & ~np.isin(np.arange(m.ngeom), [m.geom(f"{s}_sleeve").id for s in SIDES]))
+        self.skin_geoms = np.flatnonzero(
+            (self.geom_hand >= 0) & ~np.isin(np.arange(m.ngeom), [m.geom(f"{s}_sleeve").id for s in SIDES])
+        )
         self.sleeve_geoms = np.array([m.geom(f"{s}_sleeve").id for s in SIDES])
         objects = set(self.object_body_ids.tolist())
-        self.object_geoms = np.array([g for g in range(m.ngeom) if self._root_object(m.geom_bodyid[g], objects) is not None], dtype=np.int64)
-        self.object_geom_owner = np.array([self._root_object(m.geom_bodyid[g], objects) for g in self.object_geoms], dtype=np.int64)
+        self.object_geoms = np.array(
+            [g for g in range(m.ngeom) if self._root_object(m.geom_bodyid[g], objects) is not None], dtype=np.int64
+        )
+        self.object_geom_owner = np.array(
+            [self._root_object(m.geom_bodyid[g], objects) for g in self.object_geoms], dtype=np.int64
+        )
         self.base_rgba = m.geom_rgba.copy()
         self._hand_cmd = np.zeros((2, 6))
         self.head = HeadMotion(np.random.default_rng(0), self.head_motion_config or HeadMotionConfig(), enabled=False)
@@ -116,7 +129,9 @@ class HumanHandsEnv(TaskEnv):
     def _after_layout(self) -> None:
         # Drawn after the layout so a seed gives the same object layout as the robot env.
         extras = np.random.default_rng(int(self.np_random.integers(2**63)))
-        self.head = HeadMotion(extras, self.head_motion_config or HeadMotionConfig(), enabled=self.head_motion_config is not None)
+        self.head = HeadMotion(
+            extras, self.head_motion_config or HeadMotionConfig(), enabled=self.head_motion_config is not None
+        )
         self._set_head(0.0)
         self.model.geom_rgba[:] = self.base_rgba
         if self.randomize_appearance:
@@ -125,7 +140,9 @@ class HumanHandsEnv(TaskEnv):
     def _draw_appearance(self, rng: np.random.Generator) -> None:
         tone = np.array(SKIN_TONES[rng.integers(len(SKIN_TONES))]) * rng.uniform(0.93, 1.07)
         self.model.geom_rgba[self.skin_geoms, :3] = np.clip(tone, 0, 1)
-        self.model.geom_rgba[self.sleeve_geoms, :3] = colorsys.hsv_to_rgb(rng.uniform(), rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.8))
+        self.model.geom_rgba[self.sleeve_geoms, :3] = colorsys.hsv_to_rgb(
+            rng.uniform(), rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.8)
+        )
         for body in np.unique(self.object_geom_owner):
             rgb = colorsys.hsv_to_rgb(rng.uniform(), rng.uniform(0.3, 0.9), rng.uniform(0.35, 0.95))
             self.model.geom_rgba[self.object_geoms[self.object_geom_owner == body], :3] = rgb
@@ -167,7 +184,13 @@ class HumanHandsEnv(TaskEnv):
         in_cam = kp @ cam[:3, :3].T + cam[:3, 3]
         intr = self.intrinsics()
         px = project(in_cam, intr)
-        inside = (in_cam[..., 2] > 0.05) & (px[..., 0] >= 0) & (px[..., 0] < intr.width) & (px[..., 1] >= 0) & (px[..., 1] < intr.height)
+        inside = (
+            (in_cam[..., 2] > 0.05)
+            & (px[..., 0] >= 0)
+            & (px[..., 0] < intr.width)
+            & (px[..., 1] >= 0)
+            & (px[..., 1] < intr.height)
+        )
         return inside.mean(axis=-1) >= VISIBLE_FRACTION
 
     def _embodiment_observation(self) -> dict:

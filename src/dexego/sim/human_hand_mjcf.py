@@ -31,7 +31,12 @@ FINGERS = ("index", "middle", "ring", "little")
 # MCP positions in the hand frame (x along the palm, y towards the thumb; multiplied by the side's thumb sign).
 MCP_POS = {"index": (0.088, 0.024), "middle": (0.092, 0.0), "ring": (0.086, -0.020), "little": (0.078, -0.038)}
 # Proximal, middle and distal phalanx lengths (m).
-PHALANGES = {"index": (0.040, 0.024, 0.019), "middle": (0.044, 0.027, 0.020), "ring": (0.041, 0.026, 0.020), "little": (0.033, 0.019, 0.018)}
+PHALANGES = {
+    "index": (0.040, 0.024, 0.019),
+    "middle": (0.044, 0.027, 0.020),
+    "ring": (0.041, 0.026, 0.020),
+    "little": (0.033, 0.019, 0.018),
+}
 FINGER_RADII = {"index": 0.0088, "middle": 0.009, "ring": 0.0085, "little": 0.0076}
 THUMB_CMC = (0.024, 0.021, 0.011)
 THUMB_BONES = (0.044, 0.032, 0.026)  # metacarpal, proximal, distal
@@ -157,9 +162,13 @@ def _palm(side: str, ind: str) -> str:
             f'{ind}<geom name="{side}_{finger}_metacarpal" type="capsule" fromto="{_f(0.012, t * y * 0.55, -0.001, x - 0.009, t * y, -0.001)}"'
             f' size="0.0125" class="human_col"/>\n'
         )
-    out.append(f'{ind}<geom name="{side}_wrist" type="capsule" fromto="{_f(0.0, t * 0.02, -0.002, 0.0, -t * 0.022, -0.002)}" size="0.016" class="human_col"/>\n')
+    out.append(
+        f'{ind}<geom name="{side}_wrist" type="capsule" fromto="{_f(0.0, t * 0.02, -0.002, 0.0, -t * 0.022, -0.002)}" size="0.016" class="human_col"/>\n'
+    )
     bx, by, bz = THUMB_CMC
-    out.append(f'{ind}<geom name="{side}_thenar" type="capsule" fromto="{_f(0.012, t * 0.008, 0.002, bx + 0.02, t * (by + 0.004), bz - 0.002)}" size="0.0135" class="human_col"/>\n')
+    out.append(
+        f'{ind}<geom name="{side}_thenar" type="capsule" fromto="{_f(0.012, t * 0.008, 0.002, bx + 0.02, t * (by + 0.004), bz - 0.002)}" size="0.0135" class="human_col"/>\n'
+    )
     out.append(
         f'{ind}<geom name="{side}_forearm" type="capsule" fromto="{_f(-0.03, 0, -0.004, -FOREARM_LENGTH, 0, -0.02)}" size="0.024"'
         f' class="human_vis" rgba="{_f(*SKIN_COLOR, 1)}"/>\n'
@@ -185,7 +194,9 @@ def human_hand_body_xml(side: str, pos: tuple[float, float, float] = (0.2, 0.2, 
 """
 
 
-def head_body_xml(pos: tuple[float, float, float], pitch_deg: float, fovy_deg: float = HEAD_FOVY_DEG, indent: str = "    ") -> str:
+def head_body_xml(
+    pos: tuple[float, float, float], pitch_deg: float, fovy_deg: float = HEAD_FOVY_DEG, indent: str = "    "
+) -> str:
     """A mocap ``head`` body holding the ``ego`` camera, looking along +x and pitched down."""
     return f"""{indent}<body name="head" mocap="true" pos="{_f(*pos)}">
 {indent}  <camera name="ego" xyaxes="{_f(*ego_camera_xyaxes(pitch_deg))}" fovy="{fovy_deg:g}"/>
@@ -213,7 +224,9 @@ def human_actuators_xml() -> str:
     for side in SIDES:
         for joint in HUMAN_JOINTS:
             lo, hi = HUMAN_RANGES[joint]
-            lines.append(f'    <position name="{side}_{joint}" joint="{side}_{joint}" class="human_finger" ctrlrange="{_f(lo, hi)}"/>')
+            lines.append(
+                f'    <position name="{side}_{joint}" joint="{side}_{joint}" class="human_finger" ctrlrange="{_f(lo, hi)}"/>'
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -230,7 +243,11 @@ HEAD_PITCH_DEG = 50.0
 
 def human_embodiment_xml() -> EmbodimentXML:
     """The human embodiment for :func:`dexego.sim.scene.scene_xml`: head camera and both hands."""
-    body = head_body_xml(HEAD_POS, HEAD_PITCH_DEG) + human_hand_body_xml("left", (0.2, 0.22, 1.2)) + human_hand_body_xml("right", (0.2, -0.22, 1.2))
+    body = (
+        head_body_xml(HEAD_POS, HEAD_PITCH_DEG)
+        + human_hand_body_xml("left", (0.2, 0.22, 1.2))
+        + human_hand_body_xml("right", (0.2, -0.22, 1.2))
+    )
     return EmbodimentXML(HUMAN_EMBODIMENT, human_defaults_xml(), body, human_equalities_xml(), human_actuators_xml())
 
 

@@ -147,7 +147,11 @@ class StackTwoCans(StackCan):
 
     def scene(self) -> SceneObjects:
         base = super().scene().worldbody
-        left = base.replace('name="can"', 'name="can_left"').replace('name="plate"', 'name="plate_left"').replace("0.2 0.7 0.3 1", "0.85 0.3 0.25 1")
+        left = (
+            base.replace('name="can"', 'name="can_left"')
+            .replace('name="plate"', 'name="plate_left"')
+            .replace("0.2 0.7 0.3 1", "0.85 0.3 0.25 1")
+        )
         return SceneObjects(worldbody=base + left)
 
     def sample_layout(self, rng):
@@ -168,15 +172,24 @@ class StackTwoCans(StackCan):
     def check(self, state, initial):
         left = self._pair_stacked(state, "can_left", "plate_left", 0.05)
         right = self._pair_stacked(state, "can", "plate", 0.05)
-        both = self._pair_stacked(state, "can_left", "plate_left", 0.02) and self._pair_stacked(state, "can", "plate", 0.02)
+        both = self._pair_stacked(state, "can_left", "plate_left", 0.02) and self._pair_stacked(
+            state, "can", "plate", 0.02
+        )
         return (left, right, both)
 
     def expert_plan(self, obs, rng):
         poses = np.asarray(obs["object_poses"], dtype=np.float64)
         right = StackCan.expert_plan(self, {**obs, "object_poses": poses[:2]}, rng)
-        left = mirror_waypoints(StackCan.expert_plan(self, _mirror_observation({**obs, "object_poses": poses[2:]}), rng))
+        left = mirror_waypoints(
+            StackCan.expert_plan(self, _mirror_observation({**obs, "object_poses": poses[2:]}), rng)
+        )
         return [
-            Waypoint(max(a.duration, b.duration), np.stack([b.pos[0], a.pos[1]]), np.stack([b.rot[0], a.rot[1]]), np.stack([b.hand[0], a.hand[1]]))
+            Waypoint(
+                max(a.duration, b.duration),
+                np.stack([b.pos[0], a.pos[1]]),
+                np.stack([b.rot[0], a.rot[1]]),
+                np.stack([b.hand[0], a.hand[1]]),
+            )
             for a, b in zip(right, left)
         ]
 

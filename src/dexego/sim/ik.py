@@ -47,7 +47,9 @@ class ArmIK:
             np.stack([self.data.site_xmat[s].reshape(3, 3).copy() for s in self.sites]),
         )
 
-    def solve(self, q_start: np.ndarray, target_pos: np.ndarray, target_rot: np.ndarray, iterations: int | None = None) -> np.ndarray:
+    def solve(
+        self, q_start: np.ndarray, target_pos: np.ndarray, target_rot: np.ndarray, iterations: int | None = None
+    ) -> np.ndarray:
         """(2, 7) start angles, (2, 3) target positions, (2, 3, 3) target rotations -> (2, 7) joint targets."""
         cfg = self.config
         q = np.array(q_start, dtype=np.float64, copy=True)

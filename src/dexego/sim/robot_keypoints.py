@@ -40,7 +40,9 @@ class HandKeypointReader:
                 self.site_ids[h, k] = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, f"{side}_{KEYPOINT_SITES[kp]}")
         self.present = (self.site_ids >= 0).all(axis=1)
         if not self.present.any():
-            raise ValueError("model has no hand sites (expected e.g. 'right_wrist', 'right_index_mcp', 'right_thumb_tip')")
+            raise ValueError(
+                "model has no hand sites (expected e.g. 'right_wrist', 'right_index_mcp', 'right_thumb_tip')"
+            )
 
     def __call__(self, data: mujoco.MjData) -> np.ndarray:
         """(2, 21, 3) float64 world keypoints, NaN where the robot has no such point."""

@@ -55,7 +55,9 @@ def _joint(side: str, name: str) -> str:
 def _arm(side: str) -> str:
     y = SHOULDER[1] if side == "left" else -SHOULDER[1]
     j = lambda n: _joint(side, n)  # noqa: E731
-    hand = hand_body_xml(side, pos=_f(0, 0, -(FOREARM - WRIST_JOINTS_FROM_ELBOW)), quat=_HAND_QUAT[side], indent="              ")
+    hand = hand_body_xml(
+        side, pos=_f(0, 0, -(FOREARM - WRIST_JOINTS_FROM_ELBOW)), quat=_HAND_QUAT[side], indent="              "
+    )
     return f"""      <body name="{side}_shoulder" pos="{_f(SHOULDER[0], y, SHOULDER[2])}" gravcomp="1">
         <inertial pos="0 0 0" mass="0.8" diaginertia="0.002 0.002 0.002"/>
         {j("shoulder_pitch")}

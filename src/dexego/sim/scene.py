@@ -76,12 +76,18 @@ class EmbodimentXML:
 
 
 def robot_embodiment_xml() -> EmbodimentXML:
-    return EmbodimentXML(ROBOT_NAME, robot_defaults_xml(), robot_body_xml(), robot_equalities_xml(), robot_actuators_xml())
+    return EmbodimentXML(
+        ROBOT_NAME, robot_defaults_xml(), robot_body_xml(), robot_equalities_xml(), robot_actuators_xml()
+    )
 
 
 def _texture(name: str, spec: tuple[str, str, str, str], size: int = 128) -> str:
     builtin, mark, rgb1, rgb2 = spec
-    extra = ' random="0.08" markrgb="0.2 0.2 0.2"' if mark == "random" else (' markrgb="0.1 0.1 0.1"' if mark != "none" else "")
+    extra = (
+        ' random="0.08" markrgb="0.2 0.2 0.2"'
+        if mark == "random"
+        else (' markrgb="0.1 0.1 0.1"' if mark != "none" else "")
+    )
     return (
         f'    <texture name="{name}" type="2d" builtin="{builtin}" mark="{mark}" rgb1="{rgb1}" rgb2="{rgb2}"'
         f' width="{size}" height="{size}"{extra}/>\n'
@@ -127,7 +133,9 @@ WALL_GEOMS = ("wall_front", "wall_left", "wall_right")
 TABLE_GEOMS = ("table_top",)
 
 
-def scene_xml(objects: SceneObjects, timestep: float, name: str = "scene", embodiment: EmbodimentXML | None = None) -> str:
+def scene_xml(
+    objects: SceneObjects, timestep: float, name: str = "scene", embodiment: EmbodimentXML | None = None
+) -> str:
     """The complete model: room, table, the embodiment (default: the robot) and the task's objects."""
     who = embodiment or robot_embodiment_xml()
     return f"""<mujoco model="{who.name}_{name}">
@@ -157,7 +165,9 @@ def scene_xml(objects: SceneObjects, timestep: float, name: str = "scene", embod
 
 def check_visual_config(room: int, table: int) -> None:
     if not (1 <= room <= NUM_ROOMS and 1 <= table <= NUM_TABLES):
-        raise ValueError(f"visual configuration (room, table) must be in 1..{NUM_ROOMS} x 1..{NUM_TABLES}, got ({room}, {table})")
+        raise ValueError(
+            f"visual configuration (room, table) must be in 1..{NUM_ROOMS} x 1..{NUM_TABLES}, got ({room}, {table})"
+        )
 
 
 def apply_visual_config(model, room: int, table: int) -> None:

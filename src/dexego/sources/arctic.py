@@ -112,7 +112,9 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
     intr = Intrinsics.from_matrix(k_img, first.shape[1], first.shape[0])
     project = opencv_rational_project(k_img, dist8)
     distorted = bool(np.any(dist8 != 0))
-    frames = np.stack([warp_to_pinhole(read_image(p, p), project, intr) if distorted else read_image(p, p) for p in paths])
+    frames = np.stack(
+        [warp_to_pinhole(read_image(p, p), project, intr) if distorted else read_image(p, p) for p in paths]
+    )
     keypoints = np.stack([kps[0][:n], kps[1][:n]], axis=1)
     valid = np.isfinite(keypoints).all(axis=(-1, -2))
     # The parameters are in ARCTIC's world frame: the root joint's world rotation is the global orientation.
@@ -131,5 +133,10 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
         instructions=instructions,
         source=NAME,
         embodiment="human",
-        metadata={"source_id": ref.source_id, "undistorted": distorted, "mano_pca_loss_rad": mano_hands.mean_loss_rad, **meta},
+        metadata={
+            "source_id": ref.source_id,
+            "undistorted": distorted,
+            "mano_pca_loss_rad": mano_hands.mean_loss_rad,
+            **meta,
+        },
     )

@@ -99,11 +99,17 @@ def convert(
     if not input_dir.is_dir():
         raise InputError(input_dir, None, "input directory not found")
     say = progress or (lambda msg: print(msg, file=sys.stderr))
-    if hasattr(source, "check_options"):  # options that depend on the input (a joint map) fail before anything is written
+    if hasattr(
+        source, "check_options"
+    ):  # options that depend on the input (a joint map) fail before anything is written
         source.check_options(input_dir, options)
     refs = source.find_sequences(input_dir)
     if not refs:
-        raise InputError(input_dir, None, f"no {source_name} sequences found (see dexego.sources.{source_name} for the expected layout)")
+        raise InputError(
+            input_dir,
+            None,
+            f"no {source_name} sequences found (see dexego.sources.{source_name} for the expected layout)",
+        )
     summary = ConvertSummary(source_name)
     done = existing_source_ids(output, source_name)
     todo = []

@@ -108,9 +108,13 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
     valid = np.isfinite(kp).all(axis=(-1, -2))
     mano_hands = None
     if projectors is not None:
-        pose = np.stack([projectors[s].pose_from_coefficients(pose_m[:, i, 3:48]) for i, s in enumerate(("left", "right"))], axis=1)
+        pose = np.stack(
+            [projectors[s].pose_from_coefficients(pose_m[:, i, 3:48]) for i, s in enumerate(("left", "right"))], axis=1
+        )
         # World = this camera's frame, where pose_m's global orientation already is.
-        mano_hands = mano_feature(projectors, pose, axis_angle_to_matrix(pose_m[..., :3]), kp[:, :, 0], valid, source_flat_hand_mean=False)
+        mano_hands = mano_feature(
+            projectors, pose, axis_angle_to_matrix(pose_m[..., :3]), kp[:, :, 0], valid, source_flat_hand_mean=False
+        )
     frames = read_images([require_file(ref.path / f"color_{t:06d}.jpg", ref.source_id) for t in range(n)])
     try:
         intr = Intrinsics(float(color["fx"]), float(color["fy"]), float(color["ppx"]), float(color["ppy"]), 640, 480)
@@ -134,6 +138,10 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
         instructions=instructions,
         source=NAME,
         embodiment="human",
-        metadata={"source_id": ref.source_id, "static_camera": True, **extra,
-                  **({} if mano_hands is None else {"mano_pca_loss_rad": mano_hands.mean_loss_rad})},
+        metadata={
+            "source_id": ref.source_id,
+            "static_camera": True,
+            **extra,
+            **({} if mano_hands is None else {"mano_pca_loss_rad": mano_hands.mean_loss_rad}),
+        },
     )

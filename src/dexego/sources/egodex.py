@@ -88,7 +88,9 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
     except OSError as exc:
         raise SkipSequence(ref.source_id, f"unreadable HDF5 {path}: {exc}") from None
     if k.shape != (3, 3) or camera.shape[1:] != (4, 4):
-        raise InputError(path, "camera", f"expected intrinsic (3, 3) and camera (T, 4, 4), got {k.shape}, {camera.shape}")
+        raise InputError(
+            path, "camera", f"expected intrinsic (3, 3) and camera (T, 4, 4), got {k.shape}, {camera.shape}"
+        )
 
     frames = read_video(video_path, truncate(n, options))
     n = min(n, len(frames))
@@ -97,7 +99,9 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
     valid = np.isfinite(kp[:n]).all(axis=(-1, -2)) & (conf[:n].mean(-1) >= MIN_CONFIDENCE)
     text = attrs["llm_description"] or attrs["description"]
     if text:
-        instructions, meta = labelled_instructions(n, text, "llm_description" if attrs["llm_description"] else "description")
+        instructions, meta = labelled_instructions(
+            n, text, "llm_description" if attrs["llm_description"] else "description"
+        )
     else:
         instructions, meta = placeholder_instructions(n, path.parent.name.replace("_", " "))
     return Episode(

@@ -129,7 +129,7 @@ def read_trajectory(path: Path) -> np.ndarray:
         raise InputError(path, None, f"{len(lines)} lines, not blocks of 5 (3 ints, a 4x4 matrix): truncated?")
     poses = []
     for b in range(0, len(lines), 5):
-        header, rows = lines[b], lines[b + 1: b + 5]
+        header, rows = lines[b], lines[b + 1 : b + 5]
         if len(header) != 3 or any(len(r) != 4 for r in rows):
             raise InputError(path, f"entry {b // 5}", "expected a line of 3 ints followed by 4 lines of 4 numbers")
         try:
@@ -169,7 +169,7 @@ def video_rate(path: Path) -> float:
 
 
 def task_instruction(seq: str) -> str | None:
-    """"mug: pick and place" from the C* and T* parts of a sequence id (None when unknown)."""
+    """ "mug: pick and place" from the C* and T* parts of a sequence id (None when unknown)."""
     parts = seq.split("/")
     try:
         category, task = int(parts[2][1:]), int(parts[6][1:])
@@ -256,7 +256,7 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
     wrist_err = np.linalg.norm(project(np.nan_to_num(kp_cam[:, :, 0]), intr) - kps2d, axis=-1)[valid]
     wrist_err = wrist_err[np.isfinite(wrist_err)]
 
-    pose = world_from_camera[:n * step:step][:n]
+    pose = world_from_camera[: n * step : step][:n]
     keypoints = apply_transform(pose[:, None], kp_cam)
     # The parameters are in the camera frame: the root's world rotation is world_R_camera @ R(global orientation).
     mano_hands = mano_feature(load_projectors(options.mano_dir, NAME), full_pose[..., 3:],
@@ -281,7 +281,11 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
         source=NAME,
         embodiment="human",
         metadata={
-            "source_id": seq, **meta, "action_segments": events, "frame_step": step, "mano_pca_loss_rad": mano_hands.mean_loss_rad,
+            "source_id": seq,
+            **meta,
+            "action_segments": events,
+            "frame_step": step,
+            "mano_pca_loss_rad": mano_hands.mean_loss_rad,
             "kps2d_wrist_error_px": float(np.median(wrist_err)) if wrist_err.size else None,
         },  # fmt: skip
     )

@@ -80,8 +80,8 @@ def read_hand_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
         lead = len(row) - tail
         if lead < 1:
             raise InputError(path, f"line {t + 1}", f"expected at least {tail + 1} values, got {len(row)} (truncated?)")
-        poses = row[lead: lead + NUM_JOINTS * 16].reshape(NUM_JOINTS, 4, 4)
-        joint_valid = row[lead + NUM_JOINTS * 16: lead + NUM_JOINTS * 17] > 0.5
+        poses = row[lead : lead + NUM_JOINTS * 16].reshape(NUM_JOINTS, 4, 4)
+        joint_valid = row[lead + NUM_JOINTS * 16 : lead + NUM_JOINTS * 17] > 0.5
         tracked = row[3] > 0.5 if lead >= 4 else True  # IsTracked in the 5-field export
         kp[t] = poses[list(KEYPOINT_JOINTS), :3, 3]
         valid[t] = bool(tracked and joint_valid[list(KEYPOINT_JOINTS)].all() and np.isfinite(kp[t]).all())

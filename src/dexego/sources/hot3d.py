@@ -79,6 +79,7 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise SkipSequence(ref.source_id, f"unreadable tar {ref.path}: {exc}") from None
     with tar:
+
         def read(name: str) -> bytes:
             if name not in members:
                 raise SkipSequence(ref.source_id, f"{ref.path}: missing member {name}")
@@ -124,7 +125,9 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
                 if not mano:
                     continue
                 thetas = check_array(f"{ref.path}:{key}.hands.json", f"{side}.mano_pose.thetas", mano["thetas"], (15,))
-                xform = check_array(f"{ref.path}:{key}.hands.json", f"{side}.mano_pose.wrist_xform", mano["wrist_xform"], (6,))
+                xform = check_array(
+                    f"{ref.path}:{key}.hands.json", f"{side}.mano_pose.wrist_xform", mano["wrist_xform"], (6,)
+                )
                 orient[t, h], pca[t, h] = xform[:3], thetas
                 kp[t, h] = mano_keypoints(models[side], pca=thetas[None], global_orient=xform[None, :3],
                                           betas=betas[None], transl=xform[None, 3:])[0]  # fmt: skip

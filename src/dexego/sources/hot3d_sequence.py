@@ -66,7 +66,8 @@ MARKER_FILES = ("headset_trajectory.csv", "metadata.json")
 
 def is_sequence_dir(path: Path) -> bool:
     return all((path / f).is_file() for f in MARKER_FILES) and any(
-        (path / f).is_file() for f in ("umetrack_hand_pose_trajectory.jsonl", "mano_hand_pose_trajectory.jsonl"))
+        (path / f).is_file() for f in ("umetrack_hand_pose_trajectory.jsonl", "mano_hand_pose_trajectory.jsonl")
+    )
 
 
 def find_sequence_dirs(root: Path) -> list[SequenceRef]:
@@ -142,7 +143,11 @@ def rgb_timestamps(seq: Path, candidates: list[int]) -> list[int]:
         if path.is_file():
             rows = _rows(path)
             if rows and "stream_id" in rows[0]:
-                rgb = {_number(path, i, r, "timestamp[ns]", int) for i, r in enumerate(rows) if r["stream_id"] == RGB_STREAM}
+                rgb = {
+                    _number(path, i, r, "timestamp[ns]", int)
+                    for i, r in enumerate(rows)
+                    if r["stream_id"] == RGB_STREAM
+                }
                 return [t for t in candidates if t in rgb]
     return candidates  # no stream table: every annotation timestamp is taken as an RGB frame
 
@@ -175,7 +180,9 @@ def read_online_rgb_calibration(path: Path) -> tuple[np.ndarray, np.ndarray, np.
             q = [ext["UnitQuaternion"][0], *ext["UnitQuaternion"][1]]
             t = ext["Translation"]
         except (KeyError, TypeError, IndexError):
-            raise InputError(path, f"{field}: {RGB_LABEL}", "expected Projection {Name, Params} and T_Device_Camera") from None
+            raise InputError(
+                path, f"{field}: {RGB_LABEL}", "expected Projection {Name, Params} and T_Device_Camera"
+            ) from None
         if name != "FisheyeRadTanThinPrism":
             raise InputError(path, f"{field}: {RGB_LABEL}.Projection.Name", f"unsupported camera model {name!r}")
         p = check_array(path, f"{field}: {RGB_LABEL}.Projection.Params", p, (15,))
@@ -232,7 +239,9 @@ def umetrack_hands(seq: Path, stamps: list[int]) -> tuple[np.ndarray, np.ndarray
             continue
         idx = [i for i, _ in rows]
         wrists = np.stack([_hand_pose(path, stamps[i], key, hand) for i, hand in rows])
-        angles = np.stack([check_array(path, f"{stamps[i]}.{key}.joint_angles", hand.get("joint_angles"), (22,)) for i, hand in rows])
+        angles = np.stack(
+            [check_array(path, f"{stamps[i]}.{key}.joint_angles", hand.get("joint_angles"), (22,)) for i, hand in rows]
+        )
         kp[idx, h] = umetrack_keypoints(profile, angles, wrists, side)
     return kp, np.isfinite(kp).all(axis=(-1, -2))
 
@@ -264,9 +273,13 @@ def mano_hands(seq: Path, stamps: list[int], mano_dir: Path) -> tuple[np.ndarray
     return kp, valid, hand_mano
 
 
-def cameras(seq: Path, stamps: list[int], headset: dict[int, np.ndarray], to_device_ns) -> tuple[np.ndarray, np.ndarray, dict]:
+def cameras(
+    seq: Path, stamps: list[int], headset: dict[int, np.ndarray], to_device_ns
+) -> tuple[np.ndarray, np.ndarray, dict]:
     """world_from_camera (n, 4, 4), FISHEYE624 parameters (n, 16) and how they were matched to the frames."""
-    calib_times, params, device_from_camera = read_online_rgb_calibration(seq / "mps" / "slam" / "online_calibration.jsonl")
+    calib_times, params, device_from_camera = read_online_rgb_calibration(
+        seq / "mps" / "slam" / "online_calibration.jsonl"
+    )
     if to_device_ns is None:
         offset = timecode_to_device_offset(seq / "mps" / "slam" / "closed_loop_trajectory.csv", headset)
         to_device_ns = None if offset is None else (lambda t: t + offset)
@@ -288,7 +301,10 @@ def load_sequence(ref: SequenceRef, options: SourceOptions) -> Episode:
     use_mano = options.mano_dir is not None
     hand_file = seq / ("mano_hand_pose_trajectory.jsonl" if use_mano else "umetrack_hand_pose_trajectory.jsonl")
     if not hand_file.is_file():
-        raise SkipSequence(ref.source_id, f"missing file {hand_file}" + ("" if use_mano else " (or pass --mano-dir to read the MANO hands)"))
+        raise SkipSequence(
+            ref.source_id,
+            f"missing file {hand_file}" + ("" if use_mano else " (or pass --mano-dir to read the MANO hands)"),
+        )
     stamps = rgb_timestamps(seq, sorted(t for t in read_hand_trajectory(hand_file) if t in headset))
     if not stamps:
         raise SkipSequence(ref.source_id, "no RGB frame has both a headset pose and hand annotations")
@@ -297,8 +313,12 @@ def load_sequence(ref: SequenceRef, options: SourceOptions) -> Episode:
     video = _find_vrs(seq)
     reader = _VrsReader(video) if video is not None else None
     world_from_camera, fisheye, camera_meta = cameras(seq, stamps, headset, reader.to_device_ns if reader else None)
-    width, height = reader.image_size if reader else image_size_from_principal_point(*np.median(fisheye[:, 2:4], axis=0))
-    intrinsics = fisheye[:, :4].astype(np.float32)  # pinhole with the fisheye's f, cx, cy (what the video is resampled to)
+    width, height = (
+        reader.image_size if reader else image_size_from_principal_point(*np.median(fisheye[:, 2:4], axis=0))
+    )
+    intrinsics = fisheye[:, :4].astype(
+        np.float32
+    )  # pinhole with the fisheye's f, cx, cy (what the video is resampled to)
     if use_mano:
         kp, valid, hand_mano = mano_hands(seq, stamps, options.mano_dir)
     else:
@@ -324,7 +344,9 @@ def load_sequence(ref: SequenceRef, options: SourceOptions) -> Episode:
             "median": np.median(fisheye, axis=0).tolist(),
             "width": int(width),
             "height": int(height),
-            "frames": "resampled to pinhole fx fy cx cy" if reader else "no video: intrinsics are the fisheye's f, cx, cy",
+            "frames": "resampled to pinhole fx fy cx cy"
+            if reader
+            else "no video: intrinsics are the fisheye's f, cx, cy",
         },
         **camera_meta,
         **meta,
@@ -357,7 +379,9 @@ class _VrsReader:
             from projectaria_tools.core import data_provider
             from projectaria_tools.core.stream_id import StreamId
         except ImportError:
-            raise InputError(path, None, "reading Aria VRS video needs projectaria-tools: pip install 'dexego[aria]'") from None
+            raise InputError(
+                path, None, "reading Aria VRS video needs projectaria-tools: pip install 'dexego[aria]'"
+            ) from None
         self.path = path
         self.provider = data_provider.create_vrs_data_provider(str(path))
         if self.provider is None:
@@ -377,11 +401,21 @@ class _VrsReader:
 
         frames = []
         for t, p in zip(stamps, fisheye):
-            data = self.provider.get_image_data_by_time_ns(self.stream, int(t), TimeDomain.TIME_CODE, TimeQueryOptions.CLOSEST)
+            data = self.provider.get_image_data_by_time_ns(
+                self.stream, int(t), TimeDomain.TIME_CODE, TimeQueryOptions.CLOSEST
+            )
             image = np.asarray(data[0].to_numpy_array())
             if image.ndim == 2:
                 image = np.repeat(image[..., None], 3, axis=-1)
             if image.shape[:2] != (height, width):
-                raise InputError(self.path, RGB_STREAM, f"frame at {t} is {image.shape[1]}x{image.shape[0]}, expected {width}x{height}")
-            frames.append(warp_to_pinhole(image.astype(np.uint8), fisheye624_project(p), Intrinsics(p[0], p[1], p[2], p[3], width, height)))
+                raise InputError(
+                    self.path,
+                    RGB_STREAM,
+                    f"frame at {t} is {image.shape[1]}x{image.shape[0]}, expected {width}x{height}",
+                )
+            frames.append(
+                warp_to_pinhole(
+                    image.astype(np.uint8), fisheye624_project(p), Intrinsics(p[0], p[1], p[2], p[3], width, height)
+                )
+            )
         return np.stack(frames)

@@ -58,8 +58,10 @@ def _check_supported(root: Path, info: dict) -> None:
         raise ConfigError(f"{root} is already a dexego dataset (it has {dexego_features.KEYPOINTS})")
     images = [k for k, v in features.items() if v.get("dtype") == "image"]
     if images:
-        raise ConfigError(f"{root}: camera images stored inside the parquet files ({', '.join(images)}) "
-                          "are not supported; only 'video' features are read")
+        raise ConfigError(
+            f"{root}: camera images stored inside the parquet files ({', '.join(images)}) "
+            "are not supported; only 'video' features are read"
+        )
 
 
 def find_sequences(root: Path) -> list[SequenceRef]:
@@ -211,10 +213,18 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
         robot_state_names=state_names,
         robot_action_names=action_names,
         metadata={
-            "source_id": ref.source_id, **meta, "lerobot_version": ds.version,
+            "source_id": ref.source_id,
+            **meta,
+            "lerobot_version": ds.version,
             "lerobot_episode_index": ref.extra["episode_index"],
-            "camera_key": key, "camera_pose_assumed": pose_assumed, "intrinsics_assumed": intr_assumed,
-            **({"assumed_intrinsics": f"centred pinhole, {ASSUMED_FOV_X_DEG} deg horizontal field of view"} if intr_assumed else {}),
+            "camera_key": key,
+            "camera_pose_assumed": pose_assumed,
+            "intrinsics_assumed": intr_assumed,
+            **(
+                {"assumed_intrinsics": f"centred pinhole, {ASSUMED_FOV_X_DEG} deg horizontal field of view"}
+                if intr_assumed
+                else {}
+            ),
             **robot_meta,
         },  # fmt: skip
     )

@@ -75,14 +75,20 @@ def read_map(path: str | Path) -> RobotMap:
     if "state" not in data:
         raise InputError(path, "state", "missing: the map must name the joints of the state column")
     state = _column(data["state"], "observation.state", path, "state")
-    action = _column(data["action"], "action", path, "action") if "action" in data else ColumnMap("action", state.joints, state.scale)
+    action = (
+        _column(data["action"], "action", path, "action")
+        if "action" in data
+        else ColumnMap("action", state.joints, state.scale)
+    )
     camera = data.get("camera", {})
     _known(camera, CAMERA_KEYS, path, "camera.")
     pose = None
     if "base_from_camera" in camera:
         pose = np.asarray(camera["base_from_camera"], dtype=np.float64)
         if pose.shape != (4, 4) or not np.isfinite(pose).all() or not np.allclose(pose[3], [0, 0, 0, 1]):
-            raise InputError(path, "camera.base_from_camera", "expected a finite 4x4 rigid transform (last row 0 0 0 1)")
+            raise InputError(
+                path, "camera.base_from_camera", "expected a finite 4x4 rigid transform (last row 0 0 0 1)"
+            )
         rot = pose[:3, :3]
         if not np.allclose(rot @ rot.T, np.eye(3), atol=1e-4) or np.linalg.det(rot) < 0:
             raise InputError(path, "camera.base_from_camera", "the rotation part is not a rotation matrix")
@@ -143,7 +149,9 @@ class RobotKinematics:
                                  f"({self.file})")  # fmt: skip
         self.sides = [s for s in ("left", "right") if s in self.robot.hands and s in self.robot.arms]
         if not self.sides:
-            raise InputError(self.file, "arms", "forward kinematics of the hands needs at least one side with an arm and a hand")
+            raise InputError(
+                self.file, "arms", "forward kinematics of the hands needs at least one side with an arm and a hand"
+            )
         for side in self.sides:
             needed = list(self.robot.arms[side].joint_names) + list(self.robot.hands[side].joint_names)
             missing = [j for j in needed if j not in mapping.state.joints]
@@ -160,7 +168,9 @@ class RobotKinematics:
                 continue
             feature = features.get(column.column)
             if feature is None:
-                raise InputError(root, column.column, f"the dataset has no column {column.column!r} (the map's {field}.column)")
+                raise InputError(
+                    root, column.column, f"the dataset has no column {column.column!r} (the map's {field}.column)"
+                )
             width = int(np.prod(feature.get("shape") or [1]))
             if width != len(column.joints):
                 raise InputError(self.map.path, f"{field}.joints", f"{len(column.joints)} names for column {column.column!r} "
@@ -177,7 +187,9 @@ class RobotKinematics:
     def joints(self, values: np.ndarray, column: ColumnMap) -> dict[str, np.ndarray]:
         return {name: values[:, i] * column.scale for i, name in enumerate(column.joints) if name}
 
-    def named_column(self, values: np.ndarray, column: ColumnMap, names: list[str] | None) -> tuple[np.ndarray, list[str]]:
+    def named_column(
+        self, values: np.ndarray, column: ColumnMap, names: list[str] | None
+    ) -> tuple[np.ndarray, list[str]]:
         """The column with its joints in radians, named by the robot's joints (other values keep the dataset's name)."""
         out = np.asarray(values, dtype=np.float32).copy()
         labels = []
@@ -202,7 +214,9 @@ class RobotKinematics:
             q_arm = torch.as_tensor(np.stack([joints[j] for j in arm.joint_names], -1))
             q_hand = torch.as_tensor(np.stack([joints[j] for j in hand.joint_names], -1))
             world_from_wrist = arm.wrist_pose(q_arm)  # (T, 4, 4)
-            local = hand.keypoints21(q_hand.to(hand.dtype)).double()  # (T, 21, 3) in the wrist frame, NaN where unmapped
+            local = hand.keypoints21(
+                q_hand.to(hand.dtype)
+            ).double()  # (T, 21, 3) in the wrist frame, NaN where unmapped
             keypoints[:, h] = apply_transform(world_from_wrist, local).numpy()
             valid[:, h] = np.isfinite(keypoints[:, h][:, [0, 5, 9, 17]]).all(axis=(-1, -2))
         return keypoints.astype(np.float32), valid
@@ -210,4 +224,6 @@ class RobotKinematics:
 
 def require(options) -> None:
     if bool(options.robot) != bool(options.joint_map):
-        raise ConfigError("lerobot: --robot and --map go together (the robot description and the joint map of the dataset)")
+        raise ConfigError(
+            "lerobot: --robot and --map go together (the robot description and the joint map of the dataset)"
+        )

@@ -99,7 +99,9 @@ def mano_feature(
                          f"{pose.shape}, {np.shape(root_rotation_world)}, {np.shape(wrist_world)}")  # fmt: skip
     pca, loss = np.zeros((n, 2, MANO_NUM_PCA)), np.zeros((n, 2))
     for h, side in enumerate(SIDES):
-        pca[:, h], loss[:, h] = projectors[side].project(np.where(valid[:, h, None], pose[:, h], 0.0), source_flat_hand_mean)
+        pca[:, h], loss[:, h] = projectors[side].project(
+            np.where(valid[:, h, None], pose[:, h], 0.0), source_flat_hand_mean
+        )
     rotation = np.where(valid[..., None, None], np.asarray(root_rotation_world, np.float64), np.eye(3))
     root = make_transform(rotation, np.where(valid[..., None], np.asarray(wrist_world, np.float64), 0.0))
     hand_mano = mano_to_action(root, pca, valid).reshape(n, 2, -1)

@@ -42,11 +42,17 @@ class ManoFitConfig:
 def stored_mano_models(mano_dir: str | os.PathLike | None, source: str = "fit-mano") -> tuple[MANOModel, MANOModel]:
     """(left, right) MANO models in the convention of observation.hands.mano (dexego.data.features)."""
     mano_dir = require_mano_dir(Path(mano_dir) if mano_dir is not None else None, source)
-    return tuple(MANOModel.from_dir(mano_dir, side, flat_hand_mean=F.MANO_FLAT_HAND_MEAN, num_pca=F.MANO_NUM_PCA) for side in SIDES)
+    return tuple(
+        MANOModel.from_dir(mano_dir, side, flat_hand_mean=F.MANO_FLAT_HAND_MEAN, num_pca=F.MANO_NUM_PCA)
+        for side in SIDES
+    )
 
 
 def fit_mano_to_keypoints(
-    models: tuple[MANOModel, MANOModel], keypoints_world: np.ndarray, valid: np.ndarray, config: ManoFitConfig | None = None
+    models: tuple[MANOModel, MANOModel],
+    keypoints_world: np.ndarray,
+    valid: np.ndarray,
+    config: ManoFitConfig | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """World keypoints (T, 2, 21, 3) + validity (T, 2) -> (MANO feature (T, 2, 24) float32, keypoint error (T, 2) metres).
 
@@ -99,7 +105,9 @@ def _fit_chunk(models, kp: np.ndarray, valid: np.ndarray, cfg: ManoFitConfig, fi
         pcas.append(result.pca)
     action = mano_to_action(torch.stack(poses, 1), torch.stack(pcas, 1), torch.as_tensor(valid))
     with torch.no_grad():
-        decoded = action_to_keypoints(action, "mano", mano=models).points.numpy()  # world frame: the poses are world poses
+        decoded = action_to_keypoints(
+            action, "mano", mano=models
+        ).points.numpy()  # world frame: the poses are world poses
     distance = np.linalg.norm(decoded - kp, axis=-1)  # NaN where the input keypoint is unknown
     known = np.isfinite(distance)
     count = known.sum(-1)
@@ -118,7 +126,13 @@ def _stand_in(kp: np.ndarray, valid: np.ndarray) -> np.ndarray:
         else:  # no valid frame: a flat synthetic hand along +x
             out[:, side] = 0.0
             out[:, side, 5], out[:, side, 9], out[:, side, 17] = [0.09, 0.02, 0.0], [0.09, 0.0, 0.0], [0.08, -0.04, 0.0]
-            out[:, side, list(FINGERTIPS)] = [[0.1, 0.06, 0], [0.17, 0.02, 0], [0.18, 0, 0], [0.17, -0.02, 0], [0.15, -0.04, 0]]
+            out[:, side, list(FINGERTIPS)] = [
+                [0.1, 0.06, 0],
+                [0.17, 0.02, 0],
+                [0.18, 0, 0],
+                [0.17, -0.02, 0],
+                [0.15, -0.04, 0],
+            ]
     return out
 
 
@@ -152,7 +166,10 @@ def fit_mano_dataset(
         episodes = progress_iter(episodes, "fit-mano", "episode")
     errors = []
     try:
-        with atomic_directory(out) as tmp, DatasetWriter(tmp, fps=dataset.fps, robot_type=dataset.info.get("robot_type")) as writer:
+        with (
+            atomic_directory(out) as tmp,
+            DatasetWriter(tmp, fps=dataset.fps, robot_type=dataset.info.get("robot_type")) as writer,
+        ):
             for index in episodes:
                 episode = dataset.episode(index)
                 mano, error = fit_mano_to_keypoints(models, episode.keypoints_world, episode.hand_valid, config)

@@ -91,14 +91,16 @@ def check_tensor_view(storage: Any, offset: Any, size: Any, stride: Any, budget_
     if numel * storage.dtype.itemsize > budget_bytes:
         raise pickle.UnpicklingError(
             f"tensor of size {size} ({numel * storage.dtype.itemsize} bytes) exceeds the {budget_bytes} bytes "
-            "this file may decode to")
+            "this file may decode to"
+        )
     stride = tuple(st if s > 1 else 0 for s, st in zip(size, stride))
     if numel:
         last = offset + sum((s - 1) * st for s, st in zip(size, stride))
         if last >= storage.size:
             raise pickle.UnpicklingError(
                 f"tensor view (offset {offset}, size {size}, stride {stride}) addresses element {last} "
-                f"of a storage of {storage.size}")
+                f"of a storage of {storage.size}"
+            )
     return offset, size, stride
 
 
@@ -225,7 +227,9 @@ def _load_torch_zip(data: bytes, budget: list[int]) -> tuple[Any, dict]:
 
         storages: dict[str, np.dtype] = {}
         result = _StorageHeaderUnpickler(io.BytesIO(member(pkl)), storages, budget).load()
-        arrays = {key: np.frombuffer(member(f"{prefix}data/{key}"), dtype=dtype).copy() for key, dtype in storages.items()}
+        arrays = {
+            key: np.frombuffer(member(f"{prefix}data/{key}"), dtype=dtype).copy() for key, dtype in storages.items()
+        }
     return _resolve(result, arrays), arrays
 
 
@@ -252,7 +256,16 @@ def safe_load_pickle(data: bytes, path: str | os.PathLike = "<bytes>") -> Any:
         return _TorchUnpickler(io.BytesIO(data), [output_budget(len(data))]).load()
     except pickle.UnpicklingError as exc:
         raise InputError(path, None, f"unsafe or unreadable pickle: {exc}") from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, OverflowError, zipfile.BadZipFile) as exc:
+    except (
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        KeyError,
+        OverflowError,
+        zipfile.BadZipFile,
+    ) as exc:
         raise InputError(path, None, f"corrupt or truncated pickle: {exc}") from None
 
 
@@ -269,7 +282,7 @@ def safe_load_npy_object(path: str | os.PathLike) -> Any:
     if dtype != np.dtype(object):
         array = np.load(path, allow_pickle=False)
         return array
-    value = safe_load_pickle(raw[stream.tell():], path)
+    value = safe_load_pickle(raw[stream.tell() :], path)
     if isinstance(value, np.ndarray) and value.dtype == object and value.shape == ():
         return value.item()
     return value

@@ -65,8 +65,12 @@ def read_hand_poses(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise InputError(path, None, "expected a non-empty dict frame -> {hand_pose, hand_trans}")
     keys = sorted(data, key=_sort_key)
     try:
-        pose = np.stack([check_array(path, f"[{k}].hand_pose", np.reshape(data[k]["hand_pose"], -1), (48,)) for k in keys])
-        trans = np.stack([check_array(path, f"[{k}].hand_trans", np.reshape(data[k]["hand_trans"], -1), (3,)) for k in keys])
+        pose = np.stack(
+            [check_array(path, f"[{k}].hand_pose", np.reshape(data[k]["hand_pose"], -1), (48,)) for k in keys]
+        )
+        trans = np.stack(
+            [check_array(path, f"[{k}].hand_trans", np.reshape(data[k]["hand_trans"], -1), (3,)) for k in keys]
+        )
     except (KeyError, TypeError) as exc:
         raise InputError(path, None, f"frame entry without hand_pose/hand_trans: {exc}") from None
     return pose, trans
@@ -93,7 +97,12 @@ def load(ref: SequenceRef, options: SourceOptions) -> Episode:
     root = Path(ref.extra["root"])
     rel = Path(ref.source_id)
     cam_dir = root / "Egocentric_Camera_Parameters" / rel
-    k = check_array(cam_dir / "egocentric_intrinsic.txt", None, np.loadtxt(require_file(cam_dir / "egocentric_intrinsic.txt", ref.source_id)), (3, 3))
+    k = check_array(
+        cam_dir / "egocentric_intrinsic.txt",
+        None,
+        np.loadtxt(require_file(cam_dir / "egocentric_intrinsic.txt", ref.source_id)),
+        (3, 3),
+    )
     ext_path = require_file(cam_dir / "egocentric_frame_extrinsic.npy", ref.source_id)
     try:
         camera_from_world = check_array(ext_path, None, np.load(ext_path, allow_pickle=False), (None, 4, 4))

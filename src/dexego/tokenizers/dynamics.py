@@ -119,7 +119,11 @@ class LatentDynamics(nn.Module):
         straight = latents + (quantised - latents).detach()
         reconstruction = F.mse_loss(self.predict(now, straight), future)
         loss = reconstruction + codebook_loss + self.config.commitment * commitment
-        return loss, {"reconstruction": float(reconstruction.detach()), "codebook": float(codebook_loss.detach())}, codes
+        return (
+            loss,
+            {"reconstruction": float(reconstruction.detach()), "codebook": float(codebook_loss.detach())},
+            codes,
+        )
 
 
 def prepare_frames(frames: np.ndarray | torch.Tensor, size: int, where: str = "frames") -> torch.Tensor:
@@ -179,7 +183,9 @@ class DynamicsTokenizer:
         return self.model.predict(a, F.normalize(self.model.codebook, dim=-1)[codes]).clamp(0, 1).numpy()
 
     @classmethod
-    def fit(cls, now: np.ndarray, future: np.ndarray, config: DynamicsConfig = DynamicsConfig(), progress=None) -> DynamicsTokenizer:
+    def fit(
+        cls, now: np.ndarray, future: np.ndarray, config: DynamicsConfig = DynamicsConfig(), progress=None
+    ) -> DynamicsTokenizer:
         """Fit on frame pairs (N, ...) x2 (see :meth:`encode` for the layouts)."""
         a = prepare_frames(now, config.image_size, "now")
         b = prepare_frames(future, config.image_size, "future")
@@ -214,8 +220,12 @@ class DynamicsTokenizer:
         directory = Path(directory)
         description = read_json(directory / DESCRIPTION_FILE, "dynamics tokenizer description", expect=dict)
         if description.get("kind") != KIND:
-            raise InputError(directory / DESCRIPTION_FILE, "kind", f"expected {KIND!r}, got {description.get('kind')!r}")
-        config = load_config(DynamicsConfig, description.get("config", {}), origin=str(directory / DESCRIPTION_FILE), prefix="config")
+            raise InputError(
+                directory / DESCRIPTION_FILE, "kind", f"expected {KIND!r}, got {description.get('kind')!r}"
+            )
+        config = load_config(
+            DynamicsConfig, description.get("config", {}), origin=str(directory / DESCRIPTION_FILE), prefix="config"
+        )
         model = LatentDynamics(config)
         weights = directory / WEIGHTS_FILE
         if not weights.is_file():
@@ -227,7 +237,9 @@ class DynamicsTokenizer:
         return cls(config, model)
 
 
-def _restart_unused(model: LatentDynamics, usage: torch.Tensor, a: torch.Tensor, b: torch.Tensor, generator: torch.Generator) -> None:
+def _restart_unused(
+    model: LatentDynamics, usage: torch.Tensor, a: torch.Tensor, b: torch.Tensor, generator: torch.Generator
+) -> None:
     """Move codebook entries nobody chose since the last restart onto random encoder outputs."""
     dead = (usage == 0).nonzero().flatten()
     if not len(dead):
@@ -287,7 +299,9 @@ def fit_dataset_dynamics(dataset: str | os.PathLike, out: str | os.PathLike, gap
     config = load_config(DynamicsConfig, {}, overrides, origin="dexego tokenizer fit --kind dynamics", prefix="")
     log(f"reading frame pairs {gap_s:g} s apart from {dataset} ...")
     now, future = dataset_frame_pairs(dataset, gap_s, config.image_size, max_pairs, config.seed)
-    log(f"fitting visual-dynamics tokens on {len(now)} frame pairs ({config.num_tokens} tokens, codebook {config.codebook_size}) ...")
+    log(
+        f"fitting visual-dynamics tokens on {len(now)} frame pairs ({config.num_tokens} tokens, codebook {config.codebook_size}) ..."
+    )
     last = [0]
 
     def progress(step: int, loss: float) -> None:

@@ -50,7 +50,16 @@ class FASTTokenizer:
 
     kind = "fast"
 
-    def __init__(self, config: FASTConfig, bpe: Tokenizer, horizon: int, dim: int, min_value: int, max_value: int, max_tokens: int):
+    def __init__(
+        self,
+        config: FASTConfig,
+        bpe: Tokenizer,
+        horizon: int,
+        dim: int,
+        min_value: int,
+        max_value: int,
+        max_tokens: int,
+    ):
         self.config, self.bpe = config, bpe
         self.horizon, self.dim = horizon, dim
         self.min_value, self.max_value = min_value, max_value
@@ -77,7 +86,7 @@ class FASTTokenizer:
         codes = (np.clip(flat, self.min_value, self.max_value) - self.min_value).astype("<u4")
         joined = codes.tobytes().decode("utf-32-le")
         size = flat.shape[1]
-        return [joined[i * size: (i + 1) * size] for i in range(len(flat))]
+        return [joined[i * size : (i + 1) * size] for i in range(len(flat))]
 
     def encode(self, chunks: np.ndarray) -> list[list[int]]:
         chunks = check_chunks(chunks, self.horizon, self.dim)
@@ -106,7 +115,9 @@ class FASTTokenizer:
                 raise InputError(None, f"tokens[{i}]", f"expected integer token ids, got {problem}")
             outside = (ids < 0) | (ids >= vocab)
             if outside.any():
-                raise InputError(None, f"tokens[{i}]", f"token id {ids[outside][0]} outside the vocabulary [0, {vocab})")
+                raise InputError(
+                    None, f"tokens[{i}]", f"token id {ids[outside][0]} outside the vocabulary [0, {vocab})"
+                )
             checked.append(ids.tolist())
         return checked
 
@@ -172,4 +183,8 @@ class FASTTokenizer:
             bpe = Tokenizer.from_file(str(directory / BPE_FILE))
         except Exception as exc:  # the tokenizers library raises its own exception types
             raise InputError(directory / BPE_FILE, None, f"cannot load the BPE model: {exc}") from exc
-        return cls(load_config(FASTConfig, meta.get("config", {}), origin=str(directory / TOKENIZER_FILE), prefix="config"), bpe, *fields)
+        return cls(
+            load_config(FASTConfig, meta.get("config", {}), origin=str(directory / TOKENIZER_FILE), prefix="config"),
+            bpe,
+            *fields,
+        )

@@ -48,7 +48,9 @@ def round_trip_report(tokenizer: ActionTokenizer, chunks: np.ndarray) -> RoundTr
     tokens = tokenizer.encode(chunks)
     error = tokenizer.decode(tokens) - chunks
     lengths = [len(t) for t in tokens]
-    return RoundTripReport(float(np.sqrt(np.mean(error**2))), float(np.abs(error).max()), float(np.mean(lengths)), max(lengths))
+    return RoundTripReport(
+        float(np.sqrt(np.mean(error**2))), float(np.abs(error).max()), float(np.mean(lengths)), max(lengths)
+    )
 
 
 def chunk_stats(chunks: np.ndarray, valid: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -74,7 +76,9 @@ def dataset_chunks(path: str, horizon: int = 30, action_space: str = "ego48", ma
     source = SampleSource(path, SampleConfig(horizon=horizon, action_space=action_space, image_size=(16, 16)))
     longest = int(max(source.dataset.episode_lengths, default=0))
     if horizon > longest:
-        raise ConfigError(f"{path}: horizon {horizon} is longer than the longest episode ({longest} frames): every chunk would be padding")
+        raise ConfigError(
+            f"{path}: horizon {horizon} is longer than the longest episode ({longest} frames): every chunk would be padding"
+        )
     items = [(ep, int(a)) for ep, anchors in source.anchors.items() for a in anchors]
     if max_chunks is not None and len(items) > max_chunks:
         pick = np.random.default_rng(seed).choice(len(items), max_chunks, replace=False)

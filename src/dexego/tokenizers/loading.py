@@ -20,5 +20,7 @@ def load_tokenizer(directory: str | os.PathLike) -> ActionTokenizer:
     directory = Path(directory)
     kind = read_json(directory / TOKENIZER_FILE, "action tokenizer description", expect=dict).get("kind")
     if kind not in KINDS:
-        raise InputError(directory / TOKENIZER_FILE, "kind", f"unknown tokenizer kind {kind!r}; known: {', '.join(KINDS)}")
+        raise InputError(
+            directory / TOKENIZER_FILE, "kind", f"unknown tokenizer kind {kind!r}; known: {', '.join(KINDS)}"
+        )
     return KINDS[kind].load(directory)

@@ -32,7 +32,9 @@ class MotionTokenizer:
 
     def __init__(self, dynamics: DynamicsTokenizer, hand):
         if getattr(hand, "kind", None) != "rvq":
-            raise ConfigError(f"visual-dynamics tokens go with a residual-VQ hand tokenizer (fixed length), got {getattr(hand, 'kind', hand)!r}")
+            raise ConfigError(
+                f"visual-dynamics tokens go with a residual-VQ hand tokenizer (fixed length), got {getattr(hand, 'kind', hand)!r}"
+            )
         self.dynamics, self.hand = dynamics, hand
         self.horizon, self.dim = hand.horizon, hand.dim
         self.offset = hand.vocab_size

@@ -136,7 +136,9 @@ class RVQTokenizer(nn.Module):
                                      nn.Linear(hidden, self.latents * latent))  # fmt: skip
         self.decoder = nn.Sequential(nn.Linear(self.latents * latent, hidden), nn.GELU(), nn.Linear(hidden, hidden),
                                      nn.GELU(), nn.Linear(hidden, flat))  # fmt: skip
-        self.quantizer = ResidualVQ(config.num_quantizers, config.codebook_size, latent, config.similarity, config.ema_decay)
+        self.quantizer = ResidualVQ(
+            config.num_quantizers, config.codebook_size, latent, config.similarity, config.ema_decay
+        )
 
     @property
     def vocab_size(self) -> int:
@@ -191,7 +193,9 @@ class RVQTokenizer(nn.Module):
             with torch.no_grad():
                 sample = chunks[torch.randperm(len(chunks), generator=generator)[:4096]]
                 model.quantizer.kmeans_init(model._encode_latents(sample), config.kmeans_iters, generator)
-            optimiser = torch.optim.Adam([p for n, p in model.named_parameters() if not n.startswith("quantizer")], lr=config.lr)
+            optimiser = torch.optim.Adam(
+                [p for n, p in model.named_parameters() if not n.startswith("quantizer")], lr=config.lr
+            )
             schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, max(config.train_steps, 1))
             model.train()
             for step in range(config.train_steps):

@@ -33,8 +33,8 @@ def stage_mixture(config: StageConfig) -> tuple[MixtureEntry, ...]:
         return read_mixture(config.data.mixture)
     if not config.data.sources:
         raise ConfigError(
-            "data.sources: no dataset given; add [[data.sources]] tables with path = \"...\" (and weight), "
-            "or data.mixture = \"a mixture file\""
+            'data.sources: no dataset given; add [[data.sources]] tables with path = "..." (and weight), '
+            'or data.mixture = "a mixture file"'
         )
     return config.data.sources
 
@@ -122,7 +122,10 @@ def build_stage_data(config: StageConfig, model=None, selections: Sequence[Episo
     field_name = "datasets" if config.data.mixture else "data.sources"
     if selections is None:
         entries = check_data_sources(config)
-        selections = [_split_by_embodiment(config, entry, open_dataset(entry.path), i, field_name) for i, entry in enumerate(entries)]
+        selections = [
+            _split_by_embodiment(config, entry, open_dataset(entry.path), i, field_name)
+            for i, entry in enumerate(entries)
+        ]
     train_sets, train_sources, val_sources, stats, human_hours = [], [], {}, [], 0.0
     for i, selection in enumerate(selections):
         dataset = open_dataset(selection.path)
@@ -172,11 +175,15 @@ def build_stage_data(config: StageConfig, model=None, selections: Sequence[Episo
                      action_stats=action_stats, target_stats=target, samples_per_epoch=round(float(quotas.sum())))  # fmt: skip
 
 
-def _split_by_embodiment(config: StageConfig, entry: MixtureEntry, dataset, index: int, field_name: str) -> EpisodeSelection:
+def _split_by_embodiment(
+    config: StageConfig, entry: MixtureEntry, dataset, index: int, field_name: str
+) -> EpisodeSelection:
     """A mixture dataset's training episodes and its held-out ones as ``val_human`` / ``val_robot``."""
     from dexego.data import split_episodes
 
-    train_eps, val_eps = split_episodes(dataset.num_episodes, config.data.val_fraction, config.data.split_seed, entry.label)
+    train_eps, val_eps = split_episodes(
+        dataset.num_episodes, config.data.val_fraction, config.data.split_seed, entry.label
+    )
     if not train_eps:
         raise InputError(entry.path, f"{field_name}[{index}]", "no training episodes left after the validation split")
     val = {split: [ep for ep in val_eps if (dataset.episode_meta(ep)["embodiment"] == HUMAN) == wanted_human]

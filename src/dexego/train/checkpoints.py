@@ -46,7 +46,9 @@ def prune_checkpoints(run_dir: Path, keep_last: int) -> list[Path]:
     removed = list_checkpoints(run_dir)[:-keep_last]
     root = Path(run_dir) / CHECKPOINTS
     if root.is_dir():
-        removed += [p for p in root.iterdir() if p.name.startswith(_TMP_PREFIX) and not p.name.endswith(f"-{os.getpid()}")]
+        removed += [
+            p for p in root.iterdir() if p.name.startswith(_TMP_PREFIX) and not p.name.endswith(f"-{os.getpid()}")
+        ]
     for path in removed:
         shutil.rmtree(path, ignore_errors=True)
     return removed
@@ -86,4 +88,6 @@ def resolve_weights(source: str | Path) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    raise InputError(path, "init_from", f"no {WEIGHTS_FILE} here, in {FINAL}/ or in {CHECKPOINTS}/ (is the earlier stage finished?)")
+    raise InputError(
+        path, "init_from", f"no {WEIGHTS_FILE} here, in {FINAL}/ or in {CHECKPOINTS}/ (is the earlier stage finished?)"
+    )

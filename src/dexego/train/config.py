@@ -42,7 +42,9 @@ class DataConfig:
     # the model (StageConfig.sample_options) and may be given here only with the same values
     sample: dict[str, Any] = field(default_factory=dict)
     num_workers: int = 0
-    flip: FlipConfig = field(default_factory=FlipConfig)  # VITRA's flip augmentation of training samples (off by default)
+    flip: FlipConfig = field(
+        default_factory=FlipConfig
+    )  # VITRA's flip augmentation of training samples (off by default)
 
     def __post_init__(self):
         if self.sources and self.mixture:
@@ -124,7 +126,9 @@ class LoopConfig:
 
     def __post_init__(self):
         if self.max_steps < 0 or self.epochs < 0:
-            raise ValueError(f"epochs and max_steps must be >= 0 (max_steps 0 = by epochs), got epochs={self.epochs}, max_steps={self.max_steps}")
+            raise ValueError(
+                f"epochs and max_steps must be >= 0 (max_steps 0 = by epochs), got epochs={self.epochs}, max_steps={self.max_steps}"
+            )
         if self.epochs < 1 and self.max_steps < 1:
             raise ValueError("set epochs >= 1 or max_steps >= 1")
         if self.batch_size < 1 or self.grad_accum < 1:
@@ -213,7 +217,9 @@ def load_stage_config(source: str | Path | dict[str, Any], overrides: list[str] 
     elif isinstance(source, dict):
         config = load_config(StageConfig, with_robot_joints(source, overrides))
     else:
-        config = load_config(StageConfig, with_robot_joints(read_config_file(Path(source)), overrides), origin=str(source))
+        config = load_config(
+            StageConfig, with_robot_joints(read_config_file(Path(source)), overrides), origin=str(source)
+        )
     mixture = Path(config.data.mixture)
     if config.data.mixture and not mixture.is_absolute() and not isinstance(source, dict):
         mixture = Path(source).parent / mixture
@@ -247,12 +253,19 @@ def with_robot_joints(data: dict[str, Any], overrides: list[str] | None = None) 
         _set_dotted(data, key, value)
     model = data.get("model")
     robot = model.get("robot") if isinstance(model, dict) else None
-    if not isinstance(robot, dict) or not robot.get("description") or robot.get("left_joints") or robot.get("right_joints"):
+    if (
+        not isinstance(robot, dict)
+        or not robot.get("description")
+        or robot.get("left_joints")
+        or robot.get("right_joints")
+    ):
         return data
     from dexego.retarget.robots import robot_action_config
 
     filled = dataclasses.asdict(robot_action_config(robot["description"]))
     if robot.get("name") and robot["name"] != filled["name"]:
-        raise ConfigError(f"model.robot.name {robot['name']!r} differs from the name in {robot['description']} ({filled['name']!r})")
+        raise ConfigError(
+            f"model.robot.name {robot['name']!r} differs from the name in {robot['description']} ({filled['name']!r})"
+        )
     model["robot"] = filled
     return data

@@ -22,7 +22,9 @@ def freeze_parameters(model: torch.nn.Module, prefixes: tuple[str, ...]) -> list
     unused = [p for p in prefixes if not any(_matches(n, p) for n in names)]
     if unused:
         roots = sorted({n.split(".")[0] for n in names})
-        raise ConfigError(f"freeze: prefix(es) {', '.join(unused)} match no parameter; top-level modules: {', '.join(roots)}")
+        raise ConfigError(
+            f"freeze: prefix(es) {', '.join(unused)} match no parameter; top-level modules: {', '.join(roots)}"
+        )
     frozen = []
     for name, param in model.named_parameters():
         if any(_matches(name, p) for p in prefixes):
@@ -47,7 +49,9 @@ def build_optimizer(model: torch.nn.Module, config: OptimizerConfig) -> torch.op
     return cls(groups, lr=config.lr, betas=tuple(config.betas), eps=config.eps)
 
 
-def load_initial_weights(model: torch.nn.Module, weights_path: Path, skip: tuple[str, ...] = ()) -> dict[str, list[str]]:
+def load_initial_weights(
+    model: torch.nn.Module, weights_path: Path, skip: tuple[str, ...] = ()
+) -> dict[str, list[str]]:
     """Copy the tensors of an earlier stage whose names and shapes match, except those under ``skip`` prefixes;
     the rest keep their fresh values.
 
@@ -55,8 +59,9 @@ def load_initial_weights(model: torch.nn.Module, weights_path: Path, skip: tuple
     """
     saved = load_tensors(weights_path)
     own = model.state_dict()
-    loaded = {k: v for k, v in saved.items()
-              if k in own and own[k].shape == v.shape and not any(_matches(k, p) for p in skip)}
+    loaded = {
+        k: v for k, v in saved.items() if k in own and own[k].shape == v.shape and not any(_matches(k, p) for p in skip)
+    }
     if not loaded:
         raise InputError(weights_path, "init_from", "no tensor matches this model's parameter names and shapes")
     model.load_state_dict(loaded, strict=False)

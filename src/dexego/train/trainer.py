@@ -92,7 +92,9 @@ def make_accelerator(mixed_precision: str = "no"):
     from accelerate import Accelerator
 
     # cpu=True without a GPU lets torchrun / accelerate launch start multi-process CPU (gloo) training.
-    return Accelerator(mixed_precision=mixed_precision, step_scheduler_with_optimizer=False, cpu=not torch.cuda.is_available())
+    return Accelerator(
+        mixed_precision=mixed_precision, step_scheduler_with_optimizer=False, cpu=not torch.cuda.is_available()
+    )
 
 
 class Trainer:
@@ -120,8 +122,12 @@ class Trainer:
             raise InputError(None, "data.sources", f"every training dataset needs samples, got sizes {sizes}")
         self.train_set = torch.utils.data.ConcatDataset(list(self.data.train_sources))
         self.sampler = MixtureSampler(
-            sizes, self.data.weights, seed=cfg.seed, num_samples=self.data.samples_per_epoch,
-            rank=acc.process_index, world_size=acc.num_processes,
+            sizes,
+            self.data.weights,
+            seed=cfg.seed,
+            num_samples=self.data.samples_per_epoch,
+            rank=acc.process_index,
+            world_size=acc.num_processes,
         )
         self.steps_per_epoch = self.sampler.per_process // self.loop.batch_size // self.loop.grad_accum
         if self.steps_per_epoch < 1:
@@ -150,8 +156,10 @@ class Trainer:
         resume_from = ckpt.latest_checkpoint(self.run_dir) if cfg.resume == "auto" else None
         if resume_from is None and cfg.init_from:
             report = load_initial_weights(self.policy, ckpt.resolve_weights(cfg.init_from), cfg.init_skip)
-            self._print(f"init_from {cfg.init_from}: {len(report['loaded'])} tensors loaded, "
-                        f"{len(report['initialised'])} freshly initialised, {len(report['ignored'])} ignored")
+            self._print(
+                f"init_from {cfg.init_from}: {len(report['loaded'])} tensors loaded, "
+                f"{len(report['initialised'])} freshly initialised, {len(report['ignored'])} ignored"
+            )
         self.frozen = freeze_parameters(self.policy, cfg.freeze)
         if resume_from is not None:
             self.policy.load_state_dict(load_tensors(ckpt.raw_weights_file(resume_from)))
@@ -241,8 +249,15 @@ class Trainer:
             if acc.is_main_process and hasattr(self, "logger"):
                 self.logger.close()
         overall = (pos.step - run_start_step) * samples_per_step / max(time.perf_counter() - run_start, 1e-9)
-        return TrainResult(pos.step, pos.epoch, final_dir, self.last_checkpoint, last_loss, val_losses,
-                           overall if pos.step > run_start_step else throughput)
+        return TrainResult(
+            pos.step,
+            pos.epoch,
+            final_dir,
+            self.last_checkpoint,
+            last_loss,
+            val_losses,
+            overall if pos.step > run_start_step else throughput,
+        )
 
     @staticmethod
     def _due(step: int, every: int, epoch_done: bool, finished: bool) -> bool:
@@ -310,8 +325,13 @@ class Trainer:
                 if len(dataset) == 0:
                     continue
                 mine = Subset(dataset, list(range(acc.process_index, len(dataset), acc.num_processes)))
-                loader = DataLoader(mine, batch_size=self.loop.batch_size, shuffle=False,
-                                    num_workers=self.config.data.num_workers, collate_fn=self.data.collate_fn)
+                loader = DataLoader(
+                    mine,
+                    batch_size=self.loop.batch_size,
+                    shuffle=False,
+                    num_workers=self.config.data.num_workers,
+                    collate_fn=self.data.collate_fn,
+                )
                 sums: dict[str, torch.Tensor] = {}
                 for index, batch in enumerate(loader):
                     if self.loop.val_batches and index >= self.loop.val_batches:
@@ -323,7 +343,9 @@ class Trainer:
                     for name, value in values.items():
                         value = torch.as_tensor(value, dtype=torch.float64, device=acc.device) * n
                         sums[name] = sums.get(name, 0) + value
-                    sums["count"] = sums.get("count", 0) + torch.tensor(float(n), dtype=torch.float64, device=acc.device)
+                    sums["count"] = sums.get("count", 0) + torch.tensor(
+                        float(n), dtype=torch.float64, device=acc.device
+                    )
                 if acc.num_processes > 1:
                     sums = {k: acc.reduce(v, "sum") for k, v in sorted(sums.items())}
                 if sums.get("count", 0):
@@ -428,10 +450,14 @@ class Trainer:
             self._print(f"warning: {rng_file} missing (different number of processes); RNG streams restart")
         per_micro = self.loop.batch_size * acc.num_processes
         if state["samples_in_epoch"] % per_micro:
-            self._print("warning: batch size or process count changed since the checkpoint; the epoch position is rounded")
+            self._print(
+                "warning: batch size or process count changed since the checkpoint; the epoch position is rounded"
+            )
         if state.get("total_steps") not in (None, self.total_steps):
             self._print(f"warning: the run length changed ({state['total_steps']} -> {self.total_steps} steps)")
-        return _Position(step=int(state["step"]), epoch=int(state["epoch"]), micro=state["samples_in_epoch"] // per_micro)
+        return _Position(
+            step=int(state["step"]), epoch=int(state["epoch"]), micro=state["samples_in_epoch"] // per_micro
+        )
 
     def export_final(self, pos: _Position) -> Path | None:
         """``final/``: the policy folder of the last step (EMA-averaged weights when enabled)."""

@@ -26,7 +26,9 @@ def progress_bar(total: int | None, desc: str = "", unit: str = "it", initial: i
     if is_terminal() or disable:
         from tqdm.auto import tqdm
 
-        return tqdm(total=total, desc=desc, unit=unit, initial=initial, disable=disable, dynamic_ncols=True, file=sys.stderr)
+        return tqdm(
+            total=total, desc=desc, unit=unit, initial=initial, disable=disable, dynamic_ncols=True, file=sys.stderr
+        )
     return PlainProgress(total, desc, unit, initial)
 
 

@@ -48,7 +48,9 @@ class MediaPipeEstimator:
             import mediapipe  # noqa: F401
             from mediapipe.tasks.python import BaseOptions, vision
         except ImportError as exc:
-            raise ConfigError(f"the mediapipe estimator needs the optional extra: pip install -e '.[annotate]' ({exc})") from None
+            raise ConfigError(
+                f"the mediapipe estimator needs the optional extra: pip install -e '.[annotate]' ({exc})"
+            ) from None
         path = Path(config.model_path) if config.model_path else default_model_path()
         if not path.is_file():
             raise ConfigError(

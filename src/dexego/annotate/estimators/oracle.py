@@ -37,7 +37,11 @@ class OracleEstimator:
 
     def __init__(self, config: OracleConfig = OracleConfig(), keypoints_camera=None, hand_valid=None, intrinsics=None):
         self.config = config
-        self._given = None if keypoints_camera is None else (np.asarray(keypoints_camera, float), np.asarray(hand_valid, bool), intrinsics)
+        self._given = (
+            None
+            if keypoints_camera is None
+            else (np.asarray(keypoints_camera, float), np.asarray(hand_valid, bool), intrinsics)
+        )
         self.reset("")
 
     def reset(self, video: str) -> None:
@@ -55,7 +59,9 @@ class OracleEstimator:
         meta = read_camera_metadata(video)
         intr = meta.get("intrinsics")
         if intr is None or "width" not in meta:
-            raise InputError(video, "intrinsics", "the oracle estimator needs the true intrinsics and width in the video's .json")
+            raise InputError(
+                video, "intrinsics", "the oracle estimator needs the true intrinsics and width in the video's .json"
+            )
         self._intrinsics = np.array([intr["fx"], intr["fy"], intr["cx"], intr["cy"]], dtype=float)
         self._width = float(meta["width"])
 
@@ -65,7 +71,9 @@ class OracleEstimator:
         if index >= len(self._kp):
             raise InputError("oracle", "frame", f"frame {index} is past the ground truth's {len(self._kp)} frames")
         k = self._intrinsics.vector if isinstance(self._intrinsics, Intrinsics) else np.asarray(self._intrinsics, float)
-        width = getattr(self, "_width", None) or (self._intrinsics.width if isinstance(self._intrinsics, Intrinsics) else None)
+        width = getattr(self, "_width", None) or (
+            self._intrinsics.width if isinstance(self._intrinsics, Intrinsics) else None
+        )
         if width:  # the frame may be a downscaled copy of the video
             k = k * (frame.shape[1] / width)
         cfg, rng = self.config, self._rng
@@ -76,10 +84,14 @@ class OracleEstimator:
                 continue
             if cfg.dropout and rng.random() < cfg.dropout:
                 continue
-            pixels = np.stack([k[0] * points[:, 0] / points[:, 2] + k[2], k[1] * points[:, 1] / points[:, 2] + k[3]], -1)
+            pixels = np.stack(
+                [k[0] * points[:, 0] / points[:, 2] + k[2], k[1] * points[:, 1] / points[:, 2] + k[3]], -1
+            )
             pixels = pixels + rng.normal(0.0, cfg.pixel_noise, pixels.shape)
             relative = points - points[0]
-            relative = relative * np.exp(rng.normal(0.0, cfg.scale_noise)) + rng.normal(0.0, cfg.relative_noise, relative.shape)
+            relative = relative * np.exp(rng.normal(0.0, cfg.scale_noise)) + rng.normal(
+                0.0, cfg.relative_noise, relative.shape
+            )
             relative -= relative[0]
             out.append(HandDetection(side, pixels, relative, confidence=1.0))
         return out

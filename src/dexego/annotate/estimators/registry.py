@@ -43,7 +43,9 @@ def make_estimator(name: str, **options: Any) -> HandEstimator:
         except TypeError as exc:
             raise ConfigError(f"hand estimator {name!r}: bad options {sorted(options)}: {exc}") from None
     if ":" not in name:
-        raise ConfigError(f"unknown hand estimator {name!r}; use one of {sorted(ESTIMATORS)} or 'package.module:ClassName'")
+        raise ConfigError(
+            f"unknown hand estimator {name!r}; use one of {sorted(ESTIMATORS)} or 'package.module:ClassName'"
+        )
     return _plugin_estimator(name, options)
 
 
@@ -68,7 +70,9 @@ def plugin_class(name: str) -> type:
         raise ConfigError(f"hand estimator {name!r}: {module_name}.{attr} is {what}, not an estimator class")
     missing = [m for m in ("reset", "estimate") if not inspect.isfunction(inspect.getattr_static(cls, m, None))]
     if missing:
-        raise ConfigError(f"hand estimator {name!r} lacks {', '.join(missing)}(); see dexego.annotate.estimators.base.HandEstimator")
+        raise ConfigError(
+            f"hand estimator {name!r} lacks {', '.join(missing)}(); see dexego.annotate.estimators.base.HandEstimator"
+        )
     return cls
 
 

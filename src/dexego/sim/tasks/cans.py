@@ -103,7 +103,9 @@ def unloaded(can_pos: np.ndarray, can_quat: np.ndarray, container: Container, or
     return container.outside(can_pos, origin) and standing_on_table(can_pos, can_quat)
 
 
-def hand_reached(fingertips: np.ndarray, side: int, target: np.ndarray, threshold: float = checks.REACH_DISTANCE) -> bool:
+def hand_reached(
+    fingertips: np.ndarray, side: int, target: np.ndarray, threshold: float = checks.REACH_DISTANCE
+) -> bool:
     """One given hand's (0 left, 1 right) mean fingertip is within ``threshold`` of the target."""
     centre = np.asarray(fingertips).reshape(2, 5, 3)[side].mean(axis=0)
     return float(np.linalg.norm(centre - np.asarray(target))) < threshold
@@ -134,7 +136,9 @@ def outward(side: int) -> float:
     return 1.0 if side == 0 else -1.0
 
 
-def grasp_wrist(can: np.ndarray, side: int, bottom_z: float, height: float = GRASP_HEIGHT, palm_gap: float = PALM_GAP) -> np.ndarray:
+def grasp_wrist(
+    can: np.ndarray, side: int, bottom_z: float, height: float = GRASP_HEIGHT, palm_gap: float = PALM_GAP
+) -> np.ndarray:
     return np.array([can[0] - WRIST_BEHIND, can[1] + outward(side) * (CAN_R + palm_gap), bottom_z + height])
 
 

@@ -79,7 +79,10 @@ class SortCans(_CanTask):
     DROP_GAP = 0.012  # can bottom above the box walls when released (the hand stays outside the box)
 
     def scene(self) -> SceneObjects:
-        cans = "".join(can_xml(c, *((SPRITE_RGBA, SPRITE_BAND) if c.startswith("sprite") else (FANTA_RGBA, FANTA_BAND))) for c in self.cans)
+        cans = "".join(
+            can_xml(c, *((SPRITE_RGBA, SPRITE_BAND) if c.startswith("sprite") else (FANTA_RGBA, FANTA_BAND)))
+            for c in self.cans
+        )
         return SceneObjects(worldbody=cans + self.BOX.xml("box_left") + self.BOX.xml("box_right"))
 
     def sample_layout(self, rng):
@@ -97,7 +100,10 @@ class SortCans(_CanTask):
             set_free_pose(data, c, [*layout[c], TABLE_TOP_Z + CAN_H / 2])
 
     def sorted_flags(self, state: TaskState) -> list[bool]:
-        return [self.BOX.contains(state.body_pos[c], state.body_pos["box_left" if c.startswith("sprite") else "box_right"]) for c in self.cans]
+        return [
+            self.BOX.contains(state.body_pos[c], state.body_pos["box_left" if c.startswith("sprite") else "box_right"])
+            for c in self.cans
+        ]
 
     def check(self, state, initial):
         sort = self.sorted_flags(state)
@@ -113,7 +119,9 @@ class SortCans(_CanTask):
             back_spot, front_spot = b + [self.SPOT, 0, 0], b - [self.SPOT, 0, 0]
             plans[side] = sequence(
                 pick_and_place(side, first, TABLE_TOP_Z, back_spot, drop, rng, clearance=self.CLEARANCE),
-                pick_and_place(side, second, TABLE_TOP_Z, front_spot, drop, rng, clearance=self.CLEARANCE, approach_high=True),
+                pick_and_place(
+                    side, second, TABLE_TOP_Z, front_spot, drop, rng, clearance=self.CLEARANCE, approach_high=True
+                ),
                 home(side),
             )
         return two_hand_waypoints(plans[LEFT], plans[RIGHT], rng)
@@ -134,7 +142,11 @@ class _TrayTask(_CanTask):
     starts_inserted = False
 
     def scene(self) -> SceneObjects:
-        return SceneObjects(worldbody=can_xml("can_right") + can_xml("can_left", "0.2 0.35 0.8 1", "0.9 0.9 0.9 1") + self.TRAY.xml("tray"))
+        return SceneObjects(
+            worldbody=can_xml("can_right")
+            + can_xml("can_left", "0.2 0.35 0.8 1", "0.9 0.9 0.9 1")
+            + self.TRAY.xml("tray")
+        )
 
     def sample_layout(self, rng):
         layout = {"tray": _xy(rng, self.TRAY_CENTRE, 0.04)}
@@ -172,7 +184,9 @@ class _TrayTask(_CanTask):
         can, tray = _pos(obs, k), _pos(obs, len(self.cans))
         slot = tray + [*self.TRAY.slot_offsets()[k], 0.0]
         floor = TABLE_TOP_Z + self.TRAY.floor + self.SET_DOWN_GAP
-        return pick_and_place(side, can, TABLE_TOP_Z, slot, floor, rng, grasp_height=self._grip_height(), pull=self.GRASP_PULL)
+        return pick_and_place(
+            side, can, TABLE_TOP_Z, slot, floor, rng, grasp_height=self._grip_height(), pull=self.GRASP_PULL
+        )
 
     def _unload(self, obs, side: int, rng) -> list:
         """Take the can out of its slot, from where ``obs`` shows it, and stand it on the table beside the tray."""
@@ -228,9 +242,7 @@ class InsertAndUnloadCans(_TrayTask):
     """
 
     name = "Insert-And-Unload-Cans"
-    instruction = (
-        "Insert the right can into the slot and insert the left can into the slot, unload the right cans and then unload the left cans"
-    )
+    instruction = "Insert the right can into the slot and insert the left can into the slot, unload the right cans and then unload the left cans"
     horizon = 900
     subtasks = per_can_subtasks(("reach", "lift", "insert", "unload"), _TrayTask.cans)
 
@@ -288,7 +300,9 @@ class StackCanIntoDrawer(DrawerTask):
       <geom type="cylinder" size="{self.PLATE_R} {self.PLATE_H / 2}" mass="0.3" rgba="0.92 0.92 0.95 1" friction="1 0.01 0.001"/>
     </body>
 """
-        return SceneObjects(worldbody=base.worldbody + can_xml("can", "0.2 0.7 0.3 1", "0.9 0.9 0.9 1") + plate, contact=base.contact)
+        return SceneObjects(
+            worldbody=base.worldbody + can_xml("can", "0.2 0.7 0.3 1", "0.9 0.9 0.9 1") + plate, contact=base.contact
+        )
 
     def sample_layout(self, rng):
         while True:
@@ -319,7 +333,9 @@ class StackCanIntoDrawer(DrawerTask):
 
     def expert_plan(self, obs, rng):
         can, plate = _pos(obs, 2), _pos(obs, 3)
-        stack = sequence(pick_and_place(RIGHT, can, TABLE_TOP_Z, plate, TABLE_TOP_Z + self.PLATE_H + 0.006, rng), home(RIGHT))
+        stack = sequence(
+            pick_and_place(RIGHT, can, TABLE_TOP_Z, plate, TABLE_TOP_Z + self.PLATE_H + 0.006, rng), home(RIGHT)
+        )
         drawer = _pos(obs, 1)
         handle = drawer + [-self.DEPTH / 2 - self.HANDLE_GAP, 0.0, self.HEIGHT / 2]
         opened = float(obs["object_joint_pos"][0])

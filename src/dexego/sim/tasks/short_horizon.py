@@ -359,7 +359,11 @@ class StackCan(Task):
         z = TABLE_TOP_Z + 0.05
         grasp = side_grasp_wrist(can, self.CAN_R, z) + _jitter(rng, 0.003)
         offset = grasp - can  # wrist relative to the can, kept while carrying
-        above_plate = np.array([plate[0], plate[1], TABLE_TOP_Z + self.PLATE_H + self.CAN_H / 2 + 0.12]) + offset * [1, 1, 0]
+        above_plate = np.array([plate[0], plate[1], TABLE_TOP_Z + self.PLATE_H + self.CAN_H / 2 + 0.12]) + offset * [
+            1,
+            1,
+            0,
+        ]
         above_plate[2] = grasp[2] + 0.13
         place = above_plate.copy()
         place[2] = grasp[2] + self.PLATE_H + 0.006
@@ -383,7 +387,9 @@ def _vessel_geoms(radius: float, height: float, wall: float, staves: int, mass: 
     """An open cylinder (cup, mug, bowl) from a bottom disc and wall staves; local z is its up axis."""
     per = mass / (staves + 2)
     half_width = radius * np.sin(np.pi / staves) + 0.002
-    out = [f'      <geom type="cylinder" pos="0 0 {-height / 2 + 0.003}" size="{radius} 0.003" mass="{per * 2:.5f}" rgba="{rgba}"/>\n']
+    out = [
+        f'      <geom type="cylinder" pos="0 0 {-height / 2 + 0.003}" size="{radius} 0.003" mass="{per * 2:.5f}" rgba="{rgba}"/>\n'
+    ]
     for i in range(staves):
         a = 2 * np.pi * i / staves
         r = radius - wall / 2
@@ -433,7 +439,9 @@ class FlipMug(Task):
         return {"mug": uniform_xy(rng, self.CENTRE), "yaw": rng.uniform(-0.2, 0.2)}
 
     def apply_layout(self, model, data, layout):
-        lying = np.array([np.cos(-np.pi / 4), 0.0, np.sin(-np.pi / 4), 0.0])  # up axis -> -x (opening towards the robot)
+        lying = np.array(
+            [np.cos(-np.pi / 4), 0.0, np.sin(-np.pi / 4), 0.0]
+        )  # up axis -> -x (opening towards the robot)
         import mujoco
 
         q = np.zeros(4)
@@ -509,7 +517,11 @@ class PourBalls(Task):
         for i in range(self.NUM_BALLS):
             layer, k = divmod(i, 4)
             dx, dy = (0.013 if k in (0, 1) else -0.013), (0.013 if k in (0, 2) else -0.013)
-            set_free_pose(data, f"ball{i}", [layout["cup"][0] + dx, layout["cup"][1] + dy, bottom + layer * (2 * self.BALL_R + 0.002)])
+            set_free_pose(
+                data,
+                f"ball{i}",
+                [layout["cup"][0] + dx, layout["cup"][1] + dy, bottom + layer * (2 * self.BALL_R + 0.002)],
+            )
 
     def balls_in_bowl(self, state: TaskState) -> int:
         balls = np.stack([state.body_pos[f"ball{i}"] for i in range(self.NUM_BALLS)])
