@@ -72,6 +72,13 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
 
+def apply_overrides(data: dict[str, Any], overrides: list[str] | dict[str, Any] | None) -> dict[str, Any]:
+    """``data`` (changed in place and returned) with ``key.sub=value`` overrides applied as ``load_config`` applies them."""
+    for key, value in _parse_overrides(overrides).items():
+        _set_dotted(data, key, value)
+    return data
+
+
 def _parse_overrides(overrides: list[str] | dict[str, Any] | None) -> dict[str, Any]:
     if overrides is None:
         return {}

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from dexego.actions import get_space
-from dexego.actions.robot import RobotActionConfig, build_robot_space, register_robot_spaces, split_space_name
+from dexego.actions.robot import RobotActionConfig, build_robot_space, register_robot_spaces
+from dexego.actions.spaces import split_space_name
 from dexego.errors import ConfigError
 
 ARMS = RobotActionConfig(name="test_arms", left_joints=("l0", "l1", "l2"), right_joints=("r0", "r1"),

@@ -30,14 +30,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dexego.actions.spaces import SPACES, ActionSpace
+from dexego.actions.spaces import HAND_SPACES, ROBOT_PREFIX, SPACES, ActionSpace
 from dexego.errors import ConfigError
 
-ROBOT_PREFIX = "robot:"
 JOINTS = "joints"
 WRIST_PARTS = (("wrist_pos", 3), ("wrist_rot6d", 6))
-# Hand spaces a padded space can be built on (the MANO space needs a MANO file to decode, it works the same).
-HAND_SPACES = ("ego48", "kp21", "mano")
 
 
 @dataclass(frozen=True)
@@ -86,19 +83,6 @@ class RobotActionConfig:
 
 def robot_space_name(robot: str, hand_space: str = "") -> str:
     return f"{hand_space}+{ROBOT_PREFIX}{robot}" if hand_space else f"{ROBOT_PREFIX}{robot}"
-
-
-def split_space_name(name: str) -> tuple[str, str] | None:
-    """``"ego48+robot:X"`` -> ("ego48", "X"); ``"robot:X"`` -> ("", "X"); a hand-space name -> None."""
-    hand, sep, robot = name.rpartition(ROBOT_PREFIX)
-    if not sep:
-        return None
-    hand = hand.removesuffix("+")
-    if hand and hand not in HAND_SPACES:
-        raise ConfigError(f"action space {name!r}: {hand!r} is not a hand space ({', '.join(HAND_SPACES)})")
-    if not robot:
-        raise ConfigError(f"action space {name!r} names no robot")
-    return hand, robot
 
 
 def build_robot_space(config: RobotActionConfig, hand_space: str = "") -> ActionSpace:

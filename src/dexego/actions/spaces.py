@@ -133,6 +133,22 @@ MANO = ActionSpace(
 )
 
 SPACES: dict[str, ActionSpace] = {space.name: space for space in (EGO48, KP21, MANO)}
+# Hand spaces a padded space can be built on (the MANO space needs a MANO file to decode, it works the same).
+HAND_SPACES = ("ego48", "kp21", "mano")
+ROBOT_PREFIX = "robot:"  # robot action spaces (dexego.actions.robot): "robot:NAME" and "HAND+robot:NAME"
+
+
+def split_space_name(name: str) -> tuple[str, str] | None:
+    """``"ego48+robot:X"`` -> ("ego48", "X"); ``"robot:X"`` -> ("", "X"); a hand-space name -> None."""
+    hand, sep, robot = name.rpartition(ROBOT_PREFIX)
+    if not sep:
+        return None
+    hand = hand.removesuffix("+")
+    if hand and hand not in HAND_SPACES:
+        raise ConfigError(f"action space {name!r}: {hand!r} is not a hand space ({', '.join(HAND_SPACES)})")
+    if not robot:
+        raise ConfigError(f"action space {name!r} names no robot")
+    return hand, robot
 
 
 def get_space(name: str | ActionSpace) -> ActionSpace:
@@ -142,8 +158,6 @@ def get_space(name: str | ActionSpace) -> ActionSpace:
         return SPACES[name]
     except KeyError:
         pass
-    from dexego.actions.robot import split_space_name
-
     if split_space_name(name) is not None:
         raise ConfigError(f"robot action space {name!r} is not declared: give the robot's description (model.robot) "
                           "so its joints are known") from None  # fmt: skip

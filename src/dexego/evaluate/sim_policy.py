@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from dexego.actions import get_space
-from dexego.actions.robot import register_robot_spaces, registered_robot, split_space_name
+from dexego.actions.robot import register_robot_spaces, registered_robot
+from dexego.actions.spaces import split_space_name
 from dexego.errors import ConfigError, InputError
 from dexego.evaluate.sim_observation import HistoryConfig, ObservationHistory, SimRobotGeometry
 

@@ -7,7 +7,8 @@ from typing import Literal
 
 from dexego.actions import get_space
 from dexego.actions.relative import check_action_frame
-from dexego.actions.robot import RobotActionConfig, register_robot_spaces, split_space_name
+from dexego.actions.robot import RobotActionConfig, register_robot_spaces
+from dexego.actions.spaces import split_space_name
 from dexego.errors import ConfigError
 from dexego.models.config_registry import BACKBONE_CONFIGS, HEAD_CONFIGS, check_choice
 from dexego.models.configuration_backbones import HFBackboneConfig, TinyBackboneConfig

@@ -233,7 +233,10 @@ def read_config_file(path: Path) -> dict[str, Any]:
 
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
-    text = path.read_text()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text config file (expected TOML or JSON in UTF-8)") from None
     try:
         return json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
@@ -246,11 +249,9 @@ def with_robot_joints(data: dict[str, Any], overrides: list[str] | None = None) 
     config holds them and a saved policy needs no robot file."""
     import copy
 
-    from dexego.config import _parse_overrides, _set_dotted
+    from dexego.config import apply_overrides
 
-    data = copy.deepcopy(data)
-    for key, value in _parse_overrides(overrides).items():
-        _set_dotted(data, key, value)
+    data = apply_overrides(copy.deepcopy(data), overrides)
     model = data.get("model")
     robot = model.get("robot") if isinstance(model, dict) else None
     if (
