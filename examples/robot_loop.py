@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from dexego.actions import get_space
-from dexego.actions.robot import register_robot_spaces, split_space_name
+from dexego.actions.robot import register_robot_spaces
+from dexego.actions.spaces import split_space_name
 from dexego.data.samples import SampleConfig, history_frames
 from dexego.evaluate.sim_observation import resize_like_backbone
 from dexego.geometry import Intrinsics, euler_to_matrix, make_transform
@@ -71,7 +72,9 @@ class PolicyObservation:
             del self.frames[old]
         height, width = image.shape[-2:]
         intrinsics = reading["intrinsics"].scaled(width, height)
-        state = robot_to_ego48(self.hands, reading["hand_joints"], reading["world_from_wrist"], reading["world_from_camera"])
+        state = robot_to_ego48(
+            self.hands, reading["hand_joints"], reading["world_from_wrist"], reading["world_from_camera"]
+        )
         if self.space.is_robot:  # the robot's joint space: the wrist poses (and ego48 parts) + the hand joints by name
             state = robot_space_state(self.space, state, self.hands, reading["hand_joints"])
         return {
@@ -105,8 +108,12 @@ def current_pose(robot: Robot):
     from dexego.geometry import matrix_to_rot6d
 
     def hook(reading: dict) -> tuple[np.ndarray, np.ndarray]:
-        ee = np.stack([robot.arms[s].wrist_to_end_effector(reading["world_from_wrist"][h]).numpy() for h, s in enumerate(SIDES)])
-        return np.concatenate([ee[:, :3, 3], matrix_to_rot6d(ee[:, :3, :3])], axis=1), np.asarray(reading["hand_joints"])
+        ee = np.stack(
+            [robot.arms[s].wrist_to_end_effector(reading["world_from_wrist"][h]).numpy() for h, s in enumerate(SIDES)]
+        )
+        return np.concatenate([ee[:, :3, 3], matrix_to_rot6d(ee[:, :3, :3])], axis=1), np.asarray(
+            reading["hand_joints"]
+        )
 
     return hook
 
@@ -129,7 +136,9 @@ class StubRobot:
 
     def read(self) -> dict:
         """One synchronised reading; ``world_from_camera`` is the camera in the robot base frame (head FK)."""
-        head = make_transform(euler_to_matrix(np.array([0.0, 0.0, self.head_yaw_per_step * self.step]), "xyz"), np.zeros(3))
+        head = make_transform(
+            euler_to_matrix(np.array([0.0, 0.0, self.head_yaw_per_step * self.step]), "xyz"), np.zeros(3)
+        )
         rng = np.random.default_rng(self.step)
         return {
             "image": rng.integers(0, 256, (*self.image_hw, 3), dtype=np.uint8),  # (H, W, 3) RGB
@@ -196,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
         run(controller, stub, args.steps)
     finally:
         close_policy(controller)
-    print(f"{len(stub.sent)} commands of {len(stub.sent[0]) if stub.sent else 0} values from {controller.queries} queries")
+    print(
+        f"{len(stub.sent)} commands of {len(stub.sent[0]) if stub.sent else 0} values from {controller.queries} queries"
+    )
     return 0
 
 
