@@ -3,9 +3,10 @@
 Each case is ``(name, corrupt, kind)``: ``corrupt(root)`` damages a copy in place; ``kind`` says
 what every reader must do with it:
 
-- ``"meta"``: the metadata is wrong: ``data info``, ``data validate`` and ``train`` refuse it;
-- ``"values"``: the data files or videos are wrong: ``validate`` and ``train`` refuse it (``info``
-  reads only metadata and prints the summary);
+- ``"meta"``: the metadata is wrong: ``data info``, ``data validate`` and ``train`` refuse it
+  (readers stop when they open the dataset);
+- ``"values"``: the data files or videos are wrong: ``data info``, ``data validate`` and ``train``
+  refuse it (training when it checks the files before its first step);
 - ``"warn"``: readers repair it themselves (recomputed statistics, an optional field):
   ``validate`` accepts it with a warning and ``train`` runs.
 """

@@ -12,9 +12,21 @@ from dexego.cli import add_group
 def register(subparsers: argparse._SubParsersAction) -> None:
     group = add_group(subparsers, "data", "Inspect, validate and view datasets (LeRobot v3 layout).")
 
-    info = group.add_parser("info", help="Episodes, frames, fps, features, tasks, sources and hours of a dataset.")
+    info = group.add_parser(
+        "info",
+        help="Episodes, frames, fps, features, tasks, sources and hours of a dataset.",
+        description="Summarise a dataset after checking it with validate's rules (metadata, every data file's values, "
+        "every video's size and frames). The first error found is printed as one line and the exit status is 2; "
+        "warnings are left to `dexego data validate`, which lists every problem.",
+    )
     info.add_argument("path", help="dataset folder")
     info.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    info.add_argument(
+        "--no-decode",
+        action="store_true",
+        help="count video frames from the packets instead of decoding every frame (faster on large "
+        "datasets; a video whose frames are damaged but whose packets are intact then passes)",
+    )
     info.set_defaults(handler=_info)
 
     validate = group.add_parser(
@@ -53,10 +65,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fit.set_defaults(handler=_fit_mano)
 
 
+def _progress(path: str) -> None:  # one line per file, overwritten: large datasets take a while
+    print(f"\rchecking {path}\033[K", end="", file=sys.stderr, flush=True)
+
+
 def _info(args) -> int:
     from dexego.data.summary import dataset_summary, format_summary
+    from dexego.data.validate import validate_report
 
-    summary = dataset_summary(args.path)
+    summary = dataset_summary(args.path)  # metadata errors stop here
+    if summary["codebase_version"].startswith("v3"):  # v2.1 datasets are read, not validated (v3 rules)
+        report = validate_report(args.path, _progress if sys.stderr.isatty() else None, decode=not args.no_decode)
+        if sys.stderr.isatty():
+            print("\r\033[K", end="", file=sys.stderr)
+        if report.errors:
+            raise report.errors[0].to_error()
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     return 0
 
@@ -74,10 +97,7 @@ def _validate(args) -> int:
             "not a dataset folder (it does not exist)" if not Path(args.path).exists() else "not a folder",
         )
 
-    def progress(path: str) -> None:  # one line per file, overwritten: large datasets take a while
-        print(f"\rchecking {path}\033[K", end="", file=sys.stderr, flush=True)
-
-    report = validate_report(args.path, progress if sys.stderr.isatty() else None, decode=not args.no_decode)
+    report = validate_report(args.path, _progress if sys.stderr.isatty() else None, decode=not args.no_decode)
     if sys.stderr.isatty():
         print("\r\033[K", end="", file=sys.stderr)
     for problem in report.errors:
