@@ -3,10 +3,16 @@ with the previous episodes exactly as they were, or one with all of the new epis
 
 The kill is injected before each rename of the commit (``DatasetWriter.publish_hook``): in-process by an
 exception that nothing catches (no cleanup runs, as with SIGKILL), and once by a real SIGKILL of a writer process.
+
+LeRobot's own loader ignores the manifest for its tables: it reads every data and episodes parquet file whole
+(and only its length and episode count from ``meta/info.json``). At every kill point, what it reads that way must
+never point at something missing (``_check_lerobot_reading``); the real loader is run on the same kill points in
+``tests/sources/test_sources_lerobot_interop.py`` (slow, needs lerobot).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -15,6 +21,8 @@ import sys
 import textwrap
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from dexego.data import Dataset, DatasetWriter
@@ -22,14 +30,60 @@ from dexego.data import features as F
 from dexego.data.layout import TMP_MARK
 from dexego.data.synthetic import synthetic_episode
 from dexego.data.validate import validate_dataset, validate_report
+from dexego.data.video import probe_video
 
 SIZE = (32, 32)
-STEPS = ("video", "tasks", "episodes table", "data", "info.json (commit)", "stats.json")
+STEPS = ("video", "tasks", "data", "episodes table", "info.json (commit)", "stats.json")
 ROLL = {"data_files_size_in_mb": 0.001, "video_files_size_in_mb": 0.001}  # every episode starts new files
 
 
 class Killed(BaseException):
     """Raised by the fault hook: nothing in the writer catches a BaseException it does not know (like SIGKILL)."""
+
+
+def _kind(path) -> str:
+    """Which of STEPS a published path is."""
+    if path.suffix == ".mp4":
+        return "video"
+    if path.name == "tasks.parquet":
+        return "tasks"
+    if "episodes" in path.parts:
+        return "episodes table"
+    if "data" in path.parts:
+        return "data"
+    return {"info.json": "info.json (commit)", "stats.json": "stats.json"}[path.name]
+
+
+def _read_all(folder) -> pa.Table:
+    """Every parquet file of a folder read whole, in path order (LeRobot 0.4.4's ``load_nested_dataset``)."""
+    return pa.concat_tables([pq.read_table(p) for p in sorted(folder.glob("*/*.parquet"))], promote_options="default")
+
+
+def _check_lerobot_reading(root, previous_root, committed: bool) -> None:
+    """What a reader that globs every data and episodes file sees is consistent and, within the manifest's counts,
+    the previous dataset (or, once committed, the new one)."""
+    info = json.loads((root / "meta/info.json").read_text())
+    data, episodes = _read_all(root / "data"), _read_all(root / "meta/episodes").to_pylist()
+    tasks = pq.read_table(root / "meta/tasks.parquet").column("task").to_pylist()
+    index, episode_index = data.column("index").to_numpy(), data.column("episode_index").to_numpy()
+    assert int(data.column("task_index").to_numpy().max()) < len(tasks)  # every row's task is published
+    for row in episodes:  # every episode row points at published rows, frames and tasks
+        span = np.arange(row["dataset_from_index"], row["dataset_to_index"])
+        rows = np.flatnonzero(np.isin(index, span))
+        assert len(rows) == row["length"] == len(span) and (episode_index[rows] == row["episode_index"]).all(), row
+        assert set(row["tasks"]) <= set(tasks)
+        for key in F.video_keys(info["features"]):
+            video = root / "videos" / key / (f"chunk-{row[f'videos/{key}/chunk_index']:03d}/"
+                                             f"file-{row[f'videos/{key}/file_index']:03d}.mp4")  # fmt: skip
+            assert probe_video(video, info["fps"], key).frames >= round(row[f"videos/{key}/to_timestamp"] * info["fps"])
+    # LeRobot's length and episode count are the manifest's; the rows it serves (the first total_frames)
+    served = data.slice(0, info["total_frames"])
+    assert len(episodes) in (info["total_episodes"], info["total_episodes"] + 1)  # at most the complete new one
+    if committed:
+        assert info["total_episodes"] == 3 and served.num_rows == data.num_rows == 65 and len(episodes) == 3
+    else:
+        assert served.equals(_read_all(previous_root / "data")) and info["total_episodes"] == 2
+        assert [r["episode_index"] for r in episodes][:2] == [0, 1]
 
 
 def _new_episode():
@@ -86,9 +140,12 @@ def test_kill_at_every_publish_step(base, tmp_path, step, roll):
     shutil.copytree(source, root)
     writer = DatasetWriter(root, **(ROLL if roll else {}))
 
+    published = []
+
     def hook(index, path):
         if index == step:
             raise Killed(path)
+        published.append(_kind(path))
 
     writer.publish_hook = hook
     if step < len(STEPS):
@@ -97,10 +154,12 @@ def test_kill_at_every_publish_step(base, tmp_path, step, roll):
     else:
         writer.add_episode(_new_episode())
     del writer  # never closed: the process died
+    assert tuple(published) == STEPS[:step]  # the writer publishes in this order
 
     committed = step > STEPS.index("info.json (commit)")
     report = validate_report(root)
     assert report.errors == [], [str(p) for p in report.errors]
+    _check_lerobot_reading(root, source, committed)
     ds = Dataset(root)
     assert ds.num_episodes == (3 if committed else 2)
     _assert_same(_snapshot(root, [0, 1]), before)  # the previous episodes read back identically

@@ -2,22 +2,25 @@
 
 Commit protocol (one episode at a time). Everything new is first written under
 a temporary name (``<name>.tmp-<pid>``): the video files (the current file
-remuxed with the new episode appended, no re-encoding), the tasks, the
-episodes table, the data parquet (the current file's committed rows plus the
-new ones), info.json and stats.json. They are then renamed over their final
-names in that order. ``meta/info.json`` is the manifest and its rename the
-commit point: readers (and ``dexego data validate``) trust only the episodes,
-tasks and frames it counts (``total_episodes``, ``total_tasks``, each
-episode's index and time ranges), so before that rename they see exactly the
-previously committed episodes, with at most an ignored tail (frames at the end
-of the last video file, rows at the end of the last data file, rows of the
-episodes table, tasks beyond ``total_tasks``, a file nothing references yet);
-after it, all of the new episode. The statistics follow the commit (readers
+remuxed with the new episode appended, no re-encoding), the tasks, the data
+parquet (the current file's committed rows plus the new ones), the episodes
+table, info.json and stats.json. They are then renamed over their final names
+in that order. ``meta/info.json`` is the manifest and its rename the commit
+point: readers (and ``dexego data validate``) trust only the episodes, tasks
+and frames it counts (``total_episodes``, ``total_tasks``, each episode's
+index and time ranges), so before that rename they see exactly the previously
+committed episodes, with at most an ignored tail (frames at the end of the
+last video file, rows at the end of the last data file, a row of the episodes
+table, tasks beyond ``total_tasks``, a file nothing references yet); after
+it, all of the new episode. The statistics follow the commit (readers
 recompute statistics whose count does not match the manifest). A kill at any
-moment therefore leaves a valid dataset; the order also keeps every file that
-LeRobot reads whole (data, episodes tables) describing committed episodes
-until the last moment. Re-opening removes temporaries and continues the
-dataset; an ignored tail is dropped by the next commit.
+moment therefore leaves a valid dataset. The order is also the order of
+reference (what is referenced is published before what refers to it: videos
+and tasks, then the data rows, then the episode's row, then the counts), so a
+reader that ignores the manifest and reads every data and episodes file whole,
+as LeRobot's own loader does, never meets a row pointing at something missing.
+Re-opening removes temporaries and continues the dataset; an ignored tail is
+dropped by the next commit.
 
 Files roll over to the next ``file-NNN`` (and ``chunk-NNN`` after
 ``chunks_size`` files) once they reach their size limit.
@@ -375,11 +378,11 @@ class DatasetWriter:
             ]
             tmp = layout.temp_path(final)
             pq.write_table(self._episodes_table(rows + [row]), tmp)
-            publish.insert(len(publish) - 1, (tmp, final))  # before the data file
+            publish.append((tmp, final))  # after the data rows it points at
             tasks = tasks_table(list(self._tasks))
             tmp = layout.temp_path(self.root / layout.TASKS_PATH)
             pq.write_table(tasks, tmp)
-            publish.insert(len(publish) - 2, (tmp, self.root / layout.TASKS_PATH))  # after the videos
+            publish.insert(len(publish) - 2, (tmp, self.root / layout.TASKS_PATH))  # after the videos, before the data
             # info.json: the manifest, renamed last of what readers trust (the commit point); stats.json follows.
             tmp = layout.temp_path(self.root / layout.INFO_PATH)
             tmp.write_text(json.dumps(self._info(index + 1, self.total_frames + n), indent=4))
