@@ -103,3 +103,28 @@ class BatchEchoPolicy(EchoPolicy):
         finally:
             with self._lock:
                 self.concurrent -= 1
+
+
+def expected_plan(observation: dict) -> str:
+    return f"reach, then {observation['instruction']}"
+
+
+class PlanEchoPolicy(BatchEchoPolicy):
+    """A BatchEchoPolicy that reasons before acting: it describes itself so and returns (chunk, plan) when asked,
+    as a dexego Policy with ``model.tokens.reasoning`` does; ``plan_type`` breaks the plan on purpose."""
+
+    def __init__(self, delay_s: float = 0.0, plan_type=str):
+        super().__init__(delay_s)
+        self.plan_type = plan_type
+
+    def describe(self) -> dict:
+        return {"policy": "PlanEchoPolicy", "action_space": "ego48", "horizon": HORIZON, "reasoning": True}
+
+    def predict_action_chunk(self, observation: dict, return_plan: bool = False):
+        chunk = super().predict_action_chunk(observation)
+        if not return_plan:
+            return chunk
+        instructions = observation["instruction"]
+        if isinstance(instructions, str):
+            return chunk, self.plan_type(expected_plan(observation))
+        return chunk, [expected_plan({"instruction": text}) for text in instructions]

@@ -72,7 +72,8 @@ def dexego_version() -> str:
 
 # ----------------------------------------------------------------------------------------------- writing
 def describe(config: PolicyConfig, image_size: int | None = None) -> dict[str, Any]:
-    """What a client needs to know about a policy: its action space and size, horizon and observation frames."""
+    """What a client needs to know about a policy: its action space and size, horizon and observation frames;
+    ``"reasoning": True`` only for a policy that generates a plan before acting."""
     from dexego.actions import get_space
 
     info: dict[str, Any] = {
@@ -85,6 +86,8 @@ def describe(config: PolicyConfig, image_size: int | None = None) -> dict[str, A
     }
     if image_size:
         info["image_size"] = int(image_size)
+    if config.head == "tokens" and config.tokens.reasoning:  # generates a plan text before acting (served as "plan")
+        info["reasoning"] = True
     return info
 
 

@@ -88,7 +88,8 @@ class PolicyClient:
             return dict(self._metadata or {})
 
     def infer(self, observation: dict) -> dict[str, Any]:
-        """Send one observation; return the server's reply ``{"actions": (H, D), "server_timing": {...}}``."""
+        """Send one observation; return the server's reply ``{"actions": (H, D), "server_timing": {...}}``
+        (and ``"plan"``, a text, when the served policy reasons before acting)."""
         payload = codec.packb(observation)
         with self._lock:
             for attempt in range(self.config.retries + 1):
@@ -122,12 +123,17 @@ class PolicyClient:
                 result = codec.unpackb(reply)
                 if not isinstance(result, dict) or not isinstance(result.get("actions"), np.ndarray):
                     raise ServerError(f"{self.url}: reply has no 'actions' array")
+                if "plan" in result and not isinstance(result["plan"], str):
+                    raise ServerError(f"{self.url}: reply's 'plan' is a {type(result['plan']).__name__}, not text")
                 self.last_timing = dict(result.get("server_timing") or {})
                 return result
         raise AssertionError("unreachable")
 
-    def predict_action_chunk(self, observation: dict) -> np.ndarray:
-        return self.infer(observation)["actions"]
+    def predict_action_chunk(self, observation: dict, return_plan: bool = False):
+        """The chunk (H, D); with ``return_plan``, (chunk, plan): the served policy's plan text, None when it sent
+        none (as ``dexego.models.Policy.predict_action_chunk``)."""
+        result = self.infer(observation)
+        return (result["actions"], result.get("plan")) if return_plan else result["actions"]
 
     # --- connection management ---
 

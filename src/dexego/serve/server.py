@@ -1,7 +1,11 @@
 """The policy server: openpi's websocket protocol in front of any object with ``predict_action_chunk``.
 
 Per connection: send the metadata, then loop {receive a msgpack observation,
-check it, infer, send ``{"actions", "server_timing"}``}. Inference runs in
+check it, infer, send ``{"actions", "server_timing"}``}. A policy that reasons
+before acting (its ``describe()`` says ``"reasoning": True``, as a dexego Policy
+with ``model.tokens.reasoning`` does) is asked for its plan
+(``predict_action_chunk(observation, return_plan=True)``) and the reply also
+holds ``"plan"``, the plan's text; the key is absent otherwise. Inference runs in
 one worker thread, so the event loop keeps accepting clients and answering
 ``/healthz`` while a model computes, and a model that is not thread-safe is
 never entered twice at once.
@@ -171,10 +175,14 @@ class PolicyServer:
         config: ServerConfig = ServerConfig(),
         metadata: dict[str, Any] | None = None,
         observation_spec: ObservationSpec | None = None,
+        plans: bool | None = None,
     ):
+        """``plans``: send the policy's plan text in each reply (the policy's ``predict_action_chunk`` must take
+        ``return_plan=True`` and return (chunk, plan)); None: when the policy's ``describe()`` says it reasons."""
         self.policy = policy
         self.config = config
         self.observation_spec = observation_spec
+        self.plans = _reasons(policy) if plans is None else bool(plans)
         self.metadata = {
             **(metadata or {}),
             "protocol": PROTOCOL,
@@ -279,14 +287,18 @@ class PolicyServer:
         self._pending += 1
         try:
             self._queue.put_nowait(request)
-            actions, infer_ms = await request.future
+            (actions, plan), infer_ms = await request.future
         finally:
             self._pending -= 1
         timing = {"infer_ms": infer_ms}
         if prev_total_ms is not None:  # as openpi: absent on a connection's first reply
             timing["prev_total_ms"] = prev_total_ms
         self.requests_served += 1
-        return codec.packb({"actions": actions, "server_timing": timing})
+        reply: dict[str, Any] = {"actions": actions}
+        if plan is not None:  # a reasoning policy's plan; absent otherwise
+            reply["plan"] = plan
+        reply["server_timing"] = timing
+        return codec.packb(reply)
 
     # --- inference: batches of concurrent requests, one forward pass at a time ---
 
@@ -352,9 +364,9 @@ class PolicyServer:
         return _Refusal(f"dexego serve: inference failed: {type(error).__name__} (error {error_id} in the server log)",
                         CloseCode.INTERNAL_ERROR, "inference failed")  # fmt: skip
 
-    def _infer_batch(self, observations: list[dict]) -> list[np.ndarray | BaseException]:
-        """Runs in the inference thread: one result (or the exception to answer with) per observation."""
-        results: list[np.ndarray | BaseException | None] = [None] * len(observations)
+    def _infer_batch(self, observations: list[dict]) -> list[tuple[np.ndarray, str | None] | BaseException]:
+        """Runs in the inference thread: one (actions, plan) (or the exception to answer with) per observation."""
+        results: list[tuple[np.ndarray, str | None] | BaseException | None] = [None] * len(observations)
         groups: dict[Any, list[int]] = {}
         for i, obs in enumerate(observations):
             try:
@@ -365,24 +377,34 @@ class PolicyServer:
         for members in groups.values():
             if len(members) > 1:
                 try:
-                    chunks = self._call_policy(_stack([observations[i] for i in members]), batch=len(members))
+                    chunks, plans = self._call_policy(_stack([observations[i] for i in members]), batch=len(members))
                 except Exception:  # run them one by one: only the observation at fault fails
                     log.debug(
                         "batched inference failed; running the %d observations one by one", len(members), exc_info=True
                     )
                 else:
-                    for i, chunk in zip(members, chunks):
-                        results[i] = _finite_or_error(chunk)
+                    for j, (i, chunk) in enumerate(zip(members, chunks)):
+                        try:
+                            results[i] = (_finite_or_error(chunk), None if plans is None else plans[j])
+                        except Exception as exc:
+                            results[i] = exc
                     continue
             for i in members:
                 try:
-                    results[i] = _finite_or_error(self._call_policy(observations[i], batch=None))
+                    chunk, plan = self._call_policy(observations[i], batch=None)
+                    results[i] = (_finite_or_error(chunk), plan)
                 except Exception as exc:
                     results[i] = exc
         return results
 
-    def _call_policy(self, observation: dict, batch: int | None) -> np.ndarray:
-        actions = self.policy.predict_action_chunk(observation)
+    def _call_policy(self, observation: dict, batch: int | None) -> tuple[np.ndarray, Any]:
+        """(actions, plan): plan is None, one text, or (batched) a list of B texts."""
+        plan = None
+        if self.plans:
+            actions, plan = self.policy.predict_action_chunk(observation, return_plan=True)  # type: ignore[call-arg]
+            plan = _checked_plan(plan, batch)
+        else:
+            actions = self.policy.predict_action_chunk(observation)
         if hasattr(actions, "detach"):
             actions = actions.detach().cpu().numpy()
         actions = np.asarray(actions)
@@ -394,7 +416,7 @@ class PolicyServer:
         ):
             raise ValueError(f"policy returned actions of dtype {actions.dtype} and shape {actions.shape}; "
                              f"expected {'(H, D)' if batch is None else f'({batch}, H, D)'} numbers")  # fmt: skip
-        return actions
+        return actions, plan
 
     # --- lifetime ---
 
@@ -447,6 +469,28 @@ async def _fail(ws: ServerConnection, refusal: _Refusal) -> None:
         await ws.close(code=refusal.code, reason=refusal.reason)
     except ConnectionClosed:
         pass
+
+
+def _reasons(policy: Any) -> bool:
+    """Whether ``policy`` describes itself as reasoning before acting (its plan goes into the replies)."""
+    describe = getattr(policy, "describe", None)
+    if not callable(describe):
+        return False
+    info = describe()
+    return isinstance(info, dict) and info.get("reasoning") is True
+
+
+def _checked_plan(plan: Any, batch: int | None) -> Any:
+    """None, a text, or (batched) a list of ``batch`` texts; ValueError otherwise (answered as a failed inference)."""
+    if plan is None:
+        return None
+    if batch is None:
+        if isinstance(plan, str):
+            return plan
+    elif isinstance(plan, (list, tuple)) and len(plan) == batch and all(isinstance(p, str) for p in plan):
+        return list(plan)
+    raise ValueError(f"policy returned a plan of type {type(plan).__name__}; expected "
+                     f"{'a text' if batch is None else f'a list of {batch} texts'}")  # fmt: skip
 
 
 def _finite_or_error(actions: np.ndarray) -> np.ndarray:
