@@ -172,7 +172,7 @@ def run_demo(
         runner.run(
             f"finetune:{arm.name}",
             lambda a=arm, s=sources, i=init: train_stage(
-                loaded.finetune, s, results / "runs" / a.name, i, p.train_seed, a.finetune_steps
+                loaded.finetune, s, results / "runs" / a.name, i, p.train_seed, a.finetune_steps, a.finetune_overrides
             ),
         )
     for arm in p.arms:
@@ -210,6 +210,14 @@ def check_profile(loaded: LoadedProfile, out: Path) -> None:
         get_task(task)
     for template in (loaded.pretrain, loaded.finetune):
         policy_config(stage_config(template, [out], out, ""))
+    for arm in loaded.profile.arms:
+        if arm.finetune_overrides:
+            try:
+                policy_config(stage_config(arm_template(loaded.finetune, arm.finetune_overrides), [out], out, ""))
+            except (ConfigError, InputError, ValueError) as exc:
+                raise ConfigError(
+                    f"arm {arm.name!r}: finetune_overrides {list(arm.finetune_overrides)}: {exc}"
+                ) from None
     check_same_profile(loaded, out)
 
 
@@ -226,6 +234,9 @@ def check_same_profile(loaded: LoadedProfile, out: Path) -> None:
 
     record = {"demo": to_dict(loaded.profile), "pretrain": loaded.pretrain, "finetune": loaded.finetune}
     record = json.loads(json.dumps(record, default=str))  # the form it takes on disk (tuples -> lists)
+    for arm in record["demo"].get("arms", []):  # recorded only when set: runs from before the field resume
+        if not arm.get("finetune_overrides"):
+            arm.pop("finetune_overrides", None)
     path = out / PROFILE_RECORD
     if path.is_file():
         try:
@@ -261,13 +272,27 @@ def stage_config(template: dict, sources: list[Path], output_dir: Path, init_fro
     return load_stage_config(data)
 
 
+def arm_template(template: dict, overrides: tuple[str, ...] | list[str] = ()) -> dict:
+    """A copy of a stage template with an arm's ``key=value`` overrides applied."""
+    from dexego.config import apply_overrides
+
+    return apply_overrides(copy.deepcopy(template), list(overrides))
+
+
 def train_stage(
-    template: dict, sources: list[Path], output_dir: Path, init_from: str, seed: int = 0, max_steps: int = 0
+    template: dict,
+    sources: list[Path],
+    output_dir: Path,
+    init_from: str,
+    seed: int = 0,
+    max_steps: int = 0,
+    overrides: tuple[str, ...] | list[str] = (),
 ) -> dict:
-    """One training stage; ``seed`` replaces the template's, ``max_steps`` (when > 0) its step budget."""
+    """One training stage; ``seed`` replaces the template's, ``max_steps`` (when > 0) its step budget, ``overrides``
+    (``key=value``) are applied to the template first."""
     from dexego.train.build import run_stage
 
-    template = copy.deepcopy(template)
+    template = arm_template(template, overrides)
     template["seed"] = seed
     if max_steps:
         template.setdefault("loop", {})["max_steps"] = max_steps
@@ -443,6 +468,7 @@ def build_summary(loaded: LoadedProfile, out: Path, runner: StageRunner) -> dict
             "name": arm.name, "pretrained": arm.pretrained, "robot_fraction": arm.robot_fraction,
             "pretraining": arm.pretraining if arm.pretrained else None, "finetune": arm.finetune,
             "robot_looks": arm.robot_looks, "finetune_steps": arm.finetune_steps,
+            "finetune_overrides": list(arm.finetune_overrides),
             "eval": {s: {k: e[k] for k in ("sr", "psr", "rollouts")} for s, e in evals.items()},
             "pooled": {s: pooled(r["success"] for r in rollouts if r["split"] == s).as_dict() for s in p.eval.splits},
             "val_robot_loss_last": log.last("val_robot", "loss") if log else None,

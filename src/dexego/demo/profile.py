@@ -34,8 +34,8 @@ class DataPlan:
     seed: int = 0
 
     def __post_init__(self):
-        if not self.human_tasks or not self.robot_tasks:
-            raise ValueError("human_tasks and robot_tasks must not be empty")
+        if not self.robot_tasks:  # human_tasks may be empty when no arm is pretrained (checked by DemoProfile)
+            raise ValueError("robot_tasks must not be empty")
         if self.human_episodes < 2 or self.robot_episodes < 2:
             raise ValueError("human_episodes and robot_episodes must be >= 2 (one is held out for validation)")
         if self.heldout_robot_episodes < 1 or self.image_size < 16:
@@ -76,6 +76,9 @@ class LookPlan:
         return {"seen": self.robot, "human": self.human, "unseen": self.evaluation}[name]
 
 
+DEMO_FIELDS = ("seed", "output_dir", "init_from", "data.sources", "loop.max_steps")  # what the demo fills in
+
+
 @dataclass(frozen=True)
 class Arm:
     """One policy of the comparison, and the controls that tell visual diversity from human motion.
@@ -96,6 +99,7 @@ class Arm:
     finetune: bool = True
     robot_looks: Literal["robot", "robot+human"] = "robot"
     finetune_steps: int = 0
+    finetune_overrides: tuple[str, ...] = ()
 
     def __post_init__(self):
         if not self.name or not self.name.replace("_", "").replace("-", "").isalnum():
@@ -111,6 +115,16 @@ class Arm:
             )
         if self.finetune_steps < 0:
             raise ValueError(f"finetune_steps must be >= 0, got {self.finetune_steps}")
+        object.__setattr__(self, "finetune_overrides", tuple(self.finetune_overrides))
+        for item in self.finetune_overrides:
+            key = str(item).partition("=")[0].strip()
+            if "=" not in str(item) or not key:
+                raise ValueError(f"arm {self.name!r}: finetune_overrides entry {item!r} must look like key=value")
+            if key in DEMO_FIELDS:
+                raise ValueError(f"arm {self.name!r}: finetune_overrides cannot set {key} (the demo sets it; "
+                                 f"use finetune_steps for the step budget)")  # fmt: skip
+        if self.finetune_overrides and not self.finetune:
+            raise ValueError(f"arm {self.name!r}: finetune_overrides need finetune = true")
 
 
 @dataclass(frozen=True)
@@ -156,6 +170,8 @@ class DemoProfile:
         reserved = sorted(set(names) & {"pretrain", "expert", "hold"})
         if reserved:
             raise ValueError(f"arm names {reserved} are reserved (the pretraining run and the reference rows)")
+        if not self.data.human_tasks and any(a.pretrained for a in self.arms):
+            raise ValueError("data.human_tasks must not be empty: an arm is pretrained on human demonstrations")
 
 
 @dataclass(frozen=True)

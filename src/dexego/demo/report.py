@@ -86,6 +86,10 @@ def metadata_html(summary: dict) -> str:
 
 
 def description(summary: dict) -> str:
+    if not summary["tasks"]["human"]:
+        return (f"{summary['description']}. Robot demonstrations of {', '.join(summary['tasks']['robot'])} "
+                f"({summary['episodes']['robot_per_task']} each) train every policy, without human data. They are "
+                "evaluated in the simulator, with the scripted experts on the same rollouts as reference.")  # fmt: skip
     return (f"{summary['description']}. Human demonstrations of {', '.join(summary['tasks']['human'])} "
             f"({summary['episodes']['human_per_task']} episodes each) pretrain a policy; robot demonstrations of "
             f"{', '.join(summary['tasks']['robot'])} ({summary['episodes']['robot_per_task']} each) fine-tune it and, "

@@ -202,3 +202,29 @@ class CheckpointPolicyFactory:
         """What the results should record about how the policy was run."""
         return {"adapter": "dexego.evaluate.sim_policy", "converter": "dexego.retarget.commands.PolicyToRobot",
                 "spec": self.spec, **asdict(self.config)}  # fmt: skip
+
+
+class HoldPoseFactory:
+    """Picklable ``factory(task) -> simulator policy`` of the hold-the-current-pose baseline in closed loop.
+
+    Every chunk repeats the current hands (:class:`dexego.evaluate.HoldCurrentPose`, ego48); it runs through the
+    same history, chunking and robot converter as a trained policy, so its rollouts are what a policy that has
+    learnt nothing but "stay where you are" achieves on the same tasks, looks and seeds.
+    """
+
+    def __init__(self, config: SimPolicyConfig = SimPolicyConfig(), horizon: int = 30):
+        if horizon < 1:
+            raise ConfigError(f"horizon must be at least 1, got {horizon}")
+        self.config = config
+        self.horizon = horizon
+
+    def __call__(self, task: str) -> ModelSimPolicy:
+        from dexego.evaluate.policy_motion import HoldCurrentPose
+        from dexego.serve import ChunkedPolicy
+
+        chunked = ChunkedPolicy(HoldCurrentPose(self.horizon), self.config.chunking())
+        return _build(chunked, task, self.config, {"action_space": ACTION_SPACE, "obs_frames": 1})
+
+    def describe(self) -> dict:
+        return {"adapter": "dexego.evaluate.sim_policy", "converter": "dexego.retarget.commands.PolicyToRobot",
+                "spec": "hold", "horizon": self.horizon, **asdict(self.config)}  # fmt: skip
