@@ -26,7 +26,7 @@ MAX_ATTEMPTS_FACTOR = 2.0  # record_demos' default: at most episodes * 2 + 5 att
 def planned_datasets(loaded):
     """(embodiment, episodes, seed, looks) of every dataset the demo records for this profile."""
     p = loaded.profile
-    plans = [("human", p.data.human_episodes, p.data.seed, p.looks.human)]
+    plans = [("human", p.data.human_episodes, p.data.seed, p.looks.human)] if p.data.human_tasks else []
     plans += [("robot", p.data.robot_episodes, p.data.seed, robot_looks(loaded, w)) for _, w in robot_data_sets(loaded)]
     return plans + [("robot", p.data.heldout_robot_episodes, p.data.seed + 1, p.looks.robot)]
 
