@@ -123,3 +123,58 @@ def test_training_sources_flip_per_epoch_deterministically(small_dataset):
             SampleConfig(image_size=(16, 16), action_space="mano"),
             flip=FlipConfig(1.0, (episodes[0].embodiment,)),
         )
+
+
+def _spread_values(n=3000, seed=0) -> np.ndarray:
+    """(n, 48) values, each dimension with its own skewed distribution; the left hand invalid (NaN) in some rows."""
+    rng = np.random.default_rng(seed)
+    values = rng.exponential(1.0 + np.arange(48) / 10, size=(n, 48)) * rng.choice([-1, 1], 48) + np.arange(48) / 3
+    values[::7, :24] = np.nan
+    return values
+
+
+def test_weighted_statistics_with_equal_weights_are_the_statistics_of_the_stacked_rows():
+    from dexego.data.stats import feature_stats, weighted_stats
+
+    values = _spread_values()
+    other = _spread_values(n=1000, seed=1) - 2.0
+    expected = feature_stats(np.concatenate([values, other]))
+    for weight in (1.0, 0.3):
+        got = weighted_stats([(values, weight), (other, weight)])
+        assert got.keys() == expected.keys() and int(got["count"][0]) == round(4000 * weight)
+        for name in expected:
+            if name != "count":
+                np.testing.assert_allclose(got[name], expected[name], rtol=1e-10, atol=1e-10, err_msg=name)
+    alone = weighted_stats([(values, 1.0), (other, 0.0)])  # a group of weight 0 is left out
+    np.testing.assert_allclose(alone["q50"], feature_stats(values)["q50"], rtol=1e-12)
+
+
+@pytest.mark.parametrize("probability, copies", [(0.5, (1, 1)), (0.25, (3, 1)), (1.0, (0, 1))])
+def test_flip_statistics_are_those_of_the_originals_and_flips_training_sees(small_dataset, probability, copies):
+    """p = 0.5: the union of originals and their flips; p = 0.25: three originals to one flip; p = 1: flips only."""
+    from dexego.data import Dataset
+    from dexego.data.augment import FlipConfig, flip_dataset_stats
+    from dexego.data.features import ACTION
+    from dexego.data.stats import QUANTILES, feature_stats
+
+    root, episodes = small_dataset
+    dataset = Dataset(root)
+    values = np.concatenate([dataset.episode_columns(ep)[ACTION] for ep in range(dataset.num_episodes)])
+    seen = np.concatenate([values] * copies[0] + [flip_actions(values)] * copies[1])
+    expected = feature_stats(seen)
+    flip = FlipConfig(probability=probability, embodiments=(episodes[0].embodiment,))
+    got = flip_dataset_stats(dataset, ACTION, flip, "ego48")
+    assert int(got["count"][0]) == len(values)
+    for name in ("mean", "std", "min", "max"):  # exact
+        np.testing.assert_allclose(got[name], expected[name], rtol=1e-9, atol=1e-9, err_msg=name)
+    for name, level in QUANTILES.items():  # exact for equal weights; else between the neighbouring order statistics
+        if probability in (0.5, 1.0):
+            np.testing.assert_allclose(got[name], expected[name], rtol=1e-9, atol=1e-9, err_msg=name)
+        else:
+            step = 2.0 / len(values)
+            low, high = (np.nanquantile(seen, min(max(level + d, 0.0), 1.0), axis=0) for d in (-step, step))
+            assert (low - 1e-9 <= got[name]).all() and (got[name] <= high + 1e-9).all(), name
+    # the originals' statistics (what the normaliser used before) differ wherever the mirror moves the values
+    assert np.abs(dataset.stats[ACTION]["mean"] - expected["mean"]).max() > 0.05
+    other = FlipConfig(probability=probability, embodiments=("someone else",))  # mirrors nothing: stored statistics
+    assert flip_dataset_stats(dataset, ACTION, other, "ego48") is dataset.stats[ACTION]

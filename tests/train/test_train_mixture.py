@@ -153,3 +153,46 @@ def _first_embodiment(path):
         return dataset.episode_meta(0)["embodiment"]
     finally:
         dataset.close()
+
+
+def test_with_flip_augmentation_the_normaliser_is_fitted_on_what_training_sees(two_datasets):
+    """Off: the datasets' stored statistics, unchanged. On: originals (1 - p) and their mirror images (p), for the
+    stored statistics and for the head's relative targets, which equal those of the samples training draws."""
+    from dexego.actions import get_space
+    from dexego.data import Dataset, SampleSource
+    from dexego.data.augment import FlipConfig, flip_dataset_stats
+    from dexego.data.features import ACTION
+    from dexego.data.stats import feature_stats
+    from dexego.data.targets import _finite_rows, _target_values
+    from dexego.train.build import sample_config
+
+    path = two_datasets / "data" / "big"
+    lines = f'[[data.sources]]\npath = "{path}"\n'
+    embodiment = _first_embodiment(path)
+    base = ["data.val_fraction=0", "loop.progress=false"]
+    stored = Dataset(path).stats[ACTION]
+    plain = build_stage_data(load_stage_config(_stage(two_datasets, lines), base))
+    off = build_stage_data(load_stage_config(_stage(two_datasets, lines), [*base, "data.flip={probability = 0.0}"]))
+    for data in (plain, off):  # flip off: the stored statistics, byte for byte
+        assert data.action_stats.keys() == stored.keys()
+        assert all(np.array_equal(data.action_stats[k], stored[k]) for k in stored)
+
+    flip = f'data.flip={{probability = 0.5, embodiments = ["{embodiment}"]}}'
+    half = build_stage_data(load_stage_config(_stage(two_datasets, lines), [*base, flip]))
+    expected = flip_dataset_stats(Dataset(path), ACTION, FlipConfig(0.5, (embodiment,)), "ego48")
+    for name in ("mean", "std", "q01", "q99"):
+        np.testing.assert_array_equal(half.action_stats[name], expected[name])
+    assert not np.allclose(half.action_stats["mean"], stored["mean"])
+    left_x, right_x = 0, 24  # a mirror image's left wrist x is minus the original's right wrist x
+    assert half.action_stats["mean"][left_x] == pytest.approx(0.5 * (stored["mean"][left_x] - stored["mean"][right_x]))
+
+    always = f'data.flip={{probability = 1.0, embodiments = ["{embodiment}"]}}'
+    config = load_stage_config(_stage(two_datasets, lines), [*base, always, "model.action_frame=relative"])
+    data = build_stage_data(config)
+    source = SampleSource(path, sample_config(config, _model(config)), [0, 1], flip=config.data.flip)
+    drawn = [s for ep in (0, 1) for s in source.samples(ep, list(source.anchors[ep]))]  # as training draws them
+    seen = feature_stats(_finite_rows(_target_values(drawn, get_space("ego48"), "relative")))
+    for name in ("mean", "std", "min", "max", "q50"):
+        np.testing.assert_allclose(data.target_stats[name], seen[name], rtol=1e-9, atol=1e-12, err_msg=name)
+    unflipped = build_stage_data(load_stage_config(_stage(two_datasets, lines), [*base, "model.action_frame=relative"]))
+    assert not np.allclose(unflipped.target_stats["mean"], data.target_stats["mean"])

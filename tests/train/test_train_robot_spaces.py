@@ -119,3 +119,68 @@ def test_a_mixed_human_and_robot_stage_trains_and_its_joint_policy_runs_in_the_s
     assert run["space"] == PADDED and run["queries"] == 3
     assert run["actions"].shape == (12, 30) and np.isfinite(run["actions"]).all()
     assert run["solves"] == 0  # the hands are commanded from the predicted joints, never retargeted
+
+
+def test_human_samples_in_a_padded_space_are_mirrored_in_their_hand_part(data):
+    from dexego.data.augment import FlipConfig, flip_actions, flip_sample, flip_targets
+
+    _, robot, human = data
+    config = SampleConfig(action_space=PADDED, horizon=8, history=1, image_size=(32, 32))
+    plain = SampleSource(human, config, None, "x").samples(0, [20])[0]
+    mirrored = SampleSource(human, config, None, "x", flip=FlipConfig(1.0, ("human",))).samples(0, [20])[0]
+    _, ego = _sample(human, "ego48")
+    expected = flip_actions(ego["actions"], "ego48")
+    space = get_space(PADDED)
+    for h in range(2):  # the hand part is mirrored exactly as an ego48 sample is
+        block = slice(h * space.hand_dim, h * space.hand_dim + 24)
+        np.testing.assert_allclose(mirrored["actions"][:, block], expected[:, h * 24 : (h + 1) * 24], atol=1e-6)
+    assert not mirrored["actions"][:, space.joint_index()].any()  # the padding stays padding
+    assert mirrored["action_mask"].tolist() == space.carried(False).tolist()
+    back = flip_sample(mirrored, PADDED)
+    for key in ("actions", "state", "action_mask", "action_valid", "images", "intrinsics"):
+        np.testing.assert_array_equal(back[key], plain[key], err_msg=key)
+    _, robot_sample = _sample(robot, PADDED)
+    with pytest.raises(ValueError, match="carries robot joints"):
+        flip_targets(robot_sample, PADDED)
+
+
+def test_flip_in_a_padded_space_fits_the_statistics_on_the_mirrored_human_samples(data, tmp_path):
+    from dexego.data.stats import feature_stats
+    from dexego.data.targets import _finite_rows, _target_values
+    from dexego.train.build import build_stage_data, sample_config
+    from dexego.train.config import load_stage_config
+
+    root, _, human = data
+    flip = {"data": {"flip": {"probability": 1.0, "embodiments": ["human"]}}}
+    raw = stage("flip", tmp_path / "run", [{"path": str(human), "weight": 1.0}], tiny_model(PADDED))
+    raw["data"].update(flip["data"])
+    config = load_stage_config(raw)
+    stats = build_stage_data(config).action_stats
+    source = SampleSource(human, sample_config(config), None, "x", flip=config.data.flip)
+    drawn = [s for ep in source.episodes for s in source.samples(ep, list(source.anchors[ep]))]  # as training draws
+    seen = feature_stats(_finite_rows(_target_values(drawn, get_space(PADDED), "absolute")))
+    hand = get_space(PADDED).carried(False)
+    for name in ("mean", "std", "min", "max"):
+        np.testing.assert_allclose(stats[name][hand], seen[name][hand], rtol=1e-9, atol=1e-12, err_msg=name)
+    unflipped = SampleSource(human, sample_config(config), None, "x")
+    originals = [s for ep in unflipped.episodes for s in unflipped.samples(ep, list(unflipped.anchors[ep]))]
+    before = feature_stats(_finite_rows(_target_values(originals, get_space(PADDED), "absolute")))
+    assert not np.allclose(before["mean"][hand], stats["mean"][hand])
+
+
+def test_flip_that_cannot_work_in_a_robot_space_fails_when_the_config_is_loaded(tmp_path):
+    from dexego.errors import ConfigError
+    from dexego.train.config import load_stage_config
+
+    def config(space, embodiments=("human",), robot="h1_inspire"):
+        raw = stage("flip", tmp_path / "run", [{"path": str(tmp_path), "weight": 1.0}], tiny_model(space, robot))
+        raw["data"]["flip"] = {"probability": 0.5, "embodiments": list(embodiments)}
+        return load_stage_config(raw)
+
+    assert config(PADDED).data.flip.probability == 0.5  # human samples of a padded space: their hand part
+    with pytest.raises(ConfigError, match=r"data\.flip: embodiments \['h1_inspire'\].*only human samples"):
+        config(PADDED, ("human", "h1_inspire"))
+    with pytest.raises(ConfigError, match=r"data\.flip: .*'robot:h1_inspire' has no part a human sample carries"):
+        config(JOINTS)
+    with pytest.raises(ConfigError, match=r"data\.flip: .*mano_pca"):
+        config("mano", robot=None)

@@ -19,7 +19,17 @@ instruction. Flipping twice gives the sample back exactly.
 
 Not flippable, and refused with an error: the ``mano`` space (its PCA
 coefficients have no sign-change mirror) and samples that carry a robot's
-joints (a joint vector has no generic mirror).
+joints (a joint vector has no generic mirror). In a padded robot space
+(``ego48+robot:NAME``) a human sample carries only the hand part (its joints
+are padding, masked out of the loss), so it is mirrored like an ``ego48``
+sample and its padding stays padding; a robot sample there is refused, and so
+is a pure ``robot:NAME`` space, which has no part a human sample carries
+(:func:`check_flippable` says so when the stage config is loaded).
+
+Statistics: training sees a mixture of originals and mirror images, so the
+normaliser's statistics are fitted on that mixture: each value counts as
+itself with weight 1 - p and as its mirror image with weight p
+(:func:`flip_dataset_stats`, ``dexego.data.targets.target_stats``).
 """
 
 from __future__ import annotations
@@ -31,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dexego.actions import get_space
-from dexego.actions.spaces import ActionSpace
+from dexego.actions.spaces import SPACES, ActionSpace, split_space_name
 from dexego.errors import ConfigError
 
 # Per-part sign of one hand's values under the mirror (the hands also swap).
@@ -46,7 +56,10 @@ ROBOT_FIELDS = ("robot_state", "robot_actions")
 
 
 def flip_signs(space: str | ActionSpace) -> np.ndarray:
-    """(hand_dim,) signs that mirror one hand's values (before the hands swap)."""
+    """(hand_dim,) signs that mirror one hand's values (before the hands swap).
+
+    The joints of a padded robot space (``ego48+robot:NAME``) get +1: a sample that may be mirrored there is a
+    human one, whose joints are padding (:func:`flip_targets` refuses a sample that carries joints)."""
     space = get_space(space)
     signs: list[float] = []
     for part, size in space.parts:
@@ -54,6 +67,8 @@ def flip_signs(space: str | ActionSpace) -> np.ndarray:
             signs.extend(_PART_SIGNS[part])
         elif part in _POINT_PARTS and size % 3 == 0:
             signs.extend(_POINT_SIGNS * (size // 3))
+        elif part == "joints" and space.hand_space:
+            signs.extend([1.0] * size)
         else:
             raise ValueError(f"action space {space.name!r}: part {part!r} has no mirror image (flip supports "
                              f"wrist pose, fingertips and keypoints; not MANO PCA or robot joints)")  # fmt: skip
@@ -69,6 +84,41 @@ def flip_actions(values: np.ndarray, space: str | ActionSpace = "ego48") -> np.n
     signs = flip_signs(space).astype(values.dtype, copy=False)
     left, right = values[..., space.hand_slice(0)], values[..., space.hand_slice(1)]
     return np.concatenate([right * signs, left * signs], axis=-1)
+
+
+def flip_dataset_stats(dataset, feature: str, flip: FlipConfig, space: str | ActionSpace) -> dict[str, np.ndarray]:
+    """Statistics of ``feature`` (values in ``space``) of a ``dexego.data.Dataset`` as training sees them with ``flip``:
+    every frame of an episode of an embodiment it mirrors counts as itself (weight 1 - p) and as its mirror image
+    (weight p), other frames as themselves; the dataset's stored statistics when it mirrors nothing."""
+    from dexego.data.stats import weighted_stats
+
+    mirrored = [dataset.episode_meta(ep)["embodiment"] in flip.embodiments for ep in range(dataset.num_episodes)]
+    if flip.probability <= 0 or not any(mirrored):
+        return dataset.stats[feature]
+
+    def values(wanted: bool) -> np.ndarray:
+        parts = [dataset.episode_columns(ep)[feature].reshape(int(dataset.episode_lengths[ep]), -1)
+                 for ep, m in enumerate(mirrored) if m == wanted]  # fmt: skip
+        return np.concatenate(parts) if parts else np.zeros((0, get_space(space).dim))
+
+    mine = values(True)
+    return weighted_stats([(values(False), 1.0), (mine, 1.0 - flip.probability),
+                           (flip_actions(mine, space), flip.probability)])  # fmt: skip
+
+
+def check_flippable(action_space: str, embodiments: tuple[str, ...]) -> None:
+    """ValueError unless samples of ``action_space`` of these embodiments can be mirrored (checked at config load)."""
+    robot_space = split_space_name(action_space)
+    hand = robot_space[0] if robot_space is not None else action_space
+    if robot_space is not None and not hand:
+        raise ValueError(f"action space {action_space!r} has no part a human sample carries, so nothing to mirror "
+                         f"(mirror human samples in a padded space such as 'ego48+robot:{robot_space[1]}')")  # fmt: skip
+    if robot_space is not None and set(embodiments) - {"human"}:
+        others = sorted(set(embodiments) - {"human"})
+        raise ValueError(f"embodiments {others} in the robot action space {action_space!r}: only human samples can be "
+                         f"mirrored there (a robot's joint vector has no generic mirror)")  # fmt: skip
+    if hand in SPACES:
+        flip_signs(hand)
 
 
 def flip_hand_flags(flags: np.ndarray) -> np.ndarray:
@@ -102,12 +152,7 @@ def flip_sample(sample: dict, space: str | ActionSpace = "ego48") -> dict:
     ``images`` are (T, 3, H, W) or (T, H, W, 3) uint8; ``state``/``actions``
     are in ``space``; ``intrinsics`` are at the image's size.
     """
-    present = [name for name in ROBOT_FIELDS if name in sample]
-    if present:
-        raise ValueError(
-            f"a sample with robot joints ({', '.join(present)}) cannot be mirrored: a joint vector has no generic mirror"
-        )
-    out = dict(sample)
+    out = flip_targets(sample, space)
     images = np.asarray(sample["images"])
     channels_first = images.ndim == 4 and images.shape[1] in (1, 3) and images.shape[-1] not in (1, 3)
     width = images.shape[-1] if channels_first else images.shape[-2]
@@ -116,11 +161,30 @@ def flip_sample(sample: dict, space: str | ActionSpace = "ego48") -> dict:
     if "future_image" in sample:  # (3, H, W) or (H, W, 3), like one of the images
         future = np.asarray(sample["future_image"])
         out["future_image"] = np.ascontiguousarray(future[..., ::-1] if channels_first else future[..., ::-1, :])
+    out["instruction"] = flip_instruction(sample["instruction"])
+    return out
+
+
+def flip_targets(sample: dict, space: str | ActionSpace = "ego48") -> dict:
+    """``sample`` (a new dict) with its hands mirrored: state, actions, their validity and (robot spaces) the
+    per-dimension mask; images, camera and words untouched (:func:`flip_sample` does those too)."""
+    present = [name for name in ROBOT_FIELDS if name in sample]
+    if present:
+        raise ValueError(
+            f"a sample with robot joints ({', '.join(present)}) cannot be mirrored: a joint vector has no generic mirror"
+        )
+    space = get_space(space)
+    out = dict(sample)
+    if "action_mask" in sample:  # a robot space: only a sample whose joints are padding can be mirrored
+        mask = np.asarray(sample["action_mask"], dtype=bool)
+        if mask[space.joint_index()].any():
+            raise ValueError(f"a sample that carries robot joints ({sample.get('embodiment', 'a robot')} in "
+                             f"{space.name!r}) cannot be mirrored: a joint vector has no generic mirror")  # fmt: skip
+        out["action_mask"] = np.concatenate([mask[space.hand_slice(1)], mask[space.hand_slice(0)]])
     out["state"] = flip_actions(sample["state"], space)
     out["actions"] = flip_actions(sample["actions"], space)
     out["state_valid"] = flip_hand_flags(sample["state_valid"])
     out["action_valid"] = flip_hand_flags(sample["action_valid"])
-    out["instruction"] = flip_instruction(sample["instruction"])
     return out
 
 

@@ -73,6 +73,45 @@ def aggregate_stats(episodes: list[dict[str, np.ndarray]]) -> dict[str, np.ndarr
     return out
 
 
+def weighted_stats(groups: list[tuple[np.ndarray, float]]) -> dict[str, np.ndarray]:
+    """:func:`feature_stats` of the rows of several (N_i, D) arrays, each row of group i counting ``weight_i``
+    times (a group of weight 0 is left out), NaN ignored per dimension.
+
+    With equal weights this is :func:`feature_stats` of the stacked rows (the quantiles interpolate linearly
+    between order statistics, as numpy's default does; with unequal weights a row's position is the weight
+    below it over the total weight without the largest row's)."""
+    groups = [(np.asarray(v, dtype=np.float64).reshape(len(v), -1), float(w)) for v, w in groups if w > 0 and len(v)]
+    if not groups:
+        raise ValueError("no values to compute statistics from")
+    values = np.concatenate([v for v, _ in groups])
+    weights = np.concatenate([np.full(len(v), w) for v, w in groups])
+    finite = np.isfinite(values)
+    dims = values.shape[1]
+    out: dict[str, np.ndarray] = {
+        "count": np.array([int(round(sum(len(v) * w for v, w in groups)))], dtype=np.int64),
+        "min": np.full(dims, np.nan),
+        "max": np.full(dims, np.nan),
+        "mean": np.full(dims, np.nan),
+        "std": np.full(dims, np.nan),
+    }
+    quantiles = np.full((len(QUANTILES), dims), np.nan)
+    for d in range(dims):
+        x, w = values[finite[:, d], d], weights[finite[:, d]]
+        if not len(x):
+            continue
+        mean = float(np.sum(w * x) / np.sum(w))
+        out["mean"][d], out["std"][d] = mean, float(np.sqrt(np.sum(w * (x - mean) ** 2) / np.sum(w)))
+        out["min"][d], out["max"][d] = x.min(), x.max()
+        order = np.argsort(x, kind="stable")
+        x, w = x[order], w[order]
+        below = np.concatenate([[0.0], np.cumsum(w)[:-1]])
+        position = below / (below[-1] if len(x) > 1 else 1.0)
+        quantiles[:, d] = np.interp(list(QUANTILES.values()), position, x)
+    for name, q in zip(QUANTILES, quantiles):
+        out[name] = q
+    return out
+
+
 def _nan_reduce(fn, arrays):
     result = np.asarray(arrays[0], dtype=np.float64)
     for a in arrays[1:]:

@@ -5,7 +5,8 @@ hands; a policy that predicts motion relative to the current state
 (``action_frame = "relative"``, :mod:`dexego.actions.relative`) needs the
 statistics of the relative chunks instead. They are computed here from the
 samples' chunks alone (no frames are decoded), over every valid
-(sample, step, hand) of a hand whose current state is valid too.
+(sample, step, hand) of a hand whose current state is valid too. With flip
+augmentation on, over the mixture of originals and mirror images training sees.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import numpy as np
 from dexego.actions import ActionSpace, get_space
 from dexego.actions.relative import check_action_frame, to_relative
 from dexego.data import features as F
+from dexego.data.augment import flip_targets
 from dexego.data.samples import build_samples
-from dexego.data.stats import feature_stats
+from dexego.data.stats import feature_stats, weighted_stats
 
 DEFAULT_MAX_ANCHORS = 20_000
 
@@ -45,6 +47,10 @@ def target_stats(sources, action_frame: str, max_anchors: int = DEFAULT_MAX_ANCH
         keep = np.linspace(0, len(plan) - 1, max_anchors).round().astype(int)
         plan = [plan[i] for i in keep]
     values = []
+    # Flip augmentation (a source's ``flip``): the samples it may mirror count as originals (1 - p) and as their
+    # mirror images (p), as training sees them; the others as they are. Groups: (values, weight).
+    flipping = any(getattr(s, "flip", None) is not None and s.flip.probability > 0 for s in sources)
+    groups: dict[str, tuple[list[np.ndarray], float]] = {}
     by_episode: dict[tuple[int, int], list[int]] = {}
     for s, ep, a in plan:
         by_episode.setdefault((id(s), ep), []).append(int(a))
@@ -56,19 +62,45 @@ def target_stats(sources, action_frame: str, max_anchors: int = DEFAULT_MAX_ANCH
         tasks = [source.dataset.tasks[int(columns[F.TASK_INDEX][a])] for a in anchors]
         samples = build_samples(columns, [None] * len(anchors), anchors, source.fps, source.config, source.stored_size,
                                 source._episode_meta(ep), tasks, f"{source.path} (episode {ep})")  # fmt: skip
-        chunks, valid = chunk_targets(samples, space, action_frame)
-        per_dim = np.repeat(valid, space.hand_dim, axis=-1)
-        if "action_mask" in samples[0]:  # robot action spaces: dimensions a sample does not carry (a human's joints)
-            per_dim = per_dim & np.stack([s["action_mask"] for s in samples])[:, None, :]
-        values.append(np.where(per_dim, chunks, np.nan).reshape(-1, space.dim))
-    if not values:
-        raise ValueError("no samples to compute action target statistics from")
-    stacked = np.concatenate(values)
-    stacked = stacked[np.isfinite(stacked).any(axis=1)]
-    if not len(stacked):
-        raise ValueError("no supervised action steps to compute action target statistics from")
-    stats = feature_stats(stacked)
+        if not flipping:
+            values.append(_target_values(samples, space, action_frame))
+            continue
+        flip = getattr(source, "flip", None)
+        p = flip.probability if flip is not None else 0.0
+        mirrored = [x for x in samples if p > 0 and x["embodiment"] in flip.embodiments]
+        kept = [x for x in samples if not (p > 0 and x["embodiment"] in flip.embodiments)]
+        parts = [("kept", kept, 1.0), (f"original-{p}", mirrored, 1.0 - p), (f"mirrored-{p}", mirrored, p)]
+        for name, group, weight in parts:
+            if group and weight > 0:
+                if name.startswith("mirrored"):
+                    group = [flip_targets(x, space) for x in group]
+                groups.setdefault(name, ([], weight))[0].append(_target_values(group, space, action_frame))
+    if flipping:
+        parts = [(_finite_rows(np.concatenate(v)), w) for v, w in groups.values()]
+        if not any(len(v) for v, _ in parts):
+            raise ValueError("no supervised action steps to compute action target statistics from")
+        stats = weighted_stats(parts)
+    else:
+        if not values:
+            raise ValueError("no samples to compute action target statistics from")
+        stacked = _finite_rows(np.concatenate(values))
+        if not len(stacked):
+            raise ValueError("no supervised action steps to compute action target statistics from")
+        stats = feature_stats(stacked)
     # A dimension never supervised (a hand that is never valid) gets neutral statistics, not NaN.
     return {
         k: (v if k == "count" else np.where(np.isfinite(v), v, 1.0 if k == "std" else 0.0)) for k, v in stats.items()
     }
+
+
+def _target_values(samples: list[dict], space: ActionSpace, action_frame: str) -> np.ndarray:
+    """(N * H, D) chunk targets of ``samples``, NaN where a step or dimension is not supervised."""
+    chunks, valid = chunk_targets(samples, space, action_frame)
+    per_dim = np.repeat(valid, space.hand_dim, axis=-1)
+    if "action_mask" in samples[0]:  # robot action spaces: dimensions a sample does not carry (a human's joints)
+        per_dim = per_dim & np.stack([s["action_mask"] for s in samples])[:, None, :]
+    return np.where(per_dim, chunks, np.nan).reshape(-1, space.dim)
+
+
+def _finite_rows(values: np.ndarray) -> np.ndarray:
+    return values[np.isfinite(values).any(axis=1)]

@@ -104,6 +104,7 @@ def build_stage_data(config: StageConfig, model=None, selections: Sequence[Episo
     the datasets' stored statistics) and ``data_hours`` (default: the hours of human training footage)
     override what is computed."""
     from dexego.data import SampleDataset, SampleSource
+    from dexego.data.augment import flip_dataset_stats
     from dexego.data.features import ACTION, STORED_SPACE
     from dexego.data.reader import Dataset
     from dexego.data.stats import aggregate_stats
@@ -140,7 +141,10 @@ def build_stage_data(config: StageConfig, model=None, selections: Sequence[Episo
             human_hours += sum(float(dataset.episode_lengths[ep]) / dataset.fps / 3600.0 for ep in selection.train
                                if dataset.episode_meta(ep)["embodiment"] == HUMAN)  # fmt: skip
             if ACTION in dataset.stats and config.data.representation == STORED_SPACE:
-                stats.append(dataset.stats[ACTION])
+                if config.data.flip.probability > 0:  # the normaliser sees what training sees: some samples mirrored
+                    stats.append(flip_dataset_stats(dataset, ACTION, config.data.flip, STORED_SPACE))
+                else:
+                    stats.append(dataset.stats[ACTION])
         for split, episodes in selection.val.items():
             if episodes:
                 source = SampleSource(selection.path, samples, list(episodes), selection.label, dataset=dataset)

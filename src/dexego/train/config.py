@@ -175,6 +175,13 @@ class StageConfig:
         if not self.data.representation:  # derived from the model
             object.__setattr__(self, "data", dataclasses.replace(self.data, representation=self.model.action_space))
         self.sample_options()  # a data setting that contradicts the model fails when the config is loaded
+        if self.data.flip.probability > 0:
+            from dexego.data.augment import check_flippable
+
+            try:
+                check_flippable(self.model.action_space, self.data.flip.embodiments)
+            except ValueError as exc:
+                raise ValueError(f"data.flip: {exc}") from None
 
     def sample_options(self) -> dict[str, Any]:
         """The options of the training samples (``dexego.data.SampleConfig``): ``data.sample`` plus what the model fixes.
