@@ -20,7 +20,9 @@ and tasks, then the data rows, then the episode's row, then the counts), so a
 reader that ignores the manifest and reads every data and episodes file whole,
 as LeRobot's own loader does, never meets a row pointing at something missing.
 Re-opening removes temporaries and continues the dataset; an ignored tail is
-dropped by the next commit.
+dropped by the next commit. One writer per dataset at a time: a writer holds a
+lock on the dataset folder until ``close``, and a second one is refused with a
+named error (it would otherwise remove the first one's temporaries).
 
 Files roll over to the next ``file-NNN`` (and ``chunk-NNN`` after
 ``chunks_size`` files) once they reach their size limit.
@@ -52,6 +54,7 @@ from dexego.data.meta import DatasetMeta, episode_stats_from_row, read_parquet, 
 from dexego.data.stats import STAT_NAMES, aggregate_stats, feature_stats, image_stats, stats_to_json
 from dexego.data.video import VideoCodecConfig, concat_videos, encode_video, remove_quietly
 from dexego.errors import ConfigError, InputError
+from dexego.utils.files import WriteLock
 
 
 @dataclass(frozen=True)
@@ -103,10 +106,16 @@ class DatasetWriter:
         self._meta = _FileCursor()
         self._embodiment = MIXED if self.config.mixed else self.config.embodiment
         self.publish_hook = None  # called as hook(step, final_path) before each rename of a commit (fault injection)
-        if (self.root / layout.INFO_PATH).is_file():
-            self._resume()
-        elif self.root.is_dir():
-            layout.remove_temporaries(self.root)  # an interrupted first commit
+        # one writer per dataset: a second one would remove the first one's temporaries mid-commit
+        self._lock = WriteLock(self.root, "dataset")
+        try:
+            if (self.root / layout.INFO_PATH).is_file():
+                self._resume()
+            else:
+                layout.remove_temporaries(self.root)  # an interrupted first commit
+        except BaseException:
+            self._lock.release()
+            raise
         self.closed = False
 
     # ----------------------------------------------------------------- state
@@ -492,10 +501,13 @@ class DatasetWriter:
         if self.closed:
             return
         self._buffer = []
-        if self._episode_rows:
-            layout.write_json_atomic(
-                self.root / layout.STATS_PATH, stats_to_json(self._dataset_stats(self._episode_stats))
-            )
+        try:
+            if self._episode_rows:
+                layout.write_json_atomic(
+                    self.root / layout.STATS_PATH, stats_to_json(self._dataset_stats(self._episode_stats))
+                )
+        finally:
+            self._lock.release()
         self.closed = True
 
     def __enter__(self) -> DatasetWriter:

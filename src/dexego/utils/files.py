@@ -76,6 +76,42 @@ def write_json_atomic(path: str | os.PathLike, data: Any, indent: int = 4) -> Pa
     return write_text_atomic(path, json.dumps(data, indent=indent) + "\n")
 
 
+class WriteLock:
+    """An exclusive, advisory lock on a folder for the lifetime of one writer (released by ``release``).
+
+    Two writers on one dataset would remove each other's temporaries; the second
+    one gets a named error instead. The lock is the kernel's ``flock`` on the
+    folder itself, so it vanishes with the process (a killed writer leaves no
+    stale lock). Not available on Windows, where it is a no-op.
+    """
+
+    def __init__(self, folder: str | os.PathLike, what: str = "folder"):
+        self.folder = Path(folder)
+        self._fd: int | None = None
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.folder, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise InputError(
+                f"{self.folder}: this {what} is being written by another process; wait for it to finish"
+            ) from None
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+    def __del__(self) -> None:  # a writer dropped without close() must not keep its folder locked
+        self.release()
+
+
 def temp_directory(path: str | os.PathLike) -> Path:
     """The temporary sibling directory this process fills before renaming it to ``path``."""
     final = Path(path)
