@@ -40,6 +40,16 @@ def test_amounts_are_nested_prefixes_that_show_every_look_once_large_enough():
         and set(full["finetune_amounts"]) <= set(full["amounts"])
     )
     assert reduced["finetune_amounts"] == [] and len(reduced["amounts"]) == 5
+    medium = run.MEDIUM  # the committed results' size: the issue's shape at a CPU budget
+    assert len(medium["amounts"]) >= 7 and max(medium["amounts"]) / min(medium["amounts"]) >= 30
+    assert len(medium["seeds"]) >= 3 and len(medium["finetune_amounts"]) >= 4 and len(medium["finetune_seeds"]) >= 2
+    assert set(medium["finetune_amounts"]) <= set(medium["amounts"])
+    looks = [tuple(x) for x in medium["train_looks"]]
+    assert not any(run.held_out(*look) for look in looks)
+    pool = [run.Episode(Path(t), i, t, *looks[i % len(looks)]) for t in medium["tasks"] for i in range(64)]
+    order = run.balanced_order(pool)
+    for amount in medium["amounts"]:  # even the smallest amount shows every fixed training look
+        assert {(e.room, e.table) for e in order[:amount]} == set(looks)
 
 
 @pytest.mark.slow  # recording 6 episodes dominates: about 2 minutes on the loaded 2-core machine
@@ -71,7 +81,14 @@ def test_tiny_version_runs_end_to_end_and_resumes(tmp_path):
     for name in ("results.md", "scaling_fit.json", "scaling.png"):
         assert (out / name).stat().st_size > 0
     assert "| 3 | 0 |" in (out / "results.md").read_text()
+    # the mid-training arm: mid-trained then fine-tuned in the padded robot space, rolled out like the hand-space run
+    arm = result["midtrain_arm"]
+    assert [(r["amount_episodes"], r["seed"], r["steps"]) for r in arm["runs"]] == [(3, 0, [1, 1])]
+    assert arm["recipe_sr"]["n"] == arm["hand_space_sr"]["n"] == 1 and arm["paired_test"]["pairs"] == 1
+    assert json.loads((work / "runs" / "finetune_robot" / "episodes_0003_seed0" / "run.json").read_text())[
+        "init_from"
+    ].endswith("midtrain/episodes_0003_seed0")
     # resumable: a second invocation re-uses every run (no run.json rewritten)
     stamps = {p: p.stat().st_mtime_ns for p in work.rglob("run.json")}
     subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True, text=True)
-    assert len(stamps) == 5 and stamps == {p: p.stat().st_mtime_ns for p in work.rglob("run.json")}
+    assert len(stamps) == 7 and stamps == {p: p.stat().st_mtime_ns for p in work.rglob("run.json")}
