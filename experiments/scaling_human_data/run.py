@@ -33,7 +33,7 @@ Sizes (the plan dictionaries below; the results name the one that ran):
 - ``--medium``: 2 tasks (Push-Box, Close-Drawer), 4 fixed human looks (one per training room), 7 amounts
   of 4-128 episodes (~0.3 to ~9 minutes of footage, 32x) x 3 seeds, 32 px, 300 pretraining steps for
   every amount; 4 amounts x 2 seeds fine-tuned for 100 steps on 10 robot episodes per task and rolled out
-  on the first 5 "unseen" rollouts of each robot task; the mid-training arm at 10 and 128 episodes, seed 0.
+  on the first 5 "unseen" rollouts of each robot task; the mid-training arm at 10 and 128 episodes x 2 seeds.
   About 35 minutes of one CPU core.
 - ``--reduced``: the full plan's tasks and looks, 5 amounts x 2 seeds, pretraining only.
 - ``--tiny``: 1 task, 3 amounts, a few steps (the test's version).
@@ -103,11 +103,11 @@ MEDIUM = {
     "pretrain_steps": 300,
     "finetune_steps": 100,
     "image_size": 32,
-    # the mid-training arm: at 2 amounts x 1 seed, the pretrained run mid-trained on the first 8 episodes of
+    # the mid-training arm: at 2 amounts x 2 seeds, the pretrained run mid-trained on the first 8 episodes of
     # the balanced order (in both amounts) + the robot fine-tuning episodes, then fine-tuned on the robot
     # episodes, both in ego48+robot:h1_inspire, for half the hand-space fine-tuning's steps each
     "midtrain_amounts": [10, 128],
-    "midtrain_seeds": [0],
+    "midtrain_seeds": [0, 1],
     "midtrain_human_episodes": 8,
 }
 TINY = {
@@ -509,6 +509,8 @@ def write_report(exp: Experiment, out: Path) -> None:
         common.write_json(out / "scaling_fit.json", scaling_result(points, fit, analysis=analysis))
         write_bytes_atomic(out / "scaling.png", figure_png(plot_scaling(points, fit, analysis=analysis)))
     correlation = loss_success(outcomes) if outcomes else None
+    if correlation:
+        correlation["support"] = _support(outcomes)
     if outcomes:
         write_bytes_atomic(out / "loss_success.png", figure_png(plot_loss_success(outcomes, correlation)))
     recipe_rows, recipe = _recipe(exp)
@@ -567,13 +569,25 @@ def write_report(exp: Experiment, out: Path) -> None:
         "Scaling fit (`dexego.evaluate.scaling`, amounts in minutes of footage):", "",
         *([f"- {line}" for line in lines_fit] or ["- fewer than 3 amounts: no analysis"]), "",
         "Loss against success (`dexego.evaluate.loss_success`):", "",
-        *([f"- {s}" for s in correlation["statements"]] if correlation else ["- not measured in this version (no fine-tuned runs)"]), "",
+        *([f"- {s}" for s in correlation["statements"]] + [f"- {correlation['support']}"] if correlation else ["- not measured in this version (no fine-tuned runs)"]), "",
         *_recipe_lines(recipe_rows, recipe),
         f"Training time of the runs (pretraining + fine-tuning + mid-training arm, as recorded per run): {wall / 60:.1f} min on "
         f"{common.machine()['cpus']} CPU cores. Recording and rollouts are not included.", "",
     ]  # fmt: skip
     write_text_atomic(out / "results.md", "\n".join(md))
     print("\n".join(md))
+
+
+def _support(outcomes) -> str:
+    """How much success the correlations rest on: a bootstrap over runs cannot show a law when one run holds every
+    success (every resample that holds it has the same sign; the others have no variation and are dropped)."""
+    k, n = sum(o.successes for o in outcomes), sum(o.rollouts for o in outcomes)
+    runs = sum(o.successes > 0 for o in outcomes)
+    text = f"support: {k} successes in {n} rollouts, from {runs} of {len(outcomes)} runs"
+    if runs < 3:
+        return (text + "; with fewer than 3 runs that ever succeed, any correlation above is set by those runs' "
+                "losses alone and its interval is not evidence of a law: loss -> success is not shown at this size")  # fmt: skip
+    return text
 
 
 def _recipe(exp: Experiment) -> tuple[list[dict], dict]:
