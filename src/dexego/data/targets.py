@@ -67,19 +67,20 @@ def target_stats(sources, action_frame: str, max_anchors: int = DEFAULT_MAX_ANCH
             continue
         flip = getattr(source, "flip", None)
         p = flip.probability if flip is not None else 0.0
-        mirrored = [x for x in samples if p > 0 and x["embodiment"] in flip.embodiments]
-        kept = [x for x in samples if not (p > 0 and x["embodiment"] in flip.embodiments)]
-        parts = [("kept", kept, 1.0), (f"original-{p}", mirrored, 1.0 - p), (f"mirrored-{p}", mirrored, p)]
-        for name, group, weight in parts:
+        flips = flip.embodiments if flip is not None and p > 0 else ()
+        mirrored = [x for x in samples if x["embodiment"] in flips]
+        kept = [x for x in samples if x["embodiment"] not in flips]
+        groups_here = [("kept", kept, 1.0), (f"original-{p}", mirrored, 1.0 - p), (f"mirrored-{p}", mirrored, p)]
+        for name, group, weight in groups_here:
             if group and weight > 0:
                 if name.startswith("mirrored"):
                     group = [flip_targets(x, space) for x in group]
                 groups.setdefault(name, ([], weight))[0].append(_target_values(group, space, action_frame))
     if flipping:
-        parts = [(_finite_rows(np.concatenate(v)), w) for v, w in groups.values()]
-        if not any(len(v) for v, _ in parts):
+        weighted = [(_finite_rows(np.concatenate(v)), w) for v, w in groups.values()]
+        if not any(len(v) for v, _ in weighted):
             raise ValueError("no supervised action steps to compute action target statistics from")
-        stats = weighted_stats(parts)
+        stats = weighted_stats(weighted)
     else:
         if not values:
             raise ValueError("no samples to compute action target statistics from")
