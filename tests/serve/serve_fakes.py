@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -128,3 +129,65 @@ class PlanEchoPolicy(BatchEchoPolicy):
         if isinstance(instructions, str):
             return chunk, self.plan_type(expected_plan(observation))
         return chunk, [expected_plan({"instruction": text}) for text in instructions]
+
+
+def policy_observation(step: int) -> dict:
+    """An observation a real dexego Policy (32 px frames, 48-d state) takes, drawn from ``step``."""
+    rng = np.random.default_rng(step)
+    return {
+        "images": rng.integers(0, 256, (6, 3, 32, 32), dtype=np.uint8),
+        "instruction": "open the drawer",
+        "state": rng.normal(scale=0.1, size=48).astype(np.float32),
+        "state_valid": np.array([True, False]),
+        "fov": np.array([1.1, 0.9], dtype=np.float32),
+    }
+
+
+@contextlib.contextmanager
+def serve_through_cli(checkpoint, *args: str):
+    """``dexego serve CHECKPOINT --port 0 ARGS`` as the CLI builds the server, run in a thread on a free
+    loopback port (the CLI's blocking loop replaced by the thread); yields the ServerThread handle."""
+    import dexego.serve
+    from dexego.cli import main
+
+    built = {}
+    original = dexego.serve.run_server
+    dexego.serve.run_server = lambda server, on_ready: built.update(server=server)
+    try:
+        assert main(["serve", str(checkpoint), "--port", "0", *args]) == 0
+    finally:
+        dexego.serve.run_server = original
+    with ServerThread(built["server"]) as handle:
+        yield handle
+
+
+def in_client_threads(url: str, count: int, steps: int, call, barrier: bool = True, timeout_s: float = 60.0):
+    """``count`` dexego PolicyClients, each in a thread of its own (started together behind a barrier unless
+    ``barrier`` is false), each making ``steps`` calls ``call(client, index, step)``.
+
+    Returns ``(answers, failures)``: ``answers[index, step]`` is what ``call`` returned; a call that raised ends
+    its client with ``(index, step, message)`` in ``failures`` (a ServerError's own message, else its repr)."""
+    from dexego.serve import ClientConfig, PolicyClient, ServerError
+
+    answers, failures = {}, []
+    gate = threading.Barrier(count) if barrier else None
+
+    def worker(index):
+        step = -1
+        try:
+            with PolicyClient(url, ClientConfig(retries=0)) as client:
+                if gate is not None:
+                    gate.wait(10)
+                for step in range(steps):
+                    answers[index, step] = call(client, index, step)
+        except ServerError as exc:
+            failures.append((index, step, str(exc)))
+        except Exception as exc:  # reported to the test
+            failures.append((index, step, repr(exc)))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout_s)
+    return answers, failures

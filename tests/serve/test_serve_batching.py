@@ -1,41 +1,24 @@
 """Concurrent requests are stacked into one forward pass; every client still gets exactly its own answer."""
 
-import threading
-
 import numpy as np
 import pytest
-from serve_fakes import BatchEchoPolicy, expected_chunk, make_observation, start_server
+from serve_fakes import BatchEchoPolicy, expected_chunk, in_client_threads, make_observation, start_server
 
-from dexego.serve import ClientConfig, PolicyClient, ServerError
+from dexego.serve import PolicyClient
 
 pytestmark = pytest.mark.timeout(60)
 
 
 def _clients_in_parallel(url, count, steps, observation_for):
-    failures, barrier = [], threading.Barrier(count)
+    """Each client's failures, and a reply that is not exactly its own observation's chunk."""
 
-    def worker(index):
-        try:
-            with PolicyClient(url, ClientConfig(retries=0)) as client:
-                barrier.wait(10)
-                for step in range(steps):
-                    obs = observation_for(index, step)
-                    try:
-                        got = client.predict_action_chunk(obs)
-                    except ServerError as exc:
-                        failures.append((index, step, str(exc)))
-                        return
-                    if not np.array_equal(got, expected_chunk(obs)):
-                        failures.append((index, step, "wrong answer"))
-        except Exception as exc:  # reported below
-            failures.append((index, repr(exc)))
+    def call(client, index, step):
+        obs = observation_for(index, step)
+        return obs, client.predict_action_chunk(obs)
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(40)
-    return failures
+    answers, failures = in_client_threads(url, count, steps, call, timeout_s=40)
+    wrong = [(i, s) for (i, s), (obs, got) in sorted(answers.items()) if not np.array_equal(got, expected_chunk(obs))]
+    return failures + [(i, s, "wrong answer") for i, s in wrong]
 
 
 def test_concurrent_clients_are_batched_and_each_gets_its_own_answer():

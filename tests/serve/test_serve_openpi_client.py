@@ -12,36 +12,26 @@ import openpi_client.msgpack_numpy as openpi_msgpack_numpy
 import pytest
 from openpi_client.action_chunk_broker import ActionChunkBroker
 from openpi_client.websocket_client_policy import WebsocketClientPolicy
-from serve_fakes import DIM, HORIZON, expected_chunk, make_observation
+from serve_fakes import (
+    DIM,
+    HORIZON,
+    expected_chunk,
+    in_client_threads,
+    make_observation,
+    policy_observation,
+    serve_through_cli,
+)
 from websockets.asyncio.server import serve
 from websockets.frames import CloseCode
 
-import dexego.serve
-from dexego.cli import main
-from dexego.serve import ClientConfig, PolicyClient, ServerError, ServerThread
+from dexego.serve import ClientConfig, PolicyClient, ServerError
 
 pytestmark = [
     pytest.mark.timeout(120),
+    pytest.mark.usefixtures("no_proxy"),
     # openpi-client 0.1.2 calls websockets' connect() without a context manager: its warning, not ours
     pytest.mark.filterwarnings("ignore:connect\\(\\) must be used as a context manager:DeprecationWarning"),
 ]
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch):
-    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)  # openpi's client would route loopback traffic through one
-
-
-def _observation(step: int) -> dict:
-    rng = np.random.default_rng(step)
-    return {
-        "images": rng.integers(0, 256, (6, 3, 32, 32), dtype=np.uint8),
-        "instruction": "open the drawer",
-        "state": rng.normal(scale=0.1, size=48).astype(np.float32),
-        "state_valid": np.array([True, False]),
-        "fov": np.array([1.1, 0.9], dtype=np.float32),
-    }
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +42,7 @@ def dexego_serve(tmp_path_factory):
 
     checkpoint = tmp_path_factory.mktemp("openpi") / "policy"
     models.Policy(load_config(models.PolicyConfig, {"horizon": 8}), None).save(checkpoint)
-    built = {}
-    original = dexego.serve.run_server
-    dexego.serve.run_server = lambda server, on_ready: built.update(server=server)
-    try:
-        assert main(["serve", str(checkpoint), "--port", "0"]) == 0
-    finally:
-        dexego.serve.run_server = original
-    with ServerThread(built["server"]) as handle:
+    with serve_through_cli(checkpoint) as handle:
         yield handle, models.Policy.load(checkpoint)
 
 
@@ -70,7 +53,7 @@ def test_openpi_websocket_client_policy_infers_against_dexego_serve(dexego_serve
         metadata = client.get_server_metadata()
         assert metadata["action_space"] == "ego48" and metadata["horizon"] == 8 and metadata["action_dim"] == 48
         for step in range(3):
-            obs = _observation(step)
+            obs = policy_observation(step)
             reply = client.infer(obs)
             assert isinstance(reply["actions"], np.ndarray) and reply["actions"].shape == (8, 48)
             np.testing.assert_array_equal(reply["actions"], local.predict_action_chunk(obs))
@@ -85,7 +68,7 @@ def test_openpi_action_chunk_broker_plays_dexego_chunks_step_by_step(dexego_serv
     client = WebsocketClientPolicy(host=handle.url)
     try:
         broker = ActionChunkBroker(client, action_horizon=8)
-        first, second = _observation(10), _observation(11)
+        first, second = policy_observation(10), policy_observation(11)
         steps = [broker.infer(first if k < 8 else second) for k in range(9)]
     finally:
         client._ws.close()
@@ -99,7 +82,7 @@ def test_openpi_action_chunk_broker_plays_dexego_chunks_step_by_step(dexego_serv
 def test_openpi_client_gets_a_one_line_error_for_a_bad_observation(dexego_serve):
     handle, _ = dexego_serve
     client = WebsocketClientPolicy(host=handle.url)
-    bad = _observation(0)
+    bad = policy_observation(0)
     bad["state"] = np.zeros(47, np.float32)
     try:
         with pytest.raises(
@@ -183,26 +166,14 @@ def test_concurrent_clients_of_dexego_serve_get_batched_answers_equal_to_in_proc
     handle, local = dexego_serve
     assert handle.server.config.max_batch == 16
     before = handle.server.batches_run
-    answers, failures = {}, []
-    barrier = threading.Barrier(4)
 
-    def worker(index):
-        try:
-            with PolicyClient(handle.url, ClientConfig(retries=0)) as client:
-                barrier.wait(10)
-                for step in range(4):
-                    answers[index, step] = client.predict_action_chunk(_observation(20 + 4 * index + step))
-        except Exception as exc:  # reported below
-            failures.append(repr(exc))
+    def call(client, index, step):
+        return client.predict_action_chunk(policy_observation(20 + 4 * index + step))
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    answers, failures = in_client_threads(handle.url, 4, 4, call)
     assert failures == [] and len(answers) == 16
     for (index, step), chunk in answers.items():
         np.testing.assert_allclose(
-            chunk, local.predict_action_chunk(_observation(20 + 4 * index + step)), rtol=1e-4, atol=1e-5
+            chunk, local.predict_action_chunk(policy_observation(20 + 4 * index + step)), rtol=1e-4, atol=1e-5
         )
     assert handle.server.largest_batch > 1 and handle.server.batches_run - before < 16

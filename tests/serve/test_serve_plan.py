@@ -1,8 +1,6 @@
 """The plan of a policy that reasons before acting travels in the server's reply (``"plan"``), to dexego's
 client and to openpi's own client; a policy without reasoning sends no ``"plan"``."""
 
-import threading
-
 import numpy as np
 import pytest
 from openpi_client.action_chunk_broker import ActionChunkBroker
@@ -14,24 +12,20 @@ from serve_fakes import (
     PlanEchoPolicy,
     expected_chunk,
     expected_plan,
+    in_client_threads,
     make_observation,
+    policy_observation,
+    serve_through_cli,
     start_server,
 )
 
-import dexego.serve
-from dexego.cli import main
-from dexego.serve import ClientConfig, PolicyClient, ServerError, ServerThread
+from dexego.serve import ClientConfig, PolicyClient, ServerError
 
 pytestmark = [
     pytest.mark.timeout(120),
+    pytest.mark.usefixtures("no_proxy"),
     pytest.mark.filterwarnings("ignore:connect\\(\\) must be used as a context manager:DeprecationWarning"),
 ]
-
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch):
-    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)  # openpi's client would route loopback traffic through one
 
 
 def test_dexego_client_gets_the_plan_of_a_reasoning_policy():
@@ -62,25 +56,13 @@ def test_a_policy_without_reasoning_sends_no_plan():
 
 def test_batched_clients_each_get_their_own_plan():
     handle, policy = start_server(PlanEchoPolicy(delay_s=0.05), max_batch=8, batch_wait_ms=20)
-    answers, failures = {}, []
-    barrier = threading.Barrier(4)
 
-    def worker(index):
-        try:
-            with PolicyClient(handle.url, ClientConfig(retries=0)) as client:
-                barrier.wait(10)
-                for step in range(3):
-                    obs = make_observation(10 * index + step, instruction=f"task {index}-{step}")
-                    answers[index, step] = (obs, *client.predict_action_chunk(obs, return_plan=True))
-        except Exception as exc:  # reported below
-            failures.append(repr(exc))
+    def call(client, index, step):
+        obs = make_observation(10 * index + step, instruction=f"task {index}-{step}")
+        return (obs, *client.predict_action_chunk(obs, return_plan=True))
 
     with handle:
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        answers, failures = in_client_threads(handle.url, 4, 3, call)
     assert not failures, failures
     assert len(answers) == 12 and max(policy.batch_sizes) > 1  # some replies came out of one batched pass
     for obs, chunk, plan in answers.values():
@@ -131,26 +113,8 @@ def reasoning_serve(tmp_path_factory):
     config = load_config(models.PolicyConfig, {"head": "tokens", "horizon": 6, "tiny": tiny, "tokens": head})
     checkpoint = tmp_path_factory.mktemp("reasoning") / "policy"
     models.Policy(config, None, tokenizer).save(checkpoint)
-    built = {}
-    original = dexego.serve.run_server
-    dexego.serve.run_server = lambda server, on_ready: built.update(server=server)
-    try:
-        assert main(["serve", str(checkpoint), "--port", "0"]) == 0
-    finally:
-        dexego.serve.run_server = original
-    with ServerThread(built["server"]) as handle:
+    with serve_through_cli(checkpoint) as handle:
         yield handle, models.Policy.load(checkpoint)
-
-
-def _observation(step: int) -> dict:
-    rng = np.random.default_rng(step)
-    return {
-        "images": rng.integers(0, 256, (6, 3, 32, 32), dtype=np.uint8),
-        "instruction": "open the drawer",
-        "state": rng.normal(scale=0.1, size=48).astype(np.float32),
-        "state_valid": np.array([True, False]),
-        "fov": np.array([1.1, 0.9], dtype=np.float32),
-    }
 
 
 def test_dexego_serve_sends_the_plan_a_real_reasoning_policy_generates(reasoning_serve):
@@ -158,14 +122,14 @@ def test_dexego_serve_sends_the_plan_a_real_reasoning_policy_generates(reasoning
     with PolicyClient(handle.url, ClientConfig(retries=0)) as client:
         assert client.metadata["reasoning"] is True
         for step in range(2):
-            obs = _observation(step)
+            obs = policy_observation(step)
             chunk, plan = client.predict_action_chunk(obs, return_plan=True)
             local_chunk, local_plan = local.predict_action_chunk(obs, return_plan=True)
             assert isinstance(plan, str) and plan == local_plan and len(plan.encode()) <= 12 * 3
             np.testing.assert_allclose(chunk, local_chunk, atol=1e-5)
     client = WebsocketClientPolicy(host=handle.url)  # openpi's client reads the same reply
     try:
-        obs = _observation(7)
+        obs = policy_observation(7)
         reply = client.infer(obs)
         assert reply["plan"] == local.predict_action_chunk(obs, return_plan=True)[1]
     finally:

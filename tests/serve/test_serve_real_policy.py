@@ -2,23 +2,13 @@
 
 import numpy as np
 import pytest
+from serve_fakes import policy_observation
 
 import dexego.serve
 from dexego.cli import main
 from dexego.serve import ChunkingConfig, ServerThread, close_policy, policy_from_spec
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def _observation(step: int) -> dict:
-    rng = np.random.default_rng(step)
-    return {
-        "images": rng.integers(0, 256, (6, 3, 32, 32), dtype=np.uint8),
-        "instruction": "open the drawer",
-        "state": rng.normal(scale=0.1, size=48).astype(np.float32),
-        "state_valid": np.array([True, False]),
-        "fov": np.array([1.1, 0.9], dtype=np.float32),
-    }
 
 
 def test_checkpoint_served_through_the_cli_matches_in_process(tmp_path, monkeypatch):
@@ -41,10 +31,10 @@ def test_checkpoint_served_through_the_cli_matches_in_process(tmp_path, monkeypa
         try:
             remote.reset(0), local.reset(0)
             for step in range(6):
-                obs = _observation(step)
+                obs = policy_observation(step)
                 np.testing.assert_array_equal(remote.act(obs), local.act(obs))
             assert remote.queries == local.queries == 3
-            bad = _observation(0)
+            bad = policy_observation(0)
             bad["state"] = np.zeros(47, np.float32)
             with pytest.raises(dexego.serve.ServerError, match=r"state: expected shape \(48\)"):
                 remote.source.infer(bad)
@@ -59,7 +49,7 @@ def test_non_finite_actions_are_refused_in_process_and_by_the_server(tmp_path, m
 
     checkpoint = tmp_path / "policy"
     models.Policy(load_config(models.PolicyConfig, {"horizon": 8}), None).save(checkpoint)
-    huge = _observation(0)
+    huge = policy_observation(0)
     huge["state_valid"] = np.array([True, True])
     huge["state"] = np.full(48, 1e30, np.float32)  # finite, but the network overflows on it
     with pytest.raises(NonFiniteActions, match=r"the policy computed \d+ NaN or infinite action values"):
@@ -73,4 +63,4 @@ def test_non_finite_actions_are_refused_in_process_and_by_the_server(tmp_path, m
             dexego.serve.ServerError, match=r"dexego serve: non-finite actions: the policy computed \d+ NaN"
         ):
             client.infer(huge)
-        assert client.predict_action_chunk(_observation(1)).shape == (8, 48)  # and it keeps serving
+        assert client.predict_action_chunk(policy_observation(1)).shape == (8, 48)  # and it keeps serving

@@ -1,11 +1,10 @@
 import http.client
 import logging
 import re
-import threading
 
 import numpy as np
 import pytest
-from serve_fakes import DIM, HORIZON, EchoPolicy, expected_chunk, make_observation, start_server
+from serve_fakes import DIM, HORIZON, EchoPolicy, expected_chunk, in_client_threads, make_observation, start_server
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
@@ -75,25 +74,15 @@ def test_client_predicts_exact_chunks_and_records_timing(served):
 
 def test_many_clients_at_once_each_get_their_own_answers_and_inference_is_serialised():
     handle, policy = start_server(EchoPolicy(delay_s=0.005))
-    failures = []
 
-    def worker(index):
-        try:
-            with PolicyClient(handle.url) as client:
-                for step in range(5):
-                    obs = make_observation(100 * index + step)
-                    if not np.array_equal(client.predict_action_chunk(obs), expected_chunk(obs)):
-                        failures.append((index, step))
-        except Exception as exc:  # reported below
-            failures.append((index, repr(exc)))
+    def call(client, index, step):
+        obs = make_observation(100 * index + step)
+        return np.array_equal(client.predict_action_chunk(obs), expected_chunk(obs))
 
     with handle:
-        threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(30)
-    assert failures == []
+        answers, failures = in_client_threads(handle.url, 8, 5, call, barrier=False, timeout_s=30)
+    assert failures == [] and sorted(answers) == [(i, s) for i in range(8) for s in range(5)]
+    assert all(answers.values())
     assert policy.calls == 40 and policy.max_concurrent == 1
 
 
