@@ -35,6 +35,7 @@ import common  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REFERENCE = "human_pretrained"
+CONTROL = "no_pretraining"
 
 
 def main() -> int:
@@ -103,22 +104,66 @@ def pooled_rows(work: Path, seeds: list[int]) -> tuple[list[str], list[str], dic
     return arms, splits, rollouts, json.loads((work / f"seed{seeds[0]}" / "results" / "protocol.json").read_text())
 
 
+def references(work: Path, seeds: list[int]) -> tuple[list[dict], dict, dict]:
+    """The scripted expert's rollouts (one per task, split, look and rollout seed: the expert does not depend on
+    the training seed, so a rollout that every seed's run repeated counts once), the held-out motion error of
+    every arm and of holding still (per seed), and each seed's summed stage time."""
+    expert: dict[tuple, dict] = {}
+    motion: dict[str, list[dict]] = {}
+    stage_seconds: dict[int, float] = {}
+    for seed in seeds:
+        folder = work / f"seed{seed}"
+        summary = json.loads((folder / "summary.json").read_text())
+        for r in json.loads((folder / "results" / "eval" / "expert.json").read_text())["rollouts"]:
+            expert.setdefault((r["task"], r["split"], r["room"], r["table"], r["seed"]), r)
+        for arm in summary["arms"]:
+            if arm.get("motion"):
+                motion.setdefault(arm["name"], []).append(arm["motion"])
+        if summary.get("reference", {}).get("hold"):
+            motion.setdefault("hold still (baseline)", []).append(summary["reference"]["hold"])
+        stage_seconds[seed] = round(sum(t["seconds"] for t in summary.get("timings", [])), 1)
+    return list(expert.values()), motion, stage_seconds
+
+
 def write_results(out: Path, work: Path, seeds: list[int], args, seconds: dict, wall: float) -> None:
     from dexego.evaluate.stats import paired_rollouts, pooled
 
     arms, splits, rollouts, protocol = pooled_rows(work, seeds)
+    expert, motion, stage_seconds = references(work, seeds)
     table = {
         a: {s: pooled(r["success"] for r in rollouts[a] if r["split"] == s).as_dict() for s in splits} for a in arms
     }
+    expert_table = {s: pooled(r["success"] for r in expert if r["split"] == s).as_dict() for s in splits}
     tasks = sorted({r["task"] for a in arms for r in rollouts[a]})
+    by_task = {
+        a: {s: {t: pooled(r["success"] for r in rollouts[a] if r["split"] == s and r["task"] == t).as_dict()
+                for t in tasks} for s in splits} for a in arms
+    }  # fmt: skip
+    by_seed = {
+        a: {s: {seed: pooled(r["success"] for r in rollouts[a] if r["split"] == s and r["train_seed"] == seed).as_dict()
+                for seed in seeds} for s in splits} for a in arms
+    }  # fmt: skip
     paired = [{"arm": a, "split": s, **paired_rollouts([r for r in rollouts[REFERENCE] if r["split"] == s],
                                                         [r for r in rollouts[a] if r["split"] == s]).as_dict()}
               for a in arms if a != REFERENCE and REFERENCE in rollouts for s in splits]  # fmt: skip
+    # Does one task carry the difference? The reference against robot-only training with each task left out.
+    leave_one_out = [{"left_out": t, "split": s, **paired_rollouts(
+                          [r for r in rollouts[REFERENCE] if r["split"] == s and r["task"] != t],
+                          [r for r in rollouts[CONTROL] if r["split"] == s and r["task"] != t]).as_dict()}
+                     for t in tasks for s in splits] if {REFERENCE, CONTROL} <= set(rollouts) else []  # fmt: skip
+    motion_mean = {
+        name: {k: sum(m[k] for m in ms) / len(ms) for k in ("wrist_cm", "fingertip_cm")} | {"seeds": len(ms)}
+        for name, ms in motion.items()
+    }
     common.write_json(out / "results.json", {
         "experiment": "human pretraining and its controls on seen, human-covered and never-seen looks",
         "command": common.command_line(), "commit": common.commit(), "seeds": seeds, "tasks": tasks,
-        "overrides": args.overrides, "pooled": table, "paired_vs_" + REFERENCE: paired, "look_split": protocol["look_split"],
-        "protocol_check": {k: v for k, v in protocol.items() if k != "look_split"}, "seconds_per_seed_this_run": seconds,
+        "overrides": args.overrides, "pooled": table, "expert": expert_table, "pooled_by_task": by_task,
+        "pooled_by_seed": by_seed, "paired_vs_" + REFERENCE: paired,
+        f"paired_{REFERENCE}_vs_{CONTROL}_leaving_one_task_out": leave_one_out,
+        "heldout_motion_error_mean_over_seeds": motion_mean, "look_split": protocol["look_split"],
+        "protocol_check": {k: v for k, v in protocol.items() if k != "look_split"},
+        "stage_seconds_per_seed": stage_seconds, "seconds_per_seed_this_run": seconds,
         "machine": common.machine(), "wall_seconds_this_run": round(wall, 1),
     })  # fmt: skip
     names = {"seen": "seen (robot looks)", "human": "human-covered looks", "unseen": "never-seen looks"}
@@ -129,15 +174,45 @@ def write_results(out: Path, work: Path, seeds: list[int], args, seconds: dict, 
              "| arm | " + " | ".join(names.get(s, s) for s in splits) + " |", "|---|" + "---|" * len(splits)]  # fmt: skip
     for a in arms:
         lines.append(f"| {a} | " + " | ".join(_cell(table[a][s]) for s in splits) + " |")
-    lines += ["", "| arm vs " + REFERENCE + " | split | paired rollouts | only " + REFERENCE + " | only the arm | p |",
+    lines.append("| scripted expert (reference) | " + " | ".join(_cell(expert_table[s]) for s in splits) + " |")
+    lines += ["", "The scripted expert ran the same tasks, looks and rollout seeds; it does not depend on the training "
+              "seed, so each of its rollouts counts once. Holding the current pose is not rolled out here (it never "
+              "completes a task: 0/16 in experiments/action_heads); its held-out motion error is below.", ""]  # fmt: skip
+    lines += ["| arm vs " + REFERENCE + " | split | paired rollouts | only " + REFERENCE + " | only the arm | p |",
               "|---|---|---:|---:|---:|---:|"]  # fmt: skip
     for t in paired:
         lines.append(
             f"| {t['arm']} | {names.get(t['split'], t['split'])} | {t['pairs']} | {t['a_only']} | {t['b_only']} | {t['p_value']:.3g} |"
         )
+    if leave_one_out:
+        lines += ["", f"{REFERENCE} vs {CONTROL} with one task left out (does one task carry the difference?):", "",
+                  "| task left out | split | paired rollouts | only " + REFERENCE + " | only " + CONTROL + " | p |",
+                  "|---|---|---:|---:|---:|---:|"]  # fmt: skip
+        for t in leave_one_out:
+            lines.append(
+                f"| {t['left_out']} | {names.get(t['split'], t['split'])} | {t['pairs']} | {t['a_only']} | {t['b_only']} | {t['p_value']:.3g} |"
+            )
+    for s in splits:
+        lines += ["", f"Per task, {names.get(s, s)} (k/n pooled over the seeds):", "",
+                  "| arm | " + " | ".join(tasks) + " |", "|---|" + "---:|" * len(tasks)]  # fmt: skip
+        for a in arms:
+            lines.append(
+                f"| {a} | " + " | ".join(f"{by_task[a][s][t]['k']}/{by_task[a][s][t]['n']}" for t in tasks) + " |"
+            )
+    lines += ["", "Per training seed (k/n, " + ", ".join(names.get(s, s) for s in splits) + "):", "",
+              "| arm | " + " | ".join(f"seed {seed}" for seed in seeds) + " |", "|---|" + "---|" * len(seeds)]  # fmt: skip
+    for a in arms:
+        cells = [", ".join(f"{by_seed[a][s][seed]['k']}/{by_seed[a][s][seed]['n']}" for s in splits) for seed in seeds]
+        lines.append(f"| {a} | " + " | ".join(cells) + " |")
+    lines += ["", f"Held-out robot episodes, error of the predicted 1 s chunk (mean over {len(seeds)} seeds):", "",
+              "| policy | wrist cm | fingertip cm |", "|---|---:|---:|"]  # fmt: skip
+    for name, m in motion_mean.items():
+        lines.append(f"| {name} | {m['wrist_cm']:.2f} | {m['fingertip_cm']:.2f} |")
     lines += ["", "Look split: " + "; ".join(f"{k}: {len(v)} looks" for k, v in protocol["look_split"].items())
               + f". Checked from the recorded metadata: {protocol['training_episodes']} training episodes, none on an "
               "evaluation-only look or an evaluation seed.", "",
+              "Compute per seed (sum of its stage times, the shared recordings counted in the seed that recorded them): "
+              + ", ".join(f"seed {k}: {v / 60:.1f} min" for k, v in stage_seconds.items()) + ".", "",
               f"Commit {common.commit()}; this invocation ran seeds {sorted(seconds) or 'none'} in {wall / 60:.1f} min "
               f"(`{common.command_line()}`).", ""]  # fmt: skip
     (out / "results.md").write_text("\n".join(lines))
