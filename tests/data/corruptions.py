@@ -56,7 +56,7 @@ def edit_json(relative: str, change):
     def corrupt(root: Path) -> None:
         path = root / relative
         data = json.loads(path.read_text())
-        result = change(data)
+        result = change(data)  # edits in place (returns None) or returns the replacement
         path.write_text(json.dumps(data if result is None else result))
 
     return corrupt
@@ -183,6 +183,11 @@ def delete_item(*keys):
     return change
 
 
+def _drop_bookkeeping_statistics(stats: dict) -> None:
+    for name in F.DEFAULT_FEATURES:  # timestamp, frame_index, episode_index, index, task_index
+        stats.pop(name)
+
+
 def _nan_at(index, value=np.nan):
     def change(array):
         array[index] = value
@@ -255,6 +260,6 @@ CASES = [
     # repaired by readers: warnings
     ("stats_missing", lambda root: (root / STATS).unlink(), "warn"),
     ("stats_zero_std", edit_json(STATS, lambda s: s[F.ACTION].__setitem__("std", [0.0] * 48)), "warn"),
-    ("stats_without_bookkeeping_columns", edit_json(STATS, lambda s: [s.pop(k) for k in F.DEFAULT_FEATURES]), "warn"),
+    ("stats_without_bookkeeping_columns", edit_json(STATS, _drop_bookkeeping_statistics), "warn"),
     ("splits_missing", edit_json(INFO, delete_item("splits")), "warn"),
 ]
