@@ -53,6 +53,11 @@ def main() -> int:
     parser.add_argument("--work", default=str(common.WORK / "human_transfer"))
     parser.add_argument("--out", default=str(HERE / "results"))
     parser.add_argument("--summarise-only", action="store_true", help="pool the seeds already finished, run nothing")
+    parser.add_argument(
+        "--include-unfinished",
+        action="store_true",
+        help="also pool the arms an unfinished seed has evaluated on every split (the results name what is missing)",
+    )
     args = parser.parse_args()
 
     from dexego.demo import DemoOptions, run_demo
@@ -80,6 +85,8 @@ def main() -> int:
         run_demo(loaded, out, DemoOptions(workers=args.workers, progress=False), log=common.log)
         seconds[seed] = round(time.perf_counter() - t0, 1)
     finished = [s for s in args.seeds if (work / f"seed{s}" / "summary.json").is_file()]
+    if args.include_unfinished:
+        finished = [s for s in args.seeds if s in finished or evaluated_arms(work / f"seed{s}")]
     if not finished:
         common.log("no finished seed to summarise")
         return 1
@@ -87,21 +94,47 @@ def main() -> int:
     return 0
 
 
+def profile_arms() -> tuple[list[str], list[str]]:
+    """The profile's arm names and look splits, in its order."""
+    import tomllib
+
+    profile = tomllib.loads((HERE / "profile" / "demo.toml").read_text())
+    return [a["name"] for a in profile["arms"]], list(profile["eval"]["splits"])
+
+
+def evaluated_arms(folder: Path) -> list[str]:
+    """The arms a seed's run has finished evaluating (all splits merged into results/eval/ARM.json)."""
+    arms, _ = profile_arms()
+    return [a for a in arms if (folder / "results" / "eval" / f"{a}.json").is_file()]
+
+
 def pooled_rows(work: Path, seeds: list[int]) -> tuple[list[str], list[str], dict, dict]:
-    """Per arm and split: the rollouts of every finished seed (each tagged with its training seed)."""
+    """Per arm and split: the rollouts of every seed summarised (each tagged with its training seed); a seed
+    without summary.json (``--include-unfinished``) adds the arms it has evaluated on every split."""
     rollouts: dict[str, list[dict]] = {}
-    arms, splits = [], []
+    arms, splits = profile_arms()
     for seed in seeds:
-        summary = json.loads((work / f"seed{seed}" / "summary.json").read_text())
-        for arm in summary["arms"]:
-            if arm["name"] not in arms:
-                arms.append(arm["name"])
-            splits = splits or list(arm["eval"])
-            records = json.loads((work / f"seed{seed}" / "results" / "eval" / f"{arm['name']}.json").read_text())[
-                "rollouts"
-            ]
-            rollouts.setdefault(arm["name"], []).extend({**r, "train_seed": seed} for r in records)
+        folder = work / f"seed{seed}"
+        if (folder / "summary.json").is_file():
+            names = [arm["name"] for arm in json.loads((folder / "summary.json").read_text())["arms"]]
+        else:
+            names = evaluated_arms(folder)
+        for name in names:
+            records = json.loads((folder / "results" / "eval" / f"{name}.json").read_text())["rollouts"]
+            rollouts.setdefault(name, []).extend({**r, "train_seed": seed} for r in records)
+    arms = [a for a in arms if a in rollouts] + [a for a in rollouts if a not in arms]
+    splits = [s for s in splits if any(r["split"] == s for records in rollouts.values() for r in records)]
     return arms, splits, rollouts, json.loads((work / f"seed{seeds[0]}" / "results" / "protocol.json").read_text())
+
+
+def unfinished(work: Path, seeds: list[int]) -> dict[int, list[str]]:
+    """Per seed without summary.json: the arms not yet evaluated on every split."""
+    arms, _ = profile_arms()
+    return {
+        seed: [a for a in arms if a not in evaluated_arms(work / f"seed{seed}")]
+        for seed in seeds
+        if not (work / f"seed{seed}" / "summary.json").is_file()
+    }
 
 
 def references(work: Path, seeds: list[int]) -> tuple[list[dict], dict, dict]:
@@ -113,6 +146,8 @@ def references(work: Path, seeds: list[int]) -> tuple[list[dict], dict, dict]:
     stage_seconds: dict[int, float] = {}
     for seed in seeds:
         folder = work / f"seed{seed}"
+        if not (folder / "summary.json").is_file():
+            continue  # an unfinished seed: the expert and motion stages run after every arm's rollouts
         summary = json.loads((folder / "summary.json").read_text())
         for r in json.loads((folder / "results" / "eval" / "expert.json").read_text())["rollouts"]:
             expert.setdefault((r["task"], r["split"], r["room"], r["table"], r["seed"]), r)
@@ -130,6 +165,7 @@ def write_results(out: Path, work: Path, seeds: list[int], args, seconds: dict, 
 
     arms, splits, rollouts, protocol = pooled_rows(work, seeds)
     expert, motion, stage_seconds = references(work, seeds)
+    missing = unfinished(work, seeds)
     table = {
         a: {s: pooled(r["success"] for r in rollouts[a] if r["split"] == s).as_dict() for s in splits} for a in arms
     }
@@ -158,7 +194,7 @@ def write_results(out: Path, work: Path, seeds: list[int], args, seconds: dict, 
     common.write_json(out / "results.json", {
         "experiment": "human pretraining and its controls on seen, human-covered and never-seen looks",
         "command": common.command_line(), "commit": common.commit(), "seeds": seeds, "tasks": tasks,
-        "overrides": args.overrides, "pooled": table, "expert": expert_table, "pooled_by_task": by_task,
+        "overrides": args.overrides, "unfinished_seeds_missing_arms": missing, "pooled": table, "expert": expert_table, "pooled_by_task": by_task,
         "pooled_by_seed": by_seed, "paired_vs_" + REFERENCE: paired,
         f"paired_{REFERENCE}_vs_{CONTROL}_leaving_one_task_out": leave_one_out,
         "heldout_motion_error_mean_over_seeds": motion_mean, "look_split": protocol["look_split"],
@@ -172,6 +208,10 @@ def write_results(out: Path, work: Path, seeds: list[int], args, seconds: dict, 
              "Success pooled over tasks and seeds as k/n = rate [95 % Wilson interval]; the paired test compares each arm "
              f"with {REFERENCE} on identical rollouts (task, look, rollout seed, training seed), exact McNemar.", "",
              "| arm | " + " | ".join(names.get(s, s) for s in splits) + " |", "|---|" + "---|" * len(splits)]  # fmt: skip
+    if missing:
+        lines[2:2] = ["**Partial:** " + "; ".join(
+            f"seed {seed} is unfinished and adds only the arms it evaluated on every split (missing: {', '.join(m) or 'none'}; "
+            "its expert and motion stages are not in)" for seed, m in missing.items()) + ".", ""]  # fmt: skip
     for a in arms:
         lines.append(f"| {a} | " + " | ".join(_cell(table[a][s]) for s in splits) + " |")
     lines.append("| scripted expert (reference) | " + " | ".join(_cell(expert_table[s]) for s in splits) + " |")
@@ -202,9 +242,14 @@ def write_results(out: Path, work: Path, seeds: list[int], args, seconds: dict, 
     lines += ["", "Per training seed (k/n, " + ", ".join(names.get(s, s) for s in splits) + "):", "",
               "| arm | " + " | ".join(f"seed {seed}" for seed in seeds) + " |", "|---|" + "---|" * len(seeds)]  # fmt: skip
     for a in arms:
-        cells = [", ".join(f"{by_seed[a][s][seed]['k']}/{by_seed[a][s][seed]['n']}" for s in splits) for seed in seeds]
+        cells = [
+            ", ".join(f"{by_seed[a][s][seed]['k']}/{by_seed[a][s][seed]['n']}" for s in splits)
+            if by_seed[a][splits[0]][seed]["n"]
+            else "not evaluated"
+            for seed in seeds
+        ]
         lines.append(f"| {a} | " + " | ".join(cells) + " |")
-    lines += ["", f"Held-out robot episodes, error of the predicted 1 s chunk (mean over {len(seeds)} seeds):", "",
+    lines += ["", f"Held-out robot episodes, error of the predicted 1 s chunk (mean over {len(stage_seconds)} seeds):", "",
               "| policy | wrist cm | fingertip cm |", "|---|---:|---:|"]  # fmt: skip
     for name, m in motion_mean.items():
         lines.append(f"| {name} | {m['wrist_cm']:.2f} | {m['fingertip_cm']:.2f} |")
@@ -220,6 +265,8 @@ def write_results(out: Path, work: Path, seeds: list[int], args, seconds: dict, 
 
 
 def _cell(q: dict) -> str:
+    if not q["n"]:
+        return "not evaluated"
     return f"{q['k']}/{q['n']} = {100 * q['rate']:.0f} % [{100 * q['low']:.0f}, {100 * q['high']:.0f}]"
 
 

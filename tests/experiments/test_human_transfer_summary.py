@@ -93,3 +93,30 @@ def test_summary_without_a_finished_seed_says_so(tmp_path):
     run = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 1 and "no finished seed" in run.stderr + run.stdout
     assert not (tmp_path / "out").exists()
+
+
+def test_an_unfinished_seed_adds_only_its_evaluated_arms_when_asked(tmp_path):
+    work = tmp_path / "work"
+    _seed_folder(work / "default", 0, pretrained_wins=True)
+    _seed_folder(work / "default", 1, pretrained_wins=True)
+    (work / "default" / "seed1" / "summary.json").unlink()  # seed 1 still running: no expert or motion stage yet
+    (work / "default" / "seed1" / "results" / "eval" / "no_pretraining.json").unlink()  # nor this arm's rollouts
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(SCRIPT), "--seeds", "0", "1", "--summarise-only", "--work", str(work), "--out", str(out)]
+    subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
+    assert json.loads((out / "results.json").read_text())["seeds"] == [0]  # by default only finished seeds
+    subprocess.run([*cmd, "--include-unfinished"], check=True, capture_output=True, text=True, cwd=ROOT)
+    result = json.loads((out / "results.json").read_text())
+    assert result["seeds"] == [0, 1]
+    assert (
+        result["pooled"]["human_pretrained"]["unseen"]["n"] == 12
+        and result["pooled"]["no_pretraining"]["unseen"]["n"] == 6
+    )
+    assert result["expert"]["unseen"]["n"] == 6 and result["stage_seconds_per_seed"] == {"0": 90.0}
+    missing = result["unfinished_seeds_missing_arms"]["1"]
+    assert "no_pretraining" in missing and "human_pretrained" not in missing
+    (paired,) = result["paired_vs_human_pretrained"]
+    assert paired["pairs"] == 6  # only the rollouts both arms ran
+    text = (out / "results.md").read_text()
+    assert "**Partial:** seed 1 is unfinished" in text
+    assert "| no_pretraining | 0/6 | not evaluated |" in text
