@@ -36,6 +36,7 @@ import common  # noqa: E402
 HERE = Path(__file__).resolve().parent
 REFERENCE = "human_pretrained"
 CONTROL = "no_pretraining"
+HOLD_ROW = "hold still (baseline)"
 
 
 def main() -> int:
@@ -140,23 +141,39 @@ def unfinished(work: Path, seeds: list[int]) -> dict[int, list[str]]:
 def references(work: Path, seeds: list[int]) -> tuple[list[dict], dict, dict]:
     """The scripted expert's rollouts (one per task, split, look and rollout seed: the expert does not depend on
     the training seed, so a rollout that every seed's run repeated counts once), the held-out motion error of
-    every arm and of holding still (per seed), and each seed's summed stage time."""
+    every arm and of holding still (per seed), and each seed's summed stage time. A seed without summary.json
+    adds the reference stages it has finished (their stage markers and the expert's per-split results)."""
+    arm_names, splits = profile_arms()
     expert: dict[tuple, dict] = {}
     motion: dict[str, list[dict]] = {}
     stage_seconds: dict[int, float] = {}
+
+    def add_expert(records: list[dict]) -> None:
+        for r in records:
+            expert.setdefault((r["task"], r["split"], r["room"], r["table"], r["seed"]), r)
+
     for seed in seeds:
         folder = work / f"seed{seed}"
-        if not (folder / "summary.json").is_file():
-            continue  # an unfinished seed: the expert and motion stages run after every arm's rollouts
-        summary = json.loads((folder / "summary.json").read_text())
-        for r in json.loads((folder / "results" / "eval" / "expert.json").read_text())["rollouts"]:
-            expert.setdefault((r["task"], r["split"], r["room"], r["table"], r["seed"]), r)
-        for arm in summary["arms"]:
-            if arm.get("motion"):
-                motion.setdefault(arm["name"], []).append(arm["motion"])
-        if summary.get("reference", {}).get("hold"):
-            motion.setdefault("hold still (baseline)", []).append(summary["reference"]["hold"])
-        stage_seconds[seed] = round(sum(t["seconds"] for t in summary.get("timings", [])), 1)
+        if (folder / "summary.json").is_file():
+            summary = json.loads((folder / "summary.json").read_text())
+            add_expert(json.loads((folder / "results" / "eval" / "expert.json").read_text())["rollouts"])
+            for arm in summary["arms"]:
+                if arm.get("motion"):
+                    motion.setdefault(arm["name"], []).append(arm["motion"])
+            if summary.get("reference", {}).get("hold"):
+                motion.setdefault(HOLD_ROW, []).append(summary["reference"]["hold"])
+            stage_seconds[seed] = round(sum(t["seconds"] for t in summary.get("timings", [])), 1)
+            continue
+        for split in splits:  # an unfinished seed: what of the reference stages it has done
+            part = folder / "results" / "eval" / "splits" / f"expert_{split}.json"
+            if part.is_file():
+                add_expert(json.loads(part.read_text())["rollouts"])
+        for name in [*arm_names, "hold"]:
+            marker = folder / "stages" / f"motion__{name}.json"
+            if marker.is_file():
+                motion.setdefault(HOLD_ROW if name == "hold" else name, []).append(
+                    json.loads(marker.read_text())["result"]
+                )
     return list(expert.values()), motion, stage_seconds
 
 
@@ -249,14 +266,14 @@ def write_results(out: Path, work: Path, seeds: list[int], args, seconds: dict, 
             for seed in seeds
         ]
         lines.append(f"| {a} | " + " | ".join(cells) + " |")
-    lines += ["", f"Held-out robot episodes, error of the predicted 1 s chunk (mean over {len(stage_seconds)} seeds):", "",
-              "| policy | wrist cm | fingertip cm |", "|---|---:|---:|"]  # fmt: skip
+    lines += ["", "Held-out robot episodes, error of the predicted 1 s chunk (mean over the seeds that ran it):", "",
+              "| policy | wrist cm | fingertip cm | seeds |", "|---|---:|---:|---:|"]  # fmt: skip
     for name, m in motion_mean.items():
-        lines.append(f"| {name} | {m['wrist_cm']:.2f} | {m['fingertip_cm']:.2f} |")
+        lines.append(f"| {name} | {m['wrist_cm']:.2f} | {m['fingertip_cm']:.2f} | {m['seeds']} |")
     lines += ["", "Look split: " + "; ".join(f"{k}: {len(v)} looks" for k, v in protocol["look_split"].items())
               + f". Checked from the recorded metadata: {protocol['training_episodes']} training episodes, none on an "
               "evaluation-only look or an evaluation seed.", "",
-              "Compute per seed (sum of its stage times, the shared recordings counted in the seed that recorded them): "
+              "Compute per finished seed (sum of its stage times, the shared recordings counted in the seed that recorded them): "
               + ", ".join(f"seed {k}: {v / 60:.1f} min" for k, v in stage_seconds.items()) + ".", "",
               f"Commit {common.commit()}; this invocation ran seeds {sorted(seconds) or 'none'} in {wall / 60:.1f} min "
               f"(`{common.command_line()}`).", ""]  # fmt: skip

@@ -101,6 +101,12 @@ def test_an_unfinished_seed_adds_only_its_evaluated_arms_when_asked(tmp_path):
     _seed_folder(work / "default", 1, pretrained_wins=True)
     (work / "default" / "seed1" / "summary.json").unlink()  # seed 1 still running: no expert or motion stage yet
     (work / "default" / "seed1" / "results" / "eval" / "no_pretraining.json").unlink()  # nor this arm's rollouts
+    (work / "default" / "seed1" / "stages").mkdir()  # one reference stage done: motion of the pretrained arm
+    (work / "default" / "seed1" / "stages" / "motion__human_pretrained.json").write_text(
+        json.dumps(
+            {"name": "motion:human_pretrained", "seconds": 1.0, "result": {"wrist_cm": 3.0, "fingertip_cm": 2.0}}
+        )
+    )
     out = tmp_path / "out"
     cmd = [sys.executable, str(SCRIPT), "--seeds", "0", "1", "--summarise-only", "--work", str(work), "--out", str(out)]
     subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
@@ -113,6 +119,9 @@ def test_an_unfinished_seed_adds_only_its_evaluated_arms_when_asked(tmp_path):
         and result["pooled"]["no_pretraining"]["unseen"]["n"] == 6
     )
     assert result["expert"]["unseen"]["n"] == 6 and result["stage_seconds_per_seed"] == {"0": 90.0}
+    motion = result["heldout_motion_error_mean_over_seeds"]
+    assert motion["human_pretrained"] == {"wrist_cm": 2.0, "fingertip_cm": 2.0, "seeds": 2}  # (1.0 + 3.0) / 2
+    assert motion["no_pretraining"]["seeds"] == 1
     missing = result["unfinished_seeds_missing_arms"]["1"]
     assert "no_pretraining" in missing and "human_pretrained" not in missing
     (paired,) = result["paired_vs_human_pretrained"]
