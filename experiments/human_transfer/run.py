@@ -55,6 +55,13 @@ def main() -> int:
     parser.add_argument("--out", default=str(HERE / "results"))
     parser.add_argument("--summarise-only", action="store_true", help="pool the seeds already finished, run nothing")
     parser.add_argument(
+        "--references-first",
+        action="store_true",
+        help="run only the reference stages (scripted expert, held-out motion of every fine-tuned arm and of holding "
+        "still) of seeds whose training is done, with the pipeline's own stage functions and markers (the pipeline "
+        "skips them later); the expert once, in the first seed (it does not depend on the training seed)",
+    )
+    parser.add_argument(
         "--include-unfinished",
         action="store_true",
         help="also pool the arms an unfinished seed has evaluated on every split (the results name what is missing)",
@@ -72,6 +79,8 @@ def main() -> int:
     data = work / "data"
     data.mkdir(parents=True, exist_ok=True)
     seconds = {}
+    if args.references_first:
+        return run_references(work, args.seeds, args.overrides)
     for seed in args.seeds:
         out = work / f"seed{seed}"
         if args.summarise_only:
@@ -92,6 +101,33 @@ def main() -> int:
         common.log("no finished seed to summarise")
         return 1
     write_results(Path(args.out), work, finished, args, seconds, time.perf_counter() - start)
+    return 0
+
+
+def run_references(work: Path, seeds: list[int], overrides: list[str]) -> int:
+    """The reference stages ahead of the arms' rollouts (``--references-first``): same functions, inputs and markers
+    as the pipeline, so what the summary pools is what the pipeline would have computed at its end."""
+    from dexego.demo.pipeline import EXPERT, HOLD, DemoOptions, evaluate_expert, merge_eval, motion_arm, motion_hold
+    from dexego.demo.profile import Arm, load_profile
+    from dexego.demo.stages import StageRunner
+
+    for index, seed in enumerate(seeds):
+        out = work / f"seed{seed}"
+        loaded = load_profile(HERE / "profile", [*overrides, f"train_seed={seed}"])
+        p = loaded.profile
+        total = (len(p.eval.splits) if index == 0 else 0) + len(p.arms) + 1
+        runner = StageRunner(out, total, lambda line, s=seed: common.log(f"seed {s}: {line}"))
+        if any(not runner.done(f"finetune:{a.name}") for a in p.arms if a.finetune):
+            common.log(f"seed {seed}: fine-tuning not finished, no reference stage run")
+            continue
+        if index == 0:
+            for split in p.eval.splits:
+                runner.run(f"eval:{EXPERT}:{split}",
+                           lambda s=split: evaluate_expert(loaded, out, s, DemoOptions(progress=False)))  # fmt: skip
+            merge_eval(out, Arm(EXPERT), p.eval.splits)
+        for arm in p.arms:
+            runner.run(f"motion:{arm.name}", lambda a=arm: motion_arm(loaded, out, a))
+        runner.run(f"motion:{HOLD}", lambda: motion_hold(loaded, out))
     return 0
 
 
