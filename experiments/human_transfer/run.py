@@ -200,7 +200,9 @@ def references(work: Path, seeds: list[int]) -> tuple[list[dict], dict, dict]:
                 motion.setdefault(HOLD_ROW, []).append(summary["reference"]["hold"])
             stage_seconds[seed] = round(sum(t["seconds"] for t in summary.get("timings", [])), 1)
             continue
-        for split in splits:  # an unfinished seed: what of the reference stages it has done
+        markers = sorted((folder / "stages").glob("*.json"))  # an unfinished seed: the stages it has done so far
+        stage_seconds[seed] = round(sum(json.loads(m.read_text())["seconds"] for m in markers), 1)
+        for split in splits:
             part = folder / "results" / "eval" / "splits" / f"expert_{split}.json"
             if part.is_file():
                 add_expert(json.loads(part.read_text())["rollouts"])
@@ -309,7 +311,7 @@ def write_results(out: Path, work: Path, seeds: list[int], args, seconds: dict, 
     lines += ["", "Look split: " + "; ".join(f"{k}: {len(v)} looks" for k, v in protocol["look_split"].items())
               + f". Checked from the recorded metadata: {protocol['training_episodes']} training episodes, none on an "
               "evaluation-only look or an evaluation seed.", "",
-              "Compute per finished seed (sum of its stage times, the shared recordings counted in the seed that recorded them): "
+              "Compute per seed (sum of its stage times so far, the shared recordings counted in the seed that recorded them): "
               + ", ".join(f"seed {k}: {v / 60:.1f} min" for k, v in stage_seconds.items()) + ".", "",
               f"Commit {common.commit()}; this invocation ran seeds {sorted(seconds) or 'none'} in {wall / 60:.1f} min "
               f"(`{common.command_line()}`).", ""]  # fmt: skip

@@ -118,7 +118,7 @@ def test_an_unfinished_seed_adds_only_its_evaluated_arms_when_asked(tmp_path):
         result["pooled"]["human_pretrained"]["unseen"]["n"] == 12
         and result["pooled"]["no_pretraining"]["unseen"]["n"] == 6
     )
-    assert result["expert"]["unseen"]["n"] == 6 and result["stage_seconds_per_seed"] == {"0": 90.0}
+    assert result["expert"]["unseen"]["n"] == 6 and result["stage_seconds_per_seed"] == {"0": 90.0, "1": 1.0}
     motion = result["heldout_motion_error_mean_over_seeds"]
     assert motion["human_pretrained"] == {"wrist_cm": 2.0, "fingertip_cm": 2.0, "seeds": 2}  # (1.0 + 3.0) / 2
     assert motion["no_pretraining"]["seeds"] == 1
