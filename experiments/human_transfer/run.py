@@ -265,8 +265,8 @@ def write_results(out: Path, work: Path, seeds: list[int], args, seconds: dict, 
              "| arm | " + " | ".join(names.get(s, s) for s in splits) + " |", "|---|" + "---|" * len(splits)]  # fmt: skip
     if missing:
         lines[2:2] = ["**Partial:** " + "; ".join(
-            f"seed {seed} is unfinished and adds only the arms it evaluated on every split (missing: {', '.join(m) or 'none'}; "
-            "its expert and motion stages are not in)" for seed, m in missing.items()) + ".", ""]  # fmt: skip
+            f"seed {seed} is unfinished and adds only the arms it evaluated on every split (not yet: {', '.join(m) or 'none'})"
+            for seed, m in missing.items()) + "; the reference rows take the reference stages each seed has done.", ""]  # fmt: skip
     for a in arms:
         lines.append(f"| {a} | " + " | ".join(_cell(table[a][s]) for s in splits) + " |")
     lines.append("| scripted expert (reference) | " + " | ".join(_cell(expert_table[s]) for s in splits) + " |")
