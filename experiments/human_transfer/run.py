@@ -311,7 +311,7 @@ def write_results(out: Path, work: Path, seeds: list[int], args, seconds: dict, 
     lines += ["", "Look split: " + "; ".join(f"{k}: {len(v)} looks" for k, v in protocol["look_split"].items())
               + f". Checked from the recorded metadata: {protocol['training_episodes']} training episodes, none on an "
               "evaluation-only look or an evaluation seed.", "",
-              "Compute per seed (sum of its stage times so far, the shared recordings counted in the seed that recorded them): "
+              "Time per seed (sum of its stages' wall times so far, the shared recordings counted in the seed that recorded them): "
               + ", ".join(f"seed {k}: {v / 60:.1f} min" for k, v in stage_seconds.items()) + ".", "",
               f"Commit {common.commit()}; this invocation ran seeds {sorted(seconds) or 'none'} in {wall / 60:.1f} min "
               f"(`{common.command_line()}`).", ""]  # fmt: skip
