@@ -107,8 +107,8 @@ def main() -> int:
 def run_references(work: Path, seeds: list[int], overrides: list[str]) -> int:
     """The reference stages ahead of the arms' rollouts (``--references-first``): same functions, inputs and markers
     as the pipeline, so what the summary pools is what the pipeline would have computed at its end."""
-    from dexego.demo.pipeline import EXPERT, HOLD, DemoOptions, evaluate_expert, merge_eval, motion_arm, motion_hold
-    from dexego.demo.profile import Arm, load_profile
+    from dexego.demo.pipeline import DemoOptions, run_reference_stages
+    from dexego.demo.profile import load_profile
     from dexego.demo.stages import StageRunner
 
     for index, seed in enumerate(seeds):
@@ -120,14 +120,7 @@ def run_references(work: Path, seeds: list[int], overrides: list[str]) -> int:
         if any(not runner.done(f"finetune:{a.name}") for a in p.arms if a.finetune):
             common.log(f"seed {seed}: fine-tuning not finished, no reference stage run")
             continue
-        if index == 0:
-            for split in p.eval.splits:
-                runner.run(f"eval:{EXPERT}:{split}",
-                           lambda s=split: evaluate_expert(loaded, out, s, DemoOptions(progress=False)))  # fmt: skip
-            merge_eval(out, Arm(EXPERT), p.eval.splits)
-        for arm in p.arms:
-            runner.run(f"motion:{arm.name}", lambda a=arm: motion_arm(loaded, out, a))
-        runner.run(f"motion:{HOLD}", lambda: motion_hold(loaded, out))
+        run_reference_stages(loaded, out, runner, DemoOptions(progress=False), expert=index == 0)
     return 0
 
 

@@ -179,12 +179,7 @@ def run_demo(
         for split in p.eval.splits:
             runner.run(f"eval:{arm.name}:{split}", lambda a=arm, s=split: evaluate_arm(loaded, out, a, s, options))
         merge_eval(out, arm, p.eval.splits)
-    for split in p.eval.splits:  # the reference: the scripted experts on the same tasks, looks and seeds
-        runner.run(f"eval:{EXPERT}:{split}", lambda s=split: evaluate_expert(loaded, out, s, options))
-    merge_eval(out, Arm(EXPERT), p.eval.splits)
-    for arm in p.arms:
-        runner.run(f"motion:{arm.name}", lambda a=arm: motion_arm(loaded, out, a))
-    runner.run(f"motion:{HOLD}", lambda: motion_hold(loaded, out))  # the baseline every policy has to beat
+    run_reference_stages(loaded, out, runner, options)
 
     from dexego.demo.report import write_demo_report
 
@@ -362,6 +357,21 @@ def evaluate_arm(loaded: LoadedProfile, out: Path, arm: Arm, split: str, options
         "rollouts": len(results["rollouts"]),
         "results": str(path),
     }
+
+
+def run_reference_stages(
+    loaded: LoadedProfile, out: Path, runner: StageRunner, options: DemoOptions, expert: bool = True
+) -> None:
+    """The reference stages: the scripted experts on the arms' tasks, looks and seeds (unless ``expert`` is false),
+    the held-out motion error of every arm, and of holding still (the baseline every policy has to beat)."""
+    p = loaded.profile
+    if expert:
+        for split in p.eval.splits:
+            runner.run(f"eval:{EXPERT}:{split}", lambda s=split: evaluate_expert(loaded, out, s, options))
+        merge_eval(out, Arm(EXPERT), p.eval.splits)
+    for arm in p.arms:
+        runner.run(f"motion:{arm.name}", lambda a=arm: motion_arm(loaded, out, a))
+    runner.run(f"motion:{HOLD}", lambda: motion_hold(loaded, out))
 
 
 def evaluate_expert(loaded: LoadedProfile, out: Path, split: str, options: DemoOptions) -> dict:
