@@ -135,18 +135,26 @@ def command_line() -> str:
     return " ".join([Path(sys.executable).name, *sys.argv])
 
 
-def commit() -> str:
-    """The git commit of the code that ran (with '+dirty' when tracked files differ from it)."""
+RESULTS_ARE_NOT_CODE = ":(exclude,glob)experiments/*/results/**"  # git pathspec
+
+
+def commit(root: Path | None = None) -> str:
+    """The git commit of the code that ran (the repository at ``root``, default this checkout) (with '+dirty' when tracked files differ from it).
+
+    The experiments' own ``results/`` folders do not count: a script that rewrites its results would
+    otherwise call its own output a change to the code.
+    """
     import subprocess
 
-    root = HERE.parent
+    root = HERE.parent if root is None else root
     try:
         head = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True
-        ).stdout.strip()
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", RESULTS_ARE_NOT_CODE],
+            cwd=root, capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+dirty" if dirty else "")
