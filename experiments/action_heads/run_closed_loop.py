@@ -65,6 +65,7 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
+    code = common.commit()  # the code that runs: read before the work, during which the checkout may move on
     work = Path(args.work).resolve() / (
         "default" if not args.overrides else "_".join(o.replace("=", "-") for o in args.overrides)
     )
@@ -93,7 +94,7 @@ def main() -> int:
         return 1
     if tokenizer_report is None and (tokenizers / "report.json").is_file():
         tokenizer_report = json.loads((tokenizers / "report.json").read_text())
-    write_results(Path(args.out), work, finished, args, seconds, tokenizer_report, time.perf_counter() - start)
+    write_results(Path(args.out), work, finished, args, seconds, tokenizer_report, time.perf_counter() - start, code)
     return 0
 
 
@@ -247,7 +248,9 @@ def pooled_rollouts(work: Path, seeds: list[int]) -> tuple[list[str], dict]:
     return arms, rollouts
 
 
-def write_results(out: Path, work: Path, seeds: list[int], args, seconds: dict, tokenizers, wall: float) -> None:
+def write_results(
+    out: Path, work: Path, seeds: list[int], args, seconds: dict, tokenizers, wall: float, code: str
+) -> None:
     import numpy as np
 
     from dexego.evaluate.stats import paired_rollouts, pooled
@@ -278,7 +281,7 @@ def write_results(out: Path, work: Path, seeds: list[int], args, seconds: dict, 
     first = summaries[seeds[0]]
     result = {
         "experiment": "closed-loop success rate per action head, robot-only training, 3 training seeds",
-        "command": common.command_line(), "commit": common.commit(), "seeds": seeds, "tasks": tasks,
+        "command": common.command_line(), "commit": code, "seeds": seeds, "tasks": tasks,
         "overrides": args.overrides, "rollouts_per_task_and_seed": first["rollouts_per_task_and_split"],
         "episodes_per_task": first["episodes"]["robot_per_task"], "pooled": table, "mean_psr": psr,
         "paired_vs_" + REFERENCE: paired, "open_loop_heldout_robot": open_loop, "training_seconds": training,
@@ -319,7 +322,7 @@ def write_results(out: Path, work: Path, seeds: list[int], args, seconds: dict, 
                   f"codes per chunk; visual dynamics on {d['frame_pairs']} frame pairs, future-frame MSE "
                   f"{d['future_mse_with_codes']:.4f} with the codes vs {d['future_mse_copying_present']:.4f} copying the "
                   f"present, {d['codes_used']}/{d['codebook']} codes used."]  # fmt: skip
-    lines += ["", f"Commit {common.commit()}; this invocation ran seeds {sorted(seconds) or 'none'} in "
+    lines += ["", f"Commit {code}; this invocation ran seeds {sorted(seconds) or 'none'} in "
               f"{wall / 60:.1f} min wall, {cpu_minutes:.1f} CPU-min (`{common.command_line()}`).", ""]  # fmt: skip
     (out / "closed_loop.md").write_text("\n".join(lines))
     print("\n".join(lines))
