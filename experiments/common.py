@@ -139,7 +139,8 @@ RESULTS_ARE_NOT_CODE = ":(exclude,glob)experiments/*/results/**"  # git pathspec
 
 
 def commit(root: Path | None = None) -> str:
-    """The git commit of the code that ran (the repository at ``root``, default this checkout) (with '+dirty' when tracked files differ from it).
+    """The git commit of the code that ran, with '+dirty' when tracked files differ from it (``root``: the
+    repository to ask, by default this checkout).
 
     The experiments' own ``results/`` folders do not count: a script that rewrites its results would
     otherwise call its own output a change to the code.

@@ -153,7 +153,7 @@ def evaluate(policy, parts, samples) -> dict:
 
 def better(rows: list[dict], key: str = "wrist_cm") -> str:
     """The frame with the lower mean of the held-out human and robot errors (``key``)."""
-    scored = {r["frame"]: sum(r["motion"][k]["overall"][key] for k in ("human", "robot")) for r in rows if r["frame"]}
+    scored = {r["frame"]: sum(r["motion"][k]["overall"][key] for k in KINDS) for r in rows if r["frame"]}
     return min(scored, key=scored.get)
 
 
@@ -183,8 +183,10 @@ def write_results(out: Path, rows, runs_by_seed, template, human_splits, args, s
              "held-out anchor and valid hand; 'chunk' is the mean over the 30 steps. Each frame was trained with "
              f"{len(args.seeds)} training seed(s) ({', '.join(map(str, args.seeds))}) on the same data: every figure is the "
              "mean over the seeds; '± sd' is the standard deviation over the seeds. Lower is better.", ""]  # fmt: skip
-    for kind in ("human", "robot"):
-        for key, label in (("wrist_cm", "wrist position error, cm"), ("fingertip_cm", "fingertip error, cm")):
+    labels = {"wrist_cm": "wrist position error, cm", "fingertip_cm": "fingertip error, cm"}
+    for kind in KINDS:
+        for key in KEYS:
+            label = labels[key]
             lines += [f"**Held-out {kind} episodes, {label}**", "",
                       "| policy | " + " | ".join(f"step {k}" for k in REPORT_STEPS) + " | chunk (± sd over seeds) | samples |",
                       "|---|" + "---:|" * (len(REPORT_STEPS) + 2)]  # fmt: skip
@@ -210,7 +212,7 @@ def write_results(out: Path, rows, runs_by_seed, template, human_splits, args, s
     (out / "results.md").write_text("\n".join(lines))
     fig = Figure(figsize=(10, 3.2))
     axes = fig.subplots(1, 4)
-    for ax, (kind, key) in zip(axes, [(k, m) for k in ("human", "robot") for m in ("wrist_cm", "fingertip_cm")]):
+    for ax, (kind, key) in zip(axes, [(k, m) for k in KINDS for m in KEYS]):
         for i, r in enumerate(rows):
             values = r["motion"][kind]["per_step"][key]
             ax.plot(range(1, len(values) + 1), values, label=r["policy"], color=f"C{i}")
